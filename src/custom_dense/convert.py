@@ -1,0 +1,39 @@
+"""Swap every Dense of a Keras model for CustomDense, or back, keeping its weights."""
+
+import keras
+
+from custom_dense.layer import CustomDense
+
+_TARGETS = {"custom": (keras.layers.Dense, CustomDense), "stock": (CustomDense, keras.layers.Dense)}
+
+
+def convert(model, to="custom"):
+    """Returns a copy of `model` with its dense layers swapped for the other implementation.
+
+    With `to="custom"` every `keras.layers.Dense` becomes a `CustomDense`; with
+    `to="stock"` every `CustomDense` becomes a `keras.layers.Dense`. Layers keep
+    their configs (names included) and weights, so the copy predicts exactly what
+    the original does. Nested models are converted too; subclasses of either
+    layer are copied unchanged, since their behaviour may differ. Like
+    `keras.models.clone_model`, the copy is not compiled.
+
+    Args:
+        model: A Sequential or functional `keras.Model`.
+        to: `"custom"` or `"stock"`, the implementation to convert to.
+
+    Returns:
+        A new `keras.Model` of the same structure and weights.
+    """
+    if to not in _TARGETS:
+        raise ValueError(
+            f"Received an invalid value for `to`: {to!r}; expected 'custom' or 'stock'."
+        )
+    source, target = _TARGETS[to]
+
+    def clone_layer(layer):
+        layer_class = target if type(layer) is source else type(layer)
+        return layer_class.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -1,0 +1,39 @@
+"""What a run trained on, as an MLflow dataset input: name, version, sizes, digest."""
+
+import mlflow
+
+
+def describe_dataset(bundle):
+    """Describes a `DatasetBundle`'s training split for `mlflow.log_input`.
+
+    The digest is MLflow's, computed from the training features and labels, so
+    two runs share it exactly when they trained on the same examples.
+
+    Args:
+        bundle: A `DatasetBundle`.
+
+    Returns:
+        A pair `(dataset, tags)`: an `mlflow.data` dataset named after the
+        configured dataset, sourced from its prepared TFDS folder (or the code,
+        for synthetic data), and input tags with the builder, its version and
+        the split sizes.
+    """
+    features, labels = bundle.arrays["train"]
+    dataset = mlflow.data.from_numpy(
+        features,
+        targets=labels,
+        source=bundle.lineage.get("data_dir"),
+        name=bundle.name,
+    )
+    tags = {
+        "builder": bundle.lineage.get("builder", bundle.name),
+        "version": bundle.lineage.get("version", ""),
+        **{f"{split}_size": str(size) for split, size in bundle.sizes.items()},
+    }
+    return dataset, tags
+
+
+def log_dataset_inputs(bundle):
+    """Logs the bundle's training data as an input of the active MLflow run."""
+    dataset, tags = describe_dataset(bundle)
+    mlflow.log_input(dataset, context="training", tags=tags)

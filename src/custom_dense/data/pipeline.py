@@ -1,0 +1,95 @@
+"""From a dataset config to batched train / validation / test `tf.data` pipelines."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from custom_dense.data.sources import load_tfds, make_synthetic
+from custom_dense.data.validation import validate_dataset_config
+
+
+@dataclass
+class DatasetBundle:
+    """Batched pipelines plus the facts a model and a run record need.
+
+    Args:
+        train, validation, test: Batched `tf.data.Dataset`s of
+            `(float32 features in [0, 1], int64 labels)`.
+        input_shape: Shape of one example's features.
+        num_classes: Number of label classes.
+        sizes: Number of examples in each split.
+        name: The dataset's name as configured (`digits`, `synthetic`, ...).
+        lineage: What identifies the source (builder, version, location).
+        arrays: The unscaled splits as `(features, labels)` numpy pairs.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    input_shape: tuple
+    num_classes: int
+    sizes: dict
+    name: str
+    lineage: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict, repr=False)
+
+
+def load_dataset(config, batch_size, seed):
+    """Builds the pipelines described by a `dataset` config.
+
+    Validation examples are carved from the training split by a seeded
+    permutation (`config.val_fraction`); features are scaled to [0, 1] float32;
+    each pipeline is cached after scaling, the training one reshuffled every
+    epoch with `seed`, then batched and prefetched.
+
+    Args:
+        config: A `dataset` config (`name`, `val_fraction`, and the keys of
+            its kind: `data_dir`, `download` for TFDS datasets; `n_samples`,
+            `n_features`, `n_classes`, `test_fraction` for `synthetic`).
+        batch_size: Examples per batch.
+        seed: Seed of the validation split and of the shuffle.
+
+    Returns:
+        A `DatasetBundle`.
+    """
+    validate_dataset_config(config)
+    if config.name == "synthetic":
+        source = make_synthetic(
+            config.n_samples, config.n_features, config.n_classes, config.test_fraction, seed
+        )
+    else:
+        source = load_tfds(config.name, config.data_dir, config.download)
+
+    train_features, train_labels = source.train
+    order = np.random.default_rng(seed).permutation(len(train_labels))
+    n_val = max(1, round(len(order) * config.val_fraction))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    arrays = {
+        "train": (train_features[train_idx], train_labels[train_idx]),
+        "validation": (train_features[val_idx], train_labels[val_idx]),
+        "test": source.test,
+    }
+    scale = 1.0 / source.max_value
+    return DatasetBundle(
+        train=_pipeline(*arrays["train"], scale, batch_size, shuffle_seed=seed),
+        validation=_pipeline(*arrays["validation"], scale, batch_size),
+        test=_pipeline(*arrays["test"], scale, batch_size),
+        input_shape=tuple(train_features.shape[1:]),
+        num_classes=source.num_classes,
+        sizes={split: len(labels) for split, (_, labels) in arrays.items()},
+        name=config.name,
+        lineage=source.lineage,
+        arrays=arrays,
+    )
+
+
+def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
+    def to_float(feature, label):
+        return tf.cast(feature, tf.float32) * scale, tf.cast(label, tf.int64)
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+    dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

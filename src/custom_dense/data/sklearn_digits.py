@@ -1,0 +1,62 @@
+"""`sklearn_digits`: a TFDS builder for the 8x8 digits that scikit-learn ships on disk.
+
+Preparing it reads no network: the 1,797 images come from scikit-learn's package
+data (a copy of the test part of the UCI "Optical Recognition of Handwritten
+Digits" set). Importing this module registers the builder with TFDS.
+"""
+
+from typing import ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+TEST_SIZE = 360
+SPLIT_SEED = 0
+_MAX_PIXEL = 16
+
+
+class SklearnDigits(tfds.core.GeneratorBasedBuilder):
+    """scikit-learn's handwritten digits: 1,797 grayscale 8x8 images of 10 classes.
+
+    Pixels, 0 to 16 in the source, are stored as uint8 scaled to 0..255 like
+    other TFDS image datasets. The split is fixed: 360 test images drawn
+    stratified by class with `train_test_split(random_state=0)`, and the other
+    1,437 for training.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "First release: 1,437 train / 360 test, stratified, random_state=0.",
+    }
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(8, 8, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            homepage="https://archive.ics.uci.edu/dataset/80",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Everything comes from scikit-learn's package data.
+        digits = load_digits()
+        images = np.round(digits.images * (255 / _MAX_PIXEL)).astype(np.uint8)[..., None]
+        indices = np.arange(len(digits.target))
+        train_indices, test_indices = train_test_split(
+            indices, test_size=TEST_SIZE, stratify=digits.target, random_state=SPLIT_SEED
+        )
+        return {
+            "train": self._generate_examples(images, digits.target, train_indices),
+            "test": self._generate_examples(images, digits.target, test_indices),
+        }
+
+    def _generate_examples(self, images, labels, indices):
+        for index in indices:
+            yield int(index), {"image": images[index], "label": int(labels[index])}

@@ -1,0 +1,163 @@
+"""Where examples come from: TFDS builders (local or catalog) and a seeded generator."""
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+import tensorflow_datasets as tfds
+from sklearn.datasets import make_classification
+
+from custom_dense.data import sklearn_digits
+from custom_dense.errors import ConfigError, DatasetUnavailableError
+
+# Dataset names as users type them (`dataset=...`), and the TFDS builders behind them.
+TFDS_BUILDERS = {
+    "digits": sklearn_digits.SklearnDigits.name,
+    "mnist": "mnist",
+    "fashion_mnist": "fashion_mnist",
+}
+DATASET_NAMES = (*TFDS_BUILDERS, "synthetic")
+_PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A dataset's examples as arrays, before splitting off validation and scaling.
+
+    Args:
+        train: `(features, labels)` of the training split.
+        test: `(features, labels)` of the test split.
+        num_classes: Number of label classes.
+        max_value: Largest possible feature value, used to scale to [0, 1].
+        lineage: What identifies the source: builder, version, location.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    num_classes: int
+    max_value: float
+    lineage: dict = field(default_factory=dict)
+
+
+def resolve_data_dir(data_dir):
+    """Returns `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default folder."""
+    return os.path.expanduser(
+        data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    )
+
+
+def load_tfds(name, data_dir=None, download=True):
+    """Loads a TFDS dataset into arrays, preparing it first if needed.
+
+    The local `digits` builder prepares offline. A catalog dataset that is not
+    prepared in `data_dir` is downloaded, after a quick check that its hosts
+    answer, so that a machine without network fails in seconds, not minutes.
+
+    Args:
+        name: One of `TFDS_BUILDERS`.
+        data_dir: TFDS data folder; see `resolve_data_dir`.
+        download: Whether a missing catalog dataset may be downloaded.
+
+    Returns:
+        A `SourceData`.
+    """
+    root = resolve_data_dir(data_dir)
+    builder = tfds.builder(TFDS_BUILDERS[name], data_dir=root)
+    if not builder.is_prepared():
+        if not _is_writable(root):
+            raise ConfigError(
+                "dataset.data_dir", root, f"a writable folder to prepare dataset={name} in"
+            )
+        if builder.url_infos:
+            _require_download(name, builder, download)
+        started = time.perf_counter()
+        builder.download_and_prepare()
+        prepare_time_s = time.perf_counter() - started
+    else:
+        prepare_time_s = 0.0
+    label_feature = builder.info.features["label"]
+    return SourceData(
+        train=_split_arrays(builder, "train"),
+        test=_split_arrays(builder, "test"),
+        num_classes=label_feature.num_classes,
+        max_value=255.0,
+        lineage={
+            "builder": builder.name,
+            "version": str(builder.version),
+            "data_dir": str(builder.data_dir),
+            "prepare_time_s": prepare_time_s,
+        },
+    )
+
+
+def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
+    """Generates a seeded classification set: the same arguments give the same data.
+
+    Uses scikit-learn's `make_classification` (Gaussian clusters on the
+    vertices of a hypercube), then rescales all features to [0, 1].
+
+    Returns:
+        A `SourceData` whose last `round(n_samples * test_fraction)` samples are the test split.
+    """
+    features, labels = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_features,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    features = (features - features.min()) / (features.max() - features.min())
+    n_test = round(n_samples * test_fraction)
+    split = n_samples - n_test
+    return SourceData(
+        train=(features[:split].astype(np.float32), labels[:split].astype(np.int64)),
+        test=(features[split:].astype(np.float32), labels[split:].astype(np.int64)),
+        num_classes=n_classes,
+        max_value=1.0,
+        lineage={"builder": "synthetic", "version": "sklearn.make_classification"},
+    )
+
+
+def _split_arrays(builder, split):
+    batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(4096)))
+    features = np.concatenate([images for images, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    return features, labels
+
+
+def _is_writable(path):
+    """Whether `path` is, or could be created as, a folder this process can write."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
+def _host_and_port(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _require_download(name, builder, download):
+    offline_hint = (
+        "use dataset=digits (prepared offline from scikit-learn) or a data_dir "
+        "where it is already prepared"
+    )
+    if not download:
+        raise DatasetUnavailableError(
+            f"dataset={name} is not prepared in {builder.data_dir} and dataset.download=false: "
+            f"{offline_hint}."
+        )
+    for host, port in sorted({_host_and_port(url) for url in builder.url_infos}):
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+        except OSError as error:
+            raise DatasetUnavailableError(
+                f"dataset={name} needs a download from {host}, which is unreachable "
+                f"({error.__class__.__name__}): {offline_hint}."
+            ) from None

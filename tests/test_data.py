@@ -1,0 +1,177 @@
+"""Datasets: offline digits through TFDS, catalog datasets, synthetic data, bad input."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from custom_dense.data import load_dataset
+from custom_dense.data.lineage import describe_dataset
+from custom_dense.errors import ConfigError, DatasetUnavailableError
+
+
+def tfds_config(name="digits", **overrides):
+    return SimpleNamespace(
+        **{"name": name, "data_dir": None, "download": True, "val_fraction": 0.1, **overrides}
+    )
+
+
+def synthetic_config(**overrides):
+    values = {
+        "name": "synthetic",
+        "val_fraction": 0.1,
+        "n_samples": 300,
+        "n_features": 12,
+        "n_classes": 3,
+        "test_fraction": 0.2,
+    }
+    return SimpleNamespace(**{**values, **overrides})
+
+
+def all_examples(dataset):
+    features, labels = zip(*((x.numpy(), y.numpy()) for x, y in dataset), strict=True)
+    return np.concatenate(features), np.concatenate(labels)
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def test_digits_prepares_once_offline_then_reuses(digits_dir):
+    bundle = load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
+    assert bundle.lineage["builder"] == "sklearn_digits"
+    assert bundle.lineage["version"] == "1.0.0"
+    assert bundle.lineage["prepare_time_s"] > 0
+    prepared = os.path.join(digits_dir, "sklearn_digits", "1.0.0")
+    assert os.path.isfile(os.path.join(prepared, "dataset_info.json"))
+    stamp = {
+        name: os.stat(os.path.join(prepared, name)).st_mtime_ns for name in os.listdir(prepared)
+    }
+
+    again = load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
+    assert again.lineage["prepare_time_s"] == 0.0
+    assert {
+        n: os.stat(os.path.join(prepared, n)).st_mtime_ns for n in os.listdir(prepared)
+    } == stamp
+
+    assert bundle.sizes == {"train": 1293, "validation": 144, "test": 360}
+    assert bundle.input_shape == (8, 8, 1) and bundle.num_classes == 10
+    features, labels = all_examples(bundle.train)
+    assert features.dtype == np.float32 and labels.dtype == np.int64
+    assert features.shape == (1293, 8, 8, 1)
+    assert features.min() == 0.0 and features.max() == 1.0
+    assert set(np.unique(labels)) == set(range(10))
+
+
+def test_digits_is_a_registered_tfds_dataset(digits_dir):
+    load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
+    dataset, info = tfds.load("sklearn_digits", split="test", data_dir=digits_dir, with_info=True)
+    assert info.splits["train"].num_examples == 1437
+    assert info.splits["test"].num_examples == 360
+    assert len(list(dataset)) == 360
+
+
+def test_tfds_data_dir_environment_variable_is_honoured(digits_dir, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", digits_dir)
+    bundle = load_dataset(tfds_config(), batch_size=64, seed=0)
+    assert bundle.lineage["data_dir"].startswith(digits_dir)
+
+
+def test_split_and_order_are_determined_by_the_seed(digits_dir):
+    first = load_dataset(tfds_config(data_dir=digits_dir), batch_size=50, seed=1)
+    second = load_dataset(tfds_config(data_dir=digits_dir), batch_size=50, seed=1)
+    other = load_dataset(tfds_config(data_dir=digits_dir), batch_size=50, seed=2)
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(
+            all_examples(getattr(first, split))[0], all_examples(getattr(second, split))[0]
+        )
+    assert not np.array_equal(all_examples(first.validation)[1], all_examples(other.validation)[1])
+    epoch_one, epoch_two = all_examples(first.train)[1], all_examples(first.train)[1]
+    assert not np.array_equal(epoch_one, epoch_two), "training data reshuffles every epoch"
+    np.testing.assert_array_equal(np.sort(epoch_one), np.sort(epoch_two))
+    assert describe_dataset(first)[0].digest == describe_dataset(second)[0].digest
+    assert describe_dataset(first)[0].digest != describe_dataset(other)[0].digest
+
+
+def test_synthetic_data_is_deterministic_by_seed():
+    first = load_dataset(synthetic_config(), batch_size=32, seed=5)
+    second = load_dataset(synthetic_config(), batch_size=32, seed=5)
+    other = load_dataset(synthetic_config(), batch_size=32, seed=6)
+    assert first.sizes == {"train": 216, "validation": 24, "test": 60}
+    assert first.input_shape == (12,) and first.num_classes == 3
+    np.testing.assert_array_equal(all_examples(first.test)[0], all_examples(second.test)[0])
+    assert not np.array_equal(all_examples(first.test)[0], all_examples(other.test)[0])
+    features = all_examples(first.train)[0]
+    assert features.min() >= 0.0 and features.max() <= 1.0
+
+
+def test_mnist_loads_from_a_prepared_data_dir(tmp_path):
+    builder = tfds.builder("mnist", data_dir=str(tmp_path))
+    os.makedirs(builder.data_dir)
+    builder.info.write_to_directory(builder.data_dir)
+    with tfds.testing.mock_data(num_examples=40, data_dir=str(tmp_path)):
+        bundle = load_dataset(tfds_config("mnist", data_dir=str(tmp_path)), batch_size=16, seed=0)
+    assert bundle.input_shape == (28, 28, 1) and bundle.num_classes == 10
+    assert bundle.sizes == {"train": 36, "validation": 4, "test": 40}
+    assert bundle.lineage["builder"] == "mnist"
+    features, _ = all_examples(bundle.train)
+    assert features.dtype == np.float32 and features.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_catalog_dataset_without_network_fails_fast_and_clearly(name, tmp_path):
+    if os.environ.get("CUSTOM_DENSE_ONLINE"):
+        pytest.skip("this machine can reach the dataset hosts")
+    started = time.perf_counter()
+    with pytest.raises(DatasetUnavailableError) as raised:
+        load_dataset(tfds_config(name, data_dir=str(tmp_path)), batch_size=16, seed=0)
+    assert time.perf_counter() - started < 30
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"dataset={name}" in message and "dataset=digits" in message and "download" in message
+
+
+def test_catalog_dataset_with_download_disabled_fails_at_once(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match=r"dataset.download=false"):
+        load_dataset(tfds_config("mnist", data_dir=str(tmp_path), download=False), 16, 0)
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        (tfds_config("cifar"), "dataset"),
+        (tfds_config(val_fraction=0.0), "dataset.val_fraction"),
+        (tfds_config(val_fraction=1.0), "dataset.val_fraction"),
+        (tfds_config(val_fraction=-0.2), "dataset.val_fraction"),
+        (synthetic_config(n_samples=2), "dataset.n_samples"),
+        (synthetic_config(n_samples=2, n_classes=2), "dataset.n_samples"),
+        (synthetic_config(n_classes=1), "dataset.n_classes"),
+        (synthetic_config(n_features=0), "dataset.n_features"),
+        (synthetic_config(n_features=2, n_classes=5), "dataset.n_classes"),
+        (synthetic_config(test_fraction=1.5), "dataset.test_fraction"),
+    ],
+)
+def test_bad_dataset_settings_name_key_value_and_accepted(config, key):
+    with pytest.raises(ConfigError) as raised:
+        load_dataset(config, batch_size=8, seed=0)
+    assert raised.value.key == key
+    assert f"Invalid {key}=" in str(raised.value) and "expected" in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", ["under_a_file", "read_only"])
+def test_unwritable_data_dir_is_refused_before_preparing(tmp_path, kind):
+    if kind == "under_a_file":
+        (tmp_path / "a_file").write_text("")
+        data_dir = tmp_path / "a_file" / "tfds"
+    else:
+        data_dir = tmp_path / "read_only"
+        data_dir.mkdir()
+        data_dir.chmod(0o555)
+        if os.access(data_dir, os.W_OK):
+            pytest.skip("root writes through read-only permissions")
+    with pytest.raises(ConfigError, match=r"Invalid dataset.data_dir=.*writable"):
+        load_dataset(tfds_config(data_dir=str(data_dir)), batch_size=8, seed=0)

@@ -1,0 +1,192 @@
+"""CustomDense's surface: arguments, shapes, masking, config, saving and LoRA."""
+
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_python
+
+from custom_dense import CustomDense
+
+
+@pytest.mark.parametrize("units", [0, -1, 2.5, "4", True, None, [3]])
+def test_invalid_units_raise_naming_the_value(units):
+    with pytest.raises(ValueError, match=re.escape(f"units={units!r}")):
+        CustomDense(units)
+
+
+def test_numpy_integer_units_are_accepted_as_int():
+    layer = CustomDense(np.int64(3))
+    assert layer.units == 3 and type(layer.units) is int
+
+
+def test_is_a_plain_layer_not_a_dense():
+    assert not isinstance(CustomDense(2), keras.layers.Dense)
+    assert CustomDense.__mro__[1] is keras.layers.Layer
+
+
+def test_builds_lazily_from_the_last_axis_and_pins_it():
+    layer = CustomDense(3)
+    assert not layer.built
+    with pytest.raises(AttributeError, match="build the layer"):
+        _ = layer.kernel
+    layer(np.ones((2, 4, 7), "float32"))
+    assert layer.built and layer.kernel.shape == (7, 3)
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 7"):
+        layer(np.ones((2, 6), "float32"))
+    with pytest.raises(ValueError, match="expected min_ndim=2"):
+        CustomDense(3)(np.ones((7,), "float32"))
+
+
+def test_symbolic_shapes_and_compute_output_shape():
+    inputs = keras.Input((None, 5))
+    outputs = CustomDense(8)(inputs)
+    assert tuple(outputs.shape) == (None, None, 8)
+    assert CustomDense(2).compute_output_shape((None, 3, 4, 9)) == (None, 3, 4, 2)
+
+
+def test_masks_pass_through():
+    inputs = keras.Input((4,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 6, mask_zero=True)(inputs)
+    projected = CustomDense(3)(embedded)
+    model = keras.Model(inputs, projected)
+    tokens = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
+    mask = model.layers[-1].compute_mask(
+        model.layers[1](tokens), model.layers[1].compute_mask(tokens)
+    )
+    np.testing.assert_array_equal(np.asarray(mask), tokens != 0)
+    assert projected._keras_mask is not None
+
+
+def test_config_has_every_dense_key_and_round_trips():
+    custom = CustomDense(
+        5,
+        activation="relu",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2),
+        activity_regularizer="l2",
+        bias_constraint="non_neg",
+        dtype="mixed_bfloat16",
+        name="projection",
+        trainable=False,
+    )
+    dense = keras.layers.Dense(**{k: v for k, v in custom.get_config().items()})
+    assert set(dense.get_config()) == set(custom.get_config())
+    config = custom.get_config()
+    json.dumps(config)
+    restored = CustomDense.from_config(config)
+    assert restored.get_config() == config
+    assert restored.dtype_policy.name == "mixed_bfloat16" and restored.trainable is False
+
+
+def test_rejects_a_quantization_config():
+    config = CustomDense(2).get_config()
+    config["quantization_config"] = {"class_name": "Int8QuantizationConfig"}
+    with pytest.raises(ValueError, match="quantization_config"):
+        CustomDense.from_config(config)
+
+
+def test_registered_for_serialization():
+    assert keras.saving.get_registered_name(CustomDense) == "custom_dense>CustomDense"
+    assert keras.saving.get_registered_object("custom_dense>CustomDense") is CustomDense
+
+
+def test_saved_model_reloads_in_a_fresh_process(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((3, 6)),
+            CustomDense(8, activation="gelu", kernel_regularizer="l2"),
+            keras.layers.Flatten(),
+            CustomDense(4, activation="softmax", use_bias=False),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.random.rand(16, 3, 6), np.random.randint(0, 4, 16), epochs=1, verbose=0)
+    x = np.random.default_rng(0).normal(size=(5, 3, 6)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    model.save(tmp_path / "model.keras")
+    code = (
+        "import numpy as np, keras, custom_dense\n"
+        "model = keras.models.load_model('model.keras')\n"
+        "assert [type(l).__name__ for l in model.layers] == ['CustomDense', 'Flatten', 'CustomDense']\n"
+        "np.save('y.npy', model.predict(np.load('x.npy'), verbose=0))\n"
+    )
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-6)
+
+
+def _lora_pair(rank, **enable_kwargs):
+    layers = []
+    for layer_class in (keras.layers.Dense, CustomDense):
+        keras.utils.set_random_seed(5)
+        layer = layer_class(6, activation="relu")
+        layer.build((None, 10))
+        layer.enable_lora(rank, **enable_kwargs)
+        layers.append(layer)
+    return layers
+
+
+@pytest.mark.parametrize("lora_alpha", [None, 8.0])
+def test_lora_matches_dense(lora_alpha):
+    dense, custom = _lora_pair(2, lora_alpha=lora_alpha, b_initializer="random_normal")
+    assert [w.path.split("/")[-1] for w in custom.weights] == [
+        w.path.split("/")[-1] for w in dense.weights
+    ]
+    assert [w.name for w in custom.trainable_weights] == ["bias", "lora_kernel_a", "lora_kernel_b"]
+    assert custom.lora_alpha == dense.lora_alpha == (lora_alpha or 2)
+    for a, b in zip(dense.get_weights(), custom.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(np.asarray(custom.kernel), np.asarray(dense.kernel), atol=1e-6)
+    x = np.random.default_rng(1).normal(size=(4, 10)).astype("float32")
+    np.testing.assert_allclose(np.asarray(custom(x)), np.asarray(dense(x)), atol=1e-6)
+
+
+def test_lora_from_constructor_keeps_lora_alpha():
+    layer = CustomDense(3, lora_rank=2, lora_alpha=6)
+    layer.build((None, 4))
+    assert layer.lora_enabled and layer.lora_rank == 2 and layer.lora_alpha == 6
+    assert not layer._kernel.trainable
+    assert layer.get_config()["lora_rank"] == 2 and layer.get_config()["lora_alpha"] == 6
+
+
+def test_lora_refuses_what_dense_refuses():
+    with pytest.raises(ValueError, match="isn't yet built"):
+        CustomDense(2).enable_lora(1)
+    constrained = CustomDense(2, kernel_constraint="non_neg")
+    constrained.build((None, 3))
+    with pytest.raises(ValueError, match="kernel constraints"):
+        constrained.enable_lora(1)
+    layer = CustomDense(2)
+    layer.build((None, 3))
+    layer.enable_lora(1)
+    with pytest.raises(ValueError, match="already enabled"):
+        layer.enable_lora(1)
+
+
+def test_lora_trains_only_the_update_and_saves_merged(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((10,)), CustomDense(6, activation="tanh"), CustomDense(3)]
+    )
+    model.layers[0].enable_lora(2)
+    frozen_kernel = model.layers[0]._kernel.numpy().copy()
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 10)).astype("float32")
+    model.fit(x, np.random.default_rng(1).normal(size=(32, 3)), epochs=3, verbose=0)
+    np.testing.assert_array_equal(model.layers[0]._kernel.numpy(), frozen_kernel)
+    assert not np.allclose(model.layers[0].kernel, frozen_kernel)
+
+    model.save(tmp_path / "lora.keras")
+    restored = keras.models.load_model(tmp_path / "lora.keras")
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        restored.layers[0]._kernel.numpy(), model.layers[0].kernel, atol=1e-6
+    )
+    np.testing.assert_array_equal(restored.layers[0].lora_kernel_b.numpy(), 0)
