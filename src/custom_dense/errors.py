@@ -19,3 +19,7 @@ class ConfigError(ValueError):
 
 class DatasetUnavailableError(RuntimeError):
     """A dataset that is neither prepared locally nor downloadable right now."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training produced a NaN loss and was stopped."""

@@ -1,0 +1,59 @@
+"""Keras callbacks of a job: per-epoch metrics and timings into MLflow."""
+
+import math
+import time
+
+import keras
+import mlflow
+import numpy as np
+
+from custom_dense.errors import TrainingDivergedError
+
+_EPOCH_METRICS = {
+    "loss": "train_loss",
+    "accuracy": "train_accuracy",
+    "val_loss": "val_loss",
+    "val_accuracy": "val_accuracy",
+}
+
+
+class EpochMetricsLogger(keras.callbacks.Callback):
+    """Logs each epoch's losses, accuracies and time to the active MLflow run.
+
+    One `mlflow.log_metrics` call per epoch, with step = epoch (from 0). It
+    also times every training step, so that steady-state step time excludes
+    the first epoch's tracing and warm-up.
+
+    Attributes:
+        epoch_times: Wall time of each epoch, in seconds.
+        step_times: Per epoch, the wall time of each training step, in seconds.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_times = []
+        self.step_times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+        self.step_times.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Reading the loss waits for the step to finish, on any device.
+        keras.ops.convert_to_numpy(logs["loss"])
+        self.step_times[-1].append(time.perf_counter() - self._step_started)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_times.append(time.perf_counter() - self._epoch_started)
+        metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
+        if any(math.isnan(value) for value in metrics.values()):
+            raise TrainingDivergedError(f"the loss became NaN in epoch {epoch}")
+        mlflow.log_metrics({**metrics, "epoch_time_s": self.epoch_times[-1]}, step=epoch)
+
+    def steady_state_step_time_s(self):
+        """Median step time after the first epoch (of the first, with one epoch)."""
+        steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0]
+        return float(np.median(steps))

@@ -1,0 +1,143 @@
+"""MLflow bookkeeping of a job: store, params, tags, artifacts, the model, failures."""
+
+import importlib.metadata
+import os
+import pathlib
+import subprocess
+import time
+
+import keras
+import mlflow
+import tensorflow as tf
+from mlflow.entities import RunStatus
+from mlflow.models import infer_signature
+from omegaconf import OmegaConf
+
+PARENT_RUN_ENV = "CUSTOM_DENSE_PARENT_RUN_ID"
+FAILURE_TAG = "failure_reason"
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+_MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
+
+
+def configure_tracking(mlflow_cfg):
+    """Points MLflow at the configured store and experiment; returns the experiment id.
+
+    `mlflow.tracking_uri` wins over `$MLFLOW_TRACKING_URI`; with neither,
+    MLflow's default applies (`sqlite:///mlflow.db` in the working folder).
+    """
+    if mlflow_cfg.tracking_uri:
+        mlflow.set_tracking_uri(mlflow_cfg.tracking_uri)
+    return mlflow.set_experiment(mlflow_cfg.experiment_name).experiment_id
+
+
+def flatten_config(cfg):
+    """Returns the resolved config as `{dotted.key: value}`, e.g. `model.units`."""
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, f"{dotted}.")
+            else:
+                flat[dotted] = value
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
+def environment_tags(layer, placement):
+    """Tags that say what ran where: implementation, device, versions, code state."""
+    commit, dirty = git_state()
+    return {
+        "layer_impl": layer,
+        "device": placement.kind,
+        "device_name": placement.name,
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+
+
+def git_state():
+    """Returns `(commit, "true"|"false")` for the working folder, or `("unknown", "unknown")`."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", "unknown"
+    return commit, str(bool(status.strip())).lower()
+
+
+def log_job_artifacts(cfg, overrides, model):
+    """Logs the resolved config, the overrides and the model summary as files."""
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    mlflow.log_text(OmegaConf.to_yaml(list(overrides)), "overrides.yaml")
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    mlflow.log_text("\n".join(lines), "model_summary.txt")
+
+
+def model_requirements():
+    """Pinned pip requirements of a logged model, from this environment's versions."""
+    tensorflow = "tensorflow-cpu" if _installed("tensorflow-cpu") else "tensorflow"
+    return [
+        f"{name}=={importlib.metadata.version(name)}" for name in (tensorflow, *_MODEL_REQUIREMENTS)
+    ]
+
+
+def log_model(model, sample_inputs):
+    """Logs a Keras model as `model`, with a signature, pinned requirements and this package.
+
+    Giving the signature and requirements up front skips MLflow's inference of
+    both (seconds per model). The package's code travels with the model, so a
+    process without custom_dense installed can load and serve it.
+
+    Args:
+        model: The trained Keras model.
+        sample_inputs: A small float32 numpy batch, for the signature.
+
+    Returns:
+        The logged model's `ModelInfo`.
+    """
+    signature = infer_signature(sample_inputs, model(sample_inputs, training=False).numpy())
+    return mlflow.tensorflow.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=model_requirements(),
+        code_paths=[str(_PACKAGE_DIR)],
+    )
+
+
+def fail_run(run_id, reason):
+    """Marks a run FAILED with the reason as the `failure_reason` tag."""
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, FAILURE_TAG, reason[:5000])
+    client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED), end_time=_now_ms())
+
+
+def _installed(distribution):
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def parent_run_id():
+    """The id of the sweep's parent run, as the sweep passes it to every job process."""
+    return os.environ.get(PARENT_RUN_ENV)

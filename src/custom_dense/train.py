@@ -1,0 +1,58 @@
+"""`python -m custom_dense.train [overrides]`: one training job, or a sweep with `-m`."""
+
+import pathlib
+import sys
+
+import hydra
+import mlflow
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from custom_dense import sweep, tracking
+from custom_dense.errors import ConfigError
+from custom_dense.job import run_job
+from custom_dense.overrides import check_overrides, split_mlproject_args
+from custom_dense.schema import register_schemas
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "conf"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def _task(cfg):
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    overrides = list(hydra_cfg.overrides.task)
+    metrics = run_job(cfg, overrides, in_sweep)
+    if metrics is None:
+        sweep.FAILED_JOBS.append((" ".join(overrides) or "default config", None))
+        return None
+    return metrics["val_accuracy"]
+
+
+def main(argv=None):
+    """Runs the Hydra application; exits non-zero if any job failed or input was bad."""
+    args = split_mlproject_args(sys.argv[1:] if argv is None else argv)
+    try:
+        check_overrides(args, CONFIG_DIR)
+    except ConfigError as error:
+        _reject(error)
+    sys.argv = [sys.argv[0], *args]
+    register_schemas()
+    sweep.FAILED_JOBS.clear()
+    _task()
+    if sweep.FAILED_JOBS:
+        print(f"{len(sweep.FAILED_JOBS)} job(s) failed.", file=sys.stderr)
+        sys.exit(1)
+
+
+def _reject(error):
+    """Prints one line, marks the run `mlflow run` opened (if any) FAILED, exits 2."""
+    print(f"error: {error}", file=sys.stderr)
+    project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if project_run:
+        tracking.fail_run(project_run, str(error))
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
