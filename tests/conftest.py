@@ -33,3 +33,41 @@ def run_python(code, cwd, env=None, timeout=300):
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tfds_data_dir(tmp_path_factory):
+    """Keeps prepared TFDS data in one temporary folder for the whole session."""
+    folder = tmp_path_factory.mktemp("tensorflow_datasets")
+    previous = os.environ.get("TFDS_DATA_DIR")
+    os.environ["TFDS_DATA_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("TFDS_DATA_DIR")
+    else:
+        os.environ["TFDS_DATA_DIR"] = previous
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store, also exported to subprocesses."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def run_module(module, *args, cwd, env=None, timeout=600):
+    """Runs `python -m module args...` in a fresh process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
