@@ -123,7 +123,7 @@ def plot(pairs):
         )
         axis.bar([p + width / 2 for p in positions], pairs[f"{metric}_stock"], width, label="stock")
         axis.set_title(title)
-        axis.legend()
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[1].set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=8)
     figure.tight_layout()
     return figure
