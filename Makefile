@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	mlflow run . --env-manager local
+	mlflow run . --env-manager local --experiment-name custom-dense
 
 lint: setup
 	ruff check .

@@ -1,17 +1,22 @@
 """custom-dense: a from-scratch Keras 3 Dense layer, proven equal to `keras.layers.Dense`.
 
-Importing the package registers `CustomDense` for Keras serialization and the
-`sklearn_digits` dataset builder with TFDS.
+Importing the package registers `CustomDense` for Keras serialization and, where
+tensorflow-datasets is installed, the `sklearn_digits` dataset builder with TFDS.
+The layer itself needs only Keras, on any backend.
 """
+
+import importlib.util
 
 from custom_dense.quiet import quiet_start, started_as_entry_point
 
 if started_as_entry_point():
     quiet_start()
 
-from custom_dense import data
 from custom_dense.convert import convert
 from custom_dense.layer import CustomDense
 
-__all__ = ["CustomDense", "convert", "data"]
+if importlib.util.find_spec("tensorflow_datasets") is not None:
+    from custom_dense import data  # noqa: F401
+
+__all__ = ["CustomDense", "convert"]
 __version__ = "0.1.0"
