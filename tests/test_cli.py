@@ -214,6 +214,7 @@ def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
     [
         ([], {"custom", "stock"}),
         (["-P", "overrides=-m model.units=8,16 layer=stock trainer.epochs=2"], {"stock"}),
+        (["-P", "overrides=trainer.epochs=2"], set()),
     ],
 )
 def test_mlflow_run_dot_runs_the_project(tmp_path, parameters, expected_children):
@@ -227,6 +228,13 @@ def test_mlflow_run_dot_runs_the_project(tmp_path, parameters, expected_children
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     mlflow.set_tracking_uri(uri)
+    if not expected_children:
+        (project_run,) = mlflow.search_runs(experiment_names=["project"], output_format="list")
+        assert project_run.info.status == "FINISHED"
+        assert project_run.data.tags["layer_impl"] == "custom"
+        assert project_run.data.params["trainer.epochs"] == "2"
+        assert 0.0 < project_run.data.metrics["test_accuracy"] <= 1.0
+        return
     (project_run,) = mlflow.search_runs(
         experiment_names=["project"],
         filter_string="tags.`custom_dense.sweep` = 'true'",

@@ -55,10 +55,9 @@ def run_job(cfg, overrides, in_sweep):
     """
     clock = PhaseClock()
     keras.backend.clear_session()
-    experiment_id = tracking.configure_tracking(cfg.mlflow)
     parent = tracking.parent_run_id()
-    if parent:
-        experiment_id = mlflow.get_run(parent).info.experiment_id
+    adopted = parent or mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    experiment_id = tracking.configure_tracking(cfg.mlflow, adopted)
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=" ".join(overrides) or None,

@@ -26,9 +26,9 @@ class MlflowSweepCallback(Callback):
     """
 
     def on_multirun_start(self, config, **kwargs):
-        experiment_id = tracking.configure_tracking(config.mlflow)
-        client = mlflow.MlflowClient()
         project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+        experiment_id = tracking.configure_tracking(config.mlflow, project_run)
+        client = mlflow.MlflowClient()
         if project_run:
             parent = project_run
         else:

@@ -19,14 +19,23 @@ _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
 
 
-def configure_tracking(mlflow_cfg):
+def configure_tracking(mlflow_cfg, adopted_run_id=None):
     """Points MLflow at the configured store and experiment; returns the experiment id.
 
     `mlflow.tracking_uri` wins over `$MLFLOW_TRACKING_URI`; with neither,
     MLflow's default applies (`sqlite:///mlflow.db` in the working folder).
+
+    Args:
+        mlflow_cfg: The `mlflow` config.
+        adopted_run_id: A run that already exists for this work (a sweep's
+            parent, or the run `mlflow run` opened): its experiment is used
+            instead of `mlflow.experiment_name`.
     """
     if mlflow_cfg.tracking_uri:
         mlflow.set_tracking_uri(mlflow_cfg.tracking_uri)
+    if adopted_run_id:
+        experiment_id = mlflow.get_run(adopted_run_id).info.experiment_id
+        return mlflow.set_experiment(experiment_id=experiment_id).experiment_id
     return mlflow.set_experiment(mlflow_cfg.experiment_name).experiment_id
 
 
