@@ -74,7 +74,7 @@ def run_job(cfg, overrides, in_sweep):
         reason = str(error) if isinstance(error, EXPECTED_FAILURES) else _describe(error)
         if not isinstance(error, EXPECTED_FAILURES):
             mlflow.log_text(traceback.format_exc(), "traceback.txt")
-        mlflow.set_tag(tracking.FAILURE_TAG, reason[:5000])
+        tracking.tag_failure(run.info.run_id, reason)
         mlflow.end_run(status="FAILED")
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None

@@ -4,12 +4,10 @@ import importlib.metadata
 import os
 import pathlib
 import subprocess
-import time
 
 import keras
 import mlflow
 import tensorflow as tf
-from mlflow.entities import RunStatus
 from mlflow.models import infer_signature
 from omegaconf import OmegaConf
 
@@ -128,11 +126,15 @@ def log_model(model, sample_inputs):
     )
 
 
+def tag_failure(run_id, reason):
+    """Records why a run failed in its `failure_reason` tag (cut to MLflow's tag size)."""
+    mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:5000])
+
+
 def fail_run(run_id, reason):
     """Marks a run FAILED with the reason as the `failure_reason` tag."""
-    client = mlflow.MlflowClient()
-    client.set_tag(run_id, FAILURE_TAG, reason[:5000])
-    client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED), end_time=_now_ms())
+    tag_failure(run_id, reason)
+    mlflow.MlflowClient().set_terminated(run_id, status="FAILED")
 
 
 def _installed(distribution):
@@ -141,10 +143,6 @@ def _installed(distribution):
     except importlib.metadata.PackageNotFoundError:
         return False
     return True
-
-
-def _now_ms():
-    return int(time.time() * 1000)
 
 
 def parent_run_id():
