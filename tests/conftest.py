@@ -1,6 +1,7 @@
 """Shared fixtures. TensorFlow is imported once per test session."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,4 +71,33 @@ def run_module(module, *args, cwd, env=None, timeout=600):
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def runs_of(parent_id):
+    """The child runs of a parent run, in any experiment of the current store."""
+    import mlflow
+
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        output_format="list",
+    )
+
+
+def sweep_parents():
+    """Every sweep parent run of the current store."""
+    import mlflow
+
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.`custom_dense.sweep` = 'true'",
+        output_format="list",
     )

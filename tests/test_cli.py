@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,25 +10,9 @@ import urllib.request
 import mlflow
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_module, run_python
+from conftest import REPO_ROOT, free_port, run_module, run_python, runs_of, sweep_parents
 
 FAST = ["trainer.epochs=2", "model.units=16", "model.depth=1"]
-
-
-def runs_of(parent_id):
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
-        output_format="list",
-    )
-
-
-def sweep_parents():
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string="tags.`custom_dense.sweep` = 'true'",
-        output_format="list",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -165,19 +148,13 @@ def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, override, message)
     assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
     _, uri, _ = finished_sweep
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
     run_id = runs_of(parent.info.run_id)[0].info.run_id
-    port = _free_port()
+    port = free_port()
     bin_dir = os.path.dirname(sys.executable)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     server = subprocess.Popen(

@@ -7,9 +7,9 @@ The layer itself needs only Keras, on any backend.
 
 import importlib.util
 
-from custom_dense.quiet import quiet_start, started_as_entry_point
+from custom_dense.quiet import quiet_start, wants_quiet_start
 
-if started_as_entry_point():
+if wants_quiet_start():
     quiet_start()
 
 from custom_dense.convert import convert

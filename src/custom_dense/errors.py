@@ -1,4 +1,6 @@
-"""The project's error types: a bad setting, and a dataset that cannot be had."""
+"""The project's error types: a bad setting, an unreachable server, a missing dataset."""
+
+from hydra.errors import CompactHydraException
 
 
 class ConfigError(ValueError):
@@ -15,6 +17,13 @@ class ConfigError(ValueError):
         self.value = value
         self.accepted = accepted
         super().__init__(f"Invalid {key}={value!r}: expected {accepted}.")
+
+
+class TrackingServerUnreachableError(ConfigError, CompactHydraException):
+    """A tracking URI where no MLflow tracking server answers.
+
+    Hydra prints it as its one-line message, without a traceback.
+    """
 
 
 class DatasetUnavailableError(RuntimeError):

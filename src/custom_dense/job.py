@@ -38,7 +38,7 @@ class PhaseClock:
         return time.perf_counter() - self.started
 
 
-def run_job(cfg, overrides, in_sweep):
+def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     """Trains and evaluates one model, recording everything in one MLflow run.
 
     The run is a child of the sweep's parent run when there is one, resumes the
@@ -49,19 +49,19 @@ def run_job(cfg, overrides, in_sweep):
         cfg: The composed job config.
         overrides: The job's command-line overrides, as Hydra lists them.
         in_sweep: Whether the job is part of a multirun.
+        parent_run_id: The sweep's parent run, when there is one.
 
     Returns:
         The final metrics, or `None` when the job failed.
     """
     clock = PhaseClock()
     keras.backend.clear_session()
-    parent = tracking.parent_run_id()
-    adopted = parent or mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
     experiment_id = tracking.configure_tracking(cfg.mlflow, adopted)
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=" ".join(overrides) or None,
-        parent_run_id=parent,
+        parent_run_id=parent_run_id,
     )
     label = " ".join(overrides) or "default config"
     try:

@@ -10,20 +10,33 @@ import shlex
 import types
 import typing
 
+import hydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from custom_dense import schema
 from custom_dense.errors import ConfigError
 
+_MULTIRUN_FLAGS = ("-m", "--multirun")
+_OPTUNA_STORAGE_KEY = "hydra.sweeper.storage"
+_OPTUNA_STORAGE_ACCEPTED = (
+    "null: optuna 2.10 keeps the study in memory (its database storage needs SQLAlchemy 1, "
+    "MLflow 3 needs SQLAlchemy 2)"
+)
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def split_mlproject_args(args):
-    """Expands `--overrides "a=1 b=2"` (how MLproject passes them) into separate arguments."""
+    """Expands `--overrides "a=1 b=2"` (how MLproject passes them) into separate arguments.
+
+    `-m`/`--multirun` moves to the front, so that it may stand anywhere among
+    the overrides (Hydra's own parser takes it only before or after them all).
+    """
     if len(args) == 2 and args[0] == "--overrides":
-        return shlex.split(args[1])
-    return list(args)
+        args = shlex.split(args[1])
+    flags = [arg for arg in args if arg in _MULTIRUN_FLAGS]
+    return [*flags, *(arg for arg in args if arg not in _MULTIRUN_FLAGS)]
 
 
 def check_overrides(args, config_dir):
@@ -47,10 +60,41 @@ def check_overrides(args, config_dir):
             continue
         key = override.key_or_group.removeprefix("+")
         for value in _values(override):
+            if key == _OPTUNA_STORAGE_KEY and value is not None:
+                raise ConfigError(key, value, _OPTUNA_STORAGE_ACCEPTED)
             if key in groups and value not in groups[key]:
                 raise ConfigError(key, value, f"one of {', '.join(sorted(groups[key]))}")
             if key in types_by_key and not _fits(value, types_by_key[key]):
                 raise ConfigError(key, value, _accepted(types_by_key[key]))
+
+
+def compose_fixed_part(args, config_dir):
+    """Composes the config every job of the command shares: its overrides minus sweeps.
+
+    Args:
+        args: Command-line arguments, as `check_overrides` takes them.
+        config_dir: The Hydra config folder.
+
+    Returns:
+        The composed config, or `None` when it does not compose (Hydra will
+        then say why, with the full command line).
+    """
+    parser = OverridesParser.create()
+    fixed = []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except HydraException:
+            return None
+        if not override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
+            fixed.append(arg)
+    try:
+        with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return hydra.compose(config_name="config", overrides=fixed)
+    except (HydraException, OmegaConfBaseException):
+        return None
 
 
 def _values(override):

@@ -1,8 +1,10 @@
 """Start-up of the command-line entry points: TensorFlow without its log chatter.
 
 `python -m custom_dense.<entry>` imports the package, and so TensorFlow, before
-the entry module runs; the package therefore asks `started_as_entry_point()`
-first. Imported as a library, custom_dense changes no logging and no warnings.
+the entry module runs; the package therefore asks `wants_quiet_start()` first.
+Worker processes of a sweep (joblib, submitit) inherit the quiet start through
+the environment. Imported as a library, custom_dense changes no logging and no
+warnings.
 """
 
 import contextlib
@@ -12,6 +14,8 @@ import sys
 import warnings
 
 ENTRY_POINTS = ("train", "compare", "bench")
+# Set by an entry point, so that the sweep workers it starts start quietly too.
+QUIET_ENV = "CUSTOM_DENSE_QUIET_START"
 
 _KNOWN_HARMLESS_WARNINGS = (
     # MLflow registers its local-file dataset source twice and warns on every resolve.
@@ -30,9 +34,16 @@ def started_as_entry_point():
     return module in {f"custom_dense.{entry}" for entry in ENTRY_POINTS}
 
 
+def wants_quiet_start():
+    """Whether this process is an entry point, or a worker process one of them started."""
+    return started_as_entry_point() or os.environ.get(QUIET_ENV) == "1"
+
+
 def quiet_start():
     """Imports TensorFlow with C++ and absl start-up logs hidden, and mutes known noise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ[QUIET_ENV] = "1"
     with _stderr_to_devnull():
         import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)
@@ -43,6 +54,7 @@ def quiet_start():
     absl.logging.set_verbosity(absl.logging.ERROR)
     tfds.disable_progress_bar()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)  # Hydra's sweeper logs each trial
     for message in _KNOWN_HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from custom_dense import sweep, tracking
 from custom_dense.errors import ConfigError
 from custom_dense.job import run_job
-from custom_dense.overrides import check_overrides, split_mlproject_args
+from custom_dense.overrides import check_overrides, compose_fixed_part, split_mlproject_args
 from custom_dense.schema import register_schemas
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "conf"
@@ -21,8 +21,9 @@ CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "conf"
 def _task(cfg):
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
     overrides = list(hydra_cfg.overrides.task)
-    metrics = run_job(cfg, overrides, in_sweep)
+    metrics = run_job(cfg, overrides, in_sweep, parent)
     if metrics is None:
         sweep.FAILED_JOBS.append((" ".join(overrides) or "default config", None))
         return None
@@ -32,16 +33,25 @@ def _task(cfg):
 def main(argv=None):
     """Runs the Hydra application; exits non-zero if any job failed or input was bad."""
     args = split_mlproject_args(sys.argv[1:] if argv is None else argv)
+    register_schemas()
     try:
         check_overrides(args, CONFIG_DIR)
+        shared = compose_fixed_part(args, CONFIG_DIR)
+        if shared is not None:
+            tracking.check_tracking_server(shared.mlflow)
     except ConfigError as error:
         _reject(error)
     sys.argv = [sys.argv[0], *args]
-    register_schemas()
     sweep.FAILED_JOBS.clear()
-    _task()
+    try:
+        _task()
+    except SystemExit as stop:
+        if stop.code:
+            sweep.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
+        raise
     if sweep.FAILED_JOBS:
-        print(f"{len(sweep.FAILED_JOBS)} job(s) failed.", file=sys.stderr)
+        names = "; ".join(str(name) for name, _ in sweep.FAILED_JOBS)
+        print(f"{len(sweep.FAILED_JOBS)} job(s) failed: {names}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -1,0 +1,217 @@
+"""Sweeps beyond one process: joblib and submitit workers, a live tracking server, Optuna."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import free_port, run_module, runs_of, sweep_parents
+
+FAST = ["trainer.epochs=2", "model.units=16", "model.depth=1"]
+
+
+@pytest.fixture(autouse=True)
+def _default_tracking_uri_afterwards():
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+def run_sweep(folder, *overrides, uri, timeout=600):
+    return run_module(
+        "custom_dense.train",
+        "-m",
+        *overrides,
+        cwd=folder,
+        env={"MLFLOW_TRACKING_URI": uri},
+        timeout=timeout,
+    )
+
+
+def the_sweep(uri):
+    """The one sweep parent of the store and its children, by run name."""
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    children = {run.info.run_name: run for run in runs_of(parent.info.run_id)}
+    return parent, children
+
+
+@pytest.mark.slow
+def test_joblib_workers_nest_every_job_under_one_parent(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "layer=custom,stock",
+        "seed=0,1",
+        *FAST,
+        uri=uri,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "oneDNN" not in result.stderr and "[absl]" not in result.stderr
+    parent, children = the_sweep(uri)
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 4
+    assert {run.info.status for run in children.values()} == {"FINISHED"}
+    assert parent.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+    assert parent.data.metrics["pair_count"] == 2.0
+
+
+@pytest.mark.slow
+def test_a_job_failing_in_a_worker_is_recorded_and_named(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model.activation=relu,swishy",
+        "mlflow.log_model=false",
+        *FAST,
+        uri=uri,
+    )
+    assert result.returncode == 1
+    assert "1 job(s) failed: model.activation=swishy " in result.stderr
+    parent, children = the_sweep(uri)
+    assert parent.info.status == "FAILED"
+    assert "1 of 2 jobs failed" in parent.data.tags["failure_reason"]
+    by_activation = {run.data.params["model.activation"]: run for run in children.values()}
+    assert by_activation["relu"].info.status == "FINISHED"
+    assert by_activation["swishy"].info.status == "FAILED"
+    assert (
+        "Invalid model.activation='swishy'" in by_activation["swishy"].data.tags["failure_reason"]
+    )
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(
+        tmp_path, "hydra/launcher=submitit_local", "layer=custom,stock", *FAST, uri=uri
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = the_sweep(uri)
+    assert parent.info.status == "FINISHED"
+    assert {run.info.status for run in children.values()} == {"FINISHED"}
+    assert len(children) == 2
+    assert list(tmp_path.glob("multirun/*/*/.submitit/*/*_result.pkl"))
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts."""
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    log = (folder / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(uri, server, folder / "server.log")
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def _wait_for_health(uri, server, log_path, timeout_s=90):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log_path.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"mlflow server did not answer in {timeout_s} s")
+
+
+@pytest.mark.slow
+def test_a_sweep_against_a_live_tracking_server_logs_runs_and_models(
+    tracking_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    result = run_sweep(tmp_path, "layer=custom,stock", *FAST, uri=tracking_server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "mlflow.db").exists()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    parent, children = the_sweep(tracking_server)
+    assert parent.info.status == "FINISHED"
+    assert {run.info.status for run in children.values()} == {"FINISHED"}
+    assert parent.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+    run = next(iter(children.values()))
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    prediction = np.asarray(model.predict(np.zeros((2, 8, 8, 1), dtype="float32")))
+    assert prediction.shape == (2, 10)
+    np.testing.assert_allclose(prediction.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_an_unreachable_tracking_server_fails_at_once_with_one_line(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    # MLflow's own retries would take minutes; the timeout proves the check answers first.
+    result = run_sweep(tmp_path, "layer=custom,stock", *FAST, uri=uri, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: Invalid MLFLOW_TRACKING_URI='{uri}': expected a running MLflow tracking "
+        "server (could not connect)."
+    )
+
+
+@pytest.mark.slow
+def test_optuna_search_nests_trials_and_records_the_best_on_the_parent(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "trainer.epochs=2",
+        "mlflow.log_model=false",
+        uri=uri,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = the_sweep(uri)
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 3
+    assert {run.info.status for run in children.values()} == {"FINISHED"}
+    scores = {run.info.run_id: run.data.metrics["val_accuracy"] for run in children.values()}
+    best_run_id = max(scores, key=scores.get)
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(scores[best_run_id])
+    assert parent.data.tags["best_run_id"] == best_run_id
+    best_params = children[parent.data.tags["best_overrides"]].data.params
+    searched = ("model.units", "model.depth", "model.activation", "optimizer.learning_rate")
+    for key in searched:
+        assert float_or_text(parent.data.params[f"best.{key}"]) == float_or_text(best_params[key])
+    artifacts = {f.path for f in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
+    assert {"optimization_results.yaml", "best_config.yaml"} <= artifacts
+
+
+def float_or_text(value):
+    try:
+        return pytest.approx(float(value))
+    except ValueError:
+        return value
