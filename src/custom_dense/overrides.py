@@ -27,14 +27,20 @@ _OPTUNA_STORAGE_ACCEPTED = (
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
+def expand_mlproject_parameter(args, flag):
+    """Splits `flag "a b"` (how MLproject passes a parameter: one word) like a shell would."""
+    if len(args) == 2 and args[0] == flag:
+        return shlex.split(args[1])
+    return list(args)
+
+
 def split_mlproject_args(args):
     """Expands `--overrides "a=1 b=2"` (how MLproject passes them) into separate arguments.
 
     `-m`/`--multirun` moves to the front, so that it may stand anywhere among
     the overrides (Hydra's own parser takes it only before or after them all).
     """
-    if len(args) == 2 and args[0] == "--overrides":
-        args = shlex.split(args[1])
+    args = expand_mlproject_parameter(args, "--overrides")
     flags = [arg for arg in args if arg in _MULTIRUN_FLAGS]
     return [*flags, *(arg for arg in args if arg not in _MULTIRUN_FLAGS)]
 
