@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 
-ENTRY_POINTS = ("train", "compare", "bench")
+ENTRY_POINTS = ("train", "compare", "bench", "studies")
 # Set by an entry point, so that the sweep workers it starts start quietly too.
 QUIET_ENV = "CUSTOM_DENSE_QUIET_START"
 

@@ -10,14 +10,6 @@ from mlflow.entities import Metric
 
 LAYER_PARAM = "params.layer.name"
 _PAIR_METRICS = ("test_accuracy", "step_time_ms", "infer_latency_ms_p50")
-_RESULT_COLUMNS = (
-    *(f"{metric}_{layer}" for metric in _PAIR_METRICS for layer in ("custom", "stock")),
-    "test_accuracy_delta",
-    "step_time_ratio",
-    "infer_latency_ratio",
-    "run_id_custom",
-    "run_id_stock",
-)
 
 
 def child_runs(parent_run_id):
@@ -30,17 +22,20 @@ def child_runs(parent_run_id):
     )
 
 
-def pair_runs(runs):
+def pair_runs(runs, metrics=_PAIR_METRICS):
     """Pairs FINISHED custom and stock runs whose params are otherwise identical.
 
     Args:
         runs: A DataFrame of runs from `mlflow.search_runs`.
+        metrics: The metrics to take from each run of a pair; the default
+            three give the ratio and delta columns.
 
     Returns:
         A DataFrame with one row per pair: the params that vary across the
-        sweep, each metric for custom and stock, the accuracy delta
-        (custom - stock) and the custom / stock ratios of step time and
-        inference latency. Empty when nothing pairs.
+        sweep (also listed in `attrs["config_columns"]`), each metric for
+        custom and stock, the accuracy delta (custom - stock) and the custom /
+        stock ratios of step time and inference latency. Empty when nothing
+        pairs.
     """
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()
@@ -54,9 +49,9 @@ def pair_runs(runs):
             continue
         custom, stock = by_layer["custom"].iloc[-1], by_layer["stock"].iloc[-1]
         row = {c.removeprefix("params."): custom[c] for c in varying}
-        for metric in _PAIR_METRICS:
-            row[f"{metric}_custom"] = custom[f"metrics.{metric}"]
-            row[f"{metric}_stock"] = stock[f"metrics.{metric}"]
+        for metric in dict.fromkeys((*_PAIR_METRICS, *metrics)):
+            row[f"{metric}_custom"] = custom.get(f"metrics.{metric}", math.nan)
+            row[f"{metric}_stock"] = stock.get(f"metrics.{metric}", math.nan)
         row["test_accuracy_delta"] = row["test_accuracy_custom"] - row["test_accuracy_stock"]
         row["step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
         row["infer_latency_ratio"] = (
@@ -64,7 +59,9 @@ def pair_runs(runs):
         )
         row["run_id_custom"], row["run_id_stock"] = custom["run_id"], stock["run_id"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    pairs = pd.DataFrame(rows)
+    pairs.attrs["config_columns"] = [c.removeprefix("params.") for c in varying]
+    return pairs
 
 
 def summary_metrics(pairs):
@@ -83,12 +80,6 @@ def to_markdown(pairs, summary):
     """Renders the pairs and the summary as a Markdown table with a short preamble."""
     if pairs.empty:
         return "No custom/stock pairs: the sweep has no jobs that differ only in `layer`.\n"
-    shown = pairs.drop(columns=["run_id_custom", "run_id_stock"])
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    body = [
-        "| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)
-    ]
     lines = [
         f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
         f"{summary['max_abs_test_accuracy_delta']:.4f}. Median step time ratio (custom / stock): "
@@ -96,16 +87,24 @@ def to_markdown(pairs, summary):
         f"(min {pairs['step_time_ratio'].min():.3f}, max {pairs['step_time_ratio'].max():.3f}). "
         f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}.",
         "",
-        header,
-        rule,
-        *body,
+        markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
     return "\n".join(lines) + "\n"
 
 
+def markdown_table(frame):
+    """Renders a DataFrame as a Markdown table, numbers to 4 significant digits."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
 def plot(pairs):
     """Draws step time and test accuracy per config, custom beside stock."""
-    config_columns = [c for c in pairs.columns if c not in _RESULT_COLUMNS]
+    config_columns = pairs.attrs.get("config_columns", [])
     labels = [
         " ".join(f"{c.split('.')[-1]}={row[c]}" for c in config_columns) or "default"
         for _, row in pairs.iterrows()

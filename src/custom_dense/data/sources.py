@@ -1,5 +1,7 @@
 """Where examples come from: TFDS builders (local or catalog) and a seeded generator."""
 
+import dataclasses
+import functools
 import os
 import socket
 import time
@@ -78,6 +80,18 @@ def load_tfds(name, data_dir=None, download=True):
         prepare_time_s = time.perf_counter() - started
     else:
         prepare_time_s = 0.0
+    source = _read_prepared(TFDS_BUILDERS[name], root)
+    return dataclasses.replace(source, lineage={**source.lineage, "prepare_time_s": prepare_time_s})
+
+
+@functools.lru_cache(maxsize=4)
+def _read_prepared(builder_name, root):
+    """Reads a prepared TFDS dataset into read-only arrays, once per process.
+
+    The jobs of a sweep in one process share the arrays instead of reading
+    the same files again.
+    """
+    builder = tfds.builder(builder_name, data_dir=root)
     label_feature = builder.info.features["label"]
     return SourceData(
         train=_split_arrays(builder, "train"),
@@ -88,7 +102,6 @@ def load_tfds(name, data_dir=None, download=True):
             "builder": builder.name,
             "version": str(builder.version),
             "data_dir": str(builder.data_dir),
-            "prepare_time_s": prepare_time_s,
         },
     )
 
@@ -127,6 +140,8 @@ def _split_arrays(builder, split):
     batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(4096)))
     features = np.concatenate([images for images, _ in batches])
     labels = np.concatenate([labels for _, labels in batches])
+    features.flags.writeable = False
+    labels.flags.writeable = False
     return features, labels
 
 
