@@ -101,3 +101,17 @@ def sweep_parents():
         filter_string="tags.`custom_dense.sweep` = 'true'",
         output_format="list",
     )
+
+
+def compose_config(*overrides, with_hydra=False):
+    """Composes the project's config in this process, as `python -m custom_dense.train` would."""
+    from hydra import compose, initialize_config_dir
+
+    from custom_dense.schema import register_schemas
+    from custom_dense.train import CONFIG_DIR
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name="config", overrides=list(overrides), return_hydra_config=with_hydra
+        )

@@ -227,3 +227,23 @@ def test_mlflow_run_dot_runs_the_project(tmp_path, parameters, expected_children
     assert "comparison.md" in artifacts
     if expected_children == {"custom", "stock"}:
         assert project_run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+
+
+@pytest.mark.slow
+def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    flags = "--units 16 --depth 1 --batch-size 32 --rounds 3 --seconds-per-sample 0.02"
+    result = subprocess.run(
+        [os.path.join(bin_dir, "mlflow"), "run", str(REPO_ROOT), "-e", "bench", "--env-manager",
+         "local", "--experiment-name", "project", "-P", f"flags={flags}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(experiment_names=["project"], output_format="list")
+    assert run.data.tags["mlflow.project.entryPoint"] == "bench"
+    assert run.data.tags["kind"] == "bench"
+    assert run.data.params["rounds"] == "3"
+    assert run.data.metrics["u16_d1_b32.train_step_ratio"] > 0

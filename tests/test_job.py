@@ -4,11 +4,9 @@ import math
 
 import mlflow
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 
 from custom_dense.job import run_job
-from custom_dense.schema import register_schemas
-from custom_dense.train import CONFIG_DIR
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = (
@@ -24,12 +22,6 @@ FINAL_METRICS = (
     "param_count",
     "overhead_s",
 )
-
-
-def compose_config(*overrides):
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def only_run(experiment="custom-dense"):

@@ -215,3 +215,14 @@ def float_or_text(value):
         return pytest.approx(float(value))
     except ValueError:
         return value
+
+
+@pytest.mark.parametrize("module", ["custom_dense.compare", "custom_dense.bench"])
+def test_report_and_bench_commands_fail_at_once_without_a_server(module, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    result = run_module(module, "--tracking-uri", uri, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: Invalid mlflow.tracking_uri='{uri}': expected a running MLflow tracking "
+        "server (could not connect)."
+    )

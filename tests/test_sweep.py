@@ -8,13 +8,12 @@ import threading
 
 import mlflow
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from omegaconf import OmegaConf
 
 from custom_dense import sweep, tracking
 from custom_dense.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense.overrides import check_overrides, split_mlproject_args
-from custom_dense.schema import register_schemas
 from custom_dense.train import CONFIG_DIR
 
 
@@ -73,21 +72,17 @@ def test_an_optuna_database_storage_is_refused_in_one_line():
         )
 
 
-def compose_hydra(*overrides):
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-
-
 def test_the_slurm_preset_is_submitit_slurm_with_its_settings():
-    launcher = compose_hydra("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
+    launcher = compose_config(
+        "hydra/launcher=slurm", "hydra.launcher.partition=gpu", with_hydra=True
+    ).hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.partition == "gpu"
     assert (launcher.gpus_per_node, launcher.cpus_per_task, launcher.timeout_min) == (1, 8, 60)
 
 
 def test_the_optuna_preset_searches_the_issue_s_space_for_the_highest_val_accuracy():
-    sweeper = compose_hydra("hparams_search=optuna").hydra.sweeper
+    sweeper = compose_config("hparams_search=optuna", with_hydra=True).hydra.sweeper
     assert sweeper._target_.endswith("optuna_sweeper.OptunaSweeper")
     assert sweeper.direction == "maximize"
     assert set(sweeper.params) == {

@@ -106,13 +106,13 @@ def main(argv=None):
     configs, settings = grid_and_settings(args)
     try:
         placement = resolve_device(args.device)
+        experiment_id = tracking.configure_tracking(
+            MlflowConfig(experiment_name=args.experiment, tracking_uri=args.tracking_uri),
+            mlflow.environment_variables.MLFLOW_RUN_ID.get(),
+        )
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    experiment_id = tracking.configure_tracking(
-        MlflowConfig(experiment_name=args.experiment, tracking_uri=args.tracking_uri),
-        mlflow.environment_variables.MLFLOW_RUN_ID.get(),
-    )
     started = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name="bench"), tf.device(placement.spec):
         mlflow.set_tags({"kind": "bench", **tracking.environment_tags("custom,stock", placement)})

@@ -5,7 +5,9 @@ import sys
 
 import mlflow
 
-from custom_dense import report
+from custom_dense import report, tracking
+from custom_dense.errors import ConfigError
+from custom_dense.schema import MlflowConfig
 from custom_dense.sweep import SWEEP_TAG
 
 
@@ -20,6 +22,34 @@ def latest_sweep(experiment_name):
     return None if runs.empty else runs.iloc[0]["run_id"]
 
 
+def open_sweep(experiment, parent=None, tracking_uri=None):
+    """Points MLflow at the store and returns a sweep's parent run id.
+
+    Exits with status 2 and one line on stderr when the tracking server does
+    not answer or the experiment holds no sweep.
+
+    Args:
+        experiment: The experiment to take the latest sweep of.
+        parent: A parent run id, which wins over `experiment`.
+        tracking_uri: The store; default `$MLFLOW_TRACKING_URI`.
+    """
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    try:
+        tracking.check_tracking_server(MlflowConfig(tracking_uri=tracking_uri))
+    except ConfigError as error:
+        _exit(str(error))
+    parent = parent or latest_sweep(experiment)
+    if not parent:
+        _exit(f"no sweep found in experiment {experiment!r}")
+    return parent
+
+
+def _exit(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m custom_dense.compare",
@@ -30,12 +60,7 @@ def main(argv=None):
     parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     args = parser.parse_args(argv)
-    if args.tracking_uri:
-        mlflow.set_tracking_uri(args.tracking_uri)
-    parent = args.parent or latest_sweep(args.experiment)
-    if not parent:
-        print(f"error: no sweep found in experiment {args.experiment!r}", file=sys.stderr)
-        sys.exit(2)
+    parent = open_sweep(args.experiment, args.parent, args.tracking_uri)
     _, markdown = report.log_report(parent)
     print(f"Sweep {parent}\n")
     print(markdown)

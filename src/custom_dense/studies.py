@@ -8,24 +8,24 @@ both on its parent run.
 
 import argparse
 import datetime
-import sys
 from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from custom_dense import report
-from custom_dense.compare import latest_sweep
+from custom_dense.compare import open_sweep
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# An accuracy at or below this is no better than guessing among 10 classes, give or take.
-FAILED_ACCURACY = 0.2
+# A test accuracy at or below this stays near chance (0.1 among 10 classes): the model did not train.
+FAILED_ACCURACY = 0.3
 
 
 def parity(runs):
     """Custom against stock over the mission grid, across seeds."""
-    pairs = report.pair_runs(runs)
+    pairs = _numeric_config(report.pair_runs(runs))
     config = [c for c in pairs.attrs["config_columns"] if c != "seed"]
     grouped = pairs.groupby(config, sort=True)
     table = grouped.agg(
@@ -59,8 +59,8 @@ def parity(runs):
 
 def width(runs):
     """Accuracy, step time and achieved GFLOP/s as the hidden layers widen."""
-    pairs = report.pair_runs(runs, metrics=("train_gflops", "param_count"))
-    pairs["model.units"] = pairs["model.units"].astype(int)
+    pairs = _numeric_config(report.pair_runs(runs, metrics=("train_gflops", "param_count")))
+    pairs["param_count_custom"] = pairs["param_count_custom"].astype(int)
     pairs = pairs.sort_values("model.units")
     table = pairs[
         [
@@ -138,8 +138,9 @@ def activations_initializers(runs):
 
 def devices(runs):
     """Step time by device, precision and batch size, custom beside stock."""
-    pairs = report.pair_runs(runs, metrics=("train_gflops",))
+    pairs = _numeric_config(report.pair_runs(runs, metrics=("train_gflops",)))
     config = pairs.attrs["config_columns"]
+    pairs = pairs.sort_values(config).reset_index(drop=True)
     table = pairs[
         [
             *config,
@@ -199,13 +200,8 @@ def main(argv=None):
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     parser.add_argument("--output", type=Path, default=None, help="default: experiments/<study>")
     args = parser.parse_args(argv)
-    if args.tracking_uri:
-        mlflow.set_tracking_uri(args.tracking_uri)
     experiment = args.experiment or f"study-{args.study.replace('_', '-')}"
-    parent = args.parent or latest_sweep(experiment)
-    if not parent:
-        print(f"error: no sweep found in experiment {experiment!r}", file=sys.stderr)
-        sys.exit(2)
+    parent = open_sweep(experiment, args.parent, args.tracking_uri)
     runs = report.child_runs(parent)
     summary, table, figure = STUDIES[args.study](runs)
     markdown = (
@@ -222,6 +218,16 @@ def main(argv=None):
     client.log_figure(parent, figure, "study/results.png")
     print(markdown)
     print(f"Wrote {output / 'results.md'} and {output / 'results.png'}")
+
+
+def _numeric_config(pairs):
+    """Turns config columns that hold numbers (MLflow params are text) into numbers."""
+    for column in pairs.attrs["config_columns"]:
+        try:
+            pairs[column] = pd.to_numeric(pairs[column])
+        except ValueError:
+            continue
+    return pairs
 
 
 def _label(row, columns):
