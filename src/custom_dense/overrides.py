@@ -54,15 +54,8 @@ def check_overrides(args, config_dir):
     """
     groups = _group_options(pathlib.Path(config_dir))
     types_by_key = _schema_types()
-    parser = OverridesParser.create()
-    for arg in args:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        try:
-            (override,) = parser.parse_overrides([arg])
-        except HydraException:
-            continue
-        if override.is_delete():
+    for _, override in _parse_each(args):
+        if override is None or override.is_delete():
             continue
         key = override.key_or_group.removeprefix("+")
         for value in _values(override):
@@ -85,14 +78,9 @@ def compose_fixed_part(args, config_dir):
         The composed config, or `None` when it does not compose (Hydra will
         then say why, with the full command line).
     """
-    parser = OverridesParser.create()
     fixed = []
-    for arg in args:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        try:
-            (override,) = parser.parse_overrides([arg])
-        except HydraException:
+    for arg, override in _parse_each(args):
+        if override is None:
             return None
         if not override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
             fixed.append(arg)
@@ -101,6 +89,19 @@ def compose_fixed_part(args, config_dir):
             return hydra.compose(config_name="config", overrides=fixed)
     except (HydraException, OmegaConfBaseException):
         return None
+
+
+def _parse_each(args):
+    """Yields `(arg, override)` for each `key=value` argument; `None` where Hydra cannot parse it."""
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except HydraException:
+            override = None
+        yield arg, override
 
 
 def _values(override):
