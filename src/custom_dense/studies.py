@@ -27,6 +27,8 @@ def parity(runs):
     """Custom against stock over the mission grid, across seeds."""
     pairs = _numeric_config(report.pair_runs(runs))
     config = [c for c in pairs.attrs["config_columns"] if c != "seed"]
+    if not config:  # a single config, over seeds
+        pairs["config"], config = "default", ["config"]
     grouped = pairs.groupby(config, sort=True)
     table = grouped.agg(
         seeds=("seed", "count"),
