@@ -15,6 +15,21 @@ from custom_dense.overrides import check_overrides, compose_fixed_part, split_ml
 from custom_dense.schema import register_schemas
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "conf"
+# Hydra's flags that print something and run no job: they need no tracking server.
+_NO_JOB_FLAGS = frozenset(
+    {
+        "--help",
+        "-h",
+        "--hydra-help",
+        "--version",
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--shell-completion",
+        "-sc",
+    }
+)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -36,7 +51,7 @@ def main(argv=None):
     register_schemas()
     try:
         check_overrides(args, CONFIG_DIR)
-        shared = compose_fixed_part(args, CONFIG_DIR)
+        shared = None if _NO_JOB_FLAGS & set(args) else compose_fixed_part(args, CONFIG_DIR)
         if shared is not None:
             tracking.check_tracking_server(shared.mlflow)
     except ConfigError as error:
