@@ -34,15 +34,17 @@ def parse_args(argv):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: about a minute",
+        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute",
     )
     parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
     parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
     parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
-    parser.add_argument("--rounds", type=_positive_int, help="timed rounds per measure")
+    parser.add_argument(
+        "--rounds", type=_positive_int, help="timed rounds per measure (default 15, quick 7)"
+    )
     parser.add_argument(
         "--seconds-per-sample",
-        type=float,
+        type=_positive_float,
         help="target duration of one timed sample (default 0.2, quick 0.1)",
     )
     parser.add_argument(
@@ -73,6 +75,16 @@ def _positive_int(text):
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
     return value
 
 
