@@ -1,9 +1,11 @@
 """Paired, interleaved timing of CustomDense against stock Dense in one process.
 
 For one MLP config, a custom and a stock model start from the same weights and
-see the same data. Each round times both, in the order A B, then B A in the
-next round, so that drift of the machine's speed falls on both alike. Every
-timed call waits for its result; compilation and warm-up are not timed.
+see the same data, and make the same number of calls. Each round times both,
+custom first, then stock first in the next round, so that drift of the
+machine's speed falls on both alike; training rounds also time a reference
+matmul between the two. Every timed call waits for its result; compilation and
+warm-up are not timed.
 """
 
 import dataclasses
@@ -115,13 +117,15 @@ def measure_pair(config, settings, reference):
         "infer_batch": ({layer: _bound(forwards[layer], batch) for layer in LAYERS}, 1),
         "infer_single": ({layer: _bound(forwards[layer], single) for layer in LAYERS}, 1),
     }
-    timings = {layer: {} for layer in LAYERS}
-    for measure, (calls, units_per_call) in measures.items():
-        per_round = _interleaved(calls, settings)
-        for layer in LAYERS:
-            timings[layer][measure] = per_round[layer] / units_per_call
-        if "reference" in per_round:
-            timings["peak_gflops"] = reference.flops / per_round["reference"] / 1e9
+    per_round = {measure: _interleaved(calls, settings) for measure, (calls, _) in measures.items()}
+    timings = {
+        layer: {
+            measure: per_round[measure][layer] / units_per_call
+            for measure, (_, units_per_call) in measures.items()
+        }
+        for layer in LAYERS
+    }
+    timings["peak_gflops"] = reference.flops / per_round["train_step"]["reference"] / 1e9
     timings["train_flops"] = training_matmul_flops(models["custom"], config.batch_size)
     return timings
 
@@ -205,8 +209,7 @@ def _interleaved(calls, settings):
 
 
 def _calibrate(call, seconds):
-    """How many calls take about `seconds`, from one timed call (after one untimed)."""
-    call()
+    """How many calls of a warmed-up `call` take about `seconds`, from one timed call."""
     once = _time_calls(call, 1)
     return max(1, round(seconds / max(once, 1e-6)))
 
