@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from sklearn.datasets import make_classification
 
-from custom_dense.data import sklearn_digits
-from custom_dense.errors import ConfigError, DatasetUnavailableError
+from custom_dense.lab.data import sklearn_digits
+from custom_dense.lab.errors import ConfigError, DatasetUnavailableError
 
 # Dataset names as users type them (`dataset=...`), and the TFDS builders behind them.
 TFDS_BUILDERS = {
@@ -21,7 +21,6 @@ TFDS_BUILDERS = {
     "mnist": "mnist",
     "fashion_mnist": "fashion_mnist",
 }
-DATASET_NAMES = (*TFDS_BUILDERS, "synthetic")
 _PROBE_TIMEOUT_S = 3.0
 
 

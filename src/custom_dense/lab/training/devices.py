@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from custom_dense.errors import ConfigError
+from custom_dense.lab.errors import ConfigError
 
 
 @dataclass(frozen=True)

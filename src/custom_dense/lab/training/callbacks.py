@@ -1,13 +1,12 @@
-"""Keras callbacks of a job: per-epoch metrics and timings into MLflow."""
+"""Keras callbacks of a job: per-epoch metrics and timings into MLflow, a stop on NaN."""
 
-import math
 import time
 
 import keras
 import mlflow
 import numpy as np
 
-from custom_dense.errors import TrainingDivergedError
+from custom_dense.lab.errors import TrainingDivergedError
 
 _EPOCH_METRICS = {
     "loss": "train_loss",
@@ -49,11 +48,22 @@ class EpochMetricsLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._epoch_started)
         metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
-        if any(math.isnan(value) for value in metrics.values()):
-            raise TrainingDivergedError(f"the loss became NaN in epoch {epoch}")
         mlflow.log_metrics({**metrics, "epoch_time_s": self.epoch_times[-1]}, step=epoch)
 
     def steady_state_step_time_s(self):
         """Median step time after the first epoch (of the first, with one epoch)."""
         steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0]
         return float(np.median(steps))
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's `TerminateOnNaN`, raising `TrainingDivergedError` so the job ends FAILED."""
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError as error:
+            raise TrainingDivergedError(str(error)) from None

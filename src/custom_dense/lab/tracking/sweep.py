@@ -2,31 +2,32 @@
 
 import os
 import pathlib
+import sys
 import time
 
 import mlflow
 import yaml
 from hydra.experimental.callback import Callback
 
-from custom_dense import report, tracking
+from custom_dense.lab.errors import SweepNotFoundError
+from custom_dense.lab.reports import comparison
+from custom_dense.lab.tracking import records, store
 
 SWEEP_TAG = "custom_dense.sweep"
 PARENT_RUN_ENV = "CUSTOM_DENSE_PARENT_RUN_ID"
 PARENT_ID_FILE = "mlflow_parent_run_id"
 # What an Optuna sweep leaves in its sweep folder: the best trial's params and value.
 OPTUNA_RESULTS_FILE = "optimization_results.yaml"
-# Jobs of this process's last multirun (or single run) that failed, as `(run name, reason)`.
-FAILED_JOBS = []
 _ORPHAN_REASON = "the job's process ended before its run did (killed, or crashed)"
 
 
 def parent_run_id(sweep_dir):
     """The id of the sweep's parent run, as every job of the sweep can find it.
 
-    The sweep writes it to `<sweep dir>/mlflow_parent_run_id`, which jobs on
-    any host of a shared file system can read, and exports it as
-    `$CUSTOM_DENSE_PARENT_RUN_ID` to the worker processes it starts (joblib,
-    submitit), for a sweep folder they cannot see.
+    The sweep exports it as `$CUSTOM_DENSE_PARENT_RUN_ID` to the processes it
+    starts (in process, joblib, submitit_local), which is read first: it comes
+    from this very sweep. Jobs on other hosts read the copy the sweep writes to
+    `<sweep dir>/mlflow_parent_run_id` on the shared file system.
 
     Args:
         sweep_dir: The sweep folder (`hydra.sweep.dir`).
@@ -34,10 +35,10 @@ def parent_run_id(sweep_dir):
     Returns:
         The run id, or `None` outside a sweep.
     """
+    if PARENT_RUN_ENV in os.environ:
+        return os.environ[PARENT_RUN_ENV]
     id_file = pathlib.Path(sweep_dir) / PARENT_ID_FILE
-    if id_file.is_file():
-        return id_file.read_text().strip()
-    return os.environ.get(PARENT_RUN_ENV)
+    return id_file.read_text().strip() if id_file.is_file() else None
 
 
 class MlflowSweepCallback(Callback):
@@ -52,7 +53,9 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config, **kwargs):
         project_run = os.environ.pop("MLFLOW_RUN_ID", None)
-        experiment_id = tracking.configure_tracking(config.mlflow, project_run)
+        if config.mlflow.tracking_uri:
+            mlflow.set_tracking_uri(config.mlflow.tracking_uri)
+        experiment_id = store.open_experiment(config.mlflow.experiment_name, project_run)
         client = mlflow.MlflowClient()
         if project_run:
             parent = project_run
@@ -67,11 +70,14 @@ class MlflowSweepCallback(Callback):
         sweep_dir = pathlib.Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(parent + "\n")
-        FAILED_JOBS.clear()
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        """Closes the sweep; ends the process with status 1 if any job failed."""
+        failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        if failed:
+            print(f"{len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr, flush=True)
+            raise SystemExit(1)
 
 
 def finish_sweep(sweep_dir=None, abort_reason=None):
@@ -85,38 +91,42 @@ def finish_sweep(sweep_dir=None, abort_reason=None):
             `None` when the sweep stopped early.
         abort_reason: Why the sweep stopped before all its jobs returned, or
             `None` when it ran to the end.
+
+    Returns:
+        The names of the jobs that did not finish.
     """
     parent = os.environ.pop(PARENT_RUN_ENV, None)
     if parent is None:
-        return
-    runs = report.child_runs(parent)
+        return []
+    runs = comparison.child_runs(parent)
     if not runs.empty and (runs["status"] == "RUNNING").any():
         for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"]:
-            tracking.fail_run(run_id, _ORPHAN_REASON)
-        runs = report.child_runs(parent)
+            records.fail_run(run_id, _ORPHAN_REASON)
+        runs = comparison.child_runs(parent)
     failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
-    FAILED_JOBS[:] = [
-        (row.get("tags.mlflow.runName", row["run_id"]), row.get(f"tags.{tracking.FAILURE_TAG}"))
-        for _, row in failed.iterrows()
+    failed_names = [
+        str(row.get("tags.mlflow.runName") or row["run_id"]) for _, row in failed.iterrows()
     ]
-    _, markdown = report.log_report(parent)
+    _, markdown = comparison.log_report(parent)
     print(markdown, flush=True)
     _log_best_job(parent, runs)
     if sweep_dir is not None:
         _log_optuna_result(parent, pathlib.Path(sweep_dir) / OPTUNA_RESULTS_FILE)
     problems = []
-    if FAILED_JOBS:
-        names = "; ".join(str(name) for name, _ in FAILED_JOBS)
-        problems.append(f"{len(FAILED_JOBS)} of {len(runs)} jobs failed: {names}")
+    if failed_names:
+        problems.append(
+            f"{len(failed_names)} of {len(runs)} jobs failed: {'; '.join(failed_names)}"
+        )
     if abort_reason:
         problems.append(abort_reason)
     if problems:
-        tracking.fail_run(parent, ". ".join(problems))
+        records.fail_run(parent, ". ".join(problems))
     else:
         mlflow.MlflowClient().set_terminated(parent)
     print(
-        f"MLflow parent run {parent}: {len(runs) - len(FAILED_JOBS)} of {len(runs)} jobs finished"
+        f"MLflow parent run {parent}: {len(runs) - len(failed_names)} of {len(runs)} jobs finished"
     )
+    return failed_names
 
 
 def _log_best_job(parent, runs):
@@ -148,3 +158,22 @@ def _log_optuna_result(parent, results_file):
     best_params = yaml.safe_load(results_file.read_text()).get("best_params") or {}
     for key, value in best_params.items():
         client.log_param(parent, f"best.{key}", value)
+
+
+def find_sweep(experiment_name, parent=None):
+    """Returns a sweep's parent run id: `parent` if given, else the experiment's latest sweep.
+
+    Raises:
+        SweepNotFoundError: The experiment holds no sweep.
+    """
+    if parent:
+        return parent
+    runs = mlflow.search_runs(
+        experiment_names=[experiment_name],
+        filter_string=f"tags.`{SWEEP_TAG}` = 'true'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if runs.empty:
+        raise SweepNotFoundError(f"no sweep found in experiment {experiment_name!r}")
+    return runs.iloc[0]["run_id"]

@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from custom_dense.stats import ratio_summary
+from custom_dense.lab.reports.stats import ratio_summary
 
 MEASURES = ("train_step", "infer_batch", "infer_single")
 _TITLES = {

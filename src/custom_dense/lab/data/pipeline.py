@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from custom_dense.data.sources import load_tfds, make_synthetic
-from custom_dense.data.validation import validate_dataset_config
+from custom_dense.lab.data.sources import load_tfds, make_synthetic
 
 
 @dataclass
@@ -53,7 +52,6 @@ def load_dataset(config, batch_size, seed):
     Returns:
         A `DatasetBundle`.
     """
-    validate_dataset_config(config)
     if config.name == "synthetic":
         source = make_synthetic(
             config.n_samples, config.n_features, config.n_classes, config.test_fraction, seed

@@ -15,11 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from custom_dense.flops import training_matmul_flops
-from custom_dense.models import build_mlp
-from custom_dense.schema import ModelConfig
+from custom_dense import CustomDense
+from custom_dense.lab.training.flops import training_matmul_flops
+from custom_dense.lab.training.models import build_mlp
 
-LAYERS = ("custom", "stock")
+DENSE_CLASSES = {"custom": CustomDense, "stock": keras.layers.Dense}
+LAYERS = tuple(DENSE_CLASSES)
 # Bench MLPs take MNIST-sized inputs and have 10 classes.
 INPUT_DIM = 784
 NUM_CLASSES = 10
@@ -149,11 +150,10 @@ class MatmulReference:
 
 
 def _paired_models(config, settings):
-    model_cfg = ModelConfig(units=config.units, depth=config.depth)
     models = {}
-    for layer in LAYERS:
+    for layer, dense_class in DENSE_CLASSES.items():
         keras.utils.set_random_seed(settings.seed)
-        model = build_mlp(layer, (INPUT_DIM,), NUM_CLASSES, model_cfg)
+        model = build_mlp(dense_class, (INPUT_DIM,), NUM_CLASSES, config.units, config.depth)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=1e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(),

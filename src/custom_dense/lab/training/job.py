@@ -7,16 +7,17 @@ import traceback
 import keras
 import mlflow
 import tensorflow as tf
+from hydra.utils import get_class, instantiate
 
-from custom_dense import tracking
-from custom_dense.callbacks import EpochMetricsLogger
-from custom_dense.data import load_dataset, log_dataset_inputs
-from custom_dense.devices import device_kind_of, resolve_device
-from custom_dense.errors import ConfigError, DatasetUnavailableError, TrainingDivergedError
-from custom_dense.flops import training_matmul_flops
-from custom_dense.models import build_mlp, build_optimizer
-from custom_dense.timing import time_inference
-from custom_dense.validation import validate_config
+from custom_dense.lab.config.validation import validate_config
+from custom_dense.lab.data import load_dataset, log_dataset_inputs
+from custom_dense.lab.errors import ConfigError, DatasetUnavailableError, TrainingDivergedError
+from custom_dense.lab.tracking import records, store
+from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
+from custom_dense.lab.training.devices import device_kind_of, resolve_device
+from custom_dense.lab.training.flops import training_matmul_flops
+from custom_dense.lab.training.inference import time_inference
+from custom_dense.lab.training.process_state import job_settings
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
 _INFERENCE_BATCH = 256
@@ -58,17 +59,18 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     clock = PhaseClock()
     # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
     keras.backend.clear_session(free_memory=False)
+    if cfg.mlflow.tracking_uri:
+        mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    experiment_id = tracking.configure_tracking(cfg.mlflow, adopted)
+    experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted)
+    label = " ".join(overrides) or "default config"
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=" ".join(overrides) or None,
         parent_run_id=parent_run_id,
     )
-    label = " ".join(overrides) or "default config"
     try:
-        mlflow.log_params(tracking.flatten_config(cfg))
-        mlflow.set_tag("layer_impl", cfg.layer.name)
+        mlflow.log_params(records.config_params(cfg))
         validate_config(cfg)
         clock.lap("overhead_setup_s")
         metrics = _train_and_measure(cfg, overrides, in_sweep, clock)
@@ -76,7 +78,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         reason = str(error) if isinstance(error, EXPECTED_FAILURES) else _describe(error)
         if not isinstance(error, EXPECTED_FAILURES):
             mlflow.log_text(traceback.format_exc(), "traceback.txt")
-        tracking.tag_failure(run.info.run_id, reason)
+        records.tag_failure(run.info.run_id, reason)
         mlflow.end_run(status="FAILED")
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
@@ -91,26 +93,27 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
 
 
 def _train_and_measure(cfg, overrides, in_sweep, clock):
+    trainer = cfg.trainer
     placement = resolve_device(cfg.device.name)
-    if cfg.trainer.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(cfg.seed)
-    bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
-    log_dataset_inputs(bundle)
-    clock.lap("overhead_data_s")
-
-    keras.config.set_dtype_policy(cfg.trainer.precision)
-    try:
+    with job_settings(trainer.precision.value, trainer.deterministic, cfg.seed):
+        bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed)
+        log_dataset_inputs(bundle)
+        clock.lap("overhead_data_s")
         with tf.device(placement.spec):
-            keras.utils.set_random_seed(cfg.seed)
-            model = build_mlp(cfg.layer.name, bundle.input_shape, bundle.num_classes, cfg.model)
+            model = instantiate(
+                cfg.model,
+                dense_class=get_class(cfg.layer.dense_class),
+                input_shape=bundle.input_shape,
+                num_classes=bundle.num_classes,
+                name=f"mlp_{cfg.layer.name}",
+            )
             model.compile(
-                optimizer=build_optimizer(cfg.optimizer),
+                optimizer=instantiate(cfg.optimizer),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 metrics=["accuracy"],
             )
-            mlflow.set_tags(tracking.environment_tags(cfg.layer.name, placement))
-            mlflow.set_tag("device", device_kind_of(model.weights[0]))
+            device_kind = device_kind_of(model.weights[0])
+            mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
             clock.lap("overhead_build_s")
 
             epochs = EpochMetricsLogger()
@@ -118,10 +121,10 @@ def _train_and_measure(cfg, overrides, in_sweep, clock):
             history = model.fit(
                 bundle.train,
                 validation_data=bundle.validation,
-                epochs=cfg.trainer.epochs,
+                epochs=trainer.epochs,
                 shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                callbacks=[keras.callbacks.TerminateOnNaN(), epochs],
-                verbose=_verbosity(cfg.trainer.verbose, in_sweep),
+                callbacks=[StopOnNaN(), epochs],
+                verbose=_verbosity(trainer.verbose.value, in_sweep),
             )
             fit_time_s = time.perf_counter() - fit_started
             clock.lap("fit")
@@ -131,12 +134,10 @@ def _train_and_measure(cfg, overrides, in_sweep, clock):
             sample = next(iter(bundle.test.unbatch().batch(_INFERENCE_BATCH)))[0].numpy()
             inference = time_inference(model, sample)
             clock.lap("overhead_inference_s")
-    finally:
-        keras.config.set_dtype_policy("float32")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     step_time_s = epochs.steady_state_step_time_s()
-    step_flops = training_matmul_flops(model, cfg.trainer.batch_size)
+    step_flops = training_matmul_flops(model, trainer.batch_size)
     metrics = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
@@ -148,10 +149,10 @@ def _train_and_measure(cfg, overrides, in_sweep, clock):
         **inference,
         "param_count": float(model.count_params()),
     }
-    tracking.log_job_artifacts(cfg, overrides, model)
+    records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
     if cfg.mlflow.log_model:
-        tracking.log_model(model, sample[:4])
+        records.log_model(model, sample[:4])
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
@@ -160,9 +161,10 @@ def _train_and_measure(cfg, overrides, in_sweep, clock):
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
 
 
-def _verbosity(setting, in_sweep):
-    if str(setting) != "auto":
-        return int(setting)
+def _verbosity(level, in_sweep):
+    """Keras's `verbose` for a `trainer.verbose` level; -1 is `auto`."""
+    if level >= 0:
+        return level
     return 1 if sys.stdout.isatty() and not in_sweep else 0
 
 

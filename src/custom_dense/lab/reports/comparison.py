@@ -9,6 +9,8 @@ from matplotlib.figure import Figure
 from mlflow.entities import Metric
 
 LAYER_PARAM = "params.layer.name"
+# Every param of the `layer` group says which implementation ran: custom and stock differ there.
+_LAYER_GROUP_PREFIX = "params.layer."
 _PAIR_METRICS = ("test_accuracy", "step_time_ms", "infer_latency_ms_p50")
 
 
@@ -40,7 +42,11 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()
     finished = runs[runs["status"] == "FINISHED"]
-    params = sorted(c for c in finished.columns if c.startswith("params.") and c != LAYER_PARAM)
+    params = sorted(
+        c
+        for c in finished.columns
+        if c.startswith("params.") and not c.startswith(_LAYER_GROUP_PREFIX)
+    )
     varying = [c for c in params if runs[c].astype(str).nunique() > 1]
     rows = []
     for _, group in finished.groupby([finished[c].astype(str) for c in params], sort=False):

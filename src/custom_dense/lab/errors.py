@@ -1,4 +1,4 @@
-"""The project's error types: a bad setting, an unreachable server, a missing dataset."""
+"""The lab's error types: a bad setting, an unreachable server, no sweep, no data, divergence."""
 
 from hydra.errors import CompactHydraException
 
@@ -26,9 +26,13 @@ class TrackingServerUnreachableError(ConfigError, CompactHydraException):
     """
 
 
+class SweepNotFoundError(LookupError):
+    """No sweep parent run where one was asked for."""
+
+
 class DatasetUnavailableError(RuntimeError):
     """A dataset that is neither prepared locally nor downloadable right now."""
 
 
 class TrainingDivergedError(RuntimeError):
-    """Training produced a NaN loss and was stopped."""
+    """Training produced a NaN or infinite loss and was stopped."""

@@ -1,0 +1,1 @@
+"""Paired, interleaved timing of CustomDense against stock Dense, and its results."""

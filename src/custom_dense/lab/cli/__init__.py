@@ -1,0 +1,1 @@
+"""The command-line programs: `python -m custom_dense.train`, `.compare`, `.bench`, `.studies`."""

@@ -1,0 +1,54 @@
+"""Start-up of the command-line programs: TensorFlow without its log chatter.
+
+Each program of `custom_dense.lab.cli` calls `quiet_start()` first, before it
+imports anything that imports TensorFlow. Worker processes of a sweep (joblib,
+submitit) import the program's module to run a job, and so start quietly too.
+"""
+
+import contextlib
+import logging
+import os
+import warnings
+
+_KNOWN_HARMLESS_WARNINGS = (
+    # MLflow registers its local-file dataset source twice and warns on every resolve.
+    "The specified dataset source can be interpreted in multiple ways",
+    # TFDS's mock and readers use a deprecated tf.data signature.
+    "calling DatasetV2.from_generator",
+)
+
+
+def quiet_start():
+    """Imports TensorFlow without its start-up logs; quiets MLflow and known-harmless warnings.
+
+    TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before
+    `TF_CPP_MIN_LOG_LEVEL` applies, so the import runs with it sent to
+    /dev/null. Does nothing more than set the log levels once TensorFlow is in.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ["PYTHONWARNINGS"] = ",".join(f"ignore:{text}" for text in _KNOWN_HARMLESS_WARNINGS)
+    with _stderr_to_devnull():
+        import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
+    import absl.logging
+    import mlflow  # noqa: F401 -- sets up its loggers as it loads: quiet them after
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)  # Hydra's sweeper logs each trial
+    for message in _KNOWN_HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Sends file descriptor 2 to /dev/null, and gives it back."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,82 @@
+"""`python -m custom_dense.train [overrides]`: one training job, or a sweep with `-m`."""
+
+from custom_dense.lab.cli.startup import quiet_start
+
+quiet_start()
+
+
+import contextlib
+import pathlib
+import sys
+
+import hydra
+import mlflow
+import tensorflow_datasets as tfds
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from custom_dense.lab.config import command_line
+from custom_dense.lab.config.compose import check_command_line
+from custom_dense.lab.config.schema import register_schemas
+from custom_dense.lab.errors import ConfigError
+from custom_dense.lab.tracking import records, store, sweep
+from custom_dense.lab.training.job import run_job
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[4] / "conf"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def _task(cfg):
+    """Runs one job; a failed single job ends the process with status 1."""
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
+    metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent)
+    if metrics is None:
+        if not in_sweep:
+            raise SystemExit(1)
+        return None
+    return metrics["val_accuracy"]
+
+
+def main(argv=None):
+    """Checks the command line, then runs the Hydra application.
+
+    Exits 2 with one line for bad input, before any job runs; 1 if a job failed.
+    """
+    args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    tfds.disable_progress_bar()
+    register_schemas()
+    if command_line.runs_jobs(args):
+        try:
+            shared = check_command_line(args, CONFIG_DIR)
+            store.use_store(shared.mlflow.tracking_uri)
+        except ConfigError as error:
+            _reject(error)
+    try:
+        with _hydra_argv(args):
+            _task()
+    except SystemExit as stop:
+        if stop.code:
+            sweep.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
+        raise
+
+
+@contextlib.contextmanager
+def _hydra_argv(args):
+    """Hands `args` to Hydra, which reads its command line from `sys.argv`."""
+    saved = sys.argv
+    sys.argv = [saved[0], *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _reject(error):
+    """Prints one line, marks the run `mlflow run` opened (if any) FAILED, exits 2."""
+    print(f"error: {error}", file=sys.stderr)
+    project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if project_run:
+        records.fail_run(project_run, str(error))
+    sys.exit(2)

@@ -1,0 +1,1 @@
+"""The typed Hydra config, and the one path that checks a command line against it."""

@@ -1,0 +1,1 @@
+"""Reports from MLflow runs: the comparison of a sweep, and the studies."""

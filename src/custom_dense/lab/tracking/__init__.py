@@ -1,0 +1,1 @@
+"""MLflow: the tracking store, what a job records, and a sweep's parent run."""

@@ -1,0 +1,118 @@
+"""What a job records in its MLflow run: params, tags, artifacts, the model, failures."""
+
+import functools
+import importlib.metadata
+import pathlib
+
+import git
+import keras
+import mlflow
+import pandas as pd
+import tensorflow as tf
+from mlflow.models import infer_signature
+from omegaconf import OmegaConf
+
+FAILURE_TAG = "failure_reason"
+# The package travels with every logged model, so that it loads where it is not installed.
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2]
+_MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
+
+
+def config_params(cfg):
+    """Returns the resolved config as MLflow params, `{dotted.key: value}`, e.g. `model.units`.
+
+    Hydra's instantiation keys (`_target_`) say how, not what, and are left out.
+    """
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    flat = pd.json_normalize(container, sep=".").iloc[0].to_dict()
+    return {key: value for key, value in flat.items() if not key.endswith("._target_")}
+
+
+def environment_tags(layer, placement, device_kind):
+    """Tags that say what ran where: implementation, device, versions, code state.
+
+    Args:
+        layer: `"custom"` or `"stock"`.
+        placement: The resolved `Placement` the job asked for.
+        device_kind: Where the model's variables, and so its ops, actually live.
+    """
+    commit, dirty = git_state(pathlib.Path.cwd())
+    return {
+        "layer_impl": layer,
+        "device": device_kind,
+        "device_name": placement.name,
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+
+
+@functools.cache
+def git_state(folder):
+    """Returns `(commit, "true"|"false")` of the repository holding `folder`, else `("unknown",) * 2`."""
+    try:
+        repository = git.Repo(folder, search_parent_directories=True)
+        return repository.head.commit.hexsha, str(repository.is_dirty()).lower()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return "unknown", "unknown"
+
+
+def log_job_artifacts(cfg, overrides, model):
+    """Logs the resolved config, the overrides and the model summary as files."""
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    mlflow.log_text(OmegaConf.to_yaml(list(overrides)), "overrides.yaml")
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    mlflow.log_text("\n".join(lines), "model_summary.txt")
+
+
+def model_requirements():
+    """Pinned pip requirements of a logged model, from this environment's versions."""
+    tensorflow = "tensorflow-cpu" if _installed("tensorflow-cpu") else "tensorflow"
+    return [
+        f"{name}=={importlib.metadata.version(name)}" for name in (tensorflow, *_MODEL_REQUIREMENTS)
+    ]
+
+
+def log_model(model, sample_inputs):
+    """Logs a Keras model as `model`, with a signature, pinned requirements and this package.
+
+    Giving the signature and requirements up front skips MLflow's inference of
+    both (seconds per model). The package's code travels with the model, so a
+    process without custom_dense installed can load and serve it.
+
+    Args:
+        model: The trained Keras model.
+        sample_inputs: A small float32 numpy batch, for the signature.
+
+    Returns:
+        The logged model's `ModelInfo`.
+    """
+    signature = infer_signature(sample_inputs, model(sample_inputs, training=False).numpy())
+    return mlflow.tensorflow.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=model_requirements(),
+        code_paths=[str(_PACKAGE_DIR)],
+    )
+
+
+def tag_failure(run_id, reason):
+    """Records why a run failed in its `failure_reason` tag (cut to MLflow's tag size)."""
+    mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:5000])
+
+
+def fail_run(run_id, reason):
+    """Marks a run FAILED with the reason as the `failure_reason` tag."""
+    tag_failure(run_id, reason)
+    mlflow.MlflowClient().set_terminated(run_id, status="FAILED")
+
+
+def _installed(distribution):
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True

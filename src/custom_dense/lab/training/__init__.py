@@ -1,0 +1,1 @@
+"""One training job: data, model, fit, measurements, record."""

@@ -1,0 +1,55 @@
+"""The MLP that every job trains, built from CustomDense or stock Dense."""
+
+import keras
+
+
+def build_mlp(
+    dense_class,
+    input_shape,
+    num_classes,
+    units,
+    depth,
+    activation="relu",
+    kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
+    use_bias=True,
+    name="mlp",
+):
+    """Builds Flatten, `depth` hidden layers of `units`, and a softmax output layer.
+
+    Custom and stock models of one config differ only in the dense class: same
+    layer names, same initializers drawn in the same order, so after the same
+    `keras.utils.set_random_seed` they hold the same initial weights. The
+    output layer computes in float32 under mixed precision, as Keras advises.
+    The job builds it with `hydra.utils.instantiate(cfg.model, ...)`.
+
+    Args:
+        dense_class: `custom_dense.CustomDense` or `keras.layers.Dense`.
+        input_shape: Shape of one example.
+        num_classes: Units of the output layer.
+        units: Width of each hidden layer.
+        depth: Number of hidden layers.
+        activation: Activation of the hidden layers.
+        kernel_initializer: Initializer of every kernel.
+        bias_initializer: Initializer of every bias.
+        use_bias: Whether the dense layers have a bias.
+        name: The model's name.
+
+    Returns:
+        A `keras.Sequential`, built on `input_shape`.
+    """
+    common = {
+        "kernel_initializer": kernel_initializer,
+        "bias_initializer": bias_initializer,
+        "use_bias": use_bias,
+    }
+    hidden = [
+        dense_class(units, activation=activation, name=f"hidden_{i + 1}", **common)
+        for i in range(depth)
+    ]
+    output = dense_class(
+        num_classes, activation="softmax", dtype="float32", name="output", **common
+    )
+    return keras.Sequential(
+        [keras.Input(tuple(input_shape)), keras.layers.Flatten(), *hidden, output], name=name
+    )
