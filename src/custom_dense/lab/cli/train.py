@@ -6,7 +6,6 @@ quiet_start()
 
 
 import contextlib
-import pathlib
 import sys
 
 import hydra
@@ -15,15 +14,12 @@ import tensorflow_datasets as tfds
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from custom_dense.lab.config import command_line
+from custom_dense.lab.config import CONFIG_DIR, command_line
 from custom_dense.lab.config.compose import check_command_line
 from custom_dense.lab.config.schema import register_schemas
 from custom_dense.lab.errors import ConfigError
 from custom_dense.lab.tracking import records, store, sweep
 from custom_dense.lab.training.job import run_job
-
-CONFIG_DIR = pathlib.Path(__file__).resolve().parents[4] / "conf"
-
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _task(cfg):
