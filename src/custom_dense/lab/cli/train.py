@@ -21,6 +21,7 @@ from custom_dense.lab.errors import ConfigError
 from custom_dense.lab.tracking import records, store, sweep
 from custom_dense.lab.training.job import run_job
 
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _task(cfg):
     """Runs one job; a failed single job ends the process with status 1."""
