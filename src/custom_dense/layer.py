@@ -54,7 +54,7 @@ class CustomDense(keras.layers.Layer):
     Example:
 
     >>> layer = CustomDense(4, activation="relu")
-    >>> layer(keras.ops.ones((2, 3))).shape
+    >>> tuple(layer(keras.ops.ones((2, 3))).shape)
     (2, 4)
     """
 

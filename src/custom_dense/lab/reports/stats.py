@@ -1,8 +1,9 @@
 """Summaries of paired timings: a ratio with its spread."""
 
 import numpy as np
+import scipy.stats
 
-_BOOTSTRAP_SAMPLES = 2000
+_BOOTSTRAP_RESAMPLES = 2000
 
 
 def ratio_summary(numerator, denominator, seed=0):
@@ -15,17 +16,27 @@ def ratio_summary(numerator, denominator, seed=0):
 
     Returns:
         A dict: `ratio` (the median of the per-round ratios), `ci_low` and
-        `ci_high` (a bootstrap 95% interval of that median, resampling
-        rounds), `min` and `max` (of the per-round ratios).
+        `ci_high` (a percentile bootstrap 95% interval of that median,
+        resampling rounds; the median itself with a single round), `min` and
+        `max` (of the per-round ratios).
     """
     ratios = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
-    rng = np.random.default_rng(seed)
-    resampled = rng.choice(ratios, size=(_BOOTSTRAP_SAMPLES, len(ratios)), replace=True)
-    low, high = np.percentile(np.median(resampled, axis=1), [2.5, 97.5])
+    median = float(np.median(ratios))
+    if len(ratios) > 1:
+        interval = scipy.stats.bootstrap(
+            (ratios,),
+            np.median,
+            n_resamples=_BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+    else:
+        low = high = median
     return {
-        "ratio": float(np.median(ratios)),
-        "ci_low": float(low),
-        "ci_high": float(high),
+        "ratio": median,
+        "ci_low": low,
+        "ci_high": high,
         "min": float(ratios.min()),
         "max": float(ratios.max()),
     }
