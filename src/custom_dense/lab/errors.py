@@ -1,4 +1,7 @@
-"""The lab's error types: a bad setting, an unreachable server, no sweep, no data, divergence."""
+"""The lab's error types: a bad setting, an unreachable server, no sweep, no data,
+divergence, and an interrupt."""
+
+import signal
 
 from hydra.errors import CompactHydraException
 
@@ -36,3 +39,28 @@ class DatasetUnavailableError(RuntimeError):
 
 class TrainingDivergedError(RuntimeError):
     """Training produced a NaN or infinite loss and was stopped."""
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT or SIGTERM): runs end KILLED, the sweep stops.
+
+    A `BaseException`, like `KeyboardInterrupt`, so that no `except Exception`
+    on the way swallows it.
+
+    Args:
+        signum: The signal received.
+    """
+
+    def __init__(self, signum):
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_status(self):
+        """The shell's convention for a process ended by the signal: 128 + its number."""
+        return 128 + self.signum
+
+    @classmethod
+    def from_exception(cls, stop):
+        """Returns `stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
+        return stop if isinstance(stop, cls) else cls(signal.SIGINT)

@@ -14,10 +14,11 @@ import tensorflow_datasets as tfds
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
+from custom_dense.lab.cli.signals import raise_on_stop_signals
 from custom_dense.lab.config import CONFIG_DIR, command_line
 from custom_dense.lab.config.compose import check_command_line
 from custom_dense.lab.config.schema import register_schemas
-from custom_dense.lab.errors import ConfigError
+from custom_dense.lab.errors import ConfigError, Interrupted
 from custom_dense.lab.tracking import records, store, sweep
 from custom_dense.lab.training.job import run_job
 
@@ -25,6 +26,7 @@ from custom_dense.lab.training.job import run_job
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _task(cfg):
     """Runs one job; a failed single job ends the process with status 1."""
+    raise_on_stop_signals()  # again: a sweep's worker process runs only this
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
@@ -39,9 +41,11 @@ def _task(cfg):
 def main(argv=None):
     """Checks the command line, then runs the Hydra application.
 
-    Exits 2 with one line for bad input, before any job runs; 1 if a job failed.
+    Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
+    130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
     """
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    raise_on_stop_signals()
     tfds.disable_progress_bar()
     register_schemas()
     if command_line.runs_jobs(args):
@@ -53,6 +57,11 @@ def main(argv=None):
     try:
         with _hydra_argv(args):
             _task()
+    except (Interrupted, KeyboardInterrupt) as stop:
+        interrupted = Interrupted.from_exception(stop)
+        sweep.finish_sweep(interrupted=interrupted)
+        print(f"error: {interrupted}", file=sys.stderr)
+        sys.exit(interrupted.exit_status)
     except SystemExit as stop:
         if stop.code:
             sweep.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")

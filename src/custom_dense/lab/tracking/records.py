@@ -104,10 +104,10 @@ def tag_failure(run_id, reason):
     mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:5000])
 
 
-def fail_run(run_id, reason):
-    """Marks a run FAILED with the reason as the `failure_reason` tag."""
+def fail_run(run_id, reason, status="FAILED"):
+    """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason` tag."""
     tag_failure(run_id, reason)
-    mlflow.MlflowClient().set_terminated(run_id, status="FAILED")
+    mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
 def _installed(distribution):

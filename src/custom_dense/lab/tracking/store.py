@@ -9,6 +9,7 @@ import mlflow
 import requests
 
 from custom_dense.lab.errors import TrackingServerUnreachableError
+from custom_dense.lab.tracking import liveness
 
 # MLflow retries an unreachable server for minutes; one health check says it at once.
 _HEALTH_TIMEOUT_S = 5.0
@@ -44,12 +45,18 @@ def open_experiment(experiment_name, adopted_run_id=None):
         adopted_run_id: A run that already exists for this work (a sweep's
             parent, or the run `mlflow run` opened): its experiment wins over
             `experiment_name`.
+
+    Runs of the experiment left RUNNING by a process that is gone are closed
+    FAILED on the way (see `liveness.close_lost_runs`).
     """
     with _sqlite_store_lock(mlflow.get_tracking_uri()):
         if adopted_run_id:
             experiment_id = mlflow.get_run(adopted_run_id).info.experiment_id
-            return mlflow.set_experiment(experiment_id=experiment_id).experiment_id
-        return mlflow.set_experiment(experiment_name).experiment_id
+            experiment_id = mlflow.set_experiment(experiment_id=experiment_id).experiment_id
+        else:
+            experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    liveness.close_lost_runs(experiment_id)
+    return experiment_id
 
 
 def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):

@@ -1,5 +1,6 @@
 """Hydra callback that gives a multirun one MLflow parent run and its comparison report."""
 
+import contextlib
 import os
 import pathlib
 import sys
@@ -8,17 +9,17 @@ import time
 import mlflow
 import yaml
 from hydra.experimental.callback import Callback
+from mlflow.entities import RunTag
 
 from custom_dense.lab.errors import SweepNotFoundError
 from custom_dense.lab.reports import comparison
-from custom_dense.lab.tracking import records, store
+from custom_dense.lab.tracking import liveness, records, store
 
 SWEEP_TAG = "custom_dense.sweep"
 PARENT_RUN_ENV = "CUSTOM_DENSE_PARENT_RUN_ID"
 PARENT_ID_FILE = "mlflow_parent_run_id"
 # What an Optuna sweep leaves in its sweep folder: the best trial's params and value.
 OPTUNA_RESULTS_FILE = "optimization_results.yaml"
-_ORPHAN_REASON = "the job's process ended before its run did (killed, or crashed)"
 
 
 def parent_run_id(sweep_dir):
@@ -62,7 +63,8 @@ class MlflowSweepCallback(Callback):
         else:
             run_name = f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}"
             parent = client.create_run(experiment_id, run_name=run_name).info.run_id
-        client.set_tag(parent, SWEEP_TAG, "true")
+        tags = {**liveness.process_tags(), SWEEP_TAG: "true"}
+        client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
         client.log_text(
             parent, "\n".join(config.hydra.overrides.task) + "\n", "sweep_overrides.txt"
         )
@@ -80,17 +82,23 @@ class MlflowSweepCallback(Callback):
             raise SystemExit(1)
 
 
-def finish_sweep(sweep_dir=None, abort_reason=None):
-    """Closes the open sweep's parent run: failures, report, best job, status.
+def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
+    """Closes the open sweep's parent run: lost jobs, report, best job, status.
 
     Runs still RUNNING belong to jobs whose process died: they are marked
-    FAILED. Does nothing when no sweep is open in this process.
+    FAILED, or KILLED when the sweep was interrupted (after the sweep's jobs
+    still running on this host were sent the same signal and given time to
+    record it themselves). The parent never stays RUNNING: it ends FINISHED,
+    FAILED when a job failed or the sweep stopped early, or KILLED when
+    interrupted, with the comparison report over the jobs that finished. Does
+    nothing when no sweep is open in this process.
 
     Args:
         sweep_dir: The sweep folder, where an Optuna sweep leaves its result;
             `None` when the sweep stopped early.
         abort_reason: Why the sweep stopped before all its jobs returned, or
             `None` when it ran to the end.
+        interrupted: The `Interrupted` that stopped the sweep, if one did.
 
     Returns:
         The names of the jobs that did not finish.
@@ -98,35 +106,89 @@ def finish_sweep(sweep_dir=None, abort_reason=None):
     parent = os.environ.pop(PARENT_RUN_ENV, None)
     if parent is None:
         return []
-    runs = comparison.child_runs(parent)
-    if not runs.empty and (runs["status"] == "RUNNING").any():
-        for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"]:
-            records.fail_run(run_id, _ORPHAN_REASON)
-        runs = comparison.child_runs(parent)
-    failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
-    failed_names = [
-        str(row.get("tags.mlflow.runName") or row["run_id"]) for _, row in failed.iterrows()
-    ]
-    _, markdown = comparison.log_report(parent)
-    print(markdown, flush=True)
-    _log_best_job(parent, runs)
-    if sweep_dir is not None:
-        _log_optuna_result(parent, pathlib.Path(sweep_dir) / OPTUNA_RESULTS_FILE)
-    problems = []
-    if failed_names:
-        problems.append(
-            f"{len(failed_names)} of {len(runs)} jobs failed: {'; '.join(failed_names)}"
-        )
-    if abort_reason:
-        problems.append(abort_reason)
-    if problems:
-        records.fail_run(parent, ". ".join(problems))
-    else:
-        mlflow.MlflowClient().set_terminated(parent)
-    print(
-        f"MLflow parent run {parent}: {len(runs) - len(failed_names)} of {len(runs)} jobs finished"
+    if interrupted is not None:
+        _forward_interrupt(parent, interrupted)
+    lost_status, lost_reason = (
+        ("KILLED", str(interrupted)) if interrupted else ("FAILED", liveness.LOST_REASON)
     )
+    problems = []
+    failed_names = []
+    try:
+        runs = comparison.child_runs(parent)
+        for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
+            records.fail_run(run_id, lost_reason, status=lost_status)
+        runs = comparison.child_runs(parent)
+        failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
+        failed_names = [
+            str(row.get("tags.mlflow.runName") or row["run_id"]) for _, row in failed.iterrows()
+        ]
+        if failed_names:
+            problems.append(
+                f"{len(failed_names)} of {len(runs)} jobs did not finish: {'; '.join(failed_names)}"
+            )
+        _, markdown = comparison.log_report(parent)
+        print(markdown, flush=True)
+        _log_best_job(parent, runs)
+        if sweep_dir is not None:
+            _log_optuna_result(parent, pathlib.Path(sweep_dir) / OPTUNA_RESULTS_FILE)
+        print(
+            f"MLflow parent run {parent}: {len(runs) - len(failed_names)} of {len(runs)} "
+            "jobs finished",
+            flush=True,
+        )
+    except Exception as error:
+        problems.append(
+            f"the sweep's report could not be recorded ({type(error).__name__}: {error})"
+        )
+    finally:
+        if abort_reason:
+            problems.append(abort_reason)
+        _close_parent(parent, interrupted, problems)
     return failed_names
+
+
+def _close_parent(parent, interrupted, problems):
+    client = mlflow.MlflowClient()
+    try:
+        if interrupted is not None:
+            records.fail_run(parent, ". ".join([str(interrupted), *problems]), status="KILLED")
+        elif problems:
+            records.fail_run(parent, ". ".join(problems))
+        else:
+            client.set_terminated(parent)
+    except Exception as error:
+        print(f"error: could not close parent run {parent}: {error}", file=sys.stderr)
+
+
+def _forward_interrupt(parent, interrupted, timeout_s=15.0):
+    """Sends the interrupt to the sweep's jobs running in other processes of this host.
+
+    They record it themselves (KILLED, "interrupted by ..."); waits up to
+    `timeout_s` for them to do so.
+    """
+    runs = comparison.child_runs(parent)
+    if runs.empty:
+        return
+    running = runs[runs["status"] == "RUNNING"]
+    pids = []
+    for _, run in running.iterrows():
+        tags = {
+            key.removeprefix("tags."): value
+            for key, value in run.items()
+            if key.startswith("tags.")
+        }
+        pid = tags.get(liveness.PID_TAG)
+        if pid and int(pid) != os.getpid() and not liveness.is_lost(tags):
+            pids.append(int(pid))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, interrupted.signum)
+    deadline = time.monotonic() + timeout_s
+    while pids and time.monotonic() < deadline:
+        still = comparison.child_runs(parent)
+        if not (still["status"] == "RUNNING").any():
+            return
+        time.sleep(0.5)
 
 
 def _log_best_job(parent, runs):

@@ -11,8 +11,13 @@ from hydra.utils import get_class, instantiate
 
 from custom_dense.lab.config.validation import validate_config
 from custom_dense.lab.data import load_dataset, log_dataset_inputs
-from custom_dense.lab.errors import ConfigError, DatasetUnavailableError, TrainingDivergedError
-from custom_dense.lab.tracking import records, store
+from custom_dense.lab.errors import (
+    ConfigError,
+    DatasetUnavailableError,
+    Interrupted,
+    TrainingDivergedError,
+)
+from custom_dense.lab.tracking import liveness, records, store
 from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
@@ -45,7 +50,9 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
 
     The run is a child of the sweep's parent run when there is one, resumes the
     run `mlflow run` started when there is one, and is new otherwise. A failing
-    job leaves its run FAILED with a `failure_reason` tag and returns `None`.
+    job leaves its run FAILED with a `failure_reason` tag and returns `None`;
+    an interrupted one (SIGINT, SIGTERM) leaves it KILLED and raises
+    `Interrupted`. While the job runs, its run's heartbeat is refreshed.
 
     Args:
         cfg: The composed job config.
@@ -55,6 +62,9 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
 
     Returns:
         The final metrics, or `None` when the job failed.
+
+    Raises:
+        Interrupted: The process was asked to stop.
     """
     clock = PhaseClock()
     # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
@@ -68,18 +78,23 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         experiment_id=experiment_id,
         run_name=" ".join(overrides) or None,
         parent_run_id=parent_run_id,
+        tags=liveness.process_tags(),
     )
     try:
-        mlflow.log_params(records.config_params(cfg))
-        validate_config(cfg)
-        clock.lap("overhead_setup_s")
-        metrics = _train_and_measure(cfg, overrides, in_sweep, clock)
+        with liveness.Heartbeat(run.info.run_id):
+            mlflow.log_params(records.config_params(cfg))
+            validate_config(cfg)
+            clock.lap("overhead_setup_s")
+            metrics = _train_and_measure(cfg, overrides, in_sweep, clock)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        interrupted = Interrupted.from_exception(stop)
+        _close_run(run.info.run_id, "KILLED", str(interrupted))
+        print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
+        raise interrupted from None
     except Exception as error:
-        reason = str(error) if isinstance(error, EXPECTED_FAILURES) else _describe(error)
-        if not isinstance(error, EXPECTED_FAILURES):
-            mlflow.log_text(traceback.format_exc(), "traceback.txt")
-        records.tag_failure(run.info.run_id, reason)
-        mlflow.end_run(status="FAILED")
+        expected = isinstance(error, EXPECTED_FAILURES)
+        reason = str(error) if expected else _describe(error)
+        _close_run(run.info.run_id, "FAILED", reason, None if expected else traceback.format_exc())
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
     mlflow.end_run()
@@ -90,6 +105,37 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         flush=True,
     )
     return metrics
+
+
+def _close_run(run_id, status, reason, details=None):
+    """Ends the active run with `status` and the reason, whatever the store still accepts.
+
+    Each record is tried on its own, so that a store that refuses one (an
+    unwritable artifact root, say) still gets the others; the run always leaves
+    MLflow's active-run stack, so the next job of the process gets its own run.
+
+    Args:
+        run_id: The active run.
+        status: `"FAILED"` or `"KILLED"`.
+        reason: The `failure_reason` tag.
+        details: A traceback to log as `traceback.txt`, or `None`.
+    """
+    problems = []
+    if details:
+        try:
+            mlflow.log_text(details, "traceback.txt")
+        except Exception as error:
+            problems.append(_describe(error))
+    try:
+        records.tag_failure(run_id, reason)
+    except Exception as error:
+        problems.append(_describe(error))
+    try:
+        mlflow.end_run(status=status)
+    except Exception as error:
+        problems.append(_describe(error))
+    if problems:
+        print(f"error: could not record run {run_id} fully: {problems[0]}", file=sys.stderr)
 
 
 def _train_and_measure(cfg, overrides, in_sweep, clock):

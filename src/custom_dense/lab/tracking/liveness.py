@@ -1,0 +1,133 @@
+"""Whether a RUNNING run still has a process behind it, and closing the runs that do not.
+
+Every job and sweep parent records where it runs: the host, the process id
+and the process's start time (so that a reused process id is not mistaken for
+it), and the launcher's job id where there is one. While it runs, a background
+thread refreshes its `heartbeat` tag. A run left RUNNING by a process that is
+gone (killed, out of memory, a lost node) is then recognised by whoever opens
+the store next: on the same host by its process, elsewhere by a heartbeat
+older than `STALE_AFTER_S`.
+"""
+
+import os
+import socket
+import threading
+import time
+
+import mlflow
+import psutil
+
+from custom_dense.lab.tracking.records import fail_run
+
+HOST_TAG = "host"
+PID_TAG = "pid"
+PROCESS_STARTED_TAG = "process_started"
+LAUNCHER_JOB_TAG = "launcher_job_id"
+HEARTBEAT_TAG = "heartbeat"
+HEARTBEAT_INTERVAL_S = 30.0
+# A run on another host whose heartbeat is older than this is taken for lost.
+STALE_AFTER_S = 300.0
+LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
+
+
+def process_tags():
+    """Tags that identify this process: host, pid, start time, launcher job id, heartbeat."""
+    process = psutil.Process()
+    tags = {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(process.pid),
+        PROCESS_STARTED_TAG: f"{process.create_time():.2f}",
+        HEARTBEAT_TAG: f"{time.time():.0f}",
+    }
+    job_id = _launcher_job_id()
+    if job_id:
+        tags[LAUNCHER_JOB_TAG] = job_id
+    return tags
+
+
+class Heartbeat:
+    """Refreshes a run's `heartbeat` tag every `interval_s` seconds, in a daemon thread.
+
+    Use as a context manager around the run's work. A failed refresh (the
+    store briefly away) is skipped; the next one tries again.
+
+    Args:
+        run_id: The run to keep alive.
+        interval_s: Seconds between refreshes.
+    """
+
+    def __init__(self, run_id, interval_s=HEARTBEAT_INTERVAL_S):
+        self._run_id = run_id
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="mlflow-heartbeat", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stopped.set()
+        self._thread.join(timeout=self._interval_s)
+
+    def _beat(self):
+        client = mlflow.MlflowClient()
+        while not self._stopped.wait(self._interval_s):
+            try:
+                client.set_tag(self._run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+            except Exception:  # a missed beat: the next one tries again
+                continue
+
+
+def close_lost_runs(experiment_id, reason=LOST_REASON):
+    """Marks the experiment's RUNNING runs whose process is gone as FAILED.
+
+    Args:
+        experiment_id: The experiment to look in.
+        reason: The `failure_reason` to record.
+
+    Returns:
+        The ids of the runs it closed.
+    """
+    running = mlflow.MlflowClient().search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    lost = [run.info.run_id for run in running if is_lost(run.data.tags)]
+    for run_id in lost:
+        fail_run(run_id, reason)
+    return lost
+
+
+def is_lost(tags, now=None):
+    """Whether the process a run's tags describe is gone.
+
+    Args:
+        tags: The run's tags.
+        now: The current time, in seconds since the epoch; default: now.
+
+    Returns:
+        `True` for a run of this host whose process has ended (or is another
+        process with the same id), or a run elsewhere whose heartbeat is stale;
+        `False` when it may still run, or when the run carries no such tags.
+    """
+    if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
+        return not _process_alive(int(tags[PID_TAG]), tags.get(PROCESS_STARTED_TAG))
+    if HEARTBEAT_TAG in tags:
+        return (now or time.time()) - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
+    return False
+
+
+def _process_alive(pid, started):
+    try:
+        process = psutil.Process(pid)
+        if started is not None and abs(process.create_time() - float(started)) > 1.0:
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _launcher_job_id():
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
