@@ -8,16 +8,19 @@ quiet_start()
 import argparse
 import sys
 
+import mlflow
+
 from custom_dense.lab.errors import ConfigError, SweepNotFoundError
 from custom_dense.lab.reports import comparison
-from custom_dense.lab.tracking import store, sweep
+from custom_dense.lab.tracking import liveness, store, sweep
 
 
 def open_sweep(experiment, parent=None, tracking_uri=None):
     """Points MLflow at the store and returns a sweep's parent run id.
 
-    Exits with status 2 and one line on stderr when the tracking server does
-    not answer or the experiment holds no sweep.
+    Exits with status 2 and one line on stderr when the store cannot be used,
+    `parent` is not a sweep's parent run, or the experiment holds no sweep.
+    Runs of the experiment whose process is gone are closed on the way.
 
     Args:
         experiment: The experiment to take the latest sweep of.
@@ -26,10 +29,12 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
     """
     try:
         store.use_store(tracking_uri)
-        return sweep.find_sweep(experiment, parent)
+        parent = sweep.find_sweep(experiment, parent)
     except (ConfigError, SweepNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    liveness.close_lost_runs(mlflow.get_run(parent).info.experiment_id)
+    return parent
 
 
 def main(argv=None):
@@ -43,6 +48,9 @@ def main(argv=None):
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
-    _, markdown = comparison.log_report(parent)
+    pairs, markdown = comparison.log_report(parent)
     print(f"Sweep {parent}\n")
     print(markdown)
+    if pairs.empty:
+        print("error: the sweep has no finished custom/stock pair to compare", file=sys.stderr)
+        sys.exit(1)

@@ -52,6 +52,8 @@ def main(argv=None):
         try:
             shared = check_command_line(args, CONFIG_DIR)
             store.use_store(shared.mlflow.tracking_uri)
+            if not mlflow.environment_variables.MLFLOW_RUN_ID.get():
+                store.check_experiment(shared.mlflow.experiment_name)
         except ConfigError as error:
             _reject(error)
     try:

@@ -14,6 +14,7 @@ from custom_dense.lab.errors import ConfigError
 MAX_DEPTH = 256
 MAX_UNITS = 2**16
 MAX_SEED = 2**32 - 1
+MAX_EXPERIMENT_NAME = 500  # MLflow's limit
 _ACTIVATION_EXAMPLES = "relu, tanh, gelu, sigmoid, linear"
 _INITIALIZER_EXAMPLES = "glorot_uniform, he_normal, lecun_normal, orthogonal, zeros"
 
@@ -36,8 +37,12 @@ def validate_config(cfg):
         raise ConfigError("optimizer.learning_rate", cfg.optimizer.learning_rate, "a number > 0")
     if not 0 <= cfg.optimizer.get("momentum", 0.0) < 1:
         raise ConfigError("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)")
-    if not cfg.mlflow.experiment_name.strip():
-        raise ConfigError("mlflow.experiment_name", cfg.mlflow.experiment_name, "a non-empty name")
+    if not 0 < len(cfg.mlflow.experiment_name.strip()) <= MAX_EXPERIMENT_NAME:
+        raise ConfigError(
+            "mlflow.experiment_name",
+            cfg.mlflow.experiment_name,
+            f"a non-empty name of at most {MAX_EXPERIMENT_NAME} characters",
+        )
     _validate_dataset(cfg.dataset)
 
 

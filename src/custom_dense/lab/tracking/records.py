@@ -9,8 +9,10 @@ import keras
 import mlflow
 import pandas as pd
 import tensorflow as tf
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
+
+from custom_dense.lab.tracking import keras_flavor, names
 
 FAILURE_TAG = "failure_reason"
 # The package travels with every logged model, so that it loads where it is not installed.
@@ -75,28 +77,62 @@ def model_requirements():
     ]
 
 
-def log_model(model, sample_inputs):
+def log_model(model, sample_inputs, step, tags):
     """Logs a Keras model as `model`, with a signature, pinned requirements and this package.
 
-    Giving the signature and requirements up front skips MLflow's inference of
-    both (seconds per model). The package's code travels with the model, so a
-    process without custom_dense installed can load and serve it.
+    The model is saved in Keras's own format with no pickle, and loads through
+    `keras_flavor`, which registers `CustomDense` first (Keras safe mode
+    stays on). Giving the signature and requirements up front skips MLflow's
+    inference of both (seconds per model). The package's code travels with
+    the model, so a process without custom_dense installed can load and
+    serve it.
+
+    The model gets the run's params, and the metrics the run logged at
+    `step`; the job links its final metrics to it with `model_id`.
 
     Args:
         model: The trained Keras model.
         sample_inputs: A small float32 numpy batch, for the signature.
+        step: The last epoch: its metrics become the model's.
+        tags: Tags of the model (the job's swept keys).
 
     Returns:
         The logged model's `ModelInfo`.
     """
     signature = infer_signature(sample_inputs, model(sample_inputs, training=False).numpy())
-    return mlflow.tensorflow.log_model(
-        model,
+    return Model.log(
         name="model",
+        flavor=keras_flavor,
+        flavor_name="keras",
+        keras_model=model,
         signature=signature,
         pip_requirements=model_requirements(),
         code_paths=[str(_PACKAGE_DIR)],
+        step=step,
+        tags=tags,
     )
+
+
+def job_identity(cfg, overrides, parent_run_id):
+    """The job's run name and tags: its values of the keys its sweep varies, else its overrides.
+
+    Args:
+        cfg: The composed job config.
+        overrides: The job's overrides (`HydraConfig.get().overrides.task`).
+        parent_run_id: The sweep's parent run, whose `custom_dense.swept_keys`
+            tag lists the keys the sweep varies; `None` for a single job. A job
+            of a sweep that varies nothing is named as a single job.
+
+    Returns:
+        `(run_name, tags)`.
+    """
+    swept = ""
+    if parent_run_id is not None:
+        swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")
+    values = names.job_values(overrides, [key for key in swept.split(",") if key])
+    if not values:
+        return names.single_job_name(cfg.layer.name, overrides), {}
+    return names.job_name(values), names.job_tags(values)
 
 
 def tag_failure(run_id, reason):

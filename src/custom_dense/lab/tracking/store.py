@@ -1,23 +1,44 @@
 """Where runs are recorded: the tracking store, its health, and the experiment."""
 
 import contextlib
+import os
 import pathlib
+import sqlite3
 import urllib.parse
 
 import filelock
 import mlflow
 import requests
 
-from custom_dense.lab.errors import TrackingServerUnreachableError
-from custom_dense.lab.tracking import liveness
+from custom_dense.lab.errors import ConfigError, TrackingServerUnreachableError
+from custom_dense.lab.tracking import liveness, ui
 
-# MLflow retries an unreachable server for minutes; one health check says it at once.
+# MLflow retries an unreachable server for minutes; the checks here say it at once.
 _HEALTH_TIMEOUT_S = 5.0
+_HEALTH_PATH = "/health"
+_API_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 _SQLITE_PREFIX = "sqlite:///"
+# The schemes MLflow 3 has tracking stores for ("" is a local path, as is file:).
+_SUPPORTED_SCHEMES = {
+    "",
+    "file",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "http",
+    "https",
+    "databricks",
+}
+_SUPPORTED_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 
 
 def use_store(tracking_uri):
-    """Points MLflow at a store and checks it answers; returns the URI in use.
+    """Points MLflow at a store and checks that it can be used; returns the URI in use.
+
+    Every check answers within seconds, where MLflow itself would retry for
+    minutes or fail with a traceback: the URI's scheme, a SQLite file's folder
+    and integrity, a tracking server's health and API.
 
     Args:
         tracking_uri: The configured store (`mlflow.tracking_uri`), or `None`
@@ -25,13 +46,31 @@ def use_store(tracking_uri):
             (`sqlite:///mlflow.db` in the working folder).
 
     Raises:
-        TrackingServerUnreachableError: No MLflow server answers at an HTTP(S) URI.
+        ConfigError: The store cannot be used; the message says why.
     """
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    uri = mlflow.get_tracking_uri()
-    check_tracking_server(uri, "mlflow.tracking_uri" if tracking_uri else "MLFLOW_TRACKING_URI")
+    key = "mlflow.tracking_uri" if tracking_uri else "MLFLOW_TRACKING_URI"
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if scheme not in _SUPPORTED_SCHEMES:
+        raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SUPPORTED_TEXT}")
+    if scheme == "sqlite":
+        _check_sqlite_file(key, uri)
+    check_tracking_server(uri, key)
+    mlflow.set_tracking_uri(uri)
     return uri
+
+
+def check_experiment(experiment_name):
+    """Raises `ConfigError` when the experiment exists but is deleted (MLflow will not use it)."""
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise ConfigError(
+            "mlflow.experiment_name",
+            experiment_name,
+            "an experiment that is not deleted: restore it with `mlflow experiments restore "
+            f"--experiment-id {experiment.experiment_id}`, delete it for good with `mlflow gc`, "
+            "or choose another name",
+        )
 
 
 def open_experiment(experiment_name, adopted_run_id=None):
@@ -47,7 +86,8 @@ def open_experiment(experiment_name, adopted_run_id=None):
             `experiment_name`.
 
     Runs of the experiment left RUNNING by a process that is gone are closed
-    FAILED on the way (see `liveness.close_lost_runs`).
+    FAILED on the way (see `liveness.close_lost_runs`). The experiment gets
+    its kind and description where it has none (see `ui.describe_experiment`).
     """
     with _sqlite_store_lock(mlflow.get_tracking_uri()):
         if adopted_run_id:
@@ -55,6 +95,7 @@ def open_experiment(experiment_name, adopted_run_id=None):
             experiment_id = mlflow.set_experiment(experiment_id=experiment_id).experiment_id
         else:
             experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    ui.describe_experiment(experiment_id)
     liveness.close_lost_runs(experiment_id)
     return experiment_id
 
@@ -62,10 +103,11 @@ def open_experiment(experiment_name, adopted_run_id=None):
 def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
     """Raises `TrackingServerUnreachableError` unless an MLflow server answers at `uri`.
 
-    One request to the server's `/health` endpoint (5 s at most) stands in for
-    MLflow's own retries, which take minutes to give up. A server that asks
-    for credentials (HTTP 401 or 403) passes; stores that are not HTTP(S)
-    servers pass.
+    Two requests (5 s at most each) stand in for MLflow's own retries, which
+    take minutes to give up: the server's `/health`, and one search of its
+    API, which a server whose database is down answers with an error. A
+    server that asks for credentials (HTTP 401 or 403) passes; stores that
+    are not HTTP(S) servers pass.
 
     Args:
         uri: The tracking URI.
@@ -73,17 +115,56 @@ def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
     """
     if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
         return
+    base = uri.rstrip("/")
+    for path, what in ((_HEALTH_PATH, "GET /health"), (_API_PROBE_PATH, "its REST API")):
+        try:
+            response = requests.get(f"{base}{path}", timeout=_HEALTH_TIMEOUT_S)
+        except requests.Timeout:
+            reason = f"no answer within {_HEALTH_TIMEOUT_S:g} s"
+        except requests.RequestException:
+            reason = "could not connect"
+        else:
+            if response.status_code in (200, 401, 403):
+                continue
+            reason = f"{what} answered HTTP {response.status_code}"
+        raise TrackingServerUnreachableError(
+            key, uri, f"a running MLflow tracking server ({reason})"
+        )
+
+
+def _check_sqlite_file(key, uri):
+    """Refuses a SQLite store whose folder cannot be written, or whose file is not intact."""
+    path = uri.removeprefix(_SQLITE_PREFIX)
+    if path in ("", ":memory:"):
+        return
+    database = pathlib.Path(path).expanduser().resolve()
+    folder = next(parent for parent in (database, *database.parents) if parent.exists())
+    if database.exists():
+        if not os.access(database, os.R_OK | os.W_OK):
+            raise ConfigError(
+                key, uri, f"a SQLite file this process can read and write ({database})"
+            )
+        problem = _sqlite_integrity_problem(database)
+        if problem:
+            raise ConfigError(
+                key,
+                uri,
+                f"an intact SQLite database ({database}: {problem}); move it aside to start a "
+                "new store",
+            )
+    elif not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({folder})")
+
+
+def _sqlite_integrity_problem(database):
+    """SQLite's own `PRAGMA quick_check` of the file: `None` when intact, else what it found."""
     try:
-        response = requests.get(f"{uri.rstrip('/')}/health", timeout=_HEALTH_TIMEOUT_S)
-    except requests.Timeout:
-        reason = f"no answer within {_HEALTH_TIMEOUT_S:g} s"
-    except requests.RequestException:
-        reason = "could not connect"
-    else:
-        if response.status_code in (200, 401, 403):
-            return
-        reason = f"GET /health answered HTTP {response.status_code}"
-    raise TrackingServerUnreachableError(key, uri, f"a running MLflow tracking server ({reason})")
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    found = [row[0] for row in rows if row[0] != "ok"]
+    return "; ".join(found[:3]) or None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import mlflow
 import yaml
 from hydra.experimental.callback import Callback
 from mlflow.entities import RunTag
+from mlflow.exceptions import MlflowException
 
 from custom_dense.lab.errors import SweepNotFoundError
 from custom_dense.lab.reports import comparison
@@ -226,9 +227,18 @@ def find_sweep(experiment_name, parent=None):
     """Returns a sweep's parent run id: `parent` if given, else the experiment's latest sweep.
 
     Raises:
-        SweepNotFoundError: The experiment holds no sweep.
+        SweepNotFoundError: `parent` is not a run of the store, or not a sweep's
+            parent; or the experiment holds no sweep.
     """
     if parent:
+        try:
+            run = mlflow.get_run(parent)
+        except MlflowException:
+            raise SweepNotFoundError(f"no run {parent!r} in the tracking store") from None
+        if run.data.tags.get(SWEEP_TAG) != "true":
+            raise SweepNotFoundError(
+                f"run {parent!r} is not a sweep's parent run (it has no tag {SWEEP_TAG}=true)"
+            )
         return parent
     runs = mlflow.search_runs(
         experiment_names=[experiment_name],
