@@ -4,14 +4,24 @@ import math
 import time
 
 import mlflow
+import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from mlflow.entities import Metric
 
+from custom_dense.lab.reports import figures
+from custom_dense.lab.reports.stats import ratio_summary
+from custom_dense.lab.tracking import names, ui
+
 LAYER_PARAM = "params.layer.name"
+COMPARISON_PNG = "comparison.png"
+CURVES_PNG = "learning_curves.png"
+TABLE_JSON = "comparison_table.json"
+NO_PAIRS = "No custom/stock pairs: the sweep has no jobs that differ only in `layer`."
 # Every param of the `layer` group says which implementation ran: custom and stock differ there.
 _LAYER_GROUP_PREFIX = "params.layer."
 _PAIR_METRICS = ("test_accuracy", "step_time_ms", "infer_latency_ms_p50")
+# Per-epoch metrics the figures draw: the step-time spread and the learning curves.
+_EPOCH_KEYS = ("epoch_step_time_ms", "val_accuracy", "train_loss")
 
 
 def child_runs(parent_run_id):
@@ -71,30 +81,92 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
 
 
 def summary_metrics(pairs):
-    """The sweep's headline figures: largest accuracy gap and median step-time ratio."""
+    """The sweep's headline figures, to 4 significant digits.
+
+    The largest accuracy gap, the median of the per-pair step-time ratios
+    custom / stock with its bootstrap 95% interval (`step_time_ratio_ci_low`,
+    `_high`), the median inference-latency ratio and the number of pairs.
+    """
     if pairs.empty:
         return {}
-    return {
-        "max_abs_test_accuracy_delta": float(pairs["test_accuracy_delta"].abs().max()),
-        "median_step_time_ratio": float(pairs["step_time_ratio"].median()),
-        "median_infer_latency_ratio": float(pairs["infer_latency_ratio"].median()),
-        "pair_count": float(len(pairs)),
+    step = ratio_summary(pairs["step_time_ms_custom"], pairs["step_time_ms_stock"])
+    figures = {
+        "max_abs_test_accuracy_delta": pairs["test_accuracy_delta"].abs().max(),
+        "median_step_time_ratio": step["ratio"],
+        "step_time_ratio_ci_low": step["ci_low"],
+        "step_time_ratio_ci_high": step["ci_high"],
+        "median_infer_latency_ratio": pairs["infer_latency_ratio"].median(),
+        "pair_count": len(pairs),
     }
+    return {key: _rounded(value) for key, value in figures.items()}
 
 
 def to_markdown(pairs, summary):
     """Renders the pairs and the summary as a Markdown table with a short preamble."""
     if pairs.empty:
-        return "No custom/stock pairs: the sweep has no jobs that differ only in `layer`.\n"
+        return NO_PAIRS + "\n"
     lines = [
         f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
         f"{summary['max_abs_test_accuracy_delta']:.4f}. Median step time ratio (custom / stock): "
         f"{summary['median_step_time_ratio']:.3f} "
-        f"(min {pairs['step_time_ratio'].min():.3f}, max {pairs['step_time_ratio'].max():.3f}). "
+        f"(95% interval {summary['step_time_ratio_ci_low']:.3f} to "
+        f"{summary['step_time_ratio_ci_high']:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
+        f"max {pairs['step_time_ratio'].max():.3f}). "
         f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}.",
         "",
         markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
+    return "\n".join(lines) + "\n"
+
+
+def best_job(runs):
+    """The finished job with the highest final `val_accuracy` (a row of `runs`), or `None`."""
+    if runs.empty or "metrics.val_accuracy" not in runs:
+        return None
+    finished = runs[(runs["status"] == "FINISHED") & runs["metrics.val_accuracy"].notna()]
+    if finished.empty:
+        return None
+    return finished.loc[finished["metrics.val_accuracy"].idxmax()]
+
+
+def summary_note(pairs, summary, best, experiment_id):
+    """The parent run's description: the verdict in a few Markdown lines.
+
+    Args:
+        pairs: The pairs, from `pair_runs`.
+        summary: Their figures, from `summary_metrics`.
+        best: The best job's row (`best_job`), or `None`.
+        experiment_id: The experiment, for the link to the best job.
+
+    Returns:
+        Markdown for the tag `mlflow.note.content`.
+    """
+    if pairs.empty:
+        lines = [f"**{NO_PAIRS}**"]
+    else:
+        delta = summary["max_abs_test_accuracy_delta"]
+        verdict = "identical test accuracy" if delta == 0 else f"test accuracy within {delta:.4f}"
+        lines = [
+            f"**{len(pairs)} custom/stock pairs: {verdict}; training step custom / stock "
+            f"{summary['median_step_time_ratio']:.3f}.**",
+            f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
+            f"- Training step time, custom / stock: median of the pairs "
+            f"{summary['median_step_time_ratio']:.3f}, 95% interval "
+            f"{summary['step_time_ratio_ci_low']:.3f} to {summary['step_time_ratio_ci_high']:.3f} "
+            "(1.0: equally fast).",
+            f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
+        ]
+    if best is not None:
+        link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
+        name = best.get("tags.mlflow.runName") or best["run_id"]
+        lines.append(
+            f"- Best job (final val_accuracy): [{name}]({link}), val_accuracy "
+            f"{best['metrics.val_accuracy']:.4f}, test_accuracy "
+            f"{best.get('metrics.test_accuracy', math.nan):.4f}."
+        )
+    lines.append(
+        f"- Artifacts: `{COMPARISON_PNG}` (ratios per pair), `{CURVES_PNG}`, `{TABLE_JSON}`."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -108,55 +180,117 @@ def markdown_table(frame):
     return "\n".join([header, rule, *body])
 
 
-def plot(pairs):
-    """Draws step time and test accuracy per config, custom beside stock."""
-    config_columns = pairs.attrs.get("config_columns", [])
-    labels = [
-        " ".join(f"{c.split('.')[-1]}={row[c]}" for c in config_columns) or "default"
+def pair_labels(pairs):
+    """A short label per pair: its values of the keys the sweep varies ("u128 tanh")."""
+    columns = pairs.attrs.get("config_columns", [])
+    return [
+        names.job_name({column: str(row[column]) for column in columns}) if columns else "pair"
         for _, row in pairs.iterrows()
     ]
-    positions = range(len(labels))
-    width = 0.4
-    figure = Figure(figsize=(max(6, 0.7 * len(labels) + 2), 7))
-    axes = figure.subplots(2, 1, sharex=True)
-    for axis, metric, title in (
-        (axes[0], "step_time_ms", "Median training step (ms)"),
-        (axes[1], "test_accuracy", "Test accuracy"),
-    ):
-        axis.bar(
-            [p - width / 2 for p in positions], pairs[f"{metric}_custom"], width, label="custom"
-        )
-        axis.bar([p + width / 2 for p in positions], pairs[f"{metric}_stock"], width, label="stock")
-        axis.set_title(title)
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    axes[1].set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=8)
-    figure.tight_layout()
-    return figure
+
+
+def plot(pairs, step_spreads=None):
+    """Draws per pair the time ratios custom / stock around 1.0 and the accuracy delta.
+
+    Args:
+        pairs: The pairs, from `pair_runs`.
+        step_spreads: Per pair, `(low, high)` of its per-epoch step-time
+            ratios, or `None` (also for the whole argument) where unknown.
+    """
+    return figures.comparison_figure(
+        pair_labels(pairs),
+        list(pairs["step_time_ratio"]),
+        step_spreads or [None] * len(pairs),
+        list(pairs["infer_latency_ratio"]),
+        list(pairs["test_accuracy_delta"]),
+    )
+
+
+def epoch_histories(pairs, keys=_EPOCH_KEYS):
+    """Per pair, `{(layer, key): (epochs, values)}` of the custom and stock runs' histories."""
+    client = mlflow.MlflowClient()
+    histories = []
+    for _, row in pairs.iterrows():
+        curves = {}
+        for layer in ("custom", "stock"):
+            for key in keys:
+                history = sorted(
+                    (m.step, m.value)
+                    for m in client.get_metric_history(row[f"run_id_{layer}"], key)
+                )
+                if history:
+                    steps, values = np.asarray(history).T
+                    curves[(layer, key)] = (steps, values)
+        histories.append(curves)
+    return histories
+
+
+def step_spread(curves):
+    """`(low, high)` of a pair's per-epoch step-time ratios after the first epoch, or `None`."""
+    custom = curves.get(("custom", "epoch_step_time_ms"))
+    stock = curves.get(("stock", "epoch_step_time_ms"))
+    if custom is None or stock is None or len(custom[1]) != len(stock[1]):
+        return None
+    ratios = custom[1] / stock[1]
+    steady = ratios[1:] if len(ratios) > 1 else ratios
+    return float(steady.min()), float(steady.max())
+
+
+def pair_table(pairs):
+    """The pairs as the table logged with `log_table`: a label, the figures, the run ids."""
+    columns = [
+        "test_accuracy_custom",
+        "test_accuracy_stock",
+        "test_accuracy_delta",
+        "step_time_ratio",
+        "infer_latency_ratio",
+        "step_time_ms_custom",
+        "step_time_ms_stock",
+    ]
+    table = pairs[columns].map(_rounded)
+    table.insert(0, "pair", pair_labels(pairs))
+    table["run_id_custom"], table["run_id_stock"] = pairs["run_id_custom"], pairs["run_id_stock"]
+    return table
 
 
 def log_report(parent_run_id):
     """Builds the comparison of a sweep and logs it on the parent run.
 
-    Logs `comparison.csv`, `comparison.md`, `comparison.png` and the summary
-    metrics (`max_abs_test_accuracy_delta`, `median_step_time_ratio`, ...).
+    Logs `comparison.csv`, `comparison.md`, the pair table `comparison_table.json`
+    (`log_table`: the UI shows it as a table), the figures `comparison.png` and
+    `learning_curves.png`, the summary metrics (`max_abs_test_accuracy_delta`,
+    `median_step_time_ratio`, ...) and the summary as the parent's description.
 
     Returns:
         `(pairs, markdown)`.
     """
-    pairs = pair_runs(child_runs(parent_run_id))
+    runs = child_runs(parent_run_id)
+    pairs = pair_runs(runs)
     summary = summary_metrics(pairs)
     markdown = to_markdown(pairs, summary)
     client = mlflow.MlflowClient()
     client.log_text(parent_run_id, pairs.to_csv(index=False), "comparison.csv")
     client.log_text(parent_run_id, markdown, "comparison.md")
     if not pairs.empty:
-        figure = plot(pairs)
-        client.log_figure(parent_run_id, figure, "comparison.png")
+        histories = epoch_histories(pairs)
+        client.log_table(parent_run_id, pair_table(pairs), TABLE_JSON)
+        spreads = [step_spread(curves) for curves in histories]
+        client.log_figure(parent_run_id, plot(pairs, spreads), COMPARISON_PNG)
+        curves = figures.learning_curves_figure(pair_labels(pairs), histories)
+        client.log_figure(parent_run_id, curves, CURVES_PNG)
         timestamp = int(time.time() * 1000)
         client.log_batch(
             parent_run_id, metrics=[Metric(k, v, timestamp, 0) for k, v in summary.items()]
         )
+    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+    note = summary_note(pairs, summary, best_job(runs), experiment_id)
+    client.set_tag(parent_run_id, ui.NOTE_TAG, note)
     return pairs, markdown
+
+
+def _rounded(value):
+    """`value` to 4 significant digits, as a float."""
+    return float(f"{value:.4g}")
 
 
 def _cell(value):

@@ -9,6 +9,7 @@ import urllib.parse
 import filelock
 import mlflow
 import requests
+from mlflow.exceptions import MlflowException
 
 from custom_dense.lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense.lab.tracking import liveness, ui
@@ -38,7 +39,8 @@ def use_store(tracking_uri):
 
     Every check answers within seconds, where MLflow itself would retry for
     minutes or fail with a traceback: the URI's scheme, a SQLite file's folder
-    and integrity, a tracking server's health and API.
+    and integrity, a tracking server's health and API. A new SQLite store is
+    created here, by one process at a time.
 
     Args:
         tracking_uri: The configured store (`mlflow.tracking_uri`), or `None`
@@ -53,10 +55,15 @@ def use_store(tracking_uri):
     scheme = urllib.parse.urlsplit(uri).scheme
     if scheme not in _SUPPORTED_SCHEMES:
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SUPPORTED_TEXT}")
-    if scheme == "sqlite":
-        _check_sqlite_file(key, uri)
     check_tracking_server(uri, key)
-    mlflow.set_tracking_uri(uri)
+    with _sqlite_store_lock(uri):
+        if scheme == "sqlite":
+            _check_sqlite_file(key, uri)
+        mlflow.set_tracking_uri(uri)
+        try:  # the first use creates or migrates a database's schema
+            mlflow.MlflowClient().search_experiments(max_results=1)
+        except MlflowException as error:
+            raise ConfigError(key, uri, f"a usable tracking store ({_first_line(error)})") from None
     return uri
 
 
@@ -184,3 +191,7 @@ def _sqlite_store_lock(uri):
     database.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(f"{database}.lock"):
         yield
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0]

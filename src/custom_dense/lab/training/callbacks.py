@@ -17,11 +17,12 @@ _EPOCH_METRICS = {
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Logs each epoch's losses, accuracies and time to the active MLflow run.
+    """Logs each epoch's losses, accuracies, time and median step time to the active run.
 
     One `mlflow.log_metrics` call per epoch, with step = epoch (from 0). It
     also times every training step, so that steady-state step time excludes
-    the first epoch's tracing and warm-up.
+    the first epoch's tracing and warm-up; `epoch_step_time_ms` is each
+    epoch's median step, the spread behind the job's `step_time_ms`.
 
     Attributes:
         epoch_times: Wall time of each epoch, in seconds.
@@ -48,7 +49,9 @@ class EpochMetricsLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._epoch_started)
         metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
-        mlflow.log_metrics({**metrics, "epoch_time_s": self.epoch_times[-1]}, step=epoch)
+        metrics["epoch_time_s"] = self.epoch_times[-1]
+        metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
+        mlflow.log_metrics(metrics, step=epoch)
 
     def steady_state_step_time_s(self):
         """Median step time after the first epoch (of the first, with one epoch)."""

@@ -17,7 +17,7 @@ from custom_dense.lab.errors import (
     Interrupted,
     TrainingDivergedError,
 )
-from custom_dense.lab.tracking import liveness, records, store
+from custom_dense.lab.tracking import liveness, records, store, ui
 from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
@@ -74,18 +74,19 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
     experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted)
     label = " ".join(overrides) or "default config"
+    run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.start_run(
         experiment_id=experiment_id,
-        run_name=" ".join(overrides) or None,
+        run_name=run_name,
         parent_run_id=parent_run_id,
-        tags=liveness.process_tags(),
+        tags={**liveness.process_tags(), **run_tags},
     )
     try:
         with liveness.Heartbeat(run.info.run_id):
             mlflow.log_params(records.config_params(cfg))
             validate_config(cfg)
             clock.lap("overhead_setup_s")
-            metrics = _train_and_measure(cfg, overrides, in_sweep, clock)
+            metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
         _close_run(run.info.run_id, "KILLED", str(interrupted))
@@ -104,6 +105,8 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         f"run_id={run.info.run_id}",
         flush=True,
     )
+    if not in_sweep:
+        ui.where_to_look(run.info.run_id, cfg.mlflow.experiment_name)
     return metrics
 
 
@@ -138,7 +141,7 @@ def _close_run(run_id, status, reason, details=None):
         print(f"error: could not record run {run_id} fully: {problems[0]}", file=sys.stderr)
 
 
-def _train_and_measure(cfg, overrides, in_sweep, clock):
+def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     trainer = cfg.trainer
     placement = resolve_device(cfg.device.name)
     with job_settings(trainer.precision.value, trainer.deterministic, cfg.seed):
@@ -197,13 +200,16 @@ def _train_and_measure(cfg, overrides, in_sweep, clock):
     }
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
+    model_id = None
     if cfg.mlflow.log_model:
-        records.log_model(model, sample[:4])
+        last_epoch = len(epochs.epoch_times) - 1
+        model_id = records.log_model(model, sample[:4], last_epoch, run_tags).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
     overhead = clock.total() - clock.seconds["fit"]
-    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead})
+    # Linked to the model, so that the Models page shows the final figures.
+    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
 
 

@@ -1,0 +1,122 @@
+"""The sweep's figures, sized for the MLflow UI's artifact view (about 800 pixels wide).
+
+`comparison_figure` answers "is custom as fast and as accurate as stock?" per
+pair: time ratios around 1.0, accuracy gaps around 0. `learning_curves_figure`
+overlays each pair's training: custom solid, stock dashed, one colour a pair.
+"""
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+WIDTH_IN = 8.0
+DPI = 100
+_ROW_IN = 0.32
+# Axes never zoom in further than this around their reference (1.0 or 0).
+_MIN_RATIO_HALF_SPAN = 0.1
+_MIN_DELTA_HALF_SPAN = 0.01
+
+
+def comparison_figure(labels, step_ratios, step_spreads, latency_ratios, accuracy_deltas):
+    """Per pair: custom / stock time ratios beside the test accuracy delta.
+
+    Args:
+        labels: One label per pair (what the pair's jobs share, e.g. "u128 tanh").
+        step_ratios: Median training-step time, custom / stock, per pair.
+        step_spreads: Per pair, `(low, high)` of the per-epoch step-time
+            ratios, or `None` where the runs have no per-epoch step times.
+        latency_ratios: Single-sample inference latency (p50), custom / stock.
+        accuracy_deltas: Test accuracy, custom - stock.
+
+    Returns:
+        A matplotlib `Figure`.
+    """
+    rows = np.arange(len(labels))
+    figure = Figure(figsize=(WIDTH_IN, 1.4 + _ROW_IN * len(labels)), dpi=DPI)
+    time_axis, accuracy_axis = figure.subplots(
+        1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    )
+    low = [s[0] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
+    high = [s[1] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
+    errors = [np.subtract(step_ratios, low), np.subtract(high, step_ratios)]
+    time_axis.axvline(1.0, color="0.4", linewidth=1, zorder=0)
+    time_axis.errorbar(
+        step_ratios,
+        rows + 0.12,
+        xerr=errors,
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+        label="training step (bar: per-epoch range)",
+    )
+    time_axis.plot(latency_ratios, rows - 0.12, "D", color="tab:orange", label="inference latency")
+    _center(time_axis, [*low, *high, *latency_ratios], 1.0, _MIN_RATIO_HALF_SPAN)
+    time_axis.set_title("time, custom / stock (1.0 = equal)", fontsize=10)
+    time_axis.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=2)
+
+    accuracy_axis.axvline(0.0, color="0.4", linewidth=1, zorder=0)
+    accuracy_axis.plot(accuracy_deltas, rows, "s", color="tab:green")
+    _center(accuracy_axis, accuracy_deltas, 0.0, _MIN_DELTA_HALF_SPAN)
+    accuracy_axis.set_title("test accuracy, custom - stock", fontsize=10)
+
+    time_axis.set_yticks(rows, labels, fontsize=9)
+    time_axis.set_ylim(len(labels) - 0.5, -0.5)
+    for axis in (time_axis, accuracy_axis):
+        axis.tick_params(axis="x", labelsize=8)
+        axis.grid(axis="x", color="0.9")
+    figure.tight_layout()
+    return figure
+
+
+def learning_curves_figure(labels, curves):
+    """Each pair's validation accuracy and training loss per epoch, custom and stock overlaid.
+
+    Args:
+        labels: One label per pair.
+        curves: Per pair, `{(layer, metric): (epochs, values)}` for layer
+            `custom` or `stock` and metric `val_accuracy` or `train_loss`.
+
+    Returns:
+        A matplotlib `Figure`.
+    """
+    figure = Figure(figsize=(WIDTH_IN, max(3.4, 1.0 + 0.2 * len(labels))), dpi=DPI)
+    axes = figure.subplots(1, 2)
+    colours = pair_colours(len(labels))
+    for axis, metric, title in (
+        (axes[0], "val_accuracy", "validation accuracy"),
+        (axes[1], "train_loss", "training loss"),
+    ):
+        for colour, pair_curves in zip(colours, curves, strict=True):
+            for layer, style, width in (("custom", "-", 2.2), ("stock", "--", 1.4)):
+                if (layer, metric) in pair_curves:
+                    epochs, values = pair_curves[(layer, metric)]
+                    axis.plot(epochs, values, style, color=colour, linewidth=width)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("epoch", fontsize=9)
+        axis.tick_params(labelsize=8)
+        axis.grid(color="0.9")
+    styles = [
+        Line2D([], [], color="0.2", linestyle="-", linewidth=2.2, label="custom"),
+        Line2D([], [], color="0.2", linestyle="--", linewidth=1.4, label="stock"),
+    ]
+    pairs = [
+        Line2D([], [], color=colour, linewidth=3, label=label)
+        for colour, label in zip(colours, labels, strict=True)
+    ]
+    figure.legend(handles=[*styles, *pairs], loc="center right", fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 0.8, 1))
+    return figure
+
+
+def pair_colours(count):
+    """Distinct colours for `count` pairs: matplotlib's tab10, or tab20 past ten (then again)."""
+    palette = matplotlib.colormaps["tab10" if count <= 10 else "tab20"].colors
+    return [palette[index % len(palette)] for index in range(count)]
+
+
+def _center(axis, values, reference, min_half_span):
+    """Sets the x range symmetric around `reference`, wide enough for `values`."""
+    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    half_span = max(min_half_span, *(np.abs(finite - reference) * 1.15)) if finite.size else 1.0
+    axis.set_xlim(reference - half_span, reference + half_span)
