@@ -41,6 +41,14 @@ class TrainingDivergedError(RuntimeError):
     """Training produced a NaN or infinite loss and was stopped."""
 
 
+class JobInterruptedError(RuntimeError):
+    """A sweep's job, in a worker process, was asked to stop; its run is recorded KILLED.
+
+    Raised instead of `Interrupted` where the launcher (joblib, submitit) must
+    see an ordinary failure of the job to record it and carry on.
+    """
+
+
 class Interrupted(BaseException):
     """The process was asked to stop (SIGINT or SIGTERM): runs end KILLED, the sweep stops.
 

@@ -6,7 +6,10 @@ quiet_start()
 
 
 import contextlib
+import os
+import secrets
 import sys
+import time
 
 import hydra
 import mlflow
@@ -18,9 +21,12 @@ from custom_dense.lab.cli.signals import raise_on_stop_signals
 from custom_dense.lab.config import CONFIG_DIR, command_line
 from custom_dense.lab.config.compose import check_command_line
 from custom_dense.lab.config.schema import register_schemas
-from custom_dense.lab.errors import ConfigError, Interrupted
-from custom_dense.lab.tracking import records, store, sweep
+from custom_dense.lab.errors import ConfigError, Interrupted, JobInterruptedError
+from custom_dense.lab.tracking import run_status, store, sweep
 from custom_dense.lab.training.job import run_job
+
+# The sweep folder's name (see `hydra.sweep.dir` in conf/config.yaml), passed to every job.
+SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -30,7 +36,12 @@ def _task(cfg):
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
-    metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent)
+    try:
+        metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent)
+    except Interrupted as stop:
+        if sweep.in_worker_process():  # the launcher records an Exception, not a BaseException
+            raise JobInterruptedError(str(stop)) from None
+        raise
     if metrics is None:
         if not in_sweep:
             raise SystemExit(1)
@@ -45,6 +56,7 @@ def main(argv=None):
     130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
     """
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
     raise_on_stop_signals()
     tfds.disable_progress_bar()
     register_schemas()
@@ -86,5 +98,5 @@ def _reject(error):
     print(f"error: {error}", file=sys.stderr)
     project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
     if project_run:
-        records.fail_run(project_run, str(error))
+        run_status.fail_run(project_run, str(error))
     sys.exit(2)
