@@ -9,10 +9,11 @@ import keras
 
 from custom_dense.lab.errors import ConfigError
 
-# Beyond these, building the model fails (Python's recursion limit, int32 shapes) or
-# cannot fit in memory.
-MAX_DEPTH = 256
-MAX_UNITS = 2**16
+# 512 hidden layers train; 1000 reach Python's recursion limit when TensorFlow traces the step.
+MAX_DEPTH = 512
+# A hidden-to-hidden kernel of 16384 x 16384 float32 weighs 1 GiB, before its gradient and
+# the optimizer's slots.
+MAX_UNITS = 2**14
 MAX_SEED = 2**32 - 1
 MAX_EXPERIMENT_NAME = 500  # MLflow's limit
 _ACTIVATION_EXAMPLES = "relu, tanh, gelu, sigmoid, linear"

@@ -142,20 +142,23 @@ def summary_note(pairs, summary, best, experiment_id):
         Markdown for the tag `mlflow.note.content`.
     """
     if pairs.empty:
-        lines = [f"**{NO_PAIRS}**"]
+        headline, details = f"**{NO_PAIRS}**", []
     else:
         delta = summary["max_abs_test_accuracy_delta"]
         verdict = "identical test accuracy" if delta == 0 else f"test accuracy within {delta:.4f}"
-        lines = [
-            f"**{len(pairs)} custom/stock pairs: {verdict}; training step custom / stock "
-            f"{summary['median_step_time_ratio']:.3f}.**",
-            f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
+        headline = (
+            f"**{len(pairs)} custom/stock pairs: {verdict}, training step time ratio "
+            f"{summary['median_step_time_ratio']:.3f} (custom / stock).**"
+        )
+        details = [
             f"- Training step time, custom / stock: median of the pairs "
             f"{summary['median_step_time_ratio']:.3f}, 95% interval "
             f"{summary['step_time_ratio_ci_low']:.3f} to {summary['step_time_ratio_ci_high']:.3f} "
             "(1.0: equally fast).",
+            f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
             f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
         ]
+    lines = [headline]
     if best is not None:
         link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
         name = best.get("tags.mlflow.runName") or best["run_id"]
@@ -164,6 +167,7 @@ def summary_note(pairs, summary, best, experiment_id):
             f"{best['metrics.val_accuracy']:.4f}, test_accuracy "
             f"{best.get('metrics.test_accuracy', math.nan):.4f}."
         )
+    lines += details
     lines.append(
         f"- Artifacts: `{COMPARISON_PNG}` (ratios per pair), `{CURVES_PNG}`, `{TABLE_JSON}`."
     )
@@ -273,7 +277,7 @@ def log_report(parent_run_id):
     client.log_text(parent_run_id, markdown, "comparison.md")
     if not pairs.empty:
         histories = epoch_histories(pairs)
-        client.log_table(parent_run_id, pair_table(pairs), TABLE_JSON)
+        _log_table(client, parent_run_id, pair_table(pairs))
         spreads = [step_spread(curves) for curves in histories]
         client.log_figure(parent_run_id, plot(pairs, spreads), COMPARISON_PNG)
         curves = figures.learning_curves_figure(pair_labels(pairs), histories)
@@ -286,6 +290,18 @@ def log_report(parent_run_id):
     note = summary_note(pairs, summary, best_job(runs), experiment_id)
     client.set_tag(parent_run_id, ui.NOTE_TAG, note)
     return pairs, markdown
+
+
+def _log_table(client, run_id, table):
+    """Logs the pair table with `log_table`, which the UI shows as a table; replaces an old one.
+
+    `log_table` appends to a table the run already has: a rebuilt report
+    (`python -m custom_dense.compare`) writes the same JSON over it instead.
+    """
+    if TABLE_JSON in {artifact.path for artifact in client.list_artifacts(run_id)}:
+        client.log_text(run_id, table.to_json(orient="split", index=False), TABLE_JSON)
+    else:
+        client.log_table(run_id, table, TABLE_JSON)
 
 
 def _rounded(value):

@@ -17,7 +17,7 @@ import time
 import mlflow
 import psutil
 
-from custom_dense.lab.tracking.records import fail_run
+from custom_dense.lab.tracking.run_status import fail_run
 
 HOST_TAG = "host"
 PID_TAG = "pid"
@@ -39,7 +39,7 @@ def process_tags():
         PROCESS_STARTED_TAG: f"{process.create_time():.2f}",
         HEARTBEAT_TAG: f"{time.time():.0f}",
     }
-    job_id = _launcher_job_id()
+    job_id = launcher_job_id()
     if job_id:
         tags[LAUNCHER_JOB_TAG] = job_id
     return tags
@@ -127,7 +127,13 @@ def _process_alive(pid, started):
         return False
 
 
-def _launcher_job_id():
+def launcher_job_id():
+    """This process's job id in its launcher.
+
+    Returns:
+        SLURM's `<array job id>_<task id>` in an array task, else SLURM's job
+        id, else submitit's local job id; `None` outside a launcher's job.
+    """
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
     return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")

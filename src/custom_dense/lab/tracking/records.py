@@ -1,4 +1,4 @@
-"""What a job records in its MLflow run: params, tags, artifacts, the model, failures."""
+"""What a job records in its MLflow run: params, tags, artifacts, the model."""
 
 import functools
 import importlib.metadata
@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 
 from custom_dense.lab.tracking import keras_flavor, names
 
-FAILURE_TAG = "failure_reason"
+# The job's command-line overrides, as one line: what messages name a job by.
+OVERRIDES_TAG = "custom_dense.overrides"
 # The package travels with every logged model, so that it loads where it is not installed.
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2]
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
@@ -101,6 +102,7 @@ def log_model(model, sample_inputs, step, tags):
     """
     signature = infer_signature(sample_inputs, model(sample_inputs, training=False).numpy())
     return Model.log(
+        artifact_path=None,
         name="model",
         flavor=keras_flavor,
         flavor_name="keras",
@@ -114,7 +116,7 @@ def log_model(model, sample_inputs, step, tags):
 
 
 def job_identity(cfg, overrides, parent_run_id):
-    """The job's run name and tags: its values of the keys its sweep varies, else its overrides.
+    """The job's run name and tags: its values of the keys its sweep varies, and its overrides.
 
     Args:
         cfg: The composed job config.
@@ -124,26 +126,17 @@ def job_identity(cfg, overrides, parent_run_id):
             of a sweep that varies nothing is named as a single job.
 
     Returns:
-        `(run_name, tags)`.
+        `(run_name, tags)`: the tags are `custom_dense.overrides` and, in a sweep,
+        `sweep.<key>` for each swept key.
     """
     swept = ""
     if parent_run_id is not None:
         swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")
     values = names.job_values(overrides, [key for key in swept.split(",") if key])
+    tags = {OVERRIDES_TAG: " ".join(overrides)}
     if not values:
-        return names.single_job_name(cfg.layer.name, overrides), {}
-    return names.job_name(values), names.job_tags(values)
-
-
-def tag_failure(run_id, reason):
-    """Records why a run failed in its `failure_reason` tag (cut to MLflow's tag size)."""
-    mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:5000])
-
-
-def fail_run(run_id, reason, status="FAILED"):
-    """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason` tag."""
-    tag_failure(run_id, reason)
-    mlflow.MlflowClient().set_terminated(run_id, status=status)
+        return names.single_job_name(cfg.layer.name, overrides), tags
+    return names.job_name(values), {**tags, **names.job_tags(values)}
 
 
 def _installed(distribution):

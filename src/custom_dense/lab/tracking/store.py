@@ -19,6 +19,8 @@ _HEALTH_TIMEOUT_S = 5.0
 _HEALTH_PATH = "/health"
 _API_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 _SQLITE_PREFIX = "sqlite:///"
+# Creating or migrating a store takes seconds; a lock held this long is held by a stuck process.
+_LOCK_TIMEOUT_S = 120.0
 # The schemes MLflow 3 has tracking stores for ("" is a local path, as is file:).
 _SUPPORTED_SCHEMES = {
     "",
@@ -56,6 +58,8 @@ def use_store(tracking_uri):
     if scheme not in _SUPPORTED_SCHEMES:
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SUPPORTED_TEXT}")
     check_tracking_server(uri, key)
+    if scheme == "sqlite":
+        _check_sqlite_folder(key, uri)
     with _sqlite_store_lock(uri):
         if scheme == "sqlite":
             _check_sqlite_file(key, uri)
@@ -139,28 +143,42 @@ def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
         )
 
 
-def _check_sqlite_file(key, uri):
-    """Refuses a SQLite store whose folder cannot be written, or whose file is not intact."""
+def _sqlite_path(uri):
+    """The database file of a `sqlite:///` URI, or `None` for an in-memory one."""
     path = uri.removeprefix(_SQLITE_PREFIX)
-    if path in ("", ":memory:"):
+    return None if path in ("", ":memory:") else pathlib.Path(path).expanduser().resolve()
+
+
+def _check_sqlite_folder(key, uri):
+    """Refuses a SQLite store in a folder where neither it nor its lock can be written."""
+    database = _sqlite_path(uri)
+    if database is None:
         return
-    database = pathlib.Path(path).expanduser().resolve()
-    folder = next(parent for parent in (database, *database.parents) if parent.exists())
-    if database.exists():
-        if not os.access(database, os.R_OK | os.W_OK):
-            raise ConfigError(
-                key, uri, f"a SQLite file this process can read and write ({database})"
-            )
-        problem = _sqlite_integrity_problem(database)
-        if problem:
-            raise ConfigError(
-                key,
-                uri,
-                f"an intact SQLite database ({database}: {problem}); move it aside to start a "
-                "new store",
-            )
-    elif not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+    folder = next(parent for parent in database.parents if parent.exists())
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)) or _is_pseudo_fs(folder):
         raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({folder})")
+
+
+def _check_sqlite_file(key, uri):
+    """Refuses an existing SQLite file that cannot be read and written, or is not intact."""
+    database = _sqlite_path(uri)
+    if database is None or not database.exists():
+        return
+    if not os.access(database, os.R_OK | os.W_OK):
+        raise ConfigError(key, uri, f"a SQLite file this process can read and write ({database})")
+    problem = _sqlite_integrity_problem(database)
+    if problem:
+        raise ConfigError(
+            key,
+            uri,
+            f"an intact SQLite database ({database}: {problem}); move it aside to start a new store",
+        )
+
+
+def _is_pseudo_fs(folder):
+    """Whether `folder` lies in a kernel file system (/proc, /sys), which root can "write" but
+    which holds no files."""
+    return folder.parts[:2] in (("/", "proc"), ("/", "sys"))
 
 
 def _sqlite_integrity_problem(database):
@@ -183,14 +201,20 @@ def _sqlite_store_lock(uri):
     doing either at once leave the database broken or fail. Later writes are
     safe without the lock: MLflow waits up to 20 s for SQLite's write lock.
     """
-    path = uri.removeprefix(_SQLITE_PREFIX)
-    if not uri.startswith(_SQLITE_PREFIX) or path in ("", ":memory:"):
+    database = _sqlite_path(uri) if uri.startswith(_SQLITE_PREFIX) else None
+    if database is None:
         yield
         return
-    database = pathlib.Path(path).resolve()
     database.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(f"{database}.lock"):
-        yield
+    try:
+        with filelock.FileLock(f"{database}.lock", timeout=_LOCK_TIMEOUT_S):
+            yield
+    except filelock.Timeout:
+        raise ConfigError(
+            "MLFLOW_TRACKING_URI",
+            uri,
+            f"a store no other process holds locked for {_LOCK_TIMEOUT_S:g} s ({database}.lock)",
+        ) from None
 
 
 def _first_line(error):

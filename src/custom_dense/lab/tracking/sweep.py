@@ -11,14 +11,17 @@ import yaml
 from hydra.experimental.callback import Callback
 from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
+from omegaconf import OmegaConf
 
 from custom_dense.lab.errors import SweepNotFoundError
 from custom_dense.lab.reports import comparison
-from custom_dense.lab.tracking import liveness, records, store
+from custom_dense.lab.tracking import liveness, names, records, run_status, store, ui
 
 SWEEP_TAG = "custom_dense.sweep"
 PARENT_RUN_ENV = "CUSTOM_DENSE_PARENT_RUN_ID"
 PARENT_ID_FILE = "mlflow_parent_run_id"
+# The process that launched the sweep, to tell it from the worker processes that run jobs.
+LAUNCHER_PID_ENV = "CUSTOM_DENSE_SWEEP_LAUNCHER_PID"
 # What an Optuna sweep leaves in its sweep folder: the best trial's params and value.
 OPTUNA_RESULTS_FILE = "optimization_results.yaml"
 
@@ -43,6 +46,12 @@ def parent_run_id(sweep_dir):
     return id_file.read_text().strip() if id_file.is_file() else None
 
 
+def in_worker_process():
+    """Whether this process runs a sweep's jobs for another process (joblib, submitit, SLURM)."""
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    return launcher is not None and launcher != str(os.getpid())
+
+
 class MlflowSweepCallback(Callback):
     """Opens the sweep's parent run before the jobs and reports on it after them.
 
@@ -54,33 +63,68 @@ class MlflowSweepCallback(Callback):
     """
 
     def on_multirun_start(self, config, **kwargs):
-        project_run = os.environ.pop("MLFLOW_RUN_ID", None)
-        if config.mlflow.tracking_uri:
-            mlflow.set_tracking_uri(config.mlflow.tracking_uri)
-        experiment_id = store.open_experiment(config.mlflow.experiment_name, project_run)
-        client = mlflow.MlflowClient()
-        if project_run:
-            parent = project_run
-        else:
-            run_name = f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}"
-            parent = client.create_run(experiment_id, run_name=run_name).info.run_id
-        tags = {**liveness.process_tags(), SWEEP_TAG: "true"}
-        client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
-        client.log_text(
-            parent, "\n".join(config.hydra.overrides.task) + "\n", "sweep_overrides.txt"
-        )
-        os.environ[PARENT_RUN_ENV] = parent
-        sweep_dir = pathlib.Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_ID_FILE).write_text(parent + "\n")
+        """Opens the parent run; without one, the sweep stops with exit 2 before any job.
+
+        Hydra turns what a callback raises into a warning and goes on, so a
+        parent that cannot be created is said here, in one line.
+        """
+        try:
+            parent, experiment_id = _open_parent(config)
+        except Exception as error:
+            reason = f"the sweep's parent run could not be created: {type(error).__name__}: {error}"
+            print(f"error: {reason}", file=sys.stderr)
+            finish_sweep(abort_reason=reason)  # closes a parent created before the failure
+            raise SystemExit(2) from None
+        try:
+            mlflow.MlflowClient().log_text(
+                parent, "\n".join(config.hydra.overrides.task) + "\n", "sweep_overrides.txt"
+            )
+        except Exception as error:  # the jobs and the report will meet it too, and say so
+            print(
+                f"error: could not log the sweep's overrides on {parent}: {error}", file=sys.stderr
+            )
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Closes the sweep; ends the process with status 1 if any job failed."""
+        """Closes the sweep, says where to look; ends the process with status 1 if any job failed."""
+        parent = os.environ.get(PARENT_RUN_ENV)
         failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        if parent:
+            ui.where_to_look(parent, config.mlflow.experiment_name, "this sweep")
         if failed:
             print(f"{len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr, flush=True)
             raise SystemExit(1)
+
+
+def _open_parent(config):
+    """Creates (or adopts) the sweep's parent run and tells the sweep's processes its id.
+
+    Returns:
+        `(parent run id, experiment id)`.
+    """
+    project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+    if config.mlflow.tracking_uri:
+        mlflow.set_tracking_uri(config.mlflow.tracking_uri)
+    experiment_id = store.open_experiment(config.mlflow.experiment_name, project_run)
+    client = mlflow.MlflowClient()
+    sweeper_params = config.hydra.sweeper.get("params")
+    swept = names.swept_values(
+        config.hydra.overrides.task,
+        OmegaConf.to_container(sweeper_params) if sweeper_params else None,
+    )
+    if project_run:
+        parent = project_run
+        client.update_run(parent, name=names.sweep_name(swept))
+    else:
+        parent = client.create_run(experiment_id, run_name=names.sweep_name(swept)).info.run_id
+    os.environ[PARENT_RUN_ENV] = parent
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
+    tags = {**liveness.process_tags(), SWEEP_TAG: "true", names.SWEPT_KEYS_TAG: ",".join(swept)}
+    client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
+    sweep_dir = pathlib.Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / PARENT_ID_FILE).write_text(parent + "\n")
+    return parent, experiment_id
 
 
 def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
@@ -105,6 +149,7 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
         The names of the jobs that did not finish.
     """
     parent = os.environ.pop(PARENT_RUN_ENV, None)
+    os.environ.pop(LAUNCHER_PID_ENV, None)
     if parent is None:
         return []
     if interrupted is not None:
@@ -117,12 +162,10 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
     try:
         runs = comparison.child_runs(parent)
         for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
-            records.fail_run(run_id, lost_reason, status=lost_status)
+            run_status.fail_run(run_id, lost_reason, status=lost_status)
         runs = comparison.child_runs(parent)
         failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
-        failed_names = [
-            str(row.get("tags.mlflow.runName") or row["run_id"]) for _, row in failed.iterrows()
-        ]
+        failed_names = [_job_label(row) for _, row in failed.iterrows()]
         if failed_names:
             problems.append(
                 f"{len(failed_names)} of {len(runs)} jobs did not finish: {'; '.join(failed_names)}"
@@ -152,9 +195,9 @@ def _close_parent(parent, interrupted, problems):
     client = mlflow.MlflowClient()
     try:
         if interrupted is not None:
-            records.fail_run(parent, ". ".join([str(interrupted), *problems]), status="KILLED")
+            run_status.fail_run(parent, ". ".join([str(interrupted), *problems]), status="KILLED")
         elif problems:
-            records.fail_run(parent, ". ".join(problems))
+            run_status.fail_run(parent, ". ".join(problems))
         else:
             client.set_terminated(parent)
     except Exception as error:
@@ -198,18 +241,24 @@ def _log_best_job(parent, runs):
     The parent gets the metric `best_val_accuracy`, the tags `best_run_id` and
     `best_overrides`, and the best job's resolved config as `best_config.yaml`.
     """
-    if runs.empty or "metrics.val_accuracy" not in runs:
+    best = comparison.best_job(runs)
+    if best is None:
         return
-    finished = runs[(runs["status"] == "FINISHED") & runs["metrics.val_accuracy"].notna()]
-    if finished.empty:
-        return
-    best = finished.loc[finished["metrics.val_accuracy"].idxmax()]
     client = mlflow.MlflowClient()
     client.log_metric(parent, "best_val_accuracy", float(best["metrics.val_accuracy"]))
     client.set_tag(parent, "best_run_id", best["run_id"])
-    client.set_tag(parent, "best_overrides", best.get("tags.mlflow.runName", ""))
+    client.set_tag(parent, "best_overrides", _job_label(best))
     config_text = mlflow.artifacts.load_text(f"runs:/{best['run_id']}/config.yaml")
     client.log_text(parent, config_text, "best_config.yaml")
+
+
+def _job_label(row):
+    """A job as messages name it: its overrides, else its run name, else its id."""
+    for column in (f"tags.{records.OVERRIDES_TAG}", "tags.mlflow.runName"):
+        value = row.get(column)
+        if isinstance(value, str) and value:  # a run without the tag has NaN here
+            return value
+    return row["run_id"]
 
 
 def _log_optuna_result(parent, results_file):

@@ -58,6 +58,11 @@ def ui_address(tracking_uri):
     return LOCAL_UI
 
 
+def experiment_url(tracking_uri, experiment_id):
+    """The UI's page of an experiment, opening on its training runs."""
+    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}?{VIEW_QUERY}"
+
+
 def run_url(tracking_uri, experiment_id, run_id):
     """The UI's page of a run, in the model-training view."""
     return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW_QUERY}"
@@ -75,8 +80,8 @@ def ui_command(tracking_uri):
     return f"`mlflow ui --host 127.0.0.1 --backend-store-uri {tracking_uri}`"
 
 
-def where_to_look(run_id, configured_experiment):
-    """Prints the run's experiment and its link in the UI, and how to start the UI.
+def where_to_look(run_id, configured_experiment, what="this run"):
+    """Prints the links to the run's experiment and to the run in the UI, and how to start it.
 
     Warns on stderr when the run sits in MLflow's `Default` experiment while
     the config names another: what `mlflow run` does without `--experiment-name`.
@@ -84,14 +89,16 @@ def where_to_look(run_id, configured_experiment):
     Args:
         run_id: The run to point at (a single job, or a sweep's parent).
         configured_experiment: `mlflow.experiment_name` of the config.
+        what: What the run is, for the line of its link ("this sweep").
     """
     uri = mlflow.get_tracking_uri()
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     name = mlflow.get_experiment(experiment_id).name
-    print(f"Experiment '{name}': {run_url(uri, experiment_id, run_id)}", flush=True)
+    print(f"Experiment '{name}': {experiment_url(uri, experiment_id)}", flush=True)
+    print(f"  {what}: {run_url(uri, experiment_id, run_id)}", flush=True)
     command = ui_command(uri)
     if command:
-        print(f"  start the UI with {command}, then open the link", flush=True)
+        print(f"  start the UI with {command}, then open a link", flush=True)
     if name == DEFAULT_EXPERIMENT and configured_experiment != DEFAULT_EXPERIMENT:
         print(
             f"warning: these runs are in MLflow's '{DEFAULT_EXPERIMENT}' experiment, not "

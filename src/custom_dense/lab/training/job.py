@@ -17,7 +17,7 @@ from custom_dense.lab.errors import (
     Interrupted,
     TrainingDivergedError,
 )
-from custom_dense.lab.tracking import liveness, records, store, ui
+from custom_dense.lab.tracking import liveness, records, run_status, scheduler, store, ui
 from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
@@ -76,6 +76,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.start_run(
+        run_id=scheduler.resume_requeued_run(parent_run_id),  # SLURM started the job again
         experiment_id=experiment_id,
         run_name=run_name,
         parent_run_id=parent_run_id,
@@ -130,7 +131,7 @@ def _close_run(run_id, status, reason, details=None):
         except Exception as error:
             problems.append(_describe(error))
     try:
-        records.tag_failure(run_id, reason)
+        run_status.tag_failure(run_id, reason)
     except Exception as error:
         problems.append(_describe(error))
     try:
@@ -144,11 +145,16 @@ def _close_run(run_id, status, reason, details=None):
 def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     trainer = cfg.trainer
     placement = resolve_device(cfg.device.name)
-    with job_settings(trainer.precision.value, trainer.deterministic, cfg.seed):
+    with job_settings(trainer.precision.value, trainer.deterministic):
+        # The seed is set twice: tf.data's shuffle combines the global seed with its own,
+        # and preparing a dataset may draw from Python's random, which the initializers
+        # draw from next.
+        keras.utils.set_random_seed(cfg.seed)
         bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed)
         log_dataset_inputs(bundle)
         clock.lap("overhead_data_s")
         with tf.device(placement.spec):
+            keras.utils.set_random_seed(cfg.seed)
             model = instantiate(
                 cfg.model,
                 dense_class=get_class(cfg.layer.dense_class),

@@ -10,8 +10,8 @@ from tensorflow.python.framework.config import disable_op_determinism, is_op_det
 
 
 @contextlib.contextmanager
-def job_settings(precision, deterministic, seed):
-    """Applies one job's dtype policy, op determinism and seed; restores the first two after.
+def job_settings(precision, deterministic):
+    """Applies one job's dtype policy and op determinism, and restores both after.
 
     Jobs of an in-process sweep share the process: what one job turns on must
     not leak into the next.
@@ -19,14 +19,12 @@ def job_settings(precision, deterministic, seed):
     Args:
         precision: A Keras dtype policy name, e.g. `"mixed_bfloat16"`.
         deterministic: Whether TensorFlow ops must run deterministically.
-        seed: Seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
     """
     previous_policy = keras.config.dtype_policy()
     was_deterministic = is_op_determinism_enabled()
     keras.config.set_dtype_policy(precision)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
     try:
         yield
     finally:

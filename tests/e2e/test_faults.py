@@ -1,0 +1,318 @@
+"""Every way a job or sweep ends is recorded as it happened: signals, kills, twin sweeps, bad stores.
+
+Real processes get real signals; stores are real SQLite files and a real HTTP
+server on loopback. Nothing already recorded may change, and no run may stay
+RUNNING once its process is gone.
+"""
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import mlflow
+import pytest
+from helpers import FAST, run_module, runs_of, sqlite_uri, using_store
+
+TRAIN = "custom_dense.train"
+QUIET_JOB = (*FAST, "mlflow.log_model=false")
+LONG = ("trainer.epochs=400", "mlflow.log_model=false")
+
+
+def start_train(*args, cwd, env=None):
+    """Starts `python -m custom_dense.train args` in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-m", TRAIN, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def new_store(folder):
+    """Creates a SQLite store in `folder` before any process races this one to it."""
+    uri = sqlite_uri(folder)
+    with using_store(uri, folder):
+        mlflow.search_experiments(max_results=1)
+    return uri
+
+
+def wait_for_running_runs(uri, folder, count, timeout=120):
+    """Waits until `count` runs of the store are RUNNING and have logged an epoch."""
+    deadline = time.monotonic() + timeout
+    with using_store(uri, folder):
+        while time.monotonic() < deadline:
+            running = mlflow.search_runs(
+                search_all_experiments=True,
+                filter_string="attributes.status = 'RUNNING'",
+                output_format="list",
+            )
+            training = [run for run in running if "train_loss" in run.data.metrics]
+            if len(training) >= count:
+                return training
+            time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} runs started training within {timeout} s")
+
+
+def all_runs(uri, folder):
+    with using_store(uri, folder):
+        return mlflow.search_runs(search_all_experiments=True, output_format="list")
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_in_the_middle_of_fit_ends_the_job_killed(tmp_path, signum, status):
+    uri = new_store(tmp_path)
+    process = start_train(*LONG, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    wait_for_running_runs(uri, tmp_path, 1)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == status, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name}" in stderr and "Traceback" not in stderr
+    (run,) = all_runs(uri, tmp_path)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["failure_reason"] == f"interrupted by {name}"
+    assert "test_accuracy" not in run.data.metrics
+
+
+def test_sigterm_stops_a_sweep_and_closes_its_parent_killed_with_the_report(tmp_path):
+    uri = new_store(tmp_path)
+    process = start_train(
+        "-m",
+        "layer=custom,stock",
+        "seed=0,1",
+        *LONG,
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    wait_for_running_runs(uri, tmp_path, 1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 143, stderr[-2000:]
+    runs = all_runs(uri, tmp_path)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    (parent,) = [run for run in runs if run.data.tags.get("custom_dense.sweep") == "true"]
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["failure_reason"].startswith("interrupted by SIGTERM")
+    jobs = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(jobs) < 4, "the sweep launched no job after the signal"
+    killed = [run for run in jobs if run.info.status == "KILLED"]
+    assert len(killed) == 1 and killed[0].data.tags["failure_reason"] == "interrupted by SIGTERM"
+    with using_store(uri, tmp_path):
+        artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
+    assert "comparison.md" in artifacts
+
+
+def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
+    uri = new_store(tmp_path)
+    process = start_train(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "layer=custom,stock",
+        "seed=0,1",
+        *LONG,
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    wait_for_running_runs(uri, tmp_path, 2)
+    os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr[-2000:]
+    runs = all_runs(uri, tmp_path)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    statuses = {run.info.status for run in runs}
+    assert statuses <= {"KILLED", "FINISHED"} and "KILLED" in statuses
+
+
+def test_a_job_killed_outright_is_closed_by_the_next_command_that_opens_the_store(tmp_path):
+    uri = new_store(tmp_path)
+    env = {"MLFLOW_TRACKING_URI": uri}
+    process = start_train(*LONG, cwd=tmp_path, env=env)
+    (lost,) = wait_for_running_runs(uri, tmp_path, 1)
+    process.kill()
+    process.wait(timeout=30)
+    assert all_runs(uri, tmp_path)[0].info.status == "RUNNING"
+
+    result = run_module(TRAIN, *QUIET_JOB, cwd=tmp_path, env=env)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    with using_store(uri, tmp_path):
+        closed = mlflow.get_run(lost.info.run_id)
+    assert closed.info.status == "FAILED"
+    assert closed.data.tags["failure_reason"].startswith("the job's process ended")
+    assert closed.data.tags["pid"] == str(process.pid)
+
+
+def test_two_sweeps_started_at_once_never_mix_their_jobs(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    args = ("-m", "layer=custom,stock", *QUIET_JOB)
+    env = {"MLFLOW_TRACKING_URI": uri}
+    run_module(TRAIN, "--cfg", "job", cwd=tmp_path, env=env)  # nothing: warms the disk cache
+    first, second = (start_train(*args, cwd=tmp_path, env=env) for _ in range(2))
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-2000:]
+
+    with using_store(uri, tmp_path):
+        parents = mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string="tags.`custom_dense.sweep` = 'true'",
+            output_format="list",
+        )
+        assert len(parents) == 2
+        for parent in parents:
+            jobs = runs_of(parent.info.run_id)
+            assert sorted(job.data.params["layer.name"] for job in jobs) == ["custom", "stock"]
+    assert len(list((tmp_path / "multirun").glob("*/*"))) == 2
+
+
+class _UnhealthyServer(http.server.BaseHTTPRequestHandler):
+    """Answers `/health` like MLflow, and every API call as a server whose database is down."""
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 503)
+        self.end_headers()
+        self.wfile.write(b"OK" if self.path == "/health" else b"database unavailable")
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_whose_api_fails_is_refused_at_once(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _UnhealthyServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        started = time.monotonic()
+        result = run_module(TRAIN, *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: Invalid MLFLOW_TRACKING_URI='{uri}': expected a running MLflow tracking "
+        "server (its REST API answered HTTP 503)."
+    )
+    assert elapsed < 15
+
+
+@pytest.mark.parametrize(
+    ("uri", "accepted"),
+    [
+        ("garbage://x", "a tracking store MLflow supports"),
+        (
+            "sqlite:////proc/1/mlflow.db",
+            "a SQLite file in a folder this process can write (/proc/1)",
+        ),
+    ],
+)
+def test_an_unusable_store_uri_is_one_line_and_exit_2(tmp_path, uri, accepted):
+    result = run_module(TRAIN, *QUIET_JOB, f"mlflow.tracking_uri={uri}", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: Invalid mlflow.tracking_uri='{uri}'")
+    assert accepted in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_corrupt_store_is_named_and_left_untouched(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    assert (
+        run_module(TRAIN, *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}).returncode
+        == 0
+    )
+    database = tmp_path / "mlflow.db"
+    damaged = bytearray(database.read_bytes())
+    page = 4096
+    damaged[3 * page : 3 * page + 64] = b"\xff" * 64  # a broken page in the middle
+    database.write_bytes(bytes(damaged))
+
+    result = run_module(TRAIN, *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+
+    assert result.returncode == 2
+    assert "expected an intact SQLite database" in result.stderr and str(database) in result.stderr
+    assert database.read_bytes() == bytes(damaged)
+
+
+def test_a_deleted_experiment_is_refused_with_how_to_restore_it(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    with using_store(uri, tmp_path):
+        experiment_id = mlflow.create_experiment("gone")
+        mlflow.delete_experiment(experiment_id)
+
+    result = run_module(
+        TRAIN,
+        *QUIET_JOB,
+        "mlflow.experiment_name=gone",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+
+    assert result.returncode == 2
+    assert f"mlflow experiments restore --experiment-id {experiment_id}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unwritable_artifact_root_fails_each_job_in_its_own_run(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    with using_store(uri, tmp_path):
+        mlflow.create_experiment("readonly", artifact_location="/proc/1/no-artifacts")
+
+    result = run_module(
+        TRAIN,
+        "-m",
+        "layer=custom,stock",
+        *QUIET_JOB,
+        "mlflow.experiment_name=readonly",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+
+    assert result.returncode == 1
+    runs = all_runs(uri, tmp_path)
+    jobs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
+    assert len(jobs) == 2
+    assert all(run.info.status == "FAILED" and run.data.tags["failure_reason"] for run in jobs)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    assert "Run" not in result.stderr or "is already active" not in result.stderr
+
+
+def test_compare_refuses_what_is_not_a_sweep_with_a_finished_pair(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    env = {"MLFLOW_TRACKING_URI": uri}
+    unavailable = ("dataset=mnist", "dataset.download=false", f"dataset.data_dir={tmp_path}")
+    failed = run_module(
+        TRAIN, "-m", "layer=custom,stock", *QUIET_JOB, *unavailable, cwd=tmp_path, env=env
+    )
+    assert failed.returncode == 1
+
+    nothing_paired = run_module("custom_dense.compare", cwd=tmp_path, env=env)
+    assert nothing_paired.returncode == 1
+    assert "no finished custom/stock pair" in nothing_paired.stderr
+
+    unknown = run_module("custom_dense.compare", "--parent", "0" * 32, cwd=tmp_path, env=env)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == f"error: no run '{'0' * 32}' in the tracking store"
+
+    plain = next(run for run in all_runs(uri, tmp_path) if "mlflow.parentRunId" in run.data.tags)
+    not_a_sweep = run_module(
+        "custom_dense.compare", "--parent", plain.info.run_id, cwd=tmp_path, env=env
+    )
+    assert not_a_sweep.returncode == 2
+    assert "is not a sweep's parent run" in not_a_sweep.stderr
+    with using_store(uri, tmp_path):
+        artifacts = mlflow.MlflowClient().list_artifacts(plain.info.run_id)
+    assert not [a for a in artifacts if a.path.startswith("comparison")]
