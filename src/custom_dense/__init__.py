@@ -13,7 +13,7 @@ import importlib
 __all__ = ["CustomDense", "convert"]
 __version__ = "0.1.0"
 
-_EXPORTS = {"CustomDense": "custom_dense.layer", "convert": "custom_dense.convert"}
+_EXPORTS = {"CustomDense": "custom_dense.layer", "convert": "custom_dense.conversion"}
 
 
 def __getattr__(name):

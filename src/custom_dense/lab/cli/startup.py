@@ -24,6 +24,8 @@ def quiet_start():
     TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before
     `TF_CPP_MIN_LOG_LEVEL` applies, so the import runs with it sent to
     /dev/null. Does nothing more than set the log levels once TensorFlow is in.
+    MLflow's retries of an unreachable tracking server log one short line each
+    (see `tracking.retries`).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -33,10 +35,13 @@ def quiet_start():
     import absl.logging
     import mlflow  # noqa: F401 -- sets up its loggers as it loads: quiet them after
 
+    from custom_dense.lab.tracking.retries import explain_http_retries
+
     absl.logging.set_verbosity(absl.logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("optuna").setLevel(logging.WARNING)  # Hydra's sweeper logs each trial
+    explain_http_retries()  # one short line a retry while the tracking server is away
     for message in _KNOWN_HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

@@ -33,6 +33,7 @@ SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
 def _task(cfg):
     """Runs one job; a failed single job ends the process with status 1."""
     raise_on_stop_signals()  # again: a sweep's worker process runs only this
+    quiet_start()  # likewise: a worker unpickles `_task` by value, without this module
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None

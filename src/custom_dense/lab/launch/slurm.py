@@ -161,17 +161,30 @@ def _result(job):
 
 
 def _completed(result):
+    """Whether `_result` read a job that ran to its end, failed or not: it needs no SLURM state."""
     return isinstance(result, JobReturn) and result.status == JobStatus.COMPLETED
 
 
 def _say_done(job, overrides, result):
-    """One line for a job that returned: its score, or that it failed (its run says why)."""
+    """One line for a job that returned: its score, or why it failed (its run's reason)."""
     label = " ".join(filter_overrides(overrides))
     if result.return_value is None:
-        print(f"FAILED [{label}] see its run's failure_reason (SLURM job {job.job_id})", flush=True)
+        print(f"FAILED [{label}] {_run_failure(job)} (SLURM job {job.job_id})", flush=True)
     else:
         score = f"val_accuracy={result.return_value:.4f}"
         print(f"done [{label}] {score} (SLURM job {job.job_id})", flush=True)
+
+
+def _run_failure(job):
+    """The `failure_reason` the job recorded on its run."""
+    # Imported here: a job's process unpickles this launcher before its program, whose quiet
+    # start-up must come before anything imports TensorFlow (see `cli.startup`).
+    from custom_dense.lab.tracking import run_status, scheduler, sweep
+
+    parent = os.environ.get(sweep.PARENT_RUN_ENV)
+    runs = scheduler.job_runs(parent, job.job_id) if parent else []
+    reasons = [run.data.tags.get(run_status.FAILURE_TAG) for run in runs]
+    return next((reason for reason in reversed(reasons) if reason), "see its run")
 
 
 def _ended_job(job, overrides, result, state):
@@ -198,13 +211,11 @@ def _ended_job(job, overrides, result, state):
     else:
         last_line = result.strip().splitlines()[-1] if result else "no result"
         reason = f"the job's process failed (SLURM state {state}): {last_line}"
-    # Imported here: a job's process unpickles this launcher before its program, whose quiet
-    # start-up must come before anything imports TensorFlow (see `cli.startup`).
-    from custom_dense.lab.tracking import records, scheduler, sweep
+    from custom_dense.lab.tracking import names, scheduler, sweep  # see `_run_failure`
 
     parent = os.environ.get(sweep.PARENT_RUN_ENV)
     if parent:
-        tags = {records.OVERRIDES_TAG: " ".join(overrides)}
+        tags = {names.OVERRIDES_TAG: " ".join(overrides)}
         scheduler.end_job_runs(parent, job.job_id, reason, tags)
     print(f"FAILED [{label}] {reason} (SLURM job {job.job_id}; log {job.paths.stdout})", flush=True)
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)

@@ -18,6 +18,8 @@ MAX_JOB_NAME = 32
 SWEEP_TAG_PREFIX = "sweep."
 # The parent's tag listing the keys its sweep varies, comma-separated, for the jobs to read.
 SWEPT_KEYS_TAG = "custom_dense.swept_keys"
+# Every job's command-line overrides, as one string.
+OVERRIDES_TAG = "custom_dense.overrides"
 # Keys that change how a job is run or recorded, never its result: left out of names.
 _QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose")
 _MAX_LISTED_VALUES = 4

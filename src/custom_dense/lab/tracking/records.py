@@ -15,7 +15,6 @@ from omegaconf import OmegaConf
 from custom_dense.lab.tracking import keras_flavor, names
 
 # The job's command-line overrides, as one line: what messages name a job by.
-OVERRIDES_TAG = "custom_dense.overrides"
 # The package travels with every logged model, so that it loads where it is not installed.
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2]
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
@@ -133,7 +132,7 @@ def job_identity(cfg, overrides, parent_run_id):
     if parent_run_id is not None:
         swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")
     values = names.job_values(overrides, [key for key in swept.split(",") if key])
-    tags = {OVERRIDES_TAG: " ".join(overrides)}
+    tags = {names.OVERRIDES_TAG: " ".join(overrides)}
     if not values:
         return names.single_job_name(cfg.layer.name, overrides), tags
     return names.job_name(values), {**tags, **names.job_tags(values)}

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from custom_dense.lab.errors import SweepNotFoundError
 from custom_dense.lab.reports import comparison
-from custom_dense.lab.tracking import liveness, names, records, run_status, store, ui
+from custom_dense.lab.tracking import liveness, names, run_status, store, ui
 
 SWEEP_TAG = "custom_dense.sweep"
 PARENT_RUN_ENV = "CUSTOM_DENSE_PARENT_RUN_ID"
@@ -254,7 +254,7 @@ def _log_best_job(parent, runs):
 
 def _job_label(row):
     """A job as messages name it: its overrides, else its run name, else its id."""
-    for column in (f"tags.{records.OVERRIDES_TAG}", "tags.mlflow.runName"):
+    for column in (f"tags.{names.OVERRIDES_TAG}", "tags.mlflow.runName"):
         value = row.get(column)
         if isinstance(value, str) and value:  # a run without the tag has NaN here
             return value

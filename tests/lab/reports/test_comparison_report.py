@@ -1,0 +1,110 @@
+"""The sweep's report where users look: the parent's description, the table, the figures."""
+
+import json
+
+import mlflow
+import pytest
+from matplotlib.image import imread
+
+from custom_dense.lab.reports import comparison
+from custom_dense.lab.tracking import ui
+
+EPOCHS = 3
+# Per pair (units): custom and stock step times per epoch (ms); epoch 0 is warm-up.
+STEP_TIMES = {
+    "16": ([9.0, 1.0, 1.1], [9.0, 1.0, 1.0]),
+    "32": ([9.0, 2.0, 2.0], [9.0, 2.0, 2.5]),
+}
+
+
+@pytest.fixture
+def sweep(tracking):
+    """A parent and four finished jobs (custom and stock at 16 and 32 units), no training."""
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(tracking.experiment)
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    jobs = {}
+    for units, layer in ((u, layer) for u in STEP_TIMES for layer in ("custom", "stock")):
+        tags = {"mlflow.parentRunId": parent}
+        run_id = client.create_run(experiment_id, run_name=f"{layer} u{units}", tags=tags)
+        run_id = run_id.info.run_id
+        for key, value in {"layer.name": layer, "model.units": units, "seed": "0"}.items():
+            client.log_param(run_id, key, value)
+        step_times = STEP_TIMES[units][layer == "stock"]
+        for epoch in range(EPOCHS):
+            client.log_metric(run_id, "epoch_step_time_ms", step_times[epoch], step=epoch)
+            client.log_metric(run_id, "train_loss", 2.0 - epoch * 0.1 * int(units) / 16, step=epoch)
+            bonus = 0.001 * epoch * (layer == "custom")  # custom u32 is the best job
+            client.log_metric(
+                run_id, "val_accuracy", 0.2 * epoch * int(units) / 16 + bonus, step=epoch
+            )
+        final = {
+            "test_accuracy": 0.5 if units == "16" else 0.75,
+            "step_time_ms": step_times[-1],
+            "infer_latency_ms_p50": 0.25,
+        }
+        for key, value in final.items():
+            client.log_metric(run_id, key, value)
+        client.set_terminated(run_id)
+        jobs[(layer, units)] = run_id
+    return experiment_id, parent, jobs
+
+
+def test_the_parent_run_tells_the_result_in_its_description_and_metrics(sweep):
+    experiment_id, parent, jobs = sweep
+    comparison.log_report(parent)
+    run = mlflow.get_run(parent)
+    note = run.data.tags[ui.NOTE_TAG]
+    headline, best_line, step_line, *_ = note.splitlines()
+    assert headline == (
+        "**2 custom/stock pairs: identical test accuracy, "
+        "training step time ratio 0.950 (custom / stock).**"
+    )
+    best = jobs[("custom", "32")]
+    assert f"[custom u32](#/experiments/{experiment_id}/runs/{best}?{ui.VIEW_QUERY})" in best_line
+    assert "val_accuracy 0.8020, test_accuracy 0.7500" in best_line
+    assert "median of the pairs 0.950, 95% interval 0.800 to 1.100" in step_line
+    assert run.data.metrics["median_step_time_ratio"] == 0.95
+    assert run.data.metrics["step_time_ratio_ci_low"] == 0.8
+    assert run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+
+
+def test_the_pair_table_is_a_logged_table_and_a_rebuilt_report_replaces_it(sweep):
+    _, parent, _ = sweep
+    comparison.log_report(parent)
+    comparison.log_report(parent)  # `python -m custom_dense.compare` rebuilds it
+    table = json.loads(mlflow.artifacts.load_text(f"runs:/{parent}/{comparison.TABLE_JSON}"))
+    assert [row[0] for row in table["data"]] == ["u16", "u32"]
+    assert table["columns"][:5] == [
+        "pair",
+        "test_accuracy_custom",
+        "test_accuracy_stock",
+        "test_accuracy_delta",
+        "step_time_ratio",
+    ]
+    logged = json.loads(mlflow.get_run(parent).data.tags["mlflow.loggedArtifacts"])
+    assert {"path": comparison.TABLE_JSON, "type": "table"} in logged
+
+
+def test_the_figures_are_small_and_draw_the_per_epoch_spread(sweep, tmp_path):
+    _, parent, _ = sweep
+    pairs = comparison.pair_runs(comparison.child_runs(parent))
+    histories = comparison.epoch_histories(pairs)
+    assert [comparison.step_spread(curves) for curves in histories] == [
+        pytest.approx((1.0, 1.1)),
+        pytest.approx((0.8, 1.0)),
+    ]
+    assert histories[0][("stock", "val_accuracy")][1].tolist() == pytest.approx([0.0, 0.2, 0.4])
+    comparison.log_report(parent)
+    for name in (comparison.COMPARISON_PNG, comparison.CURVES_PNG):
+        path = mlflow.artifacts.download_artifacts(f"runs:/{parent}/{name}", dst_path=tmp_path)
+        height, width, _ = imread(path).shape
+        assert width == 700 and 150 < height < 500
+
+
+def test_a_sweep_without_pairs_says_so(tracking):
+    client = mlflow.MlflowClient()
+    parent = client.create_run(client.create_experiment(tracking.experiment)).info.run_id
+    comparison.log_report(parent)
+    note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
+    assert note.startswith(f"**{comparison.NO_PAIRS}**")

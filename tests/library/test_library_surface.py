@@ -1,0 +1,51 @@
+"""The package's surface: lazy exports, the layer's docstring example, Keras-only tests.
+
+That `import custom_dense` loads nothing heavy, and that a `.keras` file loads after
+`from custom_dense import CustomDense`, is checked in a fresh process:
+tests/e2e/test_library_process.py.
+"""
+
+import ast
+import doctest
+from pathlib import Path
+
+import pytest
+
+import custom_dense
+import custom_dense.layer
+
+LAB_MODULES = ("mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense.lab")
+
+
+def test_exports_are_the_layer_and_convert_loaded_on_first_use():
+    from custom_dense.conversion import convert
+    from custom_dense.layer import CustomDense
+
+    assert custom_dense.__all__ == ["CustomDense", "convert"]
+    assert custom_dense.CustomDense is CustomDense
+    assert custom_dense.convert is convert
+    assert {"CustomDense", "convert", "__version__"} <= set(dir(custom_dense))
+    with pytest.raises(AttributeError, match="no attribute 'Dense'"):
+        _ = custom_dense.Dense
+
+
+def test_the_layer_docstring_example_runs():
+    results = doctest.testmod(custom_dense.layer, optionflags=doctest.ELLIPSIS, report=True)
+    assert results.attempted > 0
+    assert results.failed == 0, "see the doctest report above"
+
+
+@pytest.mark.parametrize(
+    "module", sorted(Path(__file__).parent.glob("*.py")), ids=lambda path: path.name
+)
+def test_library_tests_import_nothing_of_the_lab(module):
+    tree = ast.parse(module.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert not {
+        name for name in imported if any(name == m or name.startswith(f"{m}.") for m in LAB_MODULES)
+    }
