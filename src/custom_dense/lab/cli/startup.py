@@ -29,6 +29,9 @@ def quiet_start():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Offline (a compute node, say), MLflow's telemetry thread gives up and deletes an
+    # environment variable while the job's first request reads the environment: KeyError, job lost.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ["PYTHONWARNINGS"] = ",".join(f"ignore:{text}" for text in _KNOWN_HARMLESS_WARNINGS)
     with _stderr_to_devnull():
         import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process

@@ -21,6 +21,7 @@ from custom_dense.lab.cli.signals import raise_on_stop_signals
 from custom_dense.lab.config import CONFIG_DIR, command_line
 from custom_dense.lab.config.compose import check_command_line
 from custom_dense.lab.config.schema import register_schemas
+from custom_dense.lab.config.worker_threads import worker_thread_settings
 from custom_dense.lab.errors import ConfigError, Interrupted, JobInterruptedError
 from custom_dense.lab.tracking import run_status, store, sweep
 from custom_dense.lab.training.job import run_job
@@ -57,6 +58,8 @@ def main(argv=None):
     130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
     """
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    cores = len(os.sched_getaffinity(0))
+    os.environ.update(worker_thread_settings(command_line.overrides_of(args), cores, os.environ))
     os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
     raise_on_stop_signals()
     tfds.disable_progress_bar()

@@ -211,11 +211,10 @@ def _ended_job(job, overrides, result, state):
     else:
         last_line = result.strip().splitlines()[-1] if result else "no result"
         reason = f"the job's process failed (SLURM state {state}): {last_line}"
-    from custom_dense.lab.tracking import names, scheduler, sweep  # see `_run_failure`
+    from custom_dense.lab.tracking import scheduler, sweep  # see `_run_failure`
 
     parent = os.environ.get(sweep.PARENT_RUN_ENV)
     if parent:
-        tags = {names.OVERRIDES_TAG: " ".join(overrides)}
-        scheduler.end_job_runs(parent, job.job_id, reason, tags)
+        scheduler.end_job_runs(parent, job.job_id, overrides, reason)
     print(f"FAILED [{label}] {reason} (SLURM job {job.job_id}; log {job.paths.stdout})", flush=True)
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)

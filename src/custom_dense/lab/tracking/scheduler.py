@@ -14,6 +14,7 @@ import os
 import mlflow
 
 from custom_dense.lab.tracking.liveness import LAUNCHER_JOB_TAG, launcher_job_id
+from custom_dense.lab.tracking.names import OVERRIDES_TAG
 from custom_dense.lab.tracking.run_status import FAILURE_TAG, fail_run
 
 # Set by SLURM in a job it has started again (requeued); absent in a first attempt.
@@ -24,7 +25,7 @@ RESTARTS_TAG = "launcher_restarts"
 _PARENT_TAG = "mlflow.parentRunId"
 
 
-def end_job_runs(parent_run_id, job_id, reason, tags):
+def end_job_runs(parent_run_id, job_id, overrides, reason):
     """Ends a launcher job's runs that did not finish FAILED with `reason`.
 
     A job that never started (cancelled while it waited, say) gets a FAILED
@@ -33,9 +34,8 @@ def end_job_runs(parent_run_id, job_id, reason, tags):
     Args:
         parent_run_id: The sweep's parent run.
         job_id: The launcher's id of the job, e.g. SLURM's `"1234_5"`.
+        overrides: The job's overrides, which name it.
         reason: The `failure_reason` to record.
-        tags: Tags for a run created for a job that never started: what
-            names the job (its overrides).
 
     Returns:
         The ids of the runs it ended or created.
@@ -43,10 +43,13 @@ def end_job_runs(parent_run_id, job_id, reason, tags):
     runs = job_runs(parent_run_id, job_id)
     if not runs:
         experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+        tags = {
+            _PARENT_TAG: parent_run_id,
+            LAUNCHER_JOB_TAG: job_id,
+            OVERRIDES_TAG: " ".join(overrides),
+        }
         created = mlflow.MlflowClient().create_run(
-            experiment_id,
-            run_name=f"SLURM job {job_id}",
-            tags={**tags, _PARENT_TAG: parent_run_id, LAUNCHER_JOB_TAG: job_id},
+            experiment_id, run_name=f"SLURM job {job_id}", tags=tags
         )
         runs = [created]
     ended = [run.info.run_id for run in runs if run.info.status != "FINISHED"]
@@ -55,15 +58,19 @@ def end_job_runs(parent_run_id, job_id, reason, tags):
     return ended
 
 
-def resume_requeued_run(parent_run_id):
+def resume_requeued_run(parent_run_id, overrides):
     """The run of this job's earlier attempt, made ready for the job that SLURM started again.
 
-    Its `failure_reason` (the first attempt's "interrupted by SIGTERM", say)
-    is removed and its `launcher_restarts` tag set; the caller resumes it with
+    The earlier attempt is the run under the same parent with this job's
+    launcher job id and overrides (one sbatch job running a whole sweep
+    gives every job of it the same launcher job id). Its `failure_reason`
+    (the first attempt's "interrupted by SIGTERM", say) is removed and its
+    `launcher_restarts` tag set; the caller resumes it with
     `mlflow.start_run(run_id=...)`.
 
     Args:
         parent_run_id: The sweep's parent run, or `None` outside a sweep.
+        overrides: The job's overrides.
 
     Returns:
         The run id, or `None` in a first attempt, outside a sweep, or when
@@ -73,7 +80,10 @@ def resume_requeued_run(parent_run_id):
     job_id = launcher_job_id()
     if parent_run_id is None or job_id is None or restarts in ("", "0"):
         return None
-    runs = job_runs(parent_run_id, job_id)
+    label = " ".join(overrides)
+    runs = [
+        run for run in job_runs(parent_run_id, job_id) if run.data.tags.get(OVERRIDES_TAG) == label
+    ]
     if not runs:
         return None
     run = runs[0]

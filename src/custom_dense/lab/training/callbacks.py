@@ -5,6 +5,7 @@ import time
 import keras
 import mlflow
 import numpy as np
+from mlflow.entities import Metric
 
 from custom_dense.lab.errors import TrainingDivergedError
 
@@ -19,20 +20,29 @@ _EPOCH_METRICS = {
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Logs each epoch's losses, accuracies, time and median step time to the active run.
 
-    One `mlflow.log_metrics` call per epoch, with step = epoch (from 0). It
+    Each epoch's metrics get step = epoch (from 0) and the time the epoch
+    ended. They are sent in batches, at most `flush_every_s` apart and at the
+    end of training (a store round trip per epoch costs more than a short
+    epoch); `flush()` sends what is left when training stops on an error. It
     also times every training step, so that steady-state step time excludes
     the first epoch's tracing and warm-up; `epoch_step_time_ms` is each
     epoch's median step, the spread behind the job's `step_time_ms`.
+
+    Args:
+        flush_every_s: Longest wait, in seconds, before epoch metrics are sent.
 
     Attributes:
         epoch_times: Wall time of each epoch, in seconds.
         step_times: Per epoch, the wall time of each training step, in seconds.
     """
 
-    def __init__(self):
+    def __init__(self, flush_every_s=2.0):
         super().__init__()
         self.epoch_times = []
         self.step_times = []
+        self._flush_every_s = flush_every_s
+        self._pending = []
+        self._flushed_at = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -51,7 +61,20 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
         metrics["epoch_time_s"] = self.epoch_times[-1]
         metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
-        mlflow.log_metrics(metrics, step=epoch)
+        ended_ms = int(time.time() * 1000)
+        self._pending += [Metric(key, value, ended_ms, epoch) for key, value in metrics.items()]
+        if time.perf_counter() - self._flushed_at >= self._flush_every_s:
+            self.flush()
+
+    def on_train_end(self, logs=None):
+        self.flush()
+
+    def flush(self):
+        """Sends the epoch metrics not sent yet to the active run."""
+        if self._pending:
+            mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, self._pending)
+        self._pending = []
+        self._flushed_at = time.perf_counter()
 
     def steady_state_step_time_s(self):
         """Median step time after the first epoch (of the first, with one epoch)."""

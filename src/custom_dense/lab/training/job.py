@@ -18,6 +18,7 @@ from custom_dense.lab.errors import (
     TrainingDivergedError,
 )
 from custom_dense.lab.tracking import liveness, records, run_status, scheduler, store, ui
+from custom_dense.lab.training import engines
 from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
@@ -76,7 +77,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.start_run(
-        run_id=scheduler.resume_requeued_run(parent_run_id),  # SLURM started the job again
+        run_id=scheduler.resume_requeued_run(parent_run_id, overrides),  # SLURM started it again
         experiment_id=experiment_id,
         run_name=run_name,
         parent_run_id=parent_run_id,
@@ -169,25 +170,31 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             )
             device_kind = device_kind_of(model.weights[0])
             mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
+            # Trains through the compiled model of an earlier job of this graph, if any.
+            engine = engines.engine_for(model, engines.graph_key(cfg, bundle.train.element_spec))
             clock.lap("overhead_build_s")
 
             epochs = EpochMetricsLogger()
             fit_started = time.perf_counter()
-            history = model.fit(
-                bundle.train,
-                validation_data=bundle.validation,
-                epochs=trainer.epochs,
-                shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                callbacks=[StopOnNaN(), epochs],
-                verbose=_verbosity(trainer.verbose.value, in_sweep),
-            )
+            try:
+                history = engine.fit(
+                    bundle.train,
+                    validation_data=bundle.validation,
+                    epochs=trainer.epochs,
+                    shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
+                    callbacks=[StopOnNaN(), epochs],
+                    verbose=_verbosity(trainer.verbose.value, in_sweep),
+                )
+            finally:
+                epochs.flush()
             fit_time_s = time.perf_counter() - fit_started
             clock.lap("fit")
 
-            test = model.evaluate(bundle.test, return_dict=True, verbose=0)
+            engines.copy_state(engine, model)
+            test = engine.evaluate(bundle.test, return_dict=True, verbose=0)
             clock.lap("overhead_evaluate_s")
             sample = next(iter(bundle.test.unbatch().batch(_INFERENCE_BATCH)))[0].numpy()
-            inference = time_inference(model, sample)
+            inference = time_inference(engine, sample)
             clock.lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times

@@ -1,0 +1,97 @@
+"""The sweep benchmark's scenarios and its figures, from the runs a scenario's store holds.
+
+A scenario is one command, run in a fresh process from an empty folder with its
+own store. Its figures: the process's wall time, and over its jobs the sums of
+`fit_time_s`, `first_epoch_time_s`, `overhead_s` and of pure step time (steps
+times the job's steady-state `step_time_ms`), and wall time over pure step time.
+"""
+
+import math
+from dataclasses import dataclass
+
+SWEEP_OVERRIDES = ("layer=custom,stock", "model.units=32,64", "seed=0,1")
+JOBLIB_OVERRIDES = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+FIGURES = ("wall_s", "jobs", "fit_s", "first_epochs_s", "overhead_s", "steps_s", "wall_per_step_s")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measured command.
+
+    Args:
+        name: Its name in the table.
+        args: `python` arguments after the interpreter.
+    """
+
+    name: str
+    args: tuple
+
+
+def scenarios(epochs=None):
+    """The measured commands: TensorFlow's import, a default job, the grid, the sweep twice.
+
+    Args:
+        epochs: Epochs of every job instead of the configured ones (the grid's
+            20, the sweep's 60), for a quick run; `None` keeps them.
+
+    Returns:
+        A list of `Scenario`s.
+    """
+    train = ("-m", "custom_dense.train")
+    one = () if epochs is None else (f"trainer.epochs={epochs}",)
+    sweep = (*SWEEP_OVERRIDES, f"trainer.epochs={epochs or 60}")
+    return [
+        Scenario("tf_import", ("-c", "import tensorflow, keras")),
+        Scenario("single", (*train, *one)),
+        Scenario("grid", (*train, "+experiment=grid", "-m", *one)),
+        Scenario("sweep_in_process", (*train, "-m", *sweep)),
+        Scenario("sweep_joblib_2", (*train, "-m", *sweep, *JOBLIB_OVERRIDES)),
+    ]
+
+
+def job_figures(jobs):
+    """Sums over a scenario's jobs.
+
+    Args:
+        jobs: One dict per finished job: its metrics (`fit_time_s`,
+            `first_epoch_time_s`, `overhead_s`, `step_time_ms`) and `epochs`,
+            `train_size`, `batch_size`.
+
+    Returns:
+        A dict of `jobs`, `fit_s`, `first_epochs_s`, `overhead_s` and `steps_s`.
+    """
+    steps = sum(
+        job["epochs"] * math.ceil(job["train_size"] / job["batch_size"]) * job["step_time_ms"]
+        for job in jobs
+    )
+    return {
+        "jobs": len(jobs),
+        "fit_s": sum(job["fit_time_s"] for job in jobs),
+        "first_epochs_s": sum(job["first_epoch_time_s"] for job in jobs),
+        "overhead_s": sum(job["overhead_s"] for job in jobs),
+        "steps_s": steps / 1000.0,
+    }
+
+
+def pair_deltas(accuracies):
+    """Custom minus stock test accuracy for every pair of jobs equal in all else.
+
+    Args:
+        accuracies: `{params: test_accuracy}`, where `params` is a sorted
+            tuple of `(name, value)` pairs with `("layer.name", "custom")` or
+            `("layer.name", "stock")` and no other `layer.` key.
+
+    Returns:
+        The list of deltas, one per pair.
+    """
+    deltas = []
+    for params, accuracy in accuracies.items():
+        if ("layer.name", "custom") in params:
+            twin = tuple(sorted(_swap(pair) for pair in params))
+            if twin in accuracies:
+                deltas.append(accuracy - accuracies[twin])
+    return deltas
+
+
+def _swap(pair):
+    return ("layer.name", "stock") if pair == ("layer.name", "custom") else pair

@@ -1,0 +1,95 @@
+"""Compiled models kept between the jobs of one process, so a graph is traced once per process.
+
+Keras traces a model's train, test and forward functions the first time it
+fits (most of a job's first epoch). Jobs of a sweep whose models share one
+graph (they differ only in seed or initializers) can train through the same
+compiled model: the job's freshly built model lends it its initial weights
+and optimizer state, the compiled model trains, and the job's model gets the
+trained state back. What trains is the same graph from the same state on the
+same data, so a job's results do not depend on which jobs ran before it.
+"""
+
+import json
+from collections import OrderedDict
+
+from omegaconf import OmegaConf
+
+# Model keys that only choose initial values: jobs differing in them share one graph.
+_INITIAL_VALUES_ONLY = ("kernel_initializer", "bias_initializer")
+_MAX_ENGINES = 8
+
+_engines = OrderedDict()
+
+
+def graph_key(cfg, element_spec):
+    """What decides a job's compiled graph: everything but its seed and initial values.
+
+    Args:
+        cfg: The composed job config.
+        element_spec: The training pipeline's `element_spec`.
+
+    Returns:
+        A string; jobs with equal keys can share a compiled model.
+    """
+    model = OmegaConf.to_container(cfg.model)
+    for name in _INITIAL_VALUES_ONLY:
+        model.pop(name, None)
+    trainer = cfg.trainer
+    parts = {
+        "model": model,
+        "layer": OmegaConf.to_container(cfg.layer),
+        "optimizer": OmegaConf.to_container(cfg.optimizer),
+        "device": OmegaConf.to_container(cfg.device),
+        "trainer": [trainer.batch_size, str(trainer.precision), trainer.deterministic],
+        "data": repr(element_spec),
+    }
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def engine_for(model, key):
+    """The compiled model to train `model` with, holding `model`'s current state.
+
+    The first model of a key becomes that key's engine and is returned
+    itself. Later models of the key copy their weights and optimizer state
+    into the engine; after training, `copy_state(engine, model)` gives them
+    the trained state. The process keeps the engines of the last few keys.
+
+    Args:
+        model: A built and compiled Keras model, before training.
+        key: Its `graph_key`.
+
+    Returns:
+        `model` or a compiled model of the same graph.
+    """
+    model.optimizer.build(model.trainable_variables)
+    engine = _engines.get(key)
+    if engine is None or not _same_shapes(engine, model):
+        _engines[key] = model
+        while len(_engines) > _MAX_ENGINES:
+            _engines.popitem(last=False)
+        return model
+    _engines.move_to_end(key)
+    copy_state(model, engine)
+    return engine
+
+
+def copy_state(source, target):
+    """Assigns `source`'s variables and optimizer variables to `target`'s, in order."""
+    if source is target:
+        return
+    for to, value in zip(_state(target), _state(source), strict=True):
+        to.assign(value)
+
+
+def clear():
+    """Forgets every engine of this process."""
+    _engines.clear()
+
+
+def _state(model):
+    return [*model.variables, *model.optimizer.variables]
+
+
+def _same_shapes(a, b):
+    shapes = [[tuple(v.shape) for v in _state(m)] for m in (a, b)]
+    return shapes[0] == shapes[1]

@@ -1,0 +1,36 @@
+"""The sweep benchmark on a tiny sweep: its table, its CSV and its kind=sweep-bench run."""
+
+import csv
+
+import mlflow
+import pytest
+from helpers import run_module, sqlite_uri
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module(
+        "custom_dense.lab.cli.sweep_bench",
+        *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
+        *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out")),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "wall_per_step_s" in result.stdout
+    with (tmp_path / "out" / "sweep_bench.csv").open() as handle:
+        rows = {row["scenario"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"single", "sweep_in_process"}
+    assert rows["single"]["jobs"] == "1" and rows["sweep_in_process"]["jobs"] == "8"
+    assert rows["sweep_in_process"]["pairs"] == "4"
+    assert rows["sweep_in_process"]["nonzero_pair_deltas"] == "0"
+    assert float(rows["sweep_in_process"]["steps_s"]) > 0
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(
+        experiment_names=["custom-dense-bench"],
+        filter_string="tags.kind = 'sweep-bench'",
+        output_format="list",
+    )
+    assert run.data.metrics["current.sweep_in_process.jobs"] == 8
+    assert run.data.metrics["current.single.wall_s"] > 0
