@@ -30,11 +30,14 @@ from custom_dense.lab.training.job import run_job
 SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def _task(cfg):
-    """Runs one job; a failed single job ends the process with status 1."""
-    raise_on_stop_signals()  # again: a sweep's worker process runs only this
-    quiet_start()  # likewise: a worker unpickles `_task` by value, without this module
+def run_task(cfg):
+    """Hydra's task function: runs one job; a failed single job ends the process with status 1.
+
+    It stays undecorated at module level, so that a sweep's worker processes
+    (joblib, submitit) unpickle it by reference, importing this module, and so
+    start as quietly as the launching process.
+    """
+    raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent = sweep.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
@@ -49,6 +52,11 @@ def _task(cfg):
             raise SystemExit(1)
         return None
     return metrics["val_accuracy"]
+
+
+_hydra_app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(
+    run_task
+)
 
 
 def main(argv=None):
@@ -74,7 +82,7 @@ def main(argv=None):
             _reject(error)
     try:
         with _hydra_argv(args):
-            _task()
+            _hydra_app()
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
         sweep.finish_sweep(interrupted=interrupted)
