@@ -1,117 +1,79 @@
-"""Shared fixtures. TensorFlow is imported once per test session."""
+"""Fixtures of the whole suite: process state put back, one TFDS folder, the checkout untouched.
+
+The folders mirror the code: `library/` (the layer; Keras only), `lab/` (the lab,
+in this process) and `e2e/` (subprocesses, servers, `mlflow run`: all `slow`).
+"""
 
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
 import pytest
+from helpers import REPO_ROOT, RUN_LEFTOVERS, kept_process_state
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+E2E_DIR = Path(__file__).parent / "e2e"
+_LOG_LEVEL_KEY = "TF_CPP_MIN_LOG_LEVEL"
+_saved_log_level = None
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """Gives every test a clean Keras session and the float32 policy."""
-    keras.backend.clear_session()
-    keras.config.set_dtype_policy("float32")
+def pytest_configure(config):
+    """Quiets TensorFlow's C++ logs here and in every subprocess; `pytest_unconfigure` undoes it."""
+    global _saved_log_level
+    _saved_log_level = os.environ.get(_LOG_LEVEL_KEY)
+    os.environ.setdefault(_LOG_LEVEL_KEY, "2")
+
+
+def pytest_unconfigure(config):
+    if _saved_log_level is None:
+        os.environ.pop(_LOG_LEVEL_KEY, None)
+    else:
+        os.environ[_LOG_LEVEL_KEY] = _saved_log_level
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/e2e is `slow`, whether or not its module says so."""
+    for item in items:
+        if E2E_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched():
+    """Fails the session if a test left run outputs (multirun/, mlruns/, ...) in the checkout."""
+    before = {name for name in RUN_LEFTOVERS if (REPO_ROOT / name).exists()}
     yield
-    keras.config.set_dtype_policy("float32")
-
-
-def run_python(code, cwd, env=None, timeout=300):
-    """Runs `code` in a fresh Python process and returns the completed process."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    after = {name for name in RUN_LEFTOVERS if (REPO_ROOT / name).exists()}
+    assert after <= before, f"tests wrote {sorted(after - before)} into {REPO_ROOT}"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _tfds_data_dir(tmp_path_factory):
-    """Keeps prepared TFDS data in one temporary folder for the whole session."""
+    """Keeps prepared TFDS data in one temporary folder for the session and its subprocesses."""
     folder = tmp_path_factory.mktemp("tensorflow_datasets")
-    previous = os.environ.get("TFDS_DATA_DIR")
-    os.environ["TFDS_DATA_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("TFDS_DATA_DIR")
-    else:
-        os.environ["TFDS_DATA_DIR"] = previous
+    with kept_process_state():
+        os.environ["TFDS_DATA_DIR"] = str(folder)
+        yield folder
 
 
-@pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
-    """A fresh SQLite tracking store, also exported to subprocesses."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    import mlflow
+@pytest.fixture(scope="session")
+def prepared_digits(_tfds_data_dir):
+    """Prepares the digits dataset once, before any job of the session runs.
 
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
+    No job then pays for preparing it, nor depends on whether an earlier test
+    did (tests/lab/training/test_job.py::test_preparing_the_data_* checks that
+    it makes no difference).
+    """
+    from types import SimpleNamespace
 
+    from custom_dense.lab.data import load_dataset
 
-def run_module(module, *args, cwd, env=None, timeout=600):
-    """Runs `python -m module args...` in a fresh process."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    config = SimpleNamespace(name="digits", data_dir=None, download=True, val_fraction=0.1)
+    load_dataset(config, batch_size=64, seed=0)
+    return _tfds_data_dir
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def runs_of(parent_id):
-    """The child runs of a parent run, in any experiment of the current store."""
-    import mlflow
-
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
-        output_format="list",
-    )
-
-
-def sweep_parents():
-    """Every sweep parent run of the current store."""
-    import mlflow
-
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string="tags.`custom_dense.sweep` = 'true'",
-        output_format="list",
-    )
-
-
-def compose_config(*overrides, with_hydra=False):
-    """Composes the project's config in this process, as `python -m custom_dense.train` would."""
-    from hydra import compose, initialize_config_dir
-
-    from custom_dense.schema import register_schemas
-    from custom_dense.train import CONFIG_DIR
-
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(
-            config_name="config", overrides=list(overrides), return_hydra_config=with_hydra
-        )
+@pytest.fixture(autouse=True)
+def _process_state_kept():
+    """Every test leaves os.environ, the working folder and MLflow's globals as it found them."""
+    with kept_process_state():
+        yield

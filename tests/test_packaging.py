@@ -3,7 +3,7 @@
 import tomllib
 
 import yaml
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def test_conda_pip_section_pins_exactly_the_pyproject_dependencies():

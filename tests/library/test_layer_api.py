@@ -1,4 +1,7 @@
-"""CustomDense's surface: arguments, shapes, masking, config, saving and LoRA."""
+"""CustomDense's surface: arguments, shapes, masking, config, saving and LoRA.
+
+Loading a saved model in a fresh process: tests/e2e/test_library_process.py.
+"""
 
 import json
 import re
@@ -6,7 +9,6 @@ import re
 import keras
 import numpy as np
 import pytest
-from conftest import run_python
 
 from custom_dense import CustomDense
 
@@ -92,32 +94,6 @@ def test_rejects_a_quantization_config():
 def test_registered_for_serialization():
     assert keras.saving.get_registered_name(CustomDense) == "custom_dense>CustomDense"
     assert keras.saving.get_registered_object("custom_dense>CustomDense") is CustomDense
-
-
-def test_saved_model_reloads_in_a_fresh_process(tmp_path):
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((3, 6)),
-            CustomDense(8, activation="gelu", kernel_regularizer="l2"),
-            keras.layers.Flatten(),
-            CustomDense(4, activation="softmax", use_bias=False),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(np.random.rand(16, 3, 6), np.random.randint(0, 4, 16), epochs=1, verbose=0)
-    x = np.random.default_rng(0).normal(size=(5, 3, 6)).astype("float32")
-    np.save(tmp_path / "x.npy", x)
-    model.save(tmp_path / "model.keras")
-    code = (
-        "import numpy as np, keras, custom_dense\n"
-        "model = keras.models.load_model('model.keras')\n"
-        "assert [type(l).__name__ for l in model.layers] == ['CustomDense', 'Flatten', 'CustomDense']\n"
-        "np.save('y.npy', model.predict(np.load('x.npy'), verbose=0))\n"
-    )
-    result = run_python(code, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-6)
 
 
 def _lora_pair(rank, **enable_kwargs):

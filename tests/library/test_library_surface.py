@@ -29,6 +29,15 @@ def test_exports_are_the_layer_and_convert_loaded_on_first_use():
         _ = custom_dense.Dense
 
 
+def test_importing_the_exports_twice_gives_them_both_times_not_their_modules():
+    first, second = {}, {}
+    for namespace in (first, second):
+        exec("from custom_dense import CustomDense, convert", namespace)
+    assert first["convert"] is second["convert"]
+    assert type(first["convert"]).__name__ == "function"
+    assert first["CustomDense"] is second["CustomDense"] and isinstance(first["CustomDense"], type)
+
+
 def test_the_layer_docstring_example_runs():
     results = doctest.testmod(custom_dense.layer, optionflags=doctest.ELLIPSIS, report=True)
     assert results.attempted > 0

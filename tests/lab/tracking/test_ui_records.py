@@ -7,7 +7,7 @@ import numpy as np
 from helpers import compose_config
 
 from custom_dense import CustomDense
-from custom_dense.lab.tracking import keras_flavor, records, store, ui
+from custom_dense.lab.tracking import keras_flavor, names, store, ui
 from custom_dense.lab.training.job import run_job
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
@@ -61,13 +61,13 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     assert run_job(config, overrides, in_sweep=False) is not None
     (run,) = mlflow.search_runs(experiment_names=[tracking.experiment], output_format="list")
     assert run.info.run_name == "custom u16 e3 d1"
-    assert run.data.tags[records.OVERRIDES_TAG] == " ".join(overrides)
+    assert run.data.tags[names.OVERRIDES_TAG] == " ".join(overrides)
 
     (model,) = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
     assert model.name == "model" and model.params["model.units"] == "16"
-    assert model.tags[records.OVERRIDES_TAG] == " ".join(overrides)
+    assert model.tags[names.OVERRIDES_TAG] == " ".join(overrides)
     linked = {metric.key: metric for metric in model.metrics}
     assert {key: metric.value for key, metric in linked.items()} == run.data.metrics
     assert linked["val_accuracy"].step == linked["train_loss"].step == 2  # the last epoch

@@ -1,4 +1,8 @@
-"""Datasets: offline digits through TFDS, catalog datasets, synthetic data, bad input."""
+"""Datasets: offline digits through TFDS, catalog datasets, synthetic data, bad input.
+
+Bad dataset settings are refused with the config, before any data loads:
+tests/lab/config/test_validation.py.
+"""
 
 import os
 import time
@@ -8,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from custom_dense.data import load_dataset
-from custom_dense.data.lineage import describe_dataset
-from custom_dense.errors import ConfigError, DatasetUnavailableError
+from custom_dense.lab.data import load_dataset
+from custom_dense.lab.data.lineage import describe_dataset
+from custom_dense.lab.errors import ConfigError, DatasetUnavailableError
 
 
 def tfds_config(name="digits", **overrides):
@@ -138,28 +142,6 @@ def test_catalog_dataset_without_network_fails_fast_and_clearly(name, tmp_path):
 def test_catalog_dataset_with_download_disabled_fails_at_once(tmp_path):
     with pytest.raises(DatasetUnavailableError, match=r"dataset.download=false"):
         load_dataset(tfds_config("mnist", data_dir=str(tmp_path), download=False), 16, 0)
-
-
-@pytest.mark.parametrize(
-    ("config", "key"),
-    [
-        (tfds_config("cifar"), "dataset"),
-        (tfds_config(val_fraction=0.0), "dataset.val_fraction"),
-        (tfds_config(val_fraction=1.0), "dataset.val_fraction"),
-        (tfds_config(val_fraction=-0.2), "dataset.val_fraction"),
-        (synthetic_config(n_samples=2), "dataset.n_samples"),
-        (synthetic_config(n_samples=2, n_classes=2), "dataset.n_samples"),
-        (synthetic_config(n_classes=1), "dataset.n_classes"),
-        (synthetic_config(n_features=0), "dataset.n_features"),
-        (synthetic_config(n_features=2, n_classes=5), "dataset.n_classes"),
-        (synthetic_config(test_fraction=1.5), "dataset.test_fraction"),
-    ],
-)
-def test_bad_dataset_settings_name_key_value_and_accepted(config, key):
-    with pytest.raises(ConfigError) as raised:
-        load_dataset(config, batch_size=8, seed=0)
-    assert raised.value.key == key
-    assert f"Invalid {key}=" in str(raised.value) and "expected" in str(raised.value)
 
 
 @pytest.mark.parametrize("kind", ["under_a_file", "read_only"])

@@ -1,0 +1,46 @@
+"""`python -m custom_dense.bench`: the table, the bench run in MLflow, refused grids."""
+
+import csv
+
+import mlflow
+import pytest
+from helpers import run_module, sqlite_uri
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_bench_command_prints_the_table_and_logs_a_bench_run(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module(
+        "custom_dense.bench",
+        *("--units", "16,32", "--depth", "1", "--batch-size", "32", "--rounds", "3"),
+        *("--seconds-per-sample", "0.02", "--output-dir", str(tmp_path / "out")),
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train ratio [95% CI]" in result.stdout
+    assert "u32_d1_b32" in result.stdout and "784-32-10" in result.stdout
+    assert "oneDNN" not in result.stderr
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(
+        experiment_names=["custom-dense"],
+        filter_string="tags.kind = 'bench'",
+        output_format="list",
+    )
+    artifacts = {f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert run.info.status == "FINISHED"
+    assert {"bench.csv", "bench.png", "bench.txt"} <= artifacts
+    for config in ("u16_d1_b32", "u32_d1_b32"):
+        assert run.data.metrics[f"{config}.train_step_ratio"] > 0
+        assert run.data.metrics[f"{config}.train_peak_fraction_custom"] > 0
+    assert run.data.metrics["matmul_peak_gflops"] > 0
+    with (tmp_path / "out" / "bench.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["config"] for row in rows] == ["u16_d1_b32", "u32_d1_b32"]
+
+
+def test_the_bench_command_refuses_a_bad_grid_value(tmp_path):
+    result = run_module("custom_dense.bench", "--units", "0,64", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "argument --units: '0' is not a positive integer" in result.stderr

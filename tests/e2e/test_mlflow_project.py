@@ -1,0 +1,77 @@
+"""`mlflow run` of the project: its entry points as MLflow starts them.
+
+MLflow starts an entry point in the project's folder, where Hydra writes
+`multirun/` and `outputs/`: each test runs a copy of the project, so that the
+checkout stays as it was.
+"""
+
+import subprocess
+
+import mlflow
+import pytest
+from helpers import copy_project, runs_of, sqlite_uri, venv_env, venv_program
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A fresh copy of the project for one `mlflow run`, beside its store in tmp_path."""
+    return copy_project(tmp_path / "custom-dense")
+
+
+def mlflow_run(project, cwd, *args):
+    env = venv_env(MLFLOW_TRACKING_URI=sqlite_uri(cwd))
+    return subprocess.run(
+        [venv_program("mlflow"), "run", str(project), "--env-manager", "local",
+         "--experiment-name", "project", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected_children"),
+    [
+        ([], {"custom", "stock"}),
+        (["-P", "overrides=-m model.units=8,16 layer=stock trainer.epochs=2"], {"stock"}),
+        (["-P", "overrides=trainer.epochs=2"], set()),
+    ],
+)
+def test_mlflow_run_dot_runs_the_project(project_copy, tmp_path, parameters, expected_children):
+    result = mlflow_run(project_copy, tmp_path, *parameters)
+    assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(sqlite_uri(tmp_path))
+    if not expected_children:
+        (project_run,) = mlflow.search_runs(experiment_names=["project"], output_format="list")
+        assert project_run.info.status == "FINISHED"
+        assert project_run.data.tags["layer_impl"] == "custom"
+        assert project_run.data.params["trainer.epochs"] == "2"
+        assert 0.0 < project_run.data.metrics["test_accuracy"] <= 1.0
+        return
+    (project_run,) = mlflow.search_runs(
+        experiment_names=["project"],
+        filter_string="tags.`custom_dense.sweep` = 'true'",
+        output_format="list",
+    )
+    assert project_run.info.status == "FINISHED"
+    assert project_run.data.tags.get("mlflow.project.entryPoint") == "main"
+    children = runs_of(project_run.info.run_id)
+    assert {c.data.tags["layer_impl"] for c in children} == expected_children
+    assert len(children) == 2
+    assert all(c.info.experiment_id == project_run.info.experiment_id for c in children)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(project_run.info.run_id)}
+    assert "comparison.md" in artifacts
+    if expected_children == {"custom", "stock"}:
+        assert project_run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+
+
+def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy, tmp_path):
+    flags = "--units 16 --depth 1 --batch-size 32 --rounds 3 --seconds-per-sample 0.02"
+    result = mlflow_run(project_copy, tmp_path, "-e", "bench", "-P", f"flags={flags}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(sqlite_uri(tmp_path))
+    (run,) = mlflow.search_runs(experiment_names=["project"], output_format="list")
+    assert run.data.tags["mlflow.project.entryPoint"] == "bench"
+    assert run.data.tags["kind"] == "bench"
+    assert run.data.params["rounds"] == "3"
+    assert run.data.metrics["u16_d1_b32.train_step_ratio"] > 0

@@ -1,0 +1,192 @@
+"""The command line as users run it: sweeps, the report, compare, bad input, the logged model."""
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+
+import mlflow
+import numpy as np
+import pytest
+from helpers import (
+    FAST,
+    free_port,
+    run_module,
+    run_python,
+    runs_of,
+    sqlite_uri,
+    sweep_parents,
+    venv_env,
+    venv_program,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    """A 4-job sweep run once through the CLI, shared by the tests that read it."""
+    folder = tmp_path_factory.mktemp("sweep")
+    uri = sqlite_uri(folder)
+    result = run_module(
+        "custom_dense.train",
+        "-m",
+        "layer=custom,stock",
+        "model.units=8,16",
+        "trainer.epochs=2",
+        "model.depth=1",
+        cwd=folder,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    return folder, uri, result
+
+
+def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
+    folder, uri, result = finished_sweep
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "oneDNN" not in result.stderr and "absl::InitializeLog" not in result.stderr
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    assert parent.info.status == "FINISHED"
+    children = runs_of(parent.info.run_id)
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    assert sorted(c.data.tags["layer_impl"] for c in children) == [
+        "custom",
+        "custom",
+        "stock",
+        "stock",
+    ]
+    assert result.stdout.count("done [") == 4
+
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= artifacts
+    table = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison.csv")
+    header, *rows = table.strip().splitlines()
+    assert len(rows) == 2 and "step_time_ratio" in header and "model.units" in header
+    assert parent.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+    assert 0.3 < parent.data.metrics["median_step_time_ratio"] < 3.0
+    assert (folder / "multirun").is_dir()
+    parent_files = list((folder / "multirun").glob("*/*/mlflow_parent_run_id"))
+    assert [p.read_text().strip() for p in parent_files] == [parent.info.run_id]
+
+
+def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
+    folder, uri, _ = finished_sweep
+    result = run_module("custom_dense.compare", cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    assert parent.info.run_id in result.stdout
+    assert "| model.units |" in result.stdout and "Median step time ratio" in result.stdout
+    missing = run_module(
+        "custom_dense.compare", "--experiment", "nope", cwd=folder, env={"MLFLOW_TRACKING_URI": uri}
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == "error: no sweep found in experiment 'nope'"
+    assert "Traceback" not in missing.stderr
+
+
+def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):
+    _, uri, _ = finished_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    custom_run = next(
+        c for c in runs_of(parent.info.run_id) if c.data.tags["layer_impl"] == "custom"
+    )
+    code = (
+        "import sys\n"
+        "sys.path = [p for p in sys.path if '__editable__' not in p and not p.endswith('src')]\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('custom_dense') is None\n"
+        "import mlflow, numpy as np\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{custom_run.info.run_id}/model')\n"
+        "probabilities = model.predict(np.random.rand(3, 8, 8, 1).astype('float32'))\n"
+        "assert probabilities.shape == (3, 10)\n"
+        "np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)\n"
+        "print('loaded', type(model.get_raw_model().layers[1]).__name__)\n"
+    )
+    env = {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": ""}
+    result = run_python(code, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded CustomDense" in result.stdout
+
+
+def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
+    _, uri, _ = finished_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    run_id = runs_of(parent.info.run_id)[0].info.run_id
+    port = free_port()
+    server = subprocess.Popen(
+        [venv_program("mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, env=venv_env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        payload = json.dumps({"inputs": np.zeros((2, 8, 8, 1)).tolist()}).encode()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations",
+                    data=payload,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    predictions = json.loads(response.read())["predictions"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()[-3000:]
+                assert time.monotonic() < deadline, "the scoring server did not answer in 120 s"
+                time.sleep(1)
+        assert np.asarray(predictions).shape == (2, 10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module(
+        "custom_dense.train",
+        "-m",
+        "optimizer.learning_rate=0.01,1e30",
+        "optimizer=sgd",
+        FAST[0],
+        "mlflow.log_model=false",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert result.returncode == 1
+    assert re.search(r"1 job\(s\) failed: optimizer.learning_rate=1e\+?30 ", result.stderr)
+    assert "Traceback" not in result.stderr
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["failure_reason"].startswith("1 of 2 jobs")
+    statuses = {
+        float(c.data.params["optimizer.learning_rate"]): c.info.status
+        for c in runs_of(parent.info.run_id)
+    }
+    assert statuses == {0.01: "FINISHED", 1e30: "FAILED"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.units=abc"], "error: Invalid model.units='abc': expected an integer."),
+        (["model.units=-5"], "error: Invalid model.units=-5: expected an integer in [1, "),
+        (["-m", "model.units=8,0"], "error: Invalid model.units=0: expected an integer in ["),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2_before_any_job(tmp_path, args, message):
+    uri = sqlite_uri(tmp_path)
+    result = run_module("custom_dense.train", *args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()

@@ -1,0 +1,204 @@
+"""Helpers shared by the test folders: processes, MLflow lookups, configs, process state.
+
+Nothing here imports TensorFlow, MLflow or Hydra at module level: the library
+tests (tests/library) import this module too and need only Keras.
+"""
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# What the lab's programs leave in their working folder; none may appear in the checkout.
+RUN_LEFTOVERS = ("multirun", "outputs", "mlruns", "mlartifacts", "mlflow.db")
+# Small jobs: what the tests need of a job is its record, not a good model.
+FAST = ("trainer.epochs=2", "model.units=16", "model.depth=1")
+
+
+def run_python(code, cwd, env=None, timeout=300):
+    """Runs `code` in a fresh Python process in `cwd`; returns the completed process."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_module(module, *args, cwd, env=None, timeout=600):
+    """Runs `python -m module args...` in a fresh process in `cwd`."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def venv_env(**extra):
+    """The environment for a program of the venv that starts `python` from PATH (`mlflow run`)."""
+    bin_dir = os.path.dirname(sys.executable)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", **extra}
+
+
+def venv_program(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sqlite_uri(folder):
+    return f"sqlite:///{Path(folder) / 'mlflow.db'}"
+
+
+def runs_of(parent_id):
+    """The child runs of a parent run, in any experiment of the current store."""
+    import mlflow
+
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        output_format="list",
+    )
+
+
+def sweep_parents():
+    """Every sweep parent run of the current store."""
+    import mlflow
+
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.`custom_dense.sweep` = 'true'",
+        output_format="list",
+    )
+
+
+def runs_in(experiment):
+    import mlflow
+
+    return mlflow.search_runs(experiment_names=[experiment], output_format="list")
+
+
+def compose_config(*overrides, with_hydra=False, config_dir=None):
+    """Composes the project's config in this process, as `python -m custom_dense.train` would.
+
+    The schemas must be registered (`register_schemas()`, done once per session by
+    the lab's conftest).
+    """
+    from hydra import compose, initialize_config_dir
+
+    from custom_dense.lab.config import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(config_dir or CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name="config", overrides=list(overrides), return_hydra_config=with_hydra
+        )
+
+
+@contextlib.contextmanager
+def kept_process_state():
+    """Puts back os.environ, the working folder and MLflow's process-wide state on exit.
+
+    MLflow keeps the tracking URI and the active experiment in module globals
+    and copies both into os.environ (so that subprocesses inherit them); a run
+    left active would swallow the next test's logging.
+    """
+    environ = dict(os.environ)
+    cwd = os.getcwd()
+    mlflow_state = _mlflow_state()
+    try:
+        yield
+    finally:
+        _restore_mlflow_state(mlflow_state)
+        os.chdir(cwd)
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        for key, value in environ.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+def _mlflow_state():
+    if "mlflow" not in sys.modules:
+        return None
+    from mlflow.tracking import _tracking_service, fluent
+
+    return _tracking_service.utils._tracking_uri, fluent._active_experiment_id
+
+
+def _restore_mlflow_state(state):
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+    from mlflow.tracking import fluent
+
+    while mlflow.active_run():
+        mlflow.end_run()
+    uri, experiment_id = state or (None, None)
+    mlflow.set_tracking_uri(uri)
+    fluent._active_experiment_id = experiment_id
+
+
+@contextlib.contextmanager
+def using_store(uri, folder=None):
+    """MLflow pointed at `uri` (and working in `folder`, where a SQLite store puts artifacts)."""
+    import mlflow
+
+    with kept_process_state():
+        if folder is not None:
+            os.chdir(folder)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+
+
+_CLI_LOGGERS = ("tensorflow", "mlflow", "optuna", "absl")
+
+
+def import_cli(module):
+    """Imports a `custom_dense.lab.cli` module in this process, undoing `quiet_start()`.
+
+    `quiet_start()` runs when the module is first imported: it sets environment
+    variables, warning filters and log levels for the whole process. All of
+    them are put back here.
+    """
+    import importlib
+
+    levels = {name: logging.getLogger(name).level for name in _CLI_LOGGERS}
+    import absl.logging
+
+    verbosity = absl.logging.get_verbosity()
+    with kept_process_state(), warnings.catch_warnings():
+        loaded = importlib.import_module(module)
+    absl.logging.set_verbosity(verbosity)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    return loaded
+
+
+def copy_project(destination):
+    """Copies what `mlflow run` needs of the project (no .git, venv, tests or results)."""
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("MLproject", "conda.yaml", "pyproject.toml"):
+        shutil.copy2(REPO_ROOT / name, destination / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("src", "conf"):
+        shutil.copytree(REPO_ROOT / name, destination / name, ignore=ignore)
+    return destination

@@ -1,0 +1,52 @@
+"""The benchmark: its statistics, FLOP count and paired measurement.
+
+The `python -m custom_dense.bench` command: tests/e2e/test_bench_cli.py.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from custom_dense.lab.benchmark.pairing import (
+    BenchConfig,
+    BenchSettings,
+    MatmulReference,
+    measure_pair,
+)
+from custom_dense.lab.reports.stats import ratio_summary
+from custom_dense.lab.training.flops import training_matmul_flops
+
+
+def test_ratio_summary_takes_the_median_of_paired_ratios_with_a_bootstrap_interval():
+    custom = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    stock = np.array([1.0, 1.0, 3.0, 5.0, 4.0])
+    summary = ratio_summary(custom, stock)
+    assert summary["ratio"] == pytest.approx(1.0)
+    assert summary["min"] == pytest.approx(0.8)
+    assert summary["max"] == pytest.approx(2.0)
+    assert summary["min"] <= summary["ci_low"] <= summary["ratio"] <= summary["ci_high"]
+    assert summary["ci_high"] <= summary["max"]
+
+
+def test_training_flops_count_forward_and_both_gradients_but_not_the_first_input_gradient():
+    dense = keras.layers.Dense
+    model = keras.Sequential([keras.Input((784,)), dense(1024), dense(1024), dense(10)])
+    batch = 512
+    expected = 2 * (2 * batch * 784 * 1024) + 3 * (2 * batch * 1024 * 1024)
+    expected += 3 * (2 * batch * 1024 * 10)
+    assert training_matmul_flops(model, batch) == expected
+
+
+def test_measure_pair_times_every_measure_for_both_layers_over_every_round():
+    config = BenchConfig(units=16, depth=1, batch_size=32)
+    timings = measure_pair(
+        config, BenchSettings(rounds=4, seconds_per_sample=0.01), MatmulReference(n=256)
+    )
+    for layer in ("custom", "stock"):
+        for measure in ("train_step", "infer_batch", "infer_single"):
+            seconds = timings[layer][measure]
+            assert seconds.shape == (4,)
+            assert np.all(seconds > 0)
+    assert timings["peak_gflops"].shape == (4,) and np.all(timings["peak_gflops"] > 0)
+    assert timings["train_flops"] == 2 * 2 * 32 * 784 * 16 + 3 * 2 * 32 * 16 * 10
+    assert config.shape == "784-16-10"

@@ -1,0 +1,74 @@
+"""The command-line programs' arguments, in this process (whole runs: tests/e2e).
+
+`import_cli` imports a program's module and undoes what its `quiet_start()`
+changes in the process (environment, warning filters, log levels).
+"""
+
+import logging
+import os
+import sys
+import warnings
+
+import pytest
+from helpers import import_cli
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return import_cli("custom_dense.lab.cli.bench")
+
+
+@pytest.fixture(scope="module")
+def compare():
+    return import_cli("custom_dense.lab.cli.compare")
+
+
+def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch):
+    monkeypatch.delitem(sys.modules, "custom_dense.lab.cli.compare", raising=False)
+    environ, filters = dict(os.environ), list(warnings.filters)
+    levels = {name: logging.getLogger(name).level for name in ("mlflow", "tensorflow")}
+
+    fresh = import_cli("custom_dense.lab.cli.compare")
+
+    assert fresh is sys.modules["custom_dense.lab.cli.compare"]
+    assert dict(os.environ) == environ
+    assert warnings.filters == filters
+    assert {name: logging.getLogger(name).level for name in levels} == levels
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--units", "0,64"], "argument --units: '0' is not a positive integer"),
+        (["--rounds", "0"], "argument --rounds:"),
+        (["--seconds-per-sample", "-1"], "argument --seconds-per-sample:"),
+    ],
+)
+def test_the_bench_command_refuses_a_bad_value(bench, args, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench.parse_args(args)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench):
+    configs, settings = bench.grid_and_settings(
+        bench.parse_args(["--units", "16,32", "--depth", "1", "--rounds", "3"])
+    )
+    assert [config.name for config in configs] == [
+        "u16_d1_b64",
+        "u16_d1_b512",
+        "u32_d1_b64",
+        "u32_d1_b512",
+    ]
+    assert settings.rounds == 3
+    _, quick = bench.grid_and_settings(bench.parse_args(["--quick"]))
+    assert (quick.rounds, quick.seconds_per_sample) == (7, 0.1)
+
+
+def test_compare_says_in_one_line_that_an_experiment_holds_no_sweep(compare, tracking, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        compare.open_sweep("nope")
+    assert stopped.value.code == 2
+    # The exact stderr of the program: tests/e2e/test_train_cli.py.
+    assert capsys.readouterr().err.splitlines()[-1] == "error: no sweep found in experiment 'nope'"

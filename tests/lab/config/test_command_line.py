@@ -1,0 +1,39 @@
+"""The command line as users and MLproject pass it: `-m` anywhere, `--overrides "a b"`."""
+
+import pytest
+
+from custom_dense.lab.config import command_line
+
+
+def test_a_multirun_flag_may_stand_anywhere_among_the_overrides():
+    assert command_line.normalize(["hparams_search=optuna", "-m", "seed=1"]) == [
+        "-m",
+        "hparams_search=optuna",
+        "seed=1",
+    ]
+    assert command_line.normalize(["--overrides", "a=1 --multirun b=2"]) == [
+        "--multirun",
+        "a=1",
+        "b=2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expanded"),
+    [
+        (["--flags", "--units 16 --rounds 3"], ["--units", "16", "--rounds", "3"]),
+        (["--flags", "--note 'a b'"], ["--note", "a b"]),
+        (["--units", "16"], ["--units", "16"]),
+        (["--flags", "--quick", "--rounds", "3"], ["--flags", "--quick", "--rounds", "3"]),
+    ],
+)
+def test_an_mlproject_parameter_is_split_like_a_shell_would(args, expanded):
+    assert command_line.expand_mlproject_parameter(args, "--flags") == expanded
+
+
+def test_print_only_flags_run_no_job_and_overrides_are_the_key_value_words():
+    assert not command_line.runs_jobs(["--cfg", "job", "model.units=8"])
+    assert command_line.runs_jobs(["-m", "model.units=8,16"])
+    assert command_line.overrides_of(["-m", "model.units=8,16", "--cfg", "job"]) == [
+        "model.units=8,16"
+    ]

@@ -1,0 +1,178 @@
+"""`check_command_line`: every job's config composed and checked before any job runs.
+
+Each refusal is one `ConfigError` line that names the key, the value and what is
+accepted; `python -m custom_dense.train` prints it as `error: <line>` and exits 2
+(tests/e2e/test_train_cli.py).
+"""
+
+import shutil
+
+import pytest
+from helpers import compose_config
+
+from custom_dense.lab.config import CONFIG_DIR
+from custom_dense.lab.config.compose import check_command_line
+from custom_dense.lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS
+from custom_dense.lab.errors import ConfigError
+
+MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initializer, units, use_bias"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["layer=foo"], "Invalid layer='foo': expected one of custom, stock."),
+        (["dataset=cifar"], "Invalid dataset='cifar': expected one of digits, fashion_mnist"),
+        (["optimizer=rmsprop"], "Invalid optimizer='rmsprop': expected one of adam, sgd."),
+        (["+experiment=nope"], "Invalid experiment='nope': expected one of "),
+        (["hydra/launcher=nonexistent"], "Invalid hydra/launcher='nonexistent': expected one of "),
+        (["model.foo=1"], f"Invalid model.foo='1': expected a key of the config; {MODEL_KEYS}."),
+        (
+            ["+model.unit=128"],
+            f"Invalid model.unit='128': expected a key of the config; {MODEL_KEYS}",
+        ),
+        (["++model.unit=1"], f"Invalid model.unit='1': expected a key of the config; {MODEL_KEYS}"),
+        (["model.units=abc"], "Invalid model.units='abc': expected an integer."),
+        (["trainer.epochs=2.5"], "Invalid trainer.epochs='2.5': expected an integer."),
+        (
+            ["trainer.precision=fp8"],
+            "Invalid trainer.precision='fp8': expected one of float32, mixed_float16, mixed_bfloat16.",
+        ),
+        (["trainer.precision=float7"], "Invalid trainer.precision='float7': expected one of"),
+        (["trainer.verbose=3"], "Invalid trainer.verbose='3': expected one of auto, silent (0),"),
+        (["model.units=["], "Invalid override='model.units=[': expected key=value in Hydra's"),
+        (["model.activation=ré"], "Invalid override='model.activation=ré': expected key=value"),
+        (["-m", "model.units=8,abc"], "Invalid model.units='abc': expected an integer."),
+        (
+            ["-m", "model.activation=relu,swishy"],
+            "Invalid model.activation='swishy': expected the name of a Keras activation",
+        ),
+        (
+            ["-m", "model.units=8,0"],
+            f"Invalid model.units=0: expected an integer in [1, {MAX_UNITS}].",
+        ),
+        (["model.units=-5"], f"Invalid model.units=-5: expected an integer in [1, {MAX_UNITS}]."),
+        (["seed=-1"], f"Invalid seed=-1: expected an integer in [0, {MAX_SEED}]."),
+        (["seed=4294967296"], f"Invalid seed=4294967296: expected an integer in [0, {MAX_SEED}]."),
+        (
+            ["model.kernel_initializer=stft"],
+            "Invalid model.kernel_initializer='stft': expected an initializer that can fill a 2-D",
+        ),
+        (
+            ["model.bias_initializer=orthogonal"],
+            "Invalid model.bias_initializer='orthogonal': expected an initializer that can fill a 1-D",
+        ),
+        (
+            ["model.depth=1000"],
+            f"Invalid model.depth=1000: expected an integer in [0, {MAX_DEPTH}].",
+        ),
+        (
+            ["mlflow.experiment_name="],
+            "Invalid mlflow.experiment_name='': expected a non-empty name",
+        ),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_a_bad_command_line_is_refused_in_one_line(args, message):
+    with pytest.raises(ConfigError) as raised:
+        check_command_line(args, CONFIG_DIR)
+    text = str(raised.value)
+    assert text.startswith(message), text
+    assert "\n" not in text
+
+
+def test_non_ascii_values_are_refused_with_how_to_quote_them():
+    with pytest.raises(ConfigError, match=r"quote values with spaces, commas or non-ASCII"):
+        check_command_line(["model.activation=ré"], CONFIG_DIR)
+
+
+def test_an_optuna_database_storage_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"Invalid hydra.sweeper.storage='sqlite:///o.db'"):
+        check_command_line(
+            ["hparams_search=optuna", "hydra.sweeper.storage=sqlite:///o.db"], CONFIG_DIR
+        )
+
+
+@pytest.fixture(scope="module")
+def config_dir_with_broken_presets(tmp_path_factory):
+    """The project's config plus presets whose sweeper params hold a bad value."""
+    folder = tmp_path_factory.mktemp("conf") / "conf"
+    shutil.copytree(CONFIG_DIR, folder)
+    for name, params in {
+        "broken_type": "model.units: 32,abc",
+        "broken_value": "model.activation: relu,swishy",
+    }.items():
+        (folder / "experiment" / f"{name}.yaml").write_text(
+            f"# @package _global_\nhydra:\n  sweeper:\n    params:\n      {params}\n"
+        )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("preset", "message"),
+    [
+        ("broken_type", "Invalid model.units='abc': expected an integer."),
+        ("broken_value", "Invalid model.activation='swishy': expected the name of a Keras"),
+    ],
+)
+def test_a_bad_value_in_a_preset_s_sweeper_params_is_caught(
+    config_dir_with_broken_presets, preset, message
+):
+    with pytest.raises(ConfigError) as raised:
+        check_command_line(["-m", f"+experiment={preset}"], config_dir_with_broken_presets)
+    assert str(raised.value).startswith(message)
+
+
+def test_a_known_key_may_be_forced_and_returns_the_base_config_with_hydra():
+    cfg = check_command_line(["dataset=synthetic", "++dataset.n_samples=100"], CONFIG_DIR)
+    assert cfg.dataset.name == "synthetic" and cfg.dataset.n_samples == 100
+    assert cfg.hydra.job.chdir is False
+    assert cfg.hydra.callbacks.mlflow_sweep._target_.endswith("MlflowSweepCallback")
+
+
+@pytest.mark.parametrize("args", [["+experiment=grid"], ["-m", "+experiment=grid"]])
+def test_a_preset_is_accepted_with_every_value_of_its_sweep(args):
+    cfg = check_command_line(args, CONFIG_DIR)
+    assert cfg.device.name == "cpu"
+    assert set(cfg.hydra.sweeper.params) == {
+        "layer",
+        "model.units",
+        "model.activation",
+        "model.kernel_initializer",
+    }
+
+
+def test_the_defaults_are_in_the_yaml_and_typed_by_the_schema():
+    cfg = compose_config()
+    assert (cfg.layer.name, cfg.layer.dense_class) == ("custom", "custom_dense.CustomDense")
+    assert cfg.model._target_ == "custom_dense.lab.training.models.build_mlp"
+    assert cfg.optimizer._target_ == "keras.optimizers.Adam"
+    assert compose_config("optimizer=sgd").optimizer._target_ == "keras.optimizers.SGD"
+    assert compose_config("layer=stock").layer.dense_class == "keras.layers.Dense"
+    assert cfg.trainer.precision.name == "float32" and cfg.trainer.verbose.name == "auto"
+    assert (cfg.model.units, cfg.model.depth, cfg.seed) == (64, 2, 0)
+
+
+def test_the_slurm_presets_are_slurm_launchers_with_their_settings():
+    launcher = compose_config(
+        "hydra/launcher=slurm", "hydra.launcher.partition=gpu", with_hydra=True
+    ).hydra.launcher
+    assert launcher._target_.endswith(".SlurmLauncher")
+    assert launcher.partition == "gpu"
+    assert launcher.gpus_per_node == 0
+    gpu = compose_config("hydra/launcher=slurm_gpu", with_hydra=True).hydra.launcher
+    assert gpu._target_ == launcher._target_
+    assert gpu.gpus_per_node == 1 and gpu.cpus_per_task >= launcher.cpus_per_task
+
+
+def test_the_optuna_preset_searches_the_issue_s_space_for_the_highest_val_accuracy():
+    sweeper = compose_config("hparams_search=optuna", with_hydra=True).hydra.sweeper
+    assert sweeper._target_.endswith("optuna_sweeper.OptunaSweeper")
+    assert sweeper.direction == "maximize"
+    assert set(sweeper.params) == {
+        "model.units",
+        "model.depth",
+        "model.activation",
+        "model.kernel_initializer",
+        "optimizer.learning_rate",
+    }

@@ -1,0 +1,131 @@
+"""Study reports, rebuilt from real (small) sweeps logged in this process.
+
+Each study's small sweep runs once, on first use, in the session's store.
+"""
+
+import itertools
+
+import mlflow
+import pytest
+from helpers import compose_config, import_cli, using_store
+from mlflow.entities import Metric, Param
+
+from custom_dense.lab.reports import comparison, studies
+from custom_dense.lab.tracking.sweep import SWEEP_TAG
+from custom_dense.lab.training.job import run_job
+
+SMALL = ["trainer.epochs=3", "model.depth=1", "mlflow.log_model=false"]
+SWEEPS = {
+    "parity": [["model.units=16"], ["seed=0", "seed=1"]],
+    "width": [["model.units=8", "model.units=32"]],
+    "activations_initializers": [
+        ["model.activation=relu", "model.activation=tanh"],
+        ["model.kernel_initializer=glorot_uniform", "model.kernel_initializer=zeros"],
+    ],
+    "devices": [["device=cpu"], ["trainer.precision=float32", "trainer.precision=mixed_bfloat16"]],
+}
+
+
+def run_small_sweep(study):
+    """Runs custom and stock over the study's small grid under one parent run."""
+    experiment = f"study-{study.replace('_', '-')}"
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    client = mlflow.MlflowClient()
+    parent = client.create_run(experiment_id, tags={SWEEP_TAG: "true"}).info.run_id
+    grid = [["layer=custom", "layer=stock"], *SWEEPS[study]]
+    combos = [[]]
+    for axis in grid:
+        combos = [[*combo, value] for combo in combos for value in axis]
+    for overrides in combos:
+        config = compose_config(*SMALL, *overrides, f"mlflow.experiment_name={experiment}")
+        assert run_job(config, overrides, in_sweep=True, parent_run_id=parent) is not None
+    client.set_terminated(parent)
+    return parent
+
+
+@pytest.fixture(scope="module")
+def study_sweeps(shared_store, tmp_path_factory):
+    """`sweep_of(study)`: the parent run of the study's small sweep, run once for the module."""
+    folder = tmp_path_factory.mktemp("study_sweeps")
+    parents = {}
+
+    def sweep_of(study):
+        if study not in parents:
+            with using_store(shared_store, folder):
+                parents[study] = run_small_sweep(study)
+        return parents[study]
+
+    return sweep_of
+
+
+@pytest.fixture
+def in_study_store(shared_store):
+    mlflow.set_tracking_uri(shared_store)
+    return shared_store
+
+
+@pytest.fixture(scope="module")
+def studies_cli():
+    return import_cli("custom_dense.lab.cli.studies")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study", sorted(SWEEPS))
+def test_a_study_report_is_rebuilt_from_its_latest_sweep(
+    study, study_sweeps, in_study_store, studies_cli, tmp_path, capsys
+):
+    parent = study_sweeps(study)
+    studies_cli.main([study, "--output", str(tmp_path)])
+
+    markdown = (tmp_path / "results.md").read_text()
+    assert f"Sweep `{parent}`" in markdown
+    assert "jobs, " in markdown and "tensorflow 2." in markdown
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    artifacts = {f.path for f in mlflow.MlflowClient().list_artifacts(parent, "study")}
+    assert artifacts == {"study/results.md", "study/results.png"}
+    assert markdown in capsys.readouterr().out
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
+    expected_rows = {"parity": 2, "width": 3, "activations_initializers": 5, "devices": 3}
+    assert len(rows) == expected_rows[study]  # the header and one row per config
+    if study == "activations_initializers":
+        assert "activation=relu kernel_initializer=zeros" in markdown  # it does not train
+        _, table, _ = studies.activations_initializers(comparison.child_runs(parent))
+        assert set(table[table["model.kernel_initializer"] == "zeros"]["trains"]) == {"no"}
+        glorot = table[table["model.kernel_initializer"] == "glorot_uniform"]
+        assert set(glorot["trains"]) == {"yes"}
+
+
+def test_zeros_with_relu_is_reported_as_not_training(tracking):
+    """The report's reading of a sweep, from runs recorded here (the real sweep: the slow test)."""
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    parent = client.create_run(experiment_id, tags={SWEEP_TAG: "true"}).info.run_id
+    accuracy = {"glorot_uniform": 0.9, "zeros": 0.1}
+    for layer, activation, initializer in itertools.product(
+        ("custom", "stock"), ("relu", "tanh"), accuracy
+    ):
+        child = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent}).info.run_id
+        params = {
+            "layer.name": layer,
+            "model.activation": activation,
+            "model.kernel_initializer": initializer,
+        }
+        metrics = {"test_accuracy": accuracy[initializer], "step_time_ms": 1.0}
+        client.log_batch(
+            child,
+            params=[Param(key, value) for key, value in params.items()],
+            metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()]
+            + [Metric("infer_latency_ms_p50", 0.1, 0, 0)]
+            + [Metric("val_accuracy", accuracy[initializer], 0, epoch) for epoch in range(2)],
+        )
+        client.set_terminated(child)
+    client.set_terminated(parent)
+
+    runs = comparison.child_runs(parent)
+    summary, table, _ = studies.activations_initializers(runs)
+    assert list(table["trains"]) == ["yes", "no", "yes", "no"]
+    assert "2 of 4 pairs train" in summary
+    assert "activation=relu kernel_initializer=zeros" in summary
+    assert "activation=tanh kernel_initializer=zeros" in summary
+    assert studies.provenance(parent, runs).startswith(f"Sweep `{parent}` (8 jobs, 8 finished)")
+    assert set(studies.STUDIES) == set(SWEEPS)

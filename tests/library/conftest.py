@@ -1,0 +1,19 @@
+"""The library's tests: `CustomDense` and `convert`, which need only Keras.
+
+Nothing under tests/library imports MLflow, Hydra or `custom_dense.lab`
+(`test_library_surface.py` checks it).
+"""
+
+import keras
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Gives every test a clean Keras session and the float32 policy, and puts the policy back."""
+    previous = keras.config.dtype_policy()
+    # Without a full garbage collection (free_memory=True), which takes up to a second a test.
+    keras.backend.clear_session(free_memory=False)
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy(previous)
