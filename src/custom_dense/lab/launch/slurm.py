@@ -198,7 +198,7 @@ def _ended_job(job, overrides, result, state):
 
     Returns:
         The job's own failed `JobReturn` when SLURM did not end it; else a
-        `JobReturn` of `None` (a failed job, as `_task` returns it), after
+        `JobReturn` of `None` (a failed job, as `run_task` returns it), after
         its run was ended FAILED with SLURM's reason.
     """
     label = " ".join(filter_overrides(overrides))
