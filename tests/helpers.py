@@ -202,3 +202,20 @@ def copy_project(destination):
     for name in ("src", "conf"):
         shutil.copytree(REPO_ROOT / name, destination / name, ignore=ignore)
     return destination
+
+
+def wait_for_health(uri, server, log_path, timeout_s=120):
+    """Waits until the `mlflow server` process `server` answers `GET <uri>/health` with 200."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, Path(log_path).read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"mlflow server did not answer /health in {timeout_s} s")

@@ -5,13 +5,19 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import mlflow
 import numpy as np
 import pytest
-from helpers import FAST, free_port, run_module, runs_of, sqlite_uri, sweep_parents
+from helpers import (
+    FAST,
+    free_port,
+    run_module,
+    runs_of,
+    sqlite_uri,
+    sweep_parents,
+    wait_for_health,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -122,25 +128,12 @@ def tracking_server(tmp_path_factory):
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_health(uri, server, folder / "server.log")
+        wait_for_health(uri, server, folder / "server.log")
         yield uri
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
-
-
-def _wait_for_health(uri, server, log_path, timeout_s=90):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log_path.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow server did not answer in {timeout_s} s")
 
 
 def test_a_sweep_against_a_live_tracking_server_logs_runs_and_models(

@@ -12,14 +12,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import types
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
-from helpers import free_port, run_module, sqlite_uri, using_store
+from helpers import free_port, run_module, sqlite_uri, using_store, wait_for_health
 
 from custom_dense.lab.tracking import ui
 
@@ -110,7 +108,7 @@ def server(sweep):
         )
     address = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_health(address, process, log_path)
+        wait_for_health(address, process, log_path)
         yield address
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -242,16 +240,3 @@ def _screenshot(page, name, height=480):
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         clip = {"x": 0, "y": 0, "width": page.viewport_size["width"], "height": height}
         page.screenshot(path=str(Path(SCREENSHOTS) / name), clip=clip)
-
-
-def _wait_for_health(address, process, log_path, timeout_s=120):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{address}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow server did not answer /health in {timeout_s} s")
