@@ -111,20 +111,28 @@ def is_lost(tags, now=None):
         `False` when it may still run, or when the run carries no such tags.
     """
     if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
-        return not _process_alive(int(tags[PID_TAG]), tags.get(PROCESS_STARTED_TAG))
+        return local_process(tags) is None
     if HEARTBEAT_TAG in tags:
         return (now or time.time()) - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
     return False
 
 
-def _process_alive(pid, started):
+def local_process(tags):
+    """The id of the live process of this host that a run's tags describe, else `None`.
+
+    `None` as well for a run of another host, or whose process id now belongs
+    to another process (a different start time).
+    """
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+        return None
+    pid, started = int(tags[PID_TAG]), tags.get(PROCESS_STARTED_TAG)
     try:
         process = psutil.Process(pid)
         if started is not None and abs(process.create_time() - float(started)) > 1.0:
-            return False
-        return process.status() != psutil.STATUS_ZOMBIE
+            return None
+        return None if process.status() == psutil.STATUS_ZOMBIE else pid
     except psutil.NoSuchProcess:
-        return False
+        return None
 
 
 def launcher_job_id():

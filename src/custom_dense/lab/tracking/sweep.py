@@ -221,9 +221,9 @@ def _forward_interrupt(parent, interrupted, timeout_s=15.0):
             for key, value in run.items()
             if key.startswith("tags.")
         }
-        pid = tags.get(liveness.PID_TAG)
-        if pid and int(pid) != os.getpid() and not liveness.is_lost(tags):
-            pids.append(int(pid))
+        pid = liveness.local_process(tags)
+        if pid is not None and pid != os.getpid():
+            pids.append(pid)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, interrupted.signum)
