@@ -175,9 +175,11 @@ def import_cli(module):
     """Imports a `custom_dense.lab.cli` module in this process, undoing `quiet_start()`.
 
     `quiet_start()` runs when the module is first imported: it sets environment
-    variables, warning filters and log levels for the whole process. All of
-    them are put back here.
+    variables, warning filters, log levels and the collector's frozen objects
+    for the whole process. All of them are put back here.
     """
+    import atexit
+    import gc
     import importlib
 
     levels = {name: logging.getLogger(name).level for name in _CLI_LOGGERS}
@@ -187,6 +189,8 @@ def import_cli(module):
     with kept_process_state(), warnings.catch_warnings():
         loaded = importlib.import_module(module)
     absl.logging.set_verbosity(verbosity)
+    gc.unfreeze()
+    atexit.unregister(gc.freeze)
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
     return loaded

@@ -2,14 +2,16 @@
 
 Every config problem is found before any job runs, for every value a sweep
 takes: Hydra composes the config once for the overrides that do not sweep, and
-once more for each value of each swept key (from the command line and from a
-preset's `hydra.sweeper.params`). What Hydra and OmegaConf report (the
+then once with the first value of every swept key, once with the second, and
+so on (from the command line and from a preset's `hydra.sweeper.params`), so
+each value is composed, in as many compositions as the longest sweep has values. What Hydra and OmegaConf report (the
 override grammar, an unknown group option, an unknown key, a wrong type) is
 turned into one line that names the key, the value and what is accepted;
 `validate_config` then checks the values of each composed config.
 """
 
 import enum
+import itertools
 import typing
 
 import hydra
@@ -54,10 +56,13 @@ def check_command_line(args, config_dir):
         _check_added_keys(overrides, fixed)
         base = _compose(fixed, overrides)
         configs = [base]
-        for override in _discrete_sweeps(overrides, base):
-            for value in override.sweep_string_iterator():
-                single = f"{override.get_key_element()}={value}"
-                configs.append(_compose([*fixed, single], [(single, _parse(single))]))
+        sweeps = [
+            [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
+            for override in _discrete_sweeps(overrides, base)
+        ]
+        for row in itertools.zip_longest(*sweeps):
+            values = [text for text in row if text is not None]
+            configs.append(_compose([*fixed, *values], [(text, _parse(text)) for text in values]))
     for cfg in configs:
         _check_hydra_settings(cfg)
         validate_config(cfg)

@@ -7,6 +7,9 @@ import tensorflow as tf
 
 from custom_dense.lab.data.sources import load_tfds, make_synthetic
 
+# Evaluation keeps no gradients: larger batches give the same metrics in fewer steps.
+EVALUATION_BATCH_SIZE = 1024
+
 
 @dataclass
 class DatasetBundle:
@@ -14,7 +17,8 @@ class DatasetBundle:
 
     Args:
         train, validation, test: Batched `tf.data.Dataset`s of
-            `(float32 features in [0, 1], int64 labels)`.
+            `(float32 features in [0, 1], int64 labels)`; validation and test
+            in batches of `EVALUATION_BATCH_SIZE`.
         input_shape: Shape of one example's features.
         num_classes: Number of label classes.
         sizes: Number of examples in each split.
@@ -40,7 +44,9 @@ def load_dataset(config, batch_size, seed):
     Validation examples are carved from the training split by a seeded
     permutation (`config.val_fraction`); features are scaled to [0, 1] float32;
     each pipeline is cached after scaling, the training one reshuffled every
-    epoch with `seed`, then batched and prefetched.
+    epoch with `seed`, then batched and prefetched. Evaluation batches are
+    larger than training ones: the metrics are means over all examples, the
+    same for any batching up to float rounding, and each batch is one more call per epoch.
 
     Args:
         config: A `dataset` config (`name`, `val_fraction`, and the keys of
@@ -71,8 +77,8 @@ def load_dataset(config, batch_size, seed):
     scale = 1.0 / source.max_value
     return DatasetBundle(
         train=_pipeline(*arrays["train"], scale, batch_size, shuffle_seed=seed),
-        validation=_pipeline(*arrays["validation"], scale, batch_size),
-        test=_pipeline(*arrays["test"], scale, batch_size),
+        validation=_pipeline(*arrays["validation"], scale, EVALUATION_BATCH_SIZE),
+        test=_pipeline(*arrays["test"], scale, EVALUATION_BATCH_SIZE),
         input_shape=tuple(train_features.shape[1:]),
         num_classes=source.num_classes,
         sizes={split: len(labels) for split, (_, labels) in arrays.items()},

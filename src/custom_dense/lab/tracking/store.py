@@ -12,7 +12,7 @@ import requests
 from mlflow.exceptions import MlflowException
 
 from custom_dense.lab.errors import ConfigError, TrackingServerUnreachableError
-from custom_dense.lab.tracking import liveness, ui
+from custom_dense.lab.tracking import liveness, sqlite_template, ui
 
 # MLflow retries an unreachable server for minutes; the checks here say it at once.
 _HEALTH_TIMEOUT_S = 5.0
@@ -42,7 +42,8 @@ def use_store(tracking_uri):
     Every check answers within seconds, where MLflow itself would retry for
     minutes or fail with a traceback: the URI's scheme, a SQLite file's folder
     and integrity, a tracking server's health and API. A new SQLite store is
-    created here, by one process at a time.
+    created here, by one process at a time, from a copy of an empty one
+    (see `sqlite_template`).
 
     Args:
         tracking_uri: The configured store (`mlflow.tracking_uri`), or `None`
@@ -63,6 +64,7 @@ def use_store(tracking_uri):
     with _sqlite_store_lock(uri):
         if scheme == "sqlite":
             _check_sqlite_file(key, uri)
+            _create_sqlite_file(uri)
         mlflow.set_tracking_uri(uri)
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
@@ -173,6 +175,13 @@ def _check_sqlite_file(key, uri):
             uri,
             f"an intact SQLite database ({database}: {problem}); move it aside to start a new store",
         )
+
+
+def _create_sqlite_file(uri):
+    """Creates a missing SQLite store with MLflow's schema (MLflow would, more slowly)."""
+    database = _sqlite_path(uri)
+    if database is not None and not database.exists():
+        sqlite_template.create_store(database)
 
 
 def _is_pseudo_fs(folder):
