@@ -44,7 +44,7 @@ def load_dataset(config, batch_size, seed):
     Validation examples are carved from the training split by a seeded
     permutation (`config.val_fraction`); features are scaled to [0, 1] float32;
     each pipeline is cached after scaling, the training one reshuffled every
-    epoch with `seed`, then batched and prefetched. Evaluation batches are
+    epoch with `seed`, then batched and prefetched, without tf.data's autotuning. Evaluation batches are
     larger than training ones: the metrics are means over all examples, the
     same for any batching up to float rounding, and each batch is one more call per epoch.
 
@@ -96,4 +96,9 @@ def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Batches come from memory: tf.data's autotuning thread would cost more than it tunes,
+    # and in a parallel sweep each worker's would compete with the other workers' training.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
