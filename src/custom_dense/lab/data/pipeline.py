@@ -25,6 +25,7 @@ class DatasetBundle:
         name: The dataset's name as configured (`digits`, `synthetic`, ...).
         lineage: What identifies the source (builder, version, location).
         arrays: The unscaled splits as `(features, labels)` numpy pairs.
+        scale: The factor that takes unscaled features to [0, 1].
     """
 
     train: tf.data.Dataset
@@ -36,6 +37,11 @@ class DatasetBundle:
     name: str
     lineage: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict, repr=False)
+    scale: float = 1.0
+
+    def scaled_features(self, split, count):
+        """The features of the first `count` examples of `split`, as the pipelines give them."""
+        return _scaled(self.arrays[split][0][:count], self.scale)
 
 
 def load_dataset(config, batch_size, seed):
@@ -85,13 +91,15 @@ def load_dataset(config, batch_size, seed):
         name=config.name,
         lineage=source.lineage,
         arrays=arrays,
+        scale=scale,
     )
 
 
 def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
     # Scaled here, once, rather than by a `map` each new pipeline would trace and run.
-    scaled = features.astype(np.float32) * np.float32(scale)
-    dataset = tf.data.Dataset.from_tensor_slices((scaled, labels.astype(np.int64)))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (_scaled(features, scale), labels.astype(np.int64))
+    )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -100,3 +108,7 @@ def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def _scaled(features, scale):
+    return features.astype(np.float32) * np.float32(scale)

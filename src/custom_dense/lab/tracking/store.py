@@ -86,7 +86,7 @@ def check_experiment(experiment_name):
         )
 
 
-def open_experiment(experiment_name, adopted_run_id=None):
+def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
     """Makes an experiment the active one, creating it if needed; returns its id.
 
     A SQLite store is created (or migrated) and the experiment resolved by one
@@ -97,6 +97,9 @@ def open_experiment(experiment_name, adopted_run_id=None):
         adopted_run_id: A run that already exists for this work (a sweep's
             parent, or the run `mlflow run` opened): its experiment wins over
             `experiment_name`.
+        housekeeping: Whether to close the experiment's lost runs and give it
+            its description; a sweep's launching process does both once for
+            all its jobs.
 
     Runs of the experiment left RUNNING by a process that is gone are closed
     FAILED on the way (see `liveness.close_lost_runs`). The experiment gets
@@ -108,8 +111,9 @@ def open_experiment(experiment_name, adopted_run_id=None):
             experiment_id = mlflow.set_experiment(experiment_id=experiment_id).experiment_id
         else:
             experiment_id = mlflow.set_experiment(experiment_name).experiment_id
-    ui.describe_experiment(experiment_id)
-    liveness.close_lost_runs(experiment_id)
+    if housekeeping:
+        ui.describe_experiment(experiment_id)
+        liveness.close_lost_runs(experiment_id)
     return experiment_id
 
 

@@ -22,7 +22,7 @@ from custom_dense.lab.training import engines
 from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
-from custom_dense.lab.training.inference import time_inference
+from custom_dense.lab.training.inference import forward, time_inference
 from custom_dense.lab.training.process_state import job_settings
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
@@ -73,7 +73,10 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     if cfg.mlflow.tracking_uri:
         mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted)
+    # A sweep's launching process has tidied the experiment up for its jobs.
+    experiment_id = store.open_experiment(
+        cfg.mlflow.experiment_name, adopted, housekeeping=parent_run_id is None
+    )
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.start_run(
@@ -193,7 +196,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             engines.copy_state(engine, model)
             test = engine.evaluate(bundle.test, return_dict=True, verbose=0)
             clock.lap("overhead_evaluate_s")
-            sample = next(iter(bundle.test.unbatch().batch(_INFERENCE_BATCH)))[0].numpy()
+            sample = bundle.scaled_features("test", _INFERENCE_BATCH)
             inference = time_inference(engine, sample)
             clock.lap("overhead_inference_s")
 
@@ -215,14 +218,14 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     clock.lap("overhead_artifacts_s")
     model_id = None
     if cfg.mlflow.log_model:
-        last_epoch = len(epochs.epoch_times) - 1
-        model_id = records.log_model(model, sample[:4], last_epoch, run_tags).model_id
+        outputs = forward(engine, sample[:4])
+        model_id = records.log_model(model, sample[:4], outputs, run_tags).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
     overhead = clock.total() - clock.seconds["fit"]
-    # Linked to the model, so that the Models page shows the final figures.
-    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
+    final = {**metrics, **phases, "overhead_s": overhead}
+    records.log_final_metrics(final, epochs.last_epoch_metrics, model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
 
 
