@@ -78,7 +78,7 @@ def main(argv=None):
             for code, src in order:
                 row = {"round": round_, "code": code, "scenario": scenario.name}
                 row.update(run_scenario(scenario, src))
-                print(json.dumps(row), flush=True)
+                print(_progress_line(row), flush=True)
                 rows.append(row)
     results = pd.DataFrame(rows)
     table = summary_table(results)
@@ -94,6 +94,16 @@ def main(argv=None):
         args.output_dir.mkdir(parents=True, exist_ok=True)
         results.to_csv(args.output_dir / "sweep_bench.csv", index=False)
         (args.output_dir / "sweep_bench.md").write_text(table + "\n")
+
+
+def _progress_line(row):
+    """One scenario's figures in one line (its accuracies go to the CSV only)."""
+    figures = ", ".join(
+        f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in row.items()
+        if key not in ("round", "code", "scenario", "accuracies")
+    )
+    return f"round {row['round']} {row['code']} {row['scenario']}: {figures}"
 
 
 def run_scenario(scenario, src):
