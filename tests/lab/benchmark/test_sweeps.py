@@ -1,8 +1,10 @@
 """The sweep benchmark's sums over jobs and its custom/stock pairs."""
 
+import math
+
 import pytest
 
-from custom_dense.lab.benchmark.sweeps import job_figures, pair_deltas, scenarios
+from custom_dense.lab.benchmark.sweeps import PHASES, job_figures, pair_deltas, phases, scenarios
 
 
 def test_job_figures_sum_the_jobs_and_count_whole_batches_of_steps():
@@ -23,6 +25,22 @@ def test_job_figures_sum_the_jobs_and_count_whole_batches_of_steps():
         "overhead_s": 0.5,
         "steps_s": pytest.approx(2 * 10 * 21 * 2.0 / 1000),
     }
+
+
+def test_phases_split_the_wall_time_at_the_first_run_start_and_the_last_run_end():
+    jobs = [
+        {"start_s": 104.0, "end_s": 106.0, "overhead_data_s": 0.25},
+        {"start_s": 106.5, "end_s": 109.0, "overhead_data_s": 0.5},
+    ]
+    figures = phases(jobs, started_s=100.0, ended_s=110.0)
+    assert figures["startup_s"] == 4.0
+    assert figures["jobs_s"] == 5.0
+    assert figures["runs_s"] == 4.5  # half a second between the runs
+    assert figures["end_s"] == 1.0
+    assert figures["overhead_data_s"] == 0.75
+    assert math.isnan(figures["overhead_log_model_s"])  # no job logged it
+    assert all(math.isnan(value) for value in phases([], 0.0, 1.0).values())
+    assert set(figures) == set(PHASES)
 
 
 def test_pair_deltas_pair_custom_with_the_stock_job_equal_in_all_else():

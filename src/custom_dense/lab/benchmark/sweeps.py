@@ -4,6 +4,10 @@ A scenario is one command, run in a fresh process from an empty folder with its
 own store. Its figures: the process's wall time, and over its jobs the sums of
 `fit_time_s`, `first_epoch_time_s`, `overhead_s` and of pure step time (steps
 times the job's steady-state `step_time_ms`), and wall time over pure step time.
+Its phases, from the runs' start and end times: start-up (until the first job's
+run starts), the jobs (until the last one's run ends; `runs_s` of it inside
+runs), and the end (report and exit); and the sums of each `overhead_*_s`
+phase the jobs logged.
 """
 
 import math
@@ -12,6 +16,19 @@ from dataclasses import dataclass
 SWEEP_OVERRIDES = ("layer=custom,stock", "model.units=32,64", "seed=0,1")
 JOBLIB_OVERRIDES = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 FIGURES = ("wall_s", "jobs", "fit_s", "first_epochs_s", "overhead_s", "steps_s", "wall_per_step_s")
+PHASES = (
+    "startup_s",
+    "jobs_s",
+    "runs_s",
+    "end_s",
+    "overhead_setup_s",
+    "overhead_data_s",
+    "overhead_build_s",
+    "overhead_evaluate_s",
+    "overhead_inference_s",
+    "overhead_artifacts_s",
+    "overhead_log_model_s",
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,34 @@ def job_figures(jobs):
         "overhead_s": sum(job["overhead_s"] for job in jobs),
         "steps_s": steps / 1000.0,
     }
+
+
+def phases(jobs, started_s, ended_s):
+    """Where a scenario's wall time went, from its jobs' run times and logged phases.
+
+    Args:
+        jobs: One dict per finished job, with its run's `start_s` and `end_s`
+            (seconds since the epoch) and the `overhead_*_s` metrics it logged.
+        started_s: When the scenario's process started (seconds since the epoch).
+        ended_s: When it ended.
+
+    Returns:
+        A dict of the `PHASES`: NaN for a phase no job logged, all NaN without jobs.
+    """
+    if not jobs:
+        return dict.fromkeys(PHASES, math.nan)
+    first_start = min(job["start_s"] for job in jobs)
+    last_end = max(job["end_s"] for job in jobs)
+    figures = {
+        "startup_s": first_start - started_s,
+        "jobs_s": last_end - first_start,
+        "runs_s": sum(job["end_s"] - job["start_s"] for job in jobs),
+        "end_s": ended_s - last_end,
+    }
+    for name in PHASES[4:]:
+        logged = [job[name] for job in jobs if name in job]
+        figures[name] = sum(logged) if logged else math.nan
+    return figures
 
 
 def pair_deltas(accuracies):

@@ -116,7 +116,7 @@ def run_scenario(scenario, src):
     """
     folder = Path(tempfile.mkdtemp(prefix=f"sweep-bench-{scenario.name}-"))
     try:
-        started = time.perf_counter()
+        started, started_s = time.perf_counter(), time.time()
         done = subprocess.run(
             [sys.executable, *scenario.args],
             cwd=folder,
@@ -125,13 +125,17 @@ def run_scenario(scenario, src):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wall = time.perf_counter() - started
+        wall, ended_s = time.perf_counter() - started, time.time()
         if done.returncode:
             raise SystemExit(f"{scenario.name} failed ({done.returncode}):\n{done.stdout[-3000:]}")
         jobs, accuracies = _read_jobs(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    figures = {"wall_s": wall, **sweeps.job_figures(jobs)}
+    figures = {
+        "wall_s": wall,
+        **sweeps.job_figures(jobs),
+        **sweeps.phases(jobs, started_s, ended_s),
+    }
     figures["wall_per_step_s"] = wall / figures["steps_s"] if figures["steps_s"] else math.nan
     deltas = sweeps.pair_deltas(accuracies)
     return {
@@ -144,7 +148,7 @@ def run_scenario(scenario, src):
 
 
 def summary_table(results):
-    """Medians over rounds per scenario and code, and this code's wall over the baseline's."""
+    """Medians over rounds per scenario and code, this code's wall over the baseline's, phases."""
     figures = [*sweeps.FIGURES, "nonzero_pair_deltas", "load_1m"]
     medians = results.groupby(["scenario", "code"], sort=False)[figures].median()
     table = medians.round(3)
@@ -153,7 +157,10 @@ def summary_table(results):
         ratio = (walls["current"] / walls["baseline"]).groupby("scenario").median()
         table["wall_vs_baseline"] = [ratio.get(s, math.nan) for s, _ in table.index]
         table["same_accuracies"] = [_same_accuracies(results, s) for s, _ in table.index]
-    lines = [table.to_string(), ""]
+    phases = results.groupby(["scenario", "code"], sort=False)[list(sweeps.PHASES)].median()
+    phases = phases.drop(index="tf_import", level="scenario", errors="ignore")
+    phases.columns = [name.removeprefix("overhead_") for name in phases.columns]
+    lines = [table.to_string(), "", "Phases (s):", phases.round(3).to_string(), ""]
     lines += [f"{k}: {v:.3f}" for k, v in derived_figures(results).items()]
     return "\n".join(lines)
 
@@ -176,7 +183,7 @@ def derived_figures(results):
 
 def _summary_metrics(results):
     metrics = dict(derived_figures(results))
-    medians = results.groupby(["code", "scenario"])[list(sweeps.FIGURES)].median()
+    medians = results.groupby(["code", "scenario"])[[*sweeps.FIGURES, *sweeps.PHASES]].median()
     for (code, scenario), row in medians.iterrows():
         for name, value in row.items():
             if not math.isnan(value):
@@ -201,9 +208,9 @@ def _same_accuracies(results, scenario):
 
 def _read_jobs(folder):
     """The finished jobs of the store in `folder`, and their test accuracies by params."""
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     if not (folder / "mlflow.db").exists():
         return [], {}
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     experiments = [e.experiment_id for e in client.search_experiments()]
     jobs, accuracies = [], {}
     for run in client.search_runs(experiments, "metrics.fit_time_s > -1", max_results=10000):
@@ -212,6 +219,8 @@ def _read_jobs(folder):
         jobs.append(
             {
                 **metrics,
+                "start_s": run.info.start_time / 1000.0,
+                "end_s": run.info.end_time / 1000.0,
                 "epochs": int(params["trainer.epochs"]),
                 "train_size": train_size,
                 "batch_size": int(params["trainer.batch_size"]),

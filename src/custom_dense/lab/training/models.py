@@ -19,7 +19,8 @@ def build_mlp(
 
     Custom and stock models of one config differ only in the dense class: same
     layer names, same initializers drawn in the same order, so after the same
-    `keras.utils.set_random_seed` they hold the same initial weights. The
+    `keras.utils.set_random_seed` they hold the same initial weights. Every
+    layer is named, so names do not depend on the models built before. The
     output layer computes in float32 under mixed precision, as Keras advises.
     The job builds it with `hydra.utils.instantiate(cfg.model, ...)`.
 
@@ -50,6 +51,7 @@ def build_mlp(
     output = dense_class(
         num_classes, activation="softmax", dtype="float32", name="output", **common
     )
+    inputs = keras.Input(tuple(input_shape), name="input_layer")
     return keras.Sequential(
-        [keras.Input(tuple(input_shape)), keras.layers.Flatten(), *hidden, output], name=name
+        [inputs, keras.layers.Flatten(name="flatten"), *hidden, output], name=name
     )
