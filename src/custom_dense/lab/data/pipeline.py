@@ -39,9 +39,11 @@ class DatasetBundle:
     arrays: dict = field(default_factory=dict, repr=False)
     scale: float = 1.0
 
-    def scaled_features(self, split, count):
-        """The features of the first `count` examples of `split`, as the pipelines give them."""
-        return _scaled(self.arrays[split][0][:count], self.scale)
+    def batch(self, split, count):
+        """The first `count` examples of `split` as numpy `(features, labels)`, as the pipelines
+        give them."""
+        features, labels = self.arrays[split]
+        return _scaled(features[:count], self.scale), labels[:count].astype(np.int64)
 
 
 def load_dataset(config, batch_size, seed):

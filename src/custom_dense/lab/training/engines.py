@@ -46,17 +46,19 @@ def graph_key(cfg, element_spec):
     return json.dumps(parts, sort_keys=True, default=str)
 
 
-def engine_for(model, key):
+def engine_for(model, key, batch):
     """The compiled model to train `model` with, holding `model`'s current state.
 
     The first model of a key becomes that key's engine and is returned
-    itself. Later models of the key copy their weights and optimizer state
-    into the engine; after training, `copy_state(engine, model)` gives them
-    the trained state. The process keeps the engines of the last few keys.
+    itself, with its training state built (see `_build_training_state`).
+    Later models of the key copy their weights and optimizer state into the
+    engine; after training, `copy_state(engine, model)` gives them the
+    trained state. The process keeps the engines of the last few keys.
 
     Args:
         model: A built and compiled Keras model, before training.
         key: Its `graph_key`.
+        batch: A few training examples, numpy `(features, labels)`.
 
     Returns:
         `model` or a compiled model of the same graph.
@@ -64,6 +66,7 @@ def engine_for(model, key):
     model.optimizer.build(model.trainable_variables)
     engine = _engines.get(key)
     if engine is None or not _same_shapes(engine, model):
+        _build_training_state(model, *batch)
         _engines[key] = model
         while len(_engines) > _MAX_ENGINES:
             _engines.popitem(last=False)
@@ -84,6 +87,18 @@ def copy_state(source, target):
 def clear():
     """Forgets every engine of this process."""
     _engines.clear()
+
+
+def _build_training_state(model, features, labels):
+    """Creates the loss and metric variables before training, then zeroes them.
+
+    Keras creates them in the first traced train step otherwise, and a
+    `tf.function` that creates variables is traced a second time.
+    """
+    outputs = model(features, training=False)
+    model.compute_loss(features, labels, outputs)
+    model.compute_metrics(features, labels, outputs, sample_weight=None)
+    model.reset_metrics()
 
 
 def _state(model):

@@ -174,7 +174,9 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             device_kind = device_kind_of(model.weights[0])
             mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
             # Trains through the compiled model of an earlier job of this graph, if any.
-            engine = engines.engine_for(model, engines.graph_key(cfg, bundle.train.element_spec))
+            engine = engines.engine_for(
+                model, engines.graph_key(cfg, bundle.train.element_spec), bundle.batch("train", 2)
+            )
             clock.lap("overhead_build_s")
 
             epochs = EpochMetricsLogger()
@@ -196,7 +198,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             engines.copy_state(engine, model)
             test = engine.evaluate(bundle.test, return_dict=True, verbose=0)
             clock.lap("overhead_evaluate_s")
-            sample = bundle.scaled_features("test", _INFERENCE_BATCH)
+            sample, _ = bundle.batch("test", _INFERENCE_BATCH)
             inference = time_inference(engine, sample)
             clock.lap("overhead_inference_s")
 
