@@ -4,6 +4,7 @@
 changes in the process (environment, warning filters, log levels).
 """
 
+import gc
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch
     monkeypatch.delitem(sys.modules, "custom_dense.lab.cli.compare", raising=False)
     environ, filters = dict(os.environ), list(warnings.filters)
     levels = {name: logging.getLogger(name).level for name in ("mlflow", "tensorflow")}
+    frozen = gc.get_freeze_count()
 
     fresh = import_cli("custom_dense.lab.cli.compare")
 
@@ -34,6 +36,7 @@ def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch
     assert dict(os.environ) == environ
     assert warnings.filters == filters
     assert {name: logging.getLogger(name).level for name in levels} == levels
+    assert gc.get_freeze_count() == frozen
 
 
 @pytest.mark.parametrize(

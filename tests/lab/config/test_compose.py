@@ -44,6 +44,14 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
         (["model.activation=ré"], "Invalid override='model.activation=ré': expected key=value"),
         (["-m", "model.units=8,abc"], "Invalid model.units='abc': expected an integer."),
         (
+            ["-m", "layer=custom,stock", "model.units=8,16,abc", "seed=0,1"],
+            "Invalid model.units='abc': expected an integer.",
+        ),
+        (
+            ["-m", "model.units=8,16,32", "layer=custom,nope"],
+            "Invalid layer='nope': expected one of custom, stock.",
+        ),
+        (
             ["-m", "model.activation=relu,swishy"],
             "Invalid model.activation='swishy': expected the name of a Keras activation",
         ),

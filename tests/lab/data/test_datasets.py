@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from custom_dense.lab.data import load_dataset
+from custom_dense.lab.data import load_dataset, sources
 from custom_dense.lab.data.lineage import describe_dataset
 from custom_dense.lab.errors import ConfigError, DatasetUnavailableError
 
@@ -157,3 +157,33 @@ def test_unwritable_data_dir_is_refused_before_preparing(tmp_path, kind):
             pytest.skip("root writes through read-only permissions")
     with pytest.raises(ConfigError, match=r"Invalid dataset.data_dir=.*writable"):
         load_dataset(tfds_config(data_dir=str(data_dir)), batch_size=8, seed=0)
+
+
+def test_the_first_reader_saves_the_splits_beside_the_prepared_files_for_later_ones(tmp_path):
+    config = tfds_config(data_dir=str(tmp_path))
+    first = load_dataset(config, batch_size=64, seed=0)
+    saved = tmp_path / "sklearn_digits" / "1.0.0" / sources.ARRAYS_FILE
+    assert saved.is_file()
+    saved.write_bytes(saved.read_bytes()[:100])  # damaged: read from the TFRecords again
+    sources._read_prepared.cache_clear()
+    again = load_dataset(config, batch_size=64, seed=0)
+    sources._read_prepared.cache_clear()
+    from_file = load_dataset(config, batch_size=64, seed=0)
+    for bundle in (again, from_file):
+        for split in ("train", "validation", "test"):
+            for ours, theirs in zip(first.arrays[split], bundle.arrays[split], strict=True):
+                np.testing.assert_array_equal(ours, theirs)
+                assert ours.dtype == theirs.dtype
+    assert saved.stat().st_size > 1000
+
+
+def test_evaluation_runs_in_large_batches_and_no_pipeline_autotunes(digits_dir):
+    bundle = load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
+    assert [len(y) for _, y in bundle.validation] == [144]
+    assert [len(y) for _, y in bundle.test] == [360]
+    assert max(len(y) for _, y in bundle.train) == 64
+    for dataset in (bundle.train, bundle.validation, bundle.test):
+        assert dataset.options().autotune.enabled is False
+    features, labels = bundle.batch("test", 5)
+    np.testing.assert_array_equal(features, all_examples(bundle.test)[0][:5])
+    assert labels.dtype == np.int64

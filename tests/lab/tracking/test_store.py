@@ -5,7 +5,7 @@ import threading
 
 import mlflow
 import pytest
-from helpers import free_port
+from helpers import free_port, sqlite_uri, using_store
 
 from custom_dense.lab.errors import TrackingServerUnreachableError
 from custom_dense.lab.tracking import store
@@ -77,3 +77,35 @@ def test_open_experiment_creates_it_or_follows_an_adopted_run(tracking):
     adopted = store.open_experiment(f"{tracking.experiment} second", run.info.run_id)
     assert adopted == first
     assert mlflow.get_experiment_by_name(f"{tracking.experiment} second") is None
+
+
+def test_a_new_sqlite_store_is_a_copy_of_an_empty_one_with_its_own_artifact_root(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with using_store(sqlite_uri(tmp_path / "first"), tmp_path):
+        store.use_store(None)
+    (template,) = (tmp_path / "cache" / "custom-dense").glob("mlflow-*-empty.db")
+    second = tmp_path / "second"
+    second.mkdir()
+    with using_store(sqlite_uri(second), second):
+        store.use_store(None)
+        default = mlflow.get_experiment("0")
+        experiment_id = store.open_experiment("copied")
+        with mlflow.start_run(experiment_id=experiment_id):
+            mlflow.log_metric("m", 1.0)
+    assert (second / "mlflow.db").read_bytes()[:16] == b"SQLite format 3\x00"
+    assert default.artifact_location == f"{second.as_uri().removeprefix('file://')}/mlruns/0"
+    assert template.stat().st_size > 0
+
+
+def test_a_new_sqlite_store_is_built_by_mlflow_where_no_empty_copy_can_be_kept(
+    tmp_path, monkeypatch
+):
+    cache_file = tmp_path / "not-a-folder"
+    cache_file.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_file))
+    with using_store(sqlite_uri(tmp_path), tmp_path):
+        store.use_store(None)
+        assert store.open_experiment("built") != "0"
+    assert not list(tmp_path.glob(".mlflow.db.*.partial"))

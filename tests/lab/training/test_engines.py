@@ -1,9 +1,17 @@
-"""Jobs of one graph train through one compiled model, with the results of fresh models."""
+"""Jobs of one graph train through one compiled model, with the results of fresh models;
+what else a job keeps or builds once per process."""
 
+import gc
+import weakref
+
+import keras
+import numpy as np
 from helpers import compose_config
+from hydra.utils import get_class, instantiate
 
-from custom_dense.lab.training import engines
+from custom_dense.lab.training import engines, inference
 from custom_dense.lab.training.job import run_job
+from custom_dense.lab.training.models import build_mlp
 
 QUICK = ("trainer.epochs=2", "mlflow.log_model=false", "model.units=16", "device=cpu")
 
@@ -32,3 +40,48 @@ def test_a_job_through_an_earlier_jobs_engine_gives_what_a_fresh_one_gives(track
     engines.clear()
     for name in ("test_accuracy", "test_loss", "val_accuracy"):
         assert reused[name] == fresh[name], name
+
+
+def test_a_new_engine_holds_its_loss_and_metric_state_zeroed_before_training(tracking):
+    config = compose_config(*QUICK)
+    model = instantiate(
+        config.model,
+        dense_class=get_class(config.layer.dense_class),
+        input_shape=(4,),
+        num_classes=3,
+    )
+    model.compile(
+        optimizer=instantiate(config.optimizer),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    engines.clear()
+    batch = (np.ones((2, 4), np.float32), np.array([0, 2]))
+    assert engines.engine_for(model, "key", batch) is model
+    engines.clear()
+    assert model.optimizer.built
+    assert model.metrics_variables  # the loss tracker's and accuracy's totals and counts
+    assert all(not np.any(variable.numpy()) for variable in model.metrics_variables)
+
+
+def test_inference_traces_one_forward_pass_per_model_and_does_not_keep_the_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    batch = np.ones((8, 3), np.float32)
+    first = inference.time_inference(model, batch, single_repeats=3, batch_repeats=2)
+    inference.time_inference(model, batch, single_repeats=3, batch_repeats=2)
+    assert set(first) == {"infer_latency_ms_p50", "infer_latency_ms_p95", "infer_throughput_sps"}
+    assert inference._forward_passes[model].experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(inference.forward(model, batch), model(batch).numpy(), rtol=1e-6)
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    assert held() is None
+    assert len(inference._forward_passes) == 0
+
+
+def test_layer_names_do_not_depend_on_the_models_built_before():
+    def names():
+        model = build_mlp(keras.layers.Dense, (8, 8, 1), 10, units=4, depth=2)
+        return [layer.name for layer in model.layers], [v.path for v in model.variables]
+
+    assert names() == names()
