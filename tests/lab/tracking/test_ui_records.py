@@ -71,6 +71,8 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     linked = {metric.key: metric for metric in model.metrics}
     assert {key: metric.value for key, metric in linked.items()} == run.data.metrics
     assert linked["val_accuracy"].step == linked["train_loss"].step == 2  # the last epoch
+    # No other epoch's value is linked (the Models page would show one of them).
+    assert {m.step for m in model.metrics if m.key in ("train_loss", "val_accuracy")} == {2}
     assert linked["test_accuracy"].value == run.data.metrics["test_accuracy"]
 
     folder = pathlib.Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model"))

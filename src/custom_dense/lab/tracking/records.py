@@ -3,14 +3,12 @@
 import functools
 import importlib.metadata
 import pathlib
-import time
 
 import git
 import keras
 import mlflow
 import pandas as pd
 import tensorflow as tf
-from mlflow.entities import Metric
 from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
 
@@ -80,7 +78,7 @@ def model_requirements():
     ]
 
 
-def log_model(model, sample_inputs, sample_outputs, tags):
+def log_model(model, sample_inputs, sample_outputs, step, tags):
     """Logs a Keras model as `model`, with a signature, pinned requirements and this package.
 
     The model is saved in Keras's own format with no pickle, and loads through
@@ -88,13 +86,16 @@ def log_model(model, sample_inputs, sample_outputs, tags):
     stays on). Giving the signature and requirements up front skips MLflow's
     inference of both (seconds per model). The package's loading modules
     travel with the model, so a process without custom_dense installed can
-    load and serve it. The model gets the run's params; `log_final_metrics`
-    gives it its metrics.
+    load and serve it.
+
+    The model gets the run's params, and the metrics the run logged at
+    `step`; the job links its final metrics to it with `model_id`.
 
     Args:
         model: The trained Keras model.
         sample_inputs: A small float32 numpy batch, for the signature.
         sample_outputs: The model's outputs for `sample_inputs`.
+        step: The last epoch: its metrics become the model's.
         tags: Tags of the model (the job's swept keys).
 
     Returns:
@@ -109,32 +110,9 @@ def log_model(model, sample_inputs, sample_outputs, tags):
         signature=infer_signature(sample_inputs, sample_outputs),
         pip_requirements=model_requirements(),
         package_dir=str(_PACKAGE_DIR),
+        step=step,
         tags=tags,
     )
-
-
-def log_final_metrics(final, last_epoch, model_id=None):
-    """Logs a job's final metrics; with a logged model, links them and the last epoch's to it.
-
-    The Models page then shows the job's final figures. (`Model.log(step=...)`
-    would link the last epoch's metrics too, reading every metric's history
-    back from the store.)
-
-    Args:
-        final: `{name: value}` of the final metrics, logged at step 0.
-        last_epoch: The `Metric`s the last epoch logged.
-        model_id: The logged model's id, or `None`.
-    """
-    now_ms = int(time.time() * 1000)
-    metrics = [
-        Metric(key, float(value), now_ms, 0, model_id=model_id) for key, value in final.items()
-    ]
-    if model_id:
-        metrics += [
-            Metric(metric.key, metric.value, metric.timestamp, metric.step, model_id=model_id)
-            for metric in last_epoch
-        ]
-    mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=metrics)
 
 
 def job_identity(cfg, overrides, parent_run_id):

@@ -34,14 +34,12 @@ class EpochMetricsLogger(keras.callbacks.Callback):
     Attributes:
         epoch_times: Wall time of each epoch, in seconds.
         step_times: Per epoch, the wall time of each training step, in seconds.
-        last_epoch_metrics: The `Metric`s of the last epoch that ended.
     """
 
     def __init__(self, flush_every_s=2.0):
         super().__init__()
         self.epoch_times = []
         self.step_times = []
-        self.last_epoch_metrics = []
         self._flush_every_s = flush_every_s
         self._pending = []
         self._flushed_at = time.perf_counter()
@@ -64,10 +62,7 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         metrics["epoch_time_s"] = self.epoch_times[-1]
         metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
         ended_ms = int(time.time() * 1000)
-        self.last_epoch_metrics = [
-            Metric(key, value, ended_ms, epoch) for key, value in metrics.items()
-        ]
-        self._pending += self.last_epoch_metrics
+        self._pending += [Metric(key, value, ended_ms, epoch) for key, value in metrics.items()]
         if time.perf_counter() - self._flushed_at >= self._flush_every_s:
             self.flush()
 

@@ -221,13 +221,14 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     model_id = None
     if cfg.mlflow.log_model:
         outputs = forward(engine, sample[:4])
-        model_id = records.log_model(model, sample[:4], outputs, run_tags).model_id
+        last_epoch = len(epochs.epoch_times) - 1
+        model_id = records.log_model(model, sample[:4], outputs, last_epoch, run_tags).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
     overhead = clock.total() - clock.seconds["fit"]
-    final = {**metrics, **phases, "overhead_s": overhead}
-    records.log_final_metrics(final, epochs.last_epoch_metrics, model_id)
+    # Linked to the model, so that the Models page shows the final figures.
+    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
 
 
