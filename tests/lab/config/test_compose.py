@@ -51,6 +51,10 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
             ["-m", "model.units=8,16,32", "layer=custom,nope"],
             "Invalid layer='nope': expected one of custom, stock.",
         ),
+        (  # the third dataset meets the first n_samples again, as it will in the sweep
+            ["-m", "dataset=synthetic,synthetic,digits", "dataset.n_samples=100,200"],
+            "Invalid dataset.n_samples='100': expected a key of the config; `dataset` has",
+        ),
         (
             ["-m", "model.activation=relu,swishy"],
             "Invalid model.activation='swishy': expected the name of a Keras activation",

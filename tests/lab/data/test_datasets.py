@@ -176,6 +176,13 @@ def test_the_first_reader_saves_the_splits_beside_the_prepared_files_for_later_o
                 assert ours.dtype == theirs.dtype
     assert saved.stat().st_size > 1000
 
+    (record,) = saved.parent.glob("*-train.tfrecord*")  # prepared again: the saved copy is stale
+    os.utime(record, ns=(record.stat().st_atime_ns, record.stat().st_mtime_ns + 10**9))
+    before = saved.stat().st_mtime_ns
+    sources._read_prepared.cache_clear()
+    load_dataset(config, batch_size=64, seed=0)
+    assert saved.stat().st_mtime_ns != before
+
 
 def test_evaluation_runs_in_large_batches_and_no_pipeline_autotunes(digits_dir):
     bundle = load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
@@ -184,6 +191,6 @@ def test_evaluation_runs_in_large_batches_and_no_pipeline_autotunes(digits_dir):
     assert max(len(y) for _, y in bundle.train) == 64
     for dataset in (bundle.train, bundle.validation, bundle.test):
         assert dataset.options().autotune.enabled is False
-    features, labels = bundle.batch("test", 5)
+    features, labels = bundle.examples("test", 5)
     np.testing.assert_array_equal(features, all_examples(bundle.test)[0][:5])
     assert labels.dtype == np.int64

@@ -6,6 +6,7 @@ import threading
 import mlflow
 import pytest
 from helpers import free_port, sqlite_uri, using_store
+from mlflow.store.db import utils as db_utils
 
 from custom_dense.lab.errors import TrackingServerUnreachableError
 from custom_dense.lab.tracking import store
@@ -88,6 +89,11 @@ def test_a_new_sqlite_store_is_a_copy_of_an_empty_one_with_its_own_artifact_root
     (template,) = (tmp_path / "cache" / "custom-dense").glob("mlflow-*-empty.db")
     second = tmp_path / "second"
     second.mkdir()
+
+    def no_second_build(engine):
+        raise AssertionError("MLflow built the schema instead of the copy")
+
+    monkeypatch.setattr(db_utils, "_initialize_tables", no_second_build)
     with using_store(sqlite_uri(second), second):
         store.use_store(None)
         default = mlflow.get_experiment("0")

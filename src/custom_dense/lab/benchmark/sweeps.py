@@ -5,9 +5,10 @@ own store. Its figures: the process's wall time, and over its jobs the sums of
 `fit_time_s`, `first_epoch_time_s`, `overhead_s` and of pure step time (steps
 times the job's steady-state `step_time_ms`), and wall time over pure step time.
 Its phases, from the runs' start and end times: start-up (until the first job's
-run starts), the jobs (until the last one's run ends; `runs_s` of it inside
-runs), and the end (report and exit); and the sums of each `overhead_*_s`
-phase the jobs logged.
+run starts), the jobs (until the last one's run ends), the end (report and
+exit), `runs_s` (the jobs' run times added up: less than the jobs' phase in
+process, where Hydra sets each job up between runs, more with parallel
+workers), and the sums of each `overhead_*_s` part the jobs logged.
 """
 
 import math
@@ -112,7 +113,7 @@ def phases(jobs, started_s, ended_s):
         "runs_s": sum(job["end_s"] - job["start_s"] for job in jobs),
         "end_s": ended_s - last_end,
     }
-    for name in PHASES[4:]:
+    for name in (phase for phase in PHASES if phase.startswith("overhead_")):
         logged = [job[name] for job in jobs if name in job]
         figures[name] = sum(logged) if logged else math.nan
     return figures

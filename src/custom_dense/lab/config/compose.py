@@ -1,17 +1,16 @@
 """One validation path: from command-line overrides to checked configs, or one `ConfigError`.
 
 Every config problem is found before any job runs, for every value a sweep
-takes: Hydra composes the config once for the overrides that do not sweep, and
-then once with the first value of every swept key, once with the second, and
-so on (from the command line and from a preset's `hydra.sweeper.params`), so
-each value is composed, in as many compositions as the longest sweep has values. What Hydra and OmegaConf report (the
-override grammar, an unknown group option, an unknown key, a wrong type) is
-turned into one line that names the key, the value and what is accepted;
-`validate_config` then checks the values of each composed config.
+takes (on the command line and in a preset's `hydra.sweeper.params`): Hydra
+composes the config once for the overrides that do not sweep, then once with
+the first value of every swept key, once with the second, and so on, shorter
+sweeps starting over. What Hydra and OmegaConf report (the override grammar,
+an unknown group option, an unknown key, a wrong type) is turned into one
+line that names the key, the value and what is accepted; `validate_config`
+then checks the values of each composed config.
 """
 
 import enum
-import itertools
 import typing
 
 import hydra
@@ -60,13 +59,28 @@ def check_command_line(args, config_dir):
             [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
             for override in _discrete_sweeps(overrides, base)
         ]
-        for row in itertools.zip_longest(*sweeps):
-            values = [text for text in row if text is not None]
-            configs.append(_compose([*fixed, *values], [(text, _parse(text)) for text in values]))
+        configs += [_compose_row(fixed, row) for row in _rows(sweeps)]
     for cfg in configs:
         _check_hydra_settings(cfg)
         validate_config(cfg)
     return base
+
+
+def _rows(sweeps):
+    """The first value of every sweep, then the second, ...; shorter sweeps start over."""
+    longest = max(map(len, sweeps), default=0)
+    return [[values[i % len(values)] for values in sweeps] for i in range(longest)]
+
+
+def _compose_row(fixed, values):
+    """Composes one row of sweep values; a failure Hydra ties to no key is traced to a value."""
+    try:
+        return _compose([*fixed, *values], [(text, _parse(text)) for text in values])
+    except ConfigError as error:
+        if error.key == "override" and len(values) > 1:
+            for value in values:
+                _compose([*fixed, value], [(value, _parse(value))])
+        raise
 
 
 def _parse(text):

@@ -39,7 +39,7 @@ class DatasetBundle:
     arrays: dict = field(default_factory=dict, repr=False)
     scale: float = 1.0
 
-    def batch(self, split, count):
+    def examples(self, split, count):
         """The first `count` examples of `split` as numpy `(features, labels)`, as the pipelines
         give them."""
         features, labels = self.arrays[split]

@@ -26,6 +26,7 @@ TFDS_BUILDERS = {
 _PROBE_TIMEOUT_S = 3.0
 # A prepared dataset's splits as arrays, saved beside its TFRecords by the first reader.
 ARRAYS_FILE = "custom_dense_arrays.npz"
+_ARRAY_NAMES = ("train_features", "train_labels", "test_features", "test_labels")
 
 
 @dataclass(frozen=True)
@@ -144,29 +145,42 @@ def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
 def _arrays(builder):
     """The features and labels of the train and test splits, read-only.
 
-    Reading TFRecords through tf.data takes about 0.2 s for the digits; the
+    Reading TFRecords through tf.data takes about 0.2 s for the digits. The
     first reader in a data folder saves the arrays as `ARRAYS_FILE` in the
-    dataset's version folder, which TFDS writes once when it prepares it, and
-    later processes load that instead. A folder that cannot be written is only read.
+    dataset's version folder, with the names, sizes and times of the files
+    TFDS prepared there; a later process loads it while those are unchanged,
+    and reads the TFRecords again otherwise. A folder that cannot be written
+    is only read.
     """
-    saved = pathlib.Path(builder.data_dir) / ARRAYS_FILE
-    names = [f"{split}_{part}" for split in ("train", "test") for part in ("features", "labels")]
+    folder = pathlib.Path(builder.data_dir)
+    prepared = _prepared_files(folder)
     try:
-        with np.load(saved) as stored:
-            arrays = {name: stored[name] for name in names}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent or damaged
+        with np.load(folder / ARRAYS_FILE) as stored:
+            if stored["prepared_files"].tolist() != prepared:
+                raise ValueError("the dataset was prepared again")
+            arrays = {name: stored[name] for name in _ARRAY_NAMES}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, stale, damaged
         arrays = {}
         for split in ("train", "test"):
             arrays[f"{split}_features"], arrays[f"{split}_labels"] = _split_arrays(builder, split)
-        _save_quietly(saved, arrays)
+        _save_quietly(folder / ARRAYS_FILE, {**arrays, "prepared_files": np.array(prepared)})
     for array in arrays.values():
         array.flags.writeable = False
     return arrays
 
 
+def _prepared_files(folder):
+    """`name size mtime_ns` of each file TFDS prepared in `folder`, sorted."""
+    return sorted(
+        f"{entry.name} {entry.stat().st_size} {entry.stat().st_mtime_ns}"
+        for entry in os.scandir(folder)
+        if entry.is_file() and not entry.name.startswith(".") and entry.name != ARRAYS_FILE
+    )
+
+
 def _save_quietly(path, arrays):
     """Saves `arrays` in `path` in one step (others never read half a file), if the folder allows."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as file:
             np.savez(file, **arrays)

@@ -3,9 +3,8 @@
 `mlflow.tensorflow.log_model` pickles Keras's registered custom objects
 (`global_custom_objects.cloudpickle`), and loading unpickles them. Instead the
 model is saved with MLflow's Keras 3 flavor (`mlflow.keras`: one `.keras`
-file, configs and weights, no pickle), the package's modules that loading
-imports are copied beside it, and the pyfunc flavor loads it through this
-module, which imports
+file, configs and weights, no pickle), the package's code is copied beside it,
+and the pyfunc flavor loads it through this module, which imports
 `custom_dense` (registering `CustomDense` for Keras) before Keras's safe-mode
 `load_model`. This module imports nothing but MLflow and Keras at load time,
 so a process where custom_dense is not installed loads and serves the model
@@ -13,25 +12,15 @@ from the copied code.
 """
 
 import os
-import pathlib
 import shutil
 
 import mlflow
 from mlflow.models.model import MLMODEL_FILE_NAME
 
 _CODE_DIR = "code"
-# What loading the model imports of the package: the layer, and this module with its packages.
-_LOADING_MODULES = (
-    "__init__.py",
-    "layer.py",
-    "conversion.py",
-    "lab/__init__.py",
-    "lab/tracking/__init__.py",
-    "lab/tracking/keras_flavor.py",
-)
 
 
-def save_model(path, mlflow_model, keras_model, signature, pip_requirements, package_dir):
+def save_model(path, mlflow_model, keras_model, signature, pip_requirements, code_paths):
     """Writes the model in `path`; MLflow's `Model.log` calls it with this module as flavor.
 
     Args:
@@ -40,8 +29,7 @@ def save_model(path, mlflow_model, keras_model, signature, pip_requirements, pac
         keras_model: The Keras model.
         signature: Its `ModelSignature`.
         pip_requirements: Pinned requirements, as strings.
-        package_dir: The `custom_dense` package folder, whose loading modules
-            are copied beside the model.
+        code_paths: Folders of Python packages to ship with the model.
     """
     mlflow.keras.save_model(
         keras_model,
@@ -50,11 +38,9 @@ def save_model(path, mlflow_model, keras_model, signature, pip_requirements, pac
         signature=signature,
         pip_requirements=pip_requirements,
     )
-    package = pathlib.Path(package_dir)
-    destination = pathlib.Path(path, _CODE_DIR, package.name)
-    for module in _LOADING_MODULES:
-        (destination / module).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(package / module, destination / module)
+    for folder in code_paths:
+        destination = os.path.join(path, _CODE_DIR, os.path.basename(os.path.normpath(folder)))
+        shutil.copytree(folder, destination, ignore=shutil.ignore_patterns("__pycache__"))
     pyfunc = mlflow_model.flavors["python_function"]
     pyfunc["loader_module"] = __name__
     pyfunc["code"] = _CODE_DIR

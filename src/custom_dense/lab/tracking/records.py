@@ -14,9 +14,7 @@ from omegaconf import OmegaConf
 
 from custom_dense.lab.tracking import keras_flavor, names
 
-# The job's command-line overrides, as one line: what messages name a job by.
-# The package's loading modules travel with every logged model, so that it loads where
-# custom_dense is not installed.
+# The package travels with every logged model, so that it loads where it is not installed.
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2]
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
 
@@ -84,9 +82,9 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
     The model is saved in Keras's own format with no pickle, and loads through
     `keras_flavor`, which registers `CustomDense` first (Keras safe mode
     stays on). Giving the signature and requirements up front skips MLflow's
-    inference of both (seconds per model). The package's loading modules
-    travel with the model, so a process without custom_dense installed can
-    load and serve it.
+    inference of both (seconds per model). The package's code travels with
+    the model, so a process without custom_dense installed can load and
+    serve it.
 
     The model gets the run's params, and the metrics the run logged at
     `step`; the job links its final metrics to it with `model_id`.
@@ -109,7 +107,7 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
         keras_model=model,
         signature=infer_signature(sample_inputs, sample_outputs),
         pip_requirements=model_requirements(),
-        package_dir=str(_PACKAGE_DIR),
+        code_paths=[str(_PACKAGE_DIR)],
         step=step,
         tags=tags,
     )
