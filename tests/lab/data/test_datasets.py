@@ -194,3 +194,16 @@ def test_evaluation_runs_in_large_batches_and_no_pipeline_autotunes(digits_dir):
     features, labels = bundle.examples("test", 5)
     np.testing.assert_array_equal(features, all_examples(bundle.test)[0][:5])
     assert labels.dtype == np.int64
+
+
+def test_jobs_with_the_same_source_and_split_share_the_evaluation_pipelines(digits_dir):
+    config = tfds_config(data_dir=digits_dir)
+    first = load_dataset(config, batch_size=64, seed=0)
+    same = load_dataset(config, batch_size=32, seed=0)
+    other = load_dataset(config, batch_size=64, seed=1)
+    assert same.validation is first.validation and same.test is first.test
+    assert other.validation is not first.validation
+    assert same.train is not first.train  # each job's shuffle starts from its seed
+    synthetic = [load_dataset(synthetic_config(), batch_size=64, seed=0) for _ in range(2)]
+    assert synthetic[0].validation is not synthetic[1].validation  # new arrays each time
+    assert np.array_equal(*(all_examples(bundle.validation)[1] for bundle in synthetic))

@@ -6,6 +6,7 @@ quiet_start()
 
 
 import contextlib
+import gc
 import os
 import secrets
 import sys
@@ -65,6 +66,7 @@ def main(argv=None):
     Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
     130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
     """
+    gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     cores = len(os.sched_getaffinity(0))
     os.environ.update(worker_thread_settings(command_line.overrides_of(args), cores, os.environ))

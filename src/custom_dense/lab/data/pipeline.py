@@ -1,5 +1,6 @@
 """From a dataset config to batched train / validation / test `tf.data` pipelines."""
 
+import collections
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +10,8 @@ from custom_dense.lab.data.sources import load_tfds, make_synthetic
 
 # Evaluation keeps no gradients: larger batches give the same metrics in fewer steps.
 EVALUATION_BATCH_SIZE = 1024
+_MAX_EVALUATION_PIPELINES = 4
+_evaluation_cache = collections.OrderedDict()
 
 
 @dataclass
@@ -83,10 +86,11 @@ def load_dataset(config, batch_size, seed):
         "test": source.test,
     }
     scale = 1.0 / source.max_value
+    validation, test = _evaluation_pipelines(source, val_idx, scale)
     return DatasetBundle(
         train=_pipeline(*arrays["train"], scale, batch_size, shuffle_seed=seed),
-        validation=_pipeline(*arrays["validation"], scale, EVALUATION_BATCH_SIZE),
-        test=_pipeline(*arrays["test"], scale, EVALUATION_BATCH_SIZE),
+        validation=validation,
+        test=test,
         input_shape=tuple(train_features.shape[1:]),
         num_classes=source.num_classes,
         sizes={split: len(labels) for split, (_, labels) in arrays.items()},
@@ -95,6 +99,26 @@ def load_dataset(config, batch_size, seed):
         arrays=arrays,
         scale=scale,
     )
+
+
+def _evaluation_pipelines(source, val_idx, scale):
+    """The validation and test pipelines of `source` with validation examples `val_idx`.
+
+    They hold no state from one pass to the next, so the jobs of a sweep in
+    one process share them: an entry keeps its source's training features, so
+    that their id cannot come back for other arrays while it is kept.
+    """
+    features, labels = source.train
+    key = (id(features), val_idx.tobytes())
+    entry = _evaluation_cache.get(key)
+    if entry is None or entry[0] is not features:
+        validation = _pipeline(features[val_idx], labels[val_idx], scale, EVALUATION_BATCH_SIZE)
+        entry = (features, validation, _pipeline(*source.test, scale, EVALUATION_BATCH_SIZE))
+        _evaluation_cache[key] = entry
+        while len(_evaluation_cache) > _MAX_EVALUATION_PIPELINES:
+            _evaluation_cache.popitem(last=False)
+    _evaluation_cache.move_to_end(key)
+    return entry[1], entry[2]
 
 
 def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
