@@ -97,11 +97,12 @@ def main(argv=None):
 
 
 def _progress_line(row):
-    """One scenario's figures in one line (its accuracies go to the CSV only)."""
+    """One scenario's figures in one line, without NaNs (its accuracies go to the CSV only)."""
     figures = ", ".join(
         f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
         for key, value in row.items()
         if key not in ("round", "code", "scenario", "accuracies")
+        and not (isinstance(value, float) and math.isnan(value))
     )
     return f"round {row['round']} {row['code']} {row['scenario']}: {figures}"
 
