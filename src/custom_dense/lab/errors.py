@@ -72,3 +72,23 @@ class Interrupted(BaseException):
     def from_exception(cls, stop):
         """Returns `stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
         return stop if isinstance(stop, cls) else cls(signal.SIGINT)
+
+
+# The stop signal this process received, once a handler raised `Interrupted` for it.
+_stop_signal = None
+
+
+def note_stop(signum):
+    """Remembers that the process was asked to stop (see `raise_if_stopped`)."""
+    global _stop_signal
+    _stop_signal = signum
+
+
+def raise_if_stopped():
+    """Raises `Interrupted` again for a stop the process was asked for.
+
+    A signal handler raises wherever Python happens to be; inside a finalizer
+    (`__del__`), Python prints the exception and drops it, and work would go on.
+    """
+    if _stop_signal is not None:
+        raise Interrupted(_stop_signal)

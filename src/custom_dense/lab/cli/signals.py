@@ -3,7 +3,7 @@
 import signal
 import threading
 
-from custom_dense.lab.errors import Interrupted
+from custom_dense.lab.errors import Interrupted, note_stop
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -21,4 +21,5 @@ def raise_on_stop_signals():
 
 
 def _raise_interrupted(signum, frame):
+    note_stop(signum)  # training checks it too, in case the exception below is dropped
     raise Interrupted(signum)

@@ -7,7 +7,7 @@ import mlflow
 import numpy as np
 from mlflow.entities import Metric
 
-from custom_dense.lab.errors import TrainingDivergedError
+from custom_dense.lab.errors import TrainingDivergedError, raise_if_stopped
 
 _EPOCH_METRICS = {
     "loss": "train_loss",
@@ -93,3 +93,14 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             super().on_batch_end(batch, logs)
         except RuntimeError as error:
             raise TrainingDivergedError(str(error)) from None
+
+
+class StopWhenAsked(keras.callbacks.Callback):
+    """Ends training at the next epoch's end if the process was asked to stop.
+
+    The stop-signal handler raises `Interrupted` at once; this catches the
+    case where Python dropped it (see `errors.raise_if_stopped`).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_if_stopped()

@@ -19,7 +19,7 @@ from custom_dense.lab.errors import (
 )
 from custom_dense.lab.tracking import liveness, records, run_status, scheduler, store, ui
 from custom_dense.lab.training import engines
-from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN
+from custom_dense.lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
 from custom_dense.lab.training.devices import device_kind_of, resolve_device
 from custom_dense.lab.training.flops import training_matmul_flops
 from custom_dense.lab.training.inference import forward, time_inference
@@ -189,7 +189,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                     validation_data=bundle.validation,
                     epochs=trainer.epochs,
                     shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                    callbacks=[StopOnNaN(), epochs],
+                    callbacks=[StopOnNaN(), epochs, StopWhenAsked()],
                     verbose=_verbosity(trainer.verbose.value, in_sweep),
                 )
             finally:
