@@ -23,13 +23,12 @@ _LOCK_TIMEOUT_S = 120.0
 def create_store(database):
     """Creates the SQLite database `database` with MLflow's schema and no experiments.
 
+    When no empty store can be made or copied (an unwritable cache folder,
+    say), nothing is created: MLflow then builds the schema itself when it
+    first opens the store.
+
     Args:
         database: A `pathlib.Path` where no file exists yet.
-
-    Returns:
-        Whether it was created. `False` when no empty store could be made or
-        copied (an unwritable cache folder, say): MLflow then builds the
-        schema itself when it first opens the store.
     """
     partial = database.with_name(f".{database.name}.{socket.gethostname()}.{os.getpid()}.partial")
     try:
@@ -37,8 +36,6 @@ def create_store(database):
         os.replace(partial, database)
     except Exception:  # whatever went wrong, MLflow can still build the schema itself
         partial.unlink(missing_ok=True)
-        return False
-    return True
 
 
 def _template():
