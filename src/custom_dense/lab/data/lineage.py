@@ -1,6 +1,7 @@
 """What a run trained on, as an MLflow dataset input: name, version, sizes, digest."""
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
 
 def describe_dataset(bundle):
@@ -34,6 +35,16 @@ def describe_dataset(bundle):
 
 
 def log_dataset_inputs(bundle):
-    """Logs the bundle's training data as an input of the active MLflow run."""
+    """Logs the bundle's training data as an input of the active MLflow run.
+
+    Parallel jobs may log the same dataset at the same moment; on a database
+    server the store then refuses the second one as a duplicate, which already
+    exists by then, so that one is logged once more.
+    """
     dataset, tags = describe_dataset(bundle)
-    mlflow.log_input(dataset, context="training", tags=tags)
+    try:
+        mlflow.log_input(dataset, context="training", tags=tags)
+    except MlflowException as error:
+        if "UniqueViolation" not in str(error) and "UNIQUE constraint" not in str(error):
+            raise
+        mlflow.log_input(dataset, context="training", tags=tags)
