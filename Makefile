@@ -1,19 +1,27 @@
-# `make run` and `make test` set everything up on first use: a .venv with the pinned packages.
+# `make run` and `make test` set everything up on first use: a .venv with the locked packages.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 # `mlflow run . --env-manager local` starts `python` from PATH: make it the venv's.
 export PATH := $(BIN):$(PATH)
+# What the lock holds: the lab on TensorFlow for the CPU, the team server, the tests, the docs.
+LOCK_EXTRAS := --extra lab --extra tensorflow-cpu --extra server --extra test --extra docs
 
-.PHONY: setup run test test-fast lint ui screenshots clean
+.PHONY: setup run test test-fast lint docs lock ui screenshots clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,server]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Exact versions for Linux x86_64 and Python 3.11, from pyproject.toml's ranges.
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --upgrade --quiet -o requirements.lock
 
 run: setup
 	mlflow run . --env-manager local --experiment-name custom-dense
@@ -22,18 +30,23 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
+# The fast tests first, then the slow ones (processes, servers, whole sweeps).
 test: lint
-	pytest
+	pytest -m "not slow"
+	pytest -m slow
 
 test-fast: lint
 	pytest -m "not slow"
 
+docs: setup
+	mkdocs build --strict
+
 ui: setup
 	mlflow ui --host 127.0.0.1
 
-# The README's pictures of the UI, from the browser test (needs Debian's chromium).
+# The docs' pictures of the UI, from the browser test (needs Debian's chromium).
 screenshots: setup
 	CUSTOM_DENSE_SCREENSHOTS=$(CURDIR)/docs/screenshots pytest tests/e2e/test_ui.py -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site src/*.egg-info .pytest_cache .ruff_cache

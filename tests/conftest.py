@@ -65,7 +65,7 @@ def prepared_digits(_tfds_data_dir):
     """
     from types import SimpleNamespace
 
-    from custom_dense.lab.data import load_dataset
+    from custom_dense_lab.data import load_dataset
 
     config = SimpleNamespace(name="digits", data_dir=None, download=True, val_fraction=0.1)
     load_dataset(config, batch_size=64, seed=0)

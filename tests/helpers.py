@@ -97,14 +97,14 @@ def runs_in(experiment):
 
 
 def compose_config(*overrides, with_hydra=False, config_dir=None):
-    """Composes the project's config in this process, as `python -m custom_dense.train` would.
+    """Composes the project's config in this process, as `python -m custom_dense_lab.train` would.
 
     The schemas must be registered (`register_schemas()`, done once per session by
     the lab's conftest).
     """
     from hydra import compose, initialize_config_dir
 
-    from custom_dense.lab.config import CONFIG_DIR
+    from custom_dense_lab.config import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(config_dir or CONFIG_DIR), version_base="1.3"):
         return compose(
@@ -172,7 +172,7 @@ _CLI_LOGGERS = ("tensorflow", "mlflow", "optuna", "absl")
 
 
 def import_cli(module):
-    """Imports a `custom_dense.lab.cli` module in this process, undoing `quiet_start()`.
+    """Imports a `custom_dense_lab.cli` module in this process, undoing `quiet_start()`.
 
     `quiet_start()` runs when the module is first imported: it sets environment
     variables, warning filters, log levels and the collector's frozen objects

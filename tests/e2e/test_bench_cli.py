@@ -1,4 +1,4 @@
-"""`python -m custom_dense.bench`: the table, the bench run in MLflow, refused grids."""
+"""`python -m custom_dense_lab.bench`: the table, the bench run in MLflow, refused grids."""
 
 import csv
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 def test_the_bench_command_prints_the_table_and_logs_a_bench_run(tmp_path):
     uri = sqlite_uri(tmp_path)
     result = run_module(
-        "custom_dense.bench",
+        "custom_dense_lab.bench",
         *("--units", "16,32", "--depth", "1", "--batch-size", "32", "--rounds", "3"),
         *("--seconds-per-sample", "0.02", "--output-dir", str(tmp_path / "out")),
         cwd=tmp_path,
@@ -41,6 +41,6 @@ def test_the_bench_command_prints_the_table_and_logs_a_bench_run(tmp_path):
 
 
 def test_the_bench_command_refuses_a_bad_grid_value(tmp_path):
-    result = run_module("custom_dense.bench", "--units", "0,64", cwd=tmp_path)
+    result = run_module("custom_dense_lab.bench", "--units", "0,64", cwd=tmp_path)
     assert result.returncode == 2
     assert "argument --units: '0' is not a positive integer" in result.stderr

@@ -93,7 +93,7 @@ def _alive(record):
 
 
 def _sweep_command(*overrides):
-    return [sys.executable, "-m", "custom_dense.train", "-m", *overrides]
+    return [sys.executable, "-m", "custom_dense_lab.train", "-m", *overrides]
 
 
 def _run_sweep(cluster, folder, *overrides, timeout=300):

@@ -17,13 +17,13 @@ import mlflow
 import pytest
 from helpers import FAST, run_module, runs_of, sqlite_uri, using_store
 
-TRAIN = "custom_dense.train"
+TRAIN = "custom_dense_lab.train"
 QUIET_JOB = (*FAST, "mlflow.log_model=false")
 LONG = ("trainer.epochs=400", "mlflow.log_model=false")
 
 
 def start_train(*args, cwd, env=None):
-    """Starts `python -m custom_dense.train args` in its own process group."""
+    """Starts `python -m custom_dense_lab.train args` in its own process group."""
     return subprocess.Popen(
         [sys.executable, "-m", TRAIN, *args],
         cwd=cwd,
@@ -299,17 +299,17 @@ def test_compare_refuses_what_is_not_a_sweep_with_a_finished_pair(tmp_path):
     )
     assert failed.returncode == 1
 
-    nothing_paired = run_module("custom_dense.compare", cwd=tmp_path, env=env)
+    nothing_paired = run_module("custom_dense_lab.compare", cwd=tmp_path, env=env)
     assert nothing_paired.returncode == 1
     assert "no finished custom/stock pair" in nothing_paired.stderr
 
-    unknown = run_module("custom_dense.compare", "--parent", "0" * 32, cwd=tmp_path, env=env)
+    unknown = run_module("custom_dense_lab.compare", "--parent", "0" * 32, cwd=tmp_path, env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == f"error: no run '{'0' * 32}' in the tracking store"
 
     plain = next(run for run in all_runs(uri, tmp_path) if "mlflow.parentRunId" in run.data.tags)
     not_a_sweep = run_module(
-        "custom_dense.compare", "--parent", plain.info.run_id, cwd=tmp_path, env=env
+        "custom_dense_lab.compare", "--parent", plain.info.run_id, cwd=tmp_path, env=env
     )
     assert not_a_sweep.returncode == 2
     assert "is not a sweep's parent run" in not_a_sweep.stderr

@@ -29,7 +29,7 @@ QUIET_START_KEYS = (
 CHILD = """
 import json, os, sys
 
-LAB = ["mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense.lab"]
+LAB = ["mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense_lab"]
 # Keras on TensorFlow imports these itself (keras.src.wrappers, data adapters, ...).
 HEAVY = [*LAB, "sklearn", "pandas", "matplotlib", "scipy"]
 fd2_calls = []

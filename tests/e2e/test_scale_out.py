@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 def run_sweep(folder, *overrides, uri, timeout=600):
     return run_module(
-        "custom_dense.train",
+        "custom_dense_lab.train",
         "-m",
         *overrides,
         cwd=folder,
@@ -203,7 +203,7 @@ def float_or_text(value):
         return value
 
 
-@pytest.mark.parametrize("module", ["custom_dense.compare", "custom_dense.bench"])
+@pytest.mark.parametrize("module", ["custom_dense_lab.compare", "custom_dense_lab.bench"])
 def test_report_and_bench_commands_fail_at_once_without_a_server(module, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
     result = run_module(module, "--tracking-uri", uri, cwd=tmp_path, timeout=120)

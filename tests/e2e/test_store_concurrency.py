@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
     code = f"""
 import mlflow
-from custom_dense.lab.tracking import store
+from custom_dense_lab.tracking import store
 store.use_store({sqlite_uri(tmp_path)!r})
 with mlflow.start_run(experiment_id=store.open_experiment("x")):
     mlflow.log_metric("m", 1.0)

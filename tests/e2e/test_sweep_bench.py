@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     uri = sqlite_uri(tmp_path)
     result = run_module(
-        "custom_dense.lab.cli.sweep_bench",
+        "custom_dense_lab.cli.sweep_bench",
         *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
         *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out")),
         cwd=tmp_path,

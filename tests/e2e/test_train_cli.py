@@ -30,7 +30,7 @@ def finished_sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     uri = sqlite_uri(folder)
     result = run_module(
-        "custom_dense.train",
+        "custom_dense_lab.train",
         "-m",
         "layer=custom,stock",
         "model.units=8,16",
@@ -74,14 +74,18 @@ def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
 
 def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
     folder, uri, _ = finished_sweep
-    result = run_module("custom_dense.compare", cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
+    result = run_module("custom_dense_lab.compare", cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 0, result.stderr[-3000:]
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
     assert parent.info.run_id in result.stdout
     assert "| model.units |" in result.stdout and "Median step time ratio" in result.stdout
     missing = run_module(
-        "custom_dense.compare", "--experiment", "nope", cwd=folder, env={"MLFLOW_TRACKING_URI": uri}
+        "custom_dense_lab.compare",
+        "--experiment",
+        "nope",
+        cwd=folder,
+        env={"MLFLOW_TRACKING_URI": uri},
     )
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == "error: no sweep found in experiment 'nope'"
@@ -151,7 +155,7 @@ def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     uri = sqlite_uri(tmp_path)
     result = run_module(
-        "custom_dense.train",
+        "custom_dense_lab.train",
         "-m",
         "optimizer.learning_rate=0.01,1e30",
         "optimizer=sgd",
@@ -184,7 +188,9 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
 )
 def test_bad_input_gets_one_line_and_exit_2_before_any_job(tmp_path, args, message):
     uri = sqlite_uri(tmp_path)
-    result = run_module("custom_dense.train", *args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    result = run_module(
+        "custom_dense_lab.train", *args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message), result.stderr
     assert "Traceback" not in result.stderr

@@ -1,6 +1,6 @@
 """The MLflow UI as users see it, in a real browser: a small sweep, `mlflow server`, Chromium.
 
-The sweep runs as users run it (`python -m custom_dense.train -m ...` in its own
+The sweep runs as users run it (`python -m custom_dense_lab.train -m ...` in its own
 folder), the server is `mlflow server` over that store, and Debian's Chromium,
 driven by Playwright, opens the links the sweep printed. With
 `CUSTOM_DENSE_SCREENSHOTS=<folder>` the tests also save the README's
@@ -19,7 +19,7 @@ import mlflow
 import pytest
 from helpers import free_port, run_module, sqlite_uri, using_store, wait_for_health
 
-from custom_dense.lab.tracking import ui
+from custom_dense_lab.tracking import ui
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -58,7 +58,7 @@ def sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ui_sweep")
     uri = sqlite_uri(folder)
     result = run_module(
-        "custom_dense.train", "-m", *SWEEP, cwd=folder, env={"MLFLOW_TRACKING_URI": uri}
+        "custom_dense_lab.train", "-m", *SWEEP, cwd=folder, env={"MLFLOW_TRACKING_URI": uri}
     )
     assert result.returncode == 0, result.stderr[-3000:]
     experiment_link = re.search(r"^Experiment 'custom-dense': (\S+)$", result.stdout, re.M)

@@ -1,6 +1,6 @@
 """The library's tests: `CustomDense` and `convert`, which need only Keras.
 
-Nothing under tests/library imports MLflow, Hydra or `custom_dense.lab`
+Nothing under tests/library imports MLflow, Hydra or `custom_dense_lab`
 (`test_library_surface.py` checks it).
 """
 

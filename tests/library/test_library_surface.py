@@ -14,7 +14,7 @@ import pytest
 import custom_dense
 import custom_dense.layer
 
-LAB_MODULES = ("mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense.lab")
+LAB_MODULES = ("mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense_lab")
 
 
 def test_exports_are_the_layer_and_convert_loaded_on_first_use():

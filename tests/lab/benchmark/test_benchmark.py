@@ -1,20 +1,20 @@
 """The benchmark: its statistics, FLOP count and paired measurement.
 
-The `python -m custom_dense.bench` command: tests/e2e/test_bench_cli.py.
+The `python -m custom_dense_lab.bench` command: tests/e2e/test_bench_cli.py.
 """
 
 import keras
 import numpy as np
 import pytest
 
-from custom_dense.lab.benchmark.pairing import (
+from custom_dense_lab.benchmark.pairing import (
     BenchConfig,
     BenchSettings,
     MatmulReference,
     measure_pair,
 )
-from custom_dense.lab.reports.stats import ratio_summary
-from custom_dense.lab.training.flops import training_matmul_flops
+from custom_dense_lab.reports.stats import ratio_summary
+from custom_dense_lab.training.flops import training_matmul_flops
 
 
 def test_ratio_summary_takes_the_median_of_paired_ratios_with_a_bootstrap_interval():

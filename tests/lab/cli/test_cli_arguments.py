@@ -16,23 +16,23 @@ from helpers import import_cli
 
 @pytest.fixture(scope="module")
 def bench():
-    return import_cli("custom_dense.lab.cli.bench")
+    return import_cli("custom_dense_lab.bench")
 
 
 @pytest.fixture(scope="module")
 def compare():
-    return import_cli("custom_dense.lab.cli.compare")
+    return import_cli("custom_dense_lab.compare")
 
 
 def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch):
-    monkeypatch.delitem(sys.modules, "custom_dense.lab.cli.compare", raising=False)
+    monkeypatch.delitem(sys.modules, "custom_dense_lab.compare", raising=False)
     environ, filters = dict(os.environ), list(warnings.filters)
     levels = {name: logging.getLogger(name).level for name in ("mlflow", "tensorflow")}
     frozen = gc.get_freeze_count()
 
-    fresh = import_cli("custom_dense.lab.cli.compare")
+    fresh = import_cli("custom_dense_lab.compare")
 
-    assert fresh is sys.modules["custom_dense.lab.cli.compare"]
+    assert fresh is sys.modules["custom_dense_lab.compare"]
     assert dict(os.environ) == environ
     assert warnings.filters == filters
     assert {name: logging.getLogger(name).level for name in levels} == levels

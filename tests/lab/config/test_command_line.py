@@ -2,7 +2,7 @@
 
 import pytest
 
-from custom_dense.lab.config import command_line
+from custom_dense_lab.config import command_line
 
 
 def test_a_multirun_flag_may_stand_anywhere_among_the_overrides():

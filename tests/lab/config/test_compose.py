@@ -1,7 +1,7 @@
 """`check_command_line`: every job's config composed and checked before any job runs.
 
 Each refusal is one `ConfigError` line that names the key, the value and what is
-accepted; `python -m custom_dense.train` prints it as `error: <line>` and exits 2
+accepted; `python -m custom_dense_lab.train` prints it as `error: <line>` and exits 2
 (tests/e2e/test_train_cli.py).
 """
 
@@ -10,10 +10,10 @@ import shutil
 import pytest
 from helpers import compose_config
 
-from custom_dense.lab.config import CONFIG_DIR
-from custom_dense.lab.config.compose import check_command_line
-from custom_dense.lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS
-from custom_dense.lab.errors import ConfigError
+from custom_dense_lab.config import CONFIG_DIR
+from custom_dense_lab.config.compose import check_command_line
+from custom_dense_lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS
+from custom_dense_lab.errors import ConfigError
 
 MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initializer, units, use_bias"
 
@@ -157,7 +157,7 @@ def test_a_preset_is_accepted_with_every_value_of_its_sweep(args):
 def test_the_defaults_are_in_the_yaml_and_typed_by_the_schema():
     cfg = compose_config()
     assert (cfg.layer.name, cfg.layer.dense_class) == ("custom", "custom_dense.CustomDense")
-    assert cfg.model._target_ == "custom_dense.lab.training.models.build_mlp"
+    assert cfg.model._target_ == "custom_dense_lab.training.models.build_mlp"
     assert cfg.optimizer._target_ == "keras.optimizers.Adam"
     assert compose_config("optimizer=sgd").optimizer._target_ == "keras.optimizers.SGD"
     assert compose_config("layer=stock").layer.dense_class == "keras.layers.Dense"

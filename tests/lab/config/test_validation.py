@@ -3,8 +3,8 @@
 import pytest
 from helpers import compose_config
 
-from custom_dense.lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS, validate_config
-from custom_dense.lab.errors import ConfigError
+from custom_dense_lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS, validate_config
+from custom_dense_lab.errors import ConfigError
 
 SYNTHETIC = ("dataset=synthetic", "dataset.n_samples=300", "dataset.n_features=12")
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from custom_dense.lab.data import load_dataset, sources
-from custom_dense.lab.data.lineage import describe_dataset
-from custom_dense.lab.errors import ConfigError, DatasetUnavailableError
+from custom_dense_lab.data import load_dataset, sources
+from custom_dense_lab.data.lineage import describe_dataset
+from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
+from custom_dense_lab.process.reuse import ProcessReuse
 
 
 def tfds_config(name="digits", **overrides):
@@ -165,9 +166,7 @@ def test_the_first_reader_saves_the_splits_beside_the_prepared_files_for_later_o
     saved = tmp_path / "sklearn_digits" / "1.0.0" / sources.ARRAYS_FILE
     assert saved.is_file()
     saved.write_bytes(saved.read_bytes()[:100])  # damaged: read from the TFRecords again
-    sources._read_prepared.cache_clear()
     again = load_dataset(config, batch_size=64, seed=0)
-    sources._read_prepared.cache_clear()
     from_file = load_dataset(config, batch_size=64, seed=0)
     for bundle in (again, from_file):
         for split in ("train", "validation", "test"):
@@ -179,7 +178,6 @@ def test_the_first_reader_saves_the_splits_beside_the_prepared_files_for_later_o
     (record,) = saved.parent.glob("*-train.tfrecord*")  # prepared again: the saved copy is stale
     os.utime(record, ns=(record.stat().st_atime_ns, record.stat().st_mtime_ns + 10**9))
     before = saved.stat().st_mtime_ns
-    sources._read_prepared.cache_clear()
     load_dataset(config, batch_size=64, seed=0)
     assert saved.stat().st_mtime_ns != before
 
@@ -198,12 +196,18 @@ def test_evaluation_runs_in_large_batches_and_no_pipeline_autotunes(digits_dir):
 
 def test_jobs_with_the_same_source_and_split_share_the_evaluation_pipelines(digits_dir):
     config = tfds_config(data_dir=digits_dir)
-    first = load_dataset(config, batch_size=64, seed=0)
-    same = load_dataset(config, batch_size=32, seed=0)
-    other = load_dataset(config, batch_size=64, seed=1)
+    reuse = ProcessReuse()
+    first = load_dataset(config, batch_size=64, seed=0, reuse=reuse)
+    same = load_dataset(config, batch_size=32, seed=0, reuse=reuse)
+    other = load_dataset(config, batch_size=64, seed=1, reuse=reuse)
     assert same.validation is first.validation and same.test is first.test
     assert other.validation is not first.validation
     assert same.train is not first.train  # each job's shuffle starts from its seed
-    synthetic = [load_dataset(synthetic_config(), batch_size=64, seed=0) for _ in range(2)]
+    assert (reuse.size("sources"), reuse.size("evaluation pipelines")) == (1, 2)
+    alone = load_dataset(config, batch_size=64, seed=0)  # without a `ProcessReuse`: nothing shared
+    assert alone.validation is not first.validation
+    synthetic = [
+        load_dataset(synthetic_config(), batch_size=64, seed=0, reuse=reuse) for _ in range(2)
+    ]
     assert synthetic[0].validation is not synthetic[1].validation  # new arrays each time
     assert np.array_equal(*(all_examples(bundle.validation)[1] for bundle in synthetic))

@@ -6,8 +6,8 @@ import mlflow
 import pytest
 from matplotlib.image import imread
 
-from custom_dense.lab.reports import comparison
-from custom_dense.lab.tracking import ui
+from custom_dense_lab.reports import comparison
+from custom_dense_lab.tracking import ui
 
 EPOCHS = 3
 # Per pair (units): custom and stock step times per epoch (ms); epoch 0 is warm-up.
@@ -72,7 +72,7 @@ def test_the_parent_run_tells_the_result_in_its_description_and_metrics(sweep):
 def test_the_pair_table_is_a_logged_table_and_a_rebuilt_report_replaces_it(sweep):
     _, parent, _ = sweep
     comparison.log_report(parent)
-    comparison.log_report(parent)  # `python -m custom_dense.compare` rebuilds it
+    comparison.log_report(parent)  # `python -m custom_dense_lab.compare` rebuilds it
     table = json.loads(mlflow.artifacts.load_text(f"runs:/{parent}/{comparison.TABLE_JSON}"))
     assert [row[0] for row in table["data"]] == ["u16", "u32"]
     assert table["columns"][:5] == [

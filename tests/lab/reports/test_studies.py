@@ -10,9 +10,9 @@ import pytest
 from helpers import compose_config, import_cli, using_store
 from mlflow.entities import Metric, Param
 
-from custom_dense.lab.reports import comparison, studies
-from custom_dense.lab.tracking.sweep import SWEEP_TAG
-from custom_dense.lab.training.job import run_job
+from custom_dense_lab.reports import comparison, studies
+from custom_dense_lab.sweep.parent import SWEEP_TAG
+from custom_dense_lab.training.job import run_job
 
 SMALL = ["trainer.epochs=3", "model.depth=1", "mlflow.log_model=false"]
 SWEEPS = {
@@ -66,7 +66,7 @@ def in_study_store(shared_store):
 
 @pytest.fixture(scope="module")
 def studies_cli():
-    return import_cli("custom_dense.lab.cli.studies")
+    return import_cli("custom_dense_lab.studies")
 
 
 @pytest.mark.slow

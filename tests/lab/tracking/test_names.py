@@ -3,7 +3,7 @@
 import itertools
 import time
 
-from custom_dense.lab.tracking import names
+from custom_dense_lab.tracking import names
 
 # The README's 16-job grid, as `conf/experiment/grid.yaml` gives it to the sweeper.
 GRID = {

@@ -2,7 +2,7 @@
 
 from helpers import compose_config
 
-from custom_dense.lab.tracking import records
+from custom_dense_lab.tracking import records
 
 
 def test_config_params_are_dotted_keys_without_targets_and_with_enum_names():

@@ -8,8 +8,8 @@ import pytest
 from helpers import free_port, sqlite_uri, using_store
 from mlflow.store.db import utils as db_utils
 
-from custom_dense.lab.errors import TrackingServerUnreachableError
-from custom_dense.lab.tracking import store
+from custom_dense_lab.errors import TrackingServerUnreachableError
+from custom_dense_lab.tracking import store
 
 
 def _server_answering(status):

@@ -7,8 +7,8 @@ import numpy as np
 from helpers import compose_config
 
 from custom_dense import CustomDense
-from custom_dense.lab.tracking import keras_flavor, names, store, ui
-from custom_dense.lab.training.job import run_job
+from custom_dense_lab.tracking import keras_flavor, names, store, ui
+from custom_dense_lab.training.job import run_job
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
 

@@ -10,10 +10,11 @@ import tensorflow as tf
 from helpers import compose_config, runs_in
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
-from custom_dense.lab import errors
-from custom_dense.lab.config.validation import MAX_DEPTH, MAX_UNITS
-from custom_dense.lab.training.callbacks import StopWhenAsked
-from custom_dense.lab.training.job import run_job
+from custom_dense_lab import errors
+from custom_dense_lab.config.validation import MAX_DEPTH, MAX_UNITS
+from custom_dense_lab.process import signals
+from custom_dense_lab.training.callbacks import StopWhenAsked
+from custom_dense_lab.training.job import run_job
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = (
@@ -203,9 +204,9 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
 
 
 def test_a_stop_python_dropped_is_raised_again_at_the_next_epoch_end(monkeypatch):
-    monkeypatch.setattr(errors, "_stop_signal", None)
+    monkeypatch.setattr(signals, "_stop_signal", None)
     StopWhenAsked().on_epoch_end(0)  # not asked: training goes on
-    errors.note_stop(signal.SIGTERM)
+    signals.note_stop(signal.SIGTERM)
     with pytest.raises(errors.Interrupted) as raised:
         StopWhenAsked().on_epoch_end(1)
     assert raised.value.exit_status == 143

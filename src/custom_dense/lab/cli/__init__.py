@@ -1,1 +1,0 @@
-"""The command-line programs: `python -m custom_dense.train`, `.compare`, `.bench`, `.studies`."""

@@ -1,0 +1,192 @@
+"""`custom-dense-bench`: the paired custom-vs-stock benchmark, logged to MLflow."""
+
+from custom_dense_lab.process.startup import quiet_start
+
+quiet_start()
+
+
+import argparse
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import tensorflow as tf
+
+from custom_dense_lab.benchmark import summary
+from custom_dense_lab.benchmark.pairing import (
+    BenchConfig,
+    BenchSettings,
+    MatmulReference,
+    measure_pair,
+)
+from custom_dense_lab.config.command_line import expand_mlproject_parameter
+from custom_dense_lab.errors import ConfigError
+from custom_dense_lab.tracking import records, store
+from custom_dense_lab.training.devices import resolve_device
+
+QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
+FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-bench",
+        description="Time CustomDense against keras.layers.Dense side by side in one process: "
+        "training steps through the compiled train function, batched and single-sample "
+        "inference, over a grid of MLPs (784 inputs, `depth` hidden layers of `units`, 10 "
+        "classes). Prints a table, and logs bench.csv, bench.png and the metrics to an MLflow "
+        "run tagged kind=bench.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute",
+    )
+    parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
+    parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
+    parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
+    parser.add_argument(
+        "--rounds", type=_positive_int, help="timed rounds per measure (default 15, quick 7)"
+    )
+    parser.add_argument(
+        "--seconds-per-sample",
+        type=_positive_float,
+        help="target duration of one timed sample (default 0.2, quick 0.1)",
+    )
+    parser.add_argument(
+        "--steps-per-execution",
+        type=_positive_int,
+        default=10,
+        help="training steps per call of the compiled train function (default 10)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="XLA for both models (default auto: off on a CPU-only machine, as in training jobs)",
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
+    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument(
+        "--output-dir", type=Path, default=None, help="also write bench.csv and bench.png here"
+    )
+    return parser.parse_args(argv)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _int_list(text):
+    return [_positive_int(part) for part in text.split(",")]
+
+
+def grid_and_settings(args):
+    """The configs to time and how, from the flags (the quick or full preset, then flags)."""
+    preset = QUICK if args.quick else FULL
+    configs = [
+        BenchConfig(units, depth, batch_size)
+        for units, depth, batch_size in itertools.product(
+            args.units or preset["units"],
+            args.depth or preset["depth"],
+            args.batch_size or preset["batch_size"],
+        )
+    ]
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    settings = BenchSettings(
+        rounds=args.rounds or preset["rounds"],
+        steps_per_execution=args.steps_per_execution,
+        seconds_per_sample=args.seconds_per_sample or preset["seconds"],
+        jit_compile=jit,
+    )
+    return configs, settings
+
+
+def main(argv=None):
+    args = parse_args(expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags"))
+    configs, settings = grid_and_settings(args)
+    try:
+        placement = resolve_device(args.device)
+        store.use_store(args.tracking_uri)
+        experiment_id = store.open_experiment(
+            args.experiment, mlflow.environment_variables.MLFLOW_RUN_ID.get()
+        )
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    started = time.perf_counter()
+    with mlflow.start_run(experiment_id=experiment_id, run_name="bench"), tf.device(placement.spec):
+        mlflow.set_tags(
+            {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
+        )
+        mlflow.log_params(_params(configs, settings, args))
+        reference = MatmulReference()
+        print(f"Timing {len(configs)} configs on {placement.name} ({placement.kind})", flush=True)
+        rows = []
+        for index, config in enumerate(configs, start=1):
+            print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
+            timings = measure_pair(config, settings, reference)
+            rows.append(summary.result_row(config, timings))
+        results = pd.DataFrame(rows)
+        table = summary.to_table(results)
+        print(table)
+        _log_results(results, table, args.output_dir)
+        mlflow.log_metric("bench_time_s", time.perf_counter() - started)
+        print(f"MLflow run {mlflow.active_run().info.run_id} (experiment {experiment_id})")
+
+
+def _params(configs, settings, args):
+    return {
+        "units": ",".join(str(u) for u in sorted({c.units for c in configs})),
+        "depth": ",".join(str(d) for d in sorted({c.depth for c in configs})),
+        "batch_size": ",".join(str(b) for b in sorted({c.batch_size for c in configs})),
+        "rounds": settings.rounds,
+        "steps_per_execution": settings.steps_per_execution,
+        "seconds_per_sample": settings.seconds_per_sample,
+        "jit_compile": settings.jit_compile,
+        "device": args.device,
+        "quick": args.quick,
+    }
+
+
+def _log_results(results, table, output_dir):
+    metrics = summary.summary_metrics(results)
+    for row in results.to_dict("records"):
+        for key, value in row.items():
+            if isinstance(value, float):
+                metrics[f"{row['config']}.{key}"] = value
+    mlflow.log_metrics(metrics)
+    figure = summary.plot(results)
+    mlflow.log_text(table + "\n", "bench.txt")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = output_dir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        results.to_csv(folder / "bench.csv", index=False)
+        figure.savefig(folder / "bench.png", dpi=110)
+        mlflow.log_artifact(str(folder / "bench.csv"))
+        mlflow.log_artifact(str(folder / "bench.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""`custom-dense-compare`: rebuild a sweep's comparison report from MLflow."""
+
+from custom_dense_lab.process.startup import quiet_start
+
+quiet_start()
+
+
+import argparse
+import sys
+
+import mlflow
+
+from custom_dense_lab.errors import ConfigError, SweepNotFoundError
+from custom_dense_lab.reports import comparison
+from custom_dense_lab.sweep.parent import find_sweep
+from custom_dense_lab.tracking import lifecycle, store
+
+
+def open_sweep(experiment, parent=None, tracking_uri=None):
+    """Points MLflow at the store and returns a sweep's parent run id.
+
+    Exits with status 2 and one line on stderr when the store cannot be used,
+    `parent` is not a sweep's parent run, or the experiment holds no sweep.
+    Runs of the experiment whose process is gone are closed on the way.
+
+    Args:
+        experiment: The experiment to take the latest sweep of.
+        parent: A parent run id, which wins over `experiment`.
+        tracking_uri: The store; default `$MLFLOW_TRACKING_URI`.
+    """
+    try:
+        store.use_store(tracking_uri)
+        parent = find_sweep(experiment, parent)
+    except (ConfigError, SweepNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    lifecycle.close_lost_runs(mlflow.get_run(parent).info.experiment_id)
+    return parent
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-compare",
+        description="Pair a sweep's custom and stock runs, print the comparison and log "
+        "comparison.csv, comparison.md and comparison.png on its parent run.",
+    )
+    parser.add_argument("--experiment", default="custom-dense", help="experiment name")
+    parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
+    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
+    pairs, markdown = comparison.log_report(parent)
+    print(f"Sweep {parent}\n")
+    print(markdown)
+    if pairs.empty:
+        print("error: the sweep has no finished custom/stock pair to compare", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,202 @@
+"""One validation path: from command-line overrides to checked configs, or one `ConfigError`.
+
+Every config problem is found before any job runs, for every value a sweep
+takes (on the command line and in a preset's `hydra.sweeper.params`): Hydra
+composes the config once for the overrides that do not sweep, then once with
+the first value of every swept key, once with the second, and so on, shorter
+sweeps starting over. What Hydra and OmegaConf report (the override grammar,
+an unknown group option, an unknown key, a wrong type) is turned into one
+line that names the key, the value and what is accepted; `validate_config`
+then checks the values of each composed config.
+"""
+
+import enum
+import typing
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from custom_dense_lab.config import overrides as override_text
+from custom_dense_lab.config.command_line import overrides_of
+from custom_dense_lab.config.validation import validate_config
+from custom_dense_lab.errors import ConfigError
+
+_OPTUNA_STORAGE_KEY = "hydra.sweeper.storage"
+_OPTUNA_STORAGE_ACCEPTED = (
+    "null: optuna 2.10 keeps the study in memory (its database storage needs SQLAlchemy 1, "
+    "MLflow 3 needs SQLAlchemy 2)"
+)
+_ABSENT = object()
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_command_line(args, config_dir):
+    """Composes and checks the config of every job the command line would run.
+
+    The schemas must be registered (`schema.register_schemas()`).
+
+    Args:
+        args: Normalized command-line arguments (see `command_line.normalize`).
+        config_dir: The Hydra config folder.
+
+    Returns:
+        The config composed from the overrides that do not sweep, with
+        Hydra's own config under `hydra`.
+
+    Raises:
+        ConfigError: For the first override or value that cannot work.
+    """
+    overrides = [(text, _parse(text)) for text in overrides_of(args)]
+    fixed = [text for text, override in overrides if not override.is_sweep_override()]
+    with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        _check_added_keys(overrides, fixed)
+        base = _compose(fixed, overrides)
+        configs = [base]
+        sweeps = [
+            [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
+            for override in _discrete_sweeps(overrides, base)
+        ]
+        configs += [_compose_row(fixed, row) for row in _rows(sweeps)]
+    for cfg in configs:
+        _check_hydra_settings(cfg)
+        validate_config(cfg)
+    return base
+
+
+def _rows(sweeps):
+    """The first value of every sweep, then the second, ...; shorter sweeps start over."""
+    longest = max(map(len, sweeps), default=0)
+    return [[values[i % len(values)] for values in sweeps] for i in range(longest)]
+
+
+def _compose_row(fixed, values):
+    """Composes one row of sweep values; a failure Hydra ties to no key is traced to a value."""
+    try:
+        return _compose([*fixed, *values], [(text, _parse(text)) for text in values])
+    except ConfigError as error:
+        if error.key == "override" and len(values) > 1:
+            for value in values:
+                _compose([*fixed, value], [(value, _parse(value))])
+        raise
+
+
+def _parse(text):
+    try:
+        override = override_text.parse_one(text)
+    except OverrideParseException as error:
+        reason = str(error).splitlines()[0].removeprefix("LexerNoViableAltException: ")
+        raise ConfigError(
+            "override",
+            text,
+            f"key=value in Hydra's override grammar ({reason}; quote values with spaces, "
+            "commas or non-ASCII letters, e.g. key='a b')",
+        ) from None
+    return override
+
+
+def _compose(texts, overrides):
+    try:
+        return hydra.compose("config", overrides=texts, return_hydra_config=True)
+    except MissingConfigException as error:
+        raise _unknown_option(error) from None
+    except ConfigCompositionException as error:
+        raise _translate(error, overrides) from None
+
+
+def _unknown_option(error):
+    group, _, option = (error.missing_cfg_file or "").rpartition("/")
+    options = [name for name in error.options or () if not name.startswith("_")]
+    if not group or not options:
+        return ConfigError("config", error.missing_cfg_file, "an existing config file")
+    return ConfigError(group, option, f"one of {', '.join(options)}")
+
+
+def _translate(error, overrides):
+    cause = error.__cause__
+    key = getattr(cause, "full_key", None)
+    value = _value_of(key, overrides)
+    if isinstance(cause, ConfigAttributeError | ConfigKeyError) and key:
+        return ConfigError(key, value, _known_keys(cause.parent_node, key))
+    if isinstance(cause, ValidationError) and key:
+        node = cause.parent_node._get_node(key.rpartition(".")[2]) if cause.parent_node else None
+        return ConfigError(key, value, _accepted(node) if node is not None else "a valid value")
+    first_line = str(error).splitlines()[0]
+    return ConfigError("override", " ".join(text for text, _ in overrides), first_line)
+
+
+def _value_of(key, overrides):
+    for _, override in overrides:
+        if override.key_or_group.lstrip("+") == key:
+            return override_text.raw_value(override)
+    return None
+
+
+def _known_keys(parent, key):
+    section = key.rpartition(".")[0]
+    if not isinstance(parent, DictConfig):
+        return "a key of the config"
+    keys = ", ".join(sorted(str(name) for name in parent if not str(name).startswith("_")))
+    where = f"`{section}` has" if section else "its top-level keys are"
+    return f"a key of the config; {where} {keys}"
+
+
+def _accepted(node):
+    metadata = node._metadata
+    kind = metadata.ref_type
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        words = "one of " + ", ".join(
+            member.name
+            if isinstance(member.value, str) or member.value < 0
+            else f"{member.name} ({member.value})"
+            for member in kind
+        )
+    else:
+        words = _TYPE_WORDS.get(kind, "a valid value")
+    return words + (" or null" if metadata.optional else "")
+
+
+def _check_added_keys(overrides, fixed):
+    """Refuses `+key=...` and `++key=...` that would add a key the schema does not have.
+
+    Whether the key exists is judged on the config composed without such overrides.
+    """
+    loader = GlobalHydra.instance().config_loader()
+    adding = []
+    for text, override in overrides:
+        key = override.key_or_group
+        is_group = key.startswith("hydra") or bool(loader.get_group_options(key))
+        if (override.is_add() or override.is_force_add()) and not is_group:
+            adding.append((text, override))
+    if not adding:
+        return
+    added_texts = {text for text, _ in adding}
+    base = _compose([text for text in fixed if text not in added_texts], overrides)
+    for _, override in adding:
+        key = override.key_or_group
+        if override.is_add() or OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+            parent = OmegaConf.select(base, key.rpartition(".")[0]) if "." in key else base
+            raise ConfigError(key, override_text.raw_value(override), _known_keys(parent, key))
+
+
+def _discrete_sweeps(overrides, base):
+    """The swept overrides whose values can be listed: the command line's and the preset's."""
+    sweeps = [override for _, override in overrides if override.is_discrete_sweep()]
+    preset = OmegaConf.select(base, "hydra.sweeper.params") or {}
+    swept_keys = {override.key_or_group for override in sweeps}
+    for key, values in preset.items():
+        if key not in swept_keys and isinstance(values, str):
+            override = _parse(f"{key}={values}")
+            if override.is_discrete_sweep():
+                sweeps.append(override)
+    return sweeps
+
+
+def _check_hydra_settings(cfg):
+    storage = OmegaConf.select(cfg, _OPTUNA_STORAGE_KEY)
+    if storage is not None:
+        raise ConfigError(_OPTUNA_STORAGE_KEY, storage, _OPTUNA_STORAGE_ACCEPTED)

@@ -1,0 +1,230 @@
+"""Where examples come from: TFDS builders (local or catalog) and a seeded generator."""
+
+import dataclasses
+import os
+import pathlib
+import socket
+import time
+import zipfile
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+import tensorflow_datasets as tfds
+from sklearn.datasets import make_classification
+
+from custom_dense_lab.data import sklearn_digits
+from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
+
+# Dataset names as users type them (`dataset=...`), and the TFDS builders behind them.
+TFDS_BUILDERS = {
+    "digits": sklearn_digits.SklearnDigits.name,
+    "mnist": "mnist",
+    "fashion_mnist": "fashion_mnist",
+}
+_PROBE_TIMEOUT_S = 3.0
+# A prepared dataset's splits as arrays, saved beside its TFRecords by the first reader.
+ARRAYS_FILE = "custom_dense_arrays.npz"
+_ARRAY_NAMES = ("train_features", "train_labels", "test_features", "test_labels")
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A dataset's examples as arrays, before splitting off validation and scaling.
+
+    Args:
+        train: `(features, labels)` of the training split.
+        test: `(features, labels)` of the test split.
+        num_classes: Number of label classes.
+        max_value: Largest possible feature value, used to scale to [0, 1].
+        lineage: What identifies the source: builder, version, location.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    num_classes: int
+    max_value: float
+    lineage: dict = field(default_factory=dict)
+
+
+def resolve_data_dir(data_dir):
+    """Returns `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default folder."""
+    return os.path.expanduser(
+        data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    )
+
+
+def load_tfds(name, reuse, data_dir=None, download=True):
+    """Loads a TFDS dataset into arrays, preparing it first if needed.
+
+    The local `digits` builder prepares offline. A catalog dataset that is not
+    prepared in `data_dir` is downloaded, after a quick check that its hosts
+    answer, so that a machine without network fails in seconds, not minutes.
+
+    Args:
+        name: One of `TFDS_BUILDERS`.
+        reuse: A `ProcessReuse`: the arrays read are kept there as a `"sources"`
+            entry, for later jobs of the process.
+        data_dir: TFDS data folder; see `resolve_data_dir`.
+        download: Whether a missing catalog dataset may be downloaded.
+
+    Returns:
+        A `SourceData`.
+    """
+    root = resolve_data_dir(data_dir)
+    builder = tfds.builder(TFDS_BUILDERS[name], data_dir=root)
+    if not builder.is_prepared():
+        if not _is_writable(root):
+            raise ConfigError(
+                "dataset.data_dir", root, f"a writable folder to prepare dataset={name} in"
+            )
+        if builder.url_infos:
+            _require_download(name, builder, download)
+        started = time.perf_counter()
+        builder.download_and_prepare()
+        prepare_time_s = time.perf_counter() - started
+    else:
+        prepare_time_s = 0.0
+    key = (TFDS_BUILDERS[name], root)
+    source = reuse.get("sources", key, lambda: _read_prepared(*key))
+    return dataclasses.replace(source, lineage={**source.lineage, "prepare_time_s": prepare_time_s})
+
+
+def _read_prepared(builder_name, root):
+    """Reads a prepared TFDS dataset into read-only arrays.
+
+    The jobs of a sweep in one process share the arrays instead of reading
+    the same files again (`load_tfds`); other processes read them from a copy
+    in NumPy's format beside the prepared files (see `_arrays`).
+    """
+    builder = tfds.builder(builder_name, data_dir=root)
+    label_feature = builder.info.features["label"]
+    arrays = _arrays(builder)
+    return SourceData(
+        train=(arrays["train_features"], arrays["train_labels"]),
+        test=(arrays["test_features"], arrays["test_labels"]),
+        num_classes=label_feature.num_classes,
+        max_value=255.0,
+        lineage={
+            "builder": builder.name,
+            "version": str(builder.version),
+            "data_dir": str(builder.data_dir),
+        },
+    )
+
+
+def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
+    """Generates a seeded classification set: the same arguments give the same data.
+
+    Uses scikit-learn's `make_classification` (Gaussian clusters on the
+    vertices of a hypercube), then rescales all features to [0, 1].
+
+    Returns:
+        A `SourceData` whose last `round(n_samples * test_fraction)` samples are the test split.
+    """
+    features, labels = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_features,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    features = (features - features.min()) / (features.max() - features.min())
+    n_test = round(n_samples * test_fraction)
+    split = n_samples - n_test
+    return SourceData(
+        train=(features[:split].astype(np.float32), labels[:split].astype(np.int64)),
+        test=(features[split:].astype(np.float32), labels[split:].astype(np.int64)),
+        num_classes=n_classes,
+        max_value=1.0,
+        lineage={"builder": "synthetic", "version": "sklearn.make_classification"},
+    )
+
+
+def _arrays(builder):
+    """The features and labels of the train and test splits, read-only.
+
+    Reading TFRecords through tf.data takes about 0.2 s for the digits. The
+    first reader in a data folder saves the arrays as `ARRAYS_FILE` in the
+    dataset's version folder, with the names, sizes and times of the files
+    TFDS prepared there; a later process loads it while those are unchanged,
+    and reads the TFRecords again otherwise. A folder that cannot be written
+    is only read.
+    """
+    folder = pathlib.Path(builder.data_dir)
+    prepared = _prepared_files(folder)
+    try:
+        with np.load(folder / ARRAYS_FILE) as stored:
+            if stored["prepared_files"].tolist() != prepared:
+                raise ValueError("the dataset was prepared again")
+            arrays = {name: stored[name] for name in _ARRAY_NAMES}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, stale, damaged
+        arrays = {}
+        for split in ("train", "test"):
+            arrays[f"{split}_features"], arrays[f"{split}_labels"] = _split_arrays(builder, split)
+        _save_quietly(folder / ARRAYS_FILE, {**arrays, "prepared_files": np.array(prepared)})
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays
+
+
+def _prepared_files(folder):
+    """`name size mtime_ns` of each file TFDS prepared in `folder`, sorted."""
+    return sorted(
+        f"{entry.name} {entry.stat().st_size} {entry.stat().st_mtime_ns}"
+        for entry in os.scandir(folder)
+        if entry.is_file() and not entry.name.startswith(".") and entry.name != ARRAYS_FILE
+    )
+
+
+def _save_quietly(path, arrays):
+    """Saves `arrays` in `path` in one step (others never read half a file), if the folder allows."""
+    partial = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def _split_arrays(builder, split):
+    batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(4096)))
+    features = np.concatenate([images for images, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    return features, labels
+
+
+def _is_writable(path):
+    """Whether `path` is, or could be created as, a folder this process can write."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
+def _host_and_port(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _require_download(name, builder, download):
+    offline_hint = (
+        "use dataset=digits (prepared offline from scikit-learn) or a data_dir "
+        "where it is already prepared"
+    )
+    if not download:
+        raise DatasetUnavailableError(
+            f"dataset={name} is not prepared in {builder.data_dir} and dataset.download=false: "
+            f"{offline_hint}."
+        )
+    for host, port in sorted({_host_and_port(url) for url in builder.url_infos}):
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+        except OSError as error:
+            raise DatasetUnavailableError(
+                f"dataset={name} needs a download from {host}, which is unreachable "
+                f"({error.__class__.__name__}): {offline_hint}."
+            ) from None

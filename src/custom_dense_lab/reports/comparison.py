@@ -1,0 +1,315 @@
+"""The comparison report of a sweep: custom and stock runs paired by identical config."""
+
+import math
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric
+
+from custom_dense_lab.reports import figures
+from custom_dense_lab.reports.stats import ratio_summary
+from custom_dense_lab.tracking import names, ui
+
+LAYER_PARAM = "params.layer.name"
+COMPARISON_PNG = "comparison.png"
+CURVES_PNG = "learning_curves.png"
+TABLE_JSON = "comparison_table.json"
+NO_PAIRS = "No custom/stock pairs: the sweep has no jobs that differ only in `layer`."
+# Every param of the `layer` group says which implementation ran: custom and stock differ there.
+_LAYER_GROUP_PREFIX = "params.layer."
+_PAIR_METRICS = ("test_accuracy", "step_time_ms", "infer_latency_ms_p50")
+# Per-epoch metrics the figures draw: the step-time spread and the learning curves.
+_EPOCH_KEYS = ("epoch_step_time_ms", "val_accuracy", "train_loss")
+
+
+def child_runs(parent_run_id):
+    """Returns the sweep's child runs as a DataFrame (`mlflow.search_runs` columns)."""
+    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+    return mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def pair_runs(runs, metrics=_PAIR_METRICS):
+    """Pairs FINISHED custom and stock runs whose params are otherwise identical.
+
+    Args:
+        runs: A DataFrame of runs from `mlflow.search_runs`.
+        metrics: The metrics to take from each run of a pair; the default
+            three give the ratio and delta columns.
+
+    Returns:
+        A DataFrame with one row per pair: the params that vary across the
+        sweep (also listed in `attrs["config_columns"]`), each metric for
+        custom and stock, the accuracy delta (custom - stock) and the custom /
+        stock ratios of step time and inference latency. Empty when nothing
+        pairs.
+    """
+    if runs.empty or LAYER_PARAM not in runs:
+        return pd.DataFrame()
+    finished = runs[runs["status"] == "FINISHED"]
+    params = sorted(
+        c
+        for c in finished.columns
+        if c.startswith("params.") and not c.startswith(_LAYER_GROUP_PREFIX)
+    )
+    varying = [c for c in params if runs[c].astype(str).nunique() > 1]
+    rows = []
+    for _, group in finished.groupby([finished[c].astype(str) for c in params], sort=False):
+        by_layer = {layer: run for layer, run in group.groupby(LAYER_PARAM)}
+        if not {"custom", "stock"} <= by_layer.keys():
+            continue
+        custom, stock = by_layer["custom"].iloc[-1], by_layer["stock"].iloc[-1]
+        row = {c.removeprefix("params."): custom[c] for c in varying}
+        for metric in dict.fromkeys((*_PAIR_METRICS, *metrics)):
+            row[f"{metric}_custom"] = custom.get(f"metrics.{metric}", math.nan)
+            row[f"{metric}_stock"] = stock.get(f"metrics.{metric}", math.nan)
+        row["test_accuracy_delta"] = row["test_accuracy_custom"] - row["test_accuracy_stock"]
+        row["step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
+        row["infer_latency_ratio"] = (
+            row["infer_latency_ms_p50_custom"] / row["infer_latency_ms_p50_stock"]
+        )
+        row["run_id_custom"], row["run_id_stock"] = custom["run_id"], stock["run_id"]
+        rows.append(row)
+    pairs = pd.DataFrame(rows)
+    pairs.attrs["config_columns"] = [c.removeprefix("params.") for c in varying]
+    return pairs
+
+
+def summary_metrics(pairs):
+    """The sweep's headline figures, to 4 significant digits.
+
+    The largest accuracy gap, the median of the per-pair step-time ratios
+    custom / stock with its bootstrap 95% interval (`step_time_ratio_ci_low`,
+    `_high`), the median inference-latency ratio and the number of pairs.
+    """
+    if pairs.empty:
+        return {}
+    step = ratio_summary(pairs["step_time_ms_custom"], pairs["step_time_ms_stock"])
+    figures = {
+        "max_abs_test_accuracy_delta": pairs["test_accuracy_delta"].abs().max(),
+        "median_step_time_ratio": step["ratio"],
+        "step_time_ratio_ci_low": step["ci_low"],
+        "step_time_ratio_ci_high": step["ci_high"],
+        "median_infer_latency_ratio": pairs["infer_latency_ratio"].median(),
+        "pair_count": len(pairs),
+    }
+    return {key: _rounded(value) for key, value in figures.items()}
+
+
+def to_markdown(pairs, summary):
+    """Renders the pairs and the summary as a Markdown table with a short preamble."""
+    if pairs.empty:
+        return NO_PAIRS + "\n"
+    lines = [
+        f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
+        f"{summary['max_abs_test_accuracy_delta']:.4f}. Median step time ratio (custom / stock): "
+        f"{summary['median_step_time_ratio']:.3f} "
+        f"(95% interval {summary['step_time_ratio_ci_low']:.3f} to "
+        f"{summary['step_time_ratio_ci_high']:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
+        f"max {pairs['step_time_ratio'].max():.3f}). "
+        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}.",
+        "",
+        markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def best_job(runs):
+    """The finished job with the highest final `val_accuracy` (a row of `runs`), or `None`."""
+    if runs.empty or "metrics.val_accuracy" not in runs:
+        return None
+    finished = runs[(runs["status"] == "FINISHED") & runs["metrics.val_accuracy"].notna()]
+    if finished.empty:
+        return None
+    return finished.loc[finished["metrics.val_accuracy"].idxmax()]
+
+
+def summary_note(pairs, summary, best, experiment_id):
+    """The parent run's description: the verdict in a few Markdown lines.
+
+    Args:
+        pairs: The pairs, from `pair_runs`.
+        summary: Their figures, from `summary_metrics`.
+        best: The best job's row (`best_job`), or `None`.
+        experiment_id: The experiment, for the link to the best job.
+
+    Returns:
+        Markdown for the tag `mlflow.note.content`.
+    """
+    if pairs.empty:
+        headline, details = f"**{NO_PAIRS}**", []
+    else:
+        delta = summary["max_abs_test_accuracy_delta"]
+        verdict = "identical test accuracy" if delta == 0 else f"test accuracy within {delta:.4f}"
+        headline = (
+            f"**{len(pairs)} custom/stock pairs: {verdict}, training step time ratio "
+            f"{summary['median_step_time_ratio']:.3f} (custom / stock).**"
+        )
+        details = [
+            f"- Training step time, custom / stock: median of the pairs "
+            f"{summary['median_step_time_ratio']:.3f}, 95% interval "
+            f"{summary['step_time_ratio_ci_low']:.3f} to {summary['step_time_ratio_ci_high']:.3f} "
+            "(1.0: equally fast).",
+            f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
+            f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
+        ]
+    lines = [headline]
+    if best is not None:
+        link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
+        name = best.get("tags.mlflow.runName") or best["run_id"]
+        lines.append(
+            f"- Best job (final val_accuracy): [{name}]({link}), val_accuracy "
+            f"{best['metrics.val_accuracy']:.4f}, test_accuracy "
+            f"{best.get('metrics.test_accuracy', math.nan):.4f}."
+        )
+    lines += details
+    lines.append(
+        f"- Artifacts: `{COMPARISON_PNG}` (ratios per pair), `{CURVES_PNG}`, `{TABLE_JSON}`."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(frame):
+    """Renders a DataFrame as a Markdown table, numbers to 4 significant digits."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def pair_labels(pairs):
+    """A short label per pair: its values of the keys the sweep varies ("u128 tanh")."""
+    columns = pairs.attrs.get("config_columns", [])
+    return [
+        names.job_name({column: str(row[column]) for column in columns}) if columns else "pair"
+        for _, row in pairs.iterrows()
+    ]
+
+
+def plot(pairs, step_spreads=None):
+    """Draws per pair the time ratios custom / stock around 1.0 and the accuracy delta.
+
+    Args:
+        pairs: The pairs, from `pair_runs`.
+        step_spreads: Per pair, `(low, high)` of its per-epoch step-time
+            ratios, or `None` (also for the whole argument) where unknown.
+    """
+    return figures.comparison_figure(
+        pair_labels(pairs),
+        list(pairs["step_time_ratio"]),
+        step_spreads or [None] * len(pairs),
+        list(pairs["infer_latency_ratio"]),
+        list(pairs["test_accuracy_delta"]),
+    )
+
+
+def epoch_histories(pairs, keys=_EPOCH_KEYS):
+    """Per pair, `{(layer, key): (epochs, values)}` of the custom and stock runs' histories."""
+    client = mlflow.MlflowClient()
+    histories = []
+    for _, row in pairs.iterrows():
+        curves = {}
+        for layer in ("custom", "stock"):
+            for key in keys:
+                history = sorted(
+                    (m.step, m.value)
+                    for m in client.get_metric_history(row[f"run_id_{layer}"], key)
+                )
+                if history:
+                    steps, values = np.asarray(history).T
+                    curves[(layer, key)] = (steps, values)
+        histories.append(curves)
+    return histories
+
+
+def step_spread(curves):
+    """`(low, high)` of a pair's per-epoch step-time ratios after the first epoch, or `None`."""
+    custom = curves.get(("custom", "epoch_step_time_ms"))
+    stock = curves.get(("stock", "epoch_step_time_ms"))
+    if custom is None or stock is None or len(custom[1]) != len(stock[1]):
+        return None
+    ratios = custom[1] / stock[1]
+    steady = ratios[1:] if len(ratios) > 1 else ratios
+    return float(steady.min()), float(steady.max())
+
+
+def pair_table(pairs):
+    """The pairs as the table logged with `log_table`: a label, the figures, the run ids."""
+    columns = [
+        "test_accuracy_custom",
+        "test_accuracy_stock",
+        "test_accuracy_delta",
+        "step_time_ratio",
+        "infer_latency_ratio",
+        "step_time_ms_custom",
+        "step_time_ms_stock",
+    ]
+    table = pairs[columns].map(_rounded)
+    table.insert(0, "pair", pair_labels(pairs))
+    table["run_id_custom"], table["run_id_stock"] = pairs["run_id_custom"], pairs["run_id_stock"]
+    return table
+
+
+def log_report(parent_run_id):
+    """Builds the comparison of a sweep and logs it on the parent run.
+
+    Logs `comparison.csv`, `comparison.md`, the pair table `comparison_table.json`
+    (`log_table`: the UI shows it as a table), the figures `comparison.png` and
+    `learning_curves.png`, the summary metrics (`max_abs_test_accuracy_delta`,
+    `median_step_time_ratio`, ...) and the summary as the parent's description.
+
+    Returns:
+        `(pairs, markdown)`.
+    """
+    runs = child_runs(parent_run_id)
+    pairs = pair_runs(runs)
+    summary = summary_metrics(pairs)
+    markdown = to_markdown(pairs, summary)
+    client = mlflow.MlflowClient()
+    client.log_text(parent_run_id, pairs.to_csv(index=False), "comparison.csv")
+    client.log_text(parent_run_id, markdown, "comparison.md")
+    if not pairs.empty:
+        histories = epoch_histories(pairs)
+        _log_table(client, parent_run_id, pair_table(pairs))
+        spreads = [step_spread(curves) for curves in histories]
+        client.log_figure(parent_run_id, plot(pairs, spreads), COMPARISON_PNG)
+        curves = figures.learning_curves_figure(pair_labels(pairs), histories)
+        client.log_figure(parent_run_id, curves, CURVES_PNG)
+        timestamp = int(time.time() * 1000)
+        client.log_batch(
+            parent_run_id, metrics=[Metric(k, v, timestamp, 0) for k, v in summary.items()]
+        )
+    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+    note = summary_note(pairs, summary, best_job(runs), experiment_id)
+    client.set_tag(parent_run_id, ui.NOTE_TAG, note)
+    return pairs, markdown
+
+
+def _log_table(client, run_id, table):
+    """Logs the pair table with `log_table`, which the UI shows as a table; replaces an old one.
+
+    `log_table` appends to a table the run already has: a rebuilt report
+    (`custom-dense-compare`) writes the same JSON over it instead.
+    """
+    if TABLE_JSON in {artifact.path for artifact in client.list_artifacts(run_id)}:
+        client.log_text(run_id, table.to_json(orient="split", index=False), TABLE_JSON)
+    else:
+        client.log_table(run_id, table, TABLE_JSON)
+
+
+def _rounded(value):
+    """`value` to 4 significant digits, as a float."""
+    return float(f"{value:.4g}")
+
+
+def _cell(value):
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,197 @@
+"""The studies: per study, a summary line, a table and a figure from its sweep's runs.
+
+Each study is a sweep of one `experiment` preset (`conf/experiment/<study>.yaml`),
+logged to its own MLflow experiment, `study-<name>`.
+"""
+
+import datetime
+
+import mlflow
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from custom_dense_lab.reports import comparison
+
+# A test accuracy at or below this stays near chance (0.1 among 10 classes): the model did not train.
+FAILED_ACCURACY = 0.3
+
+
+def parity(runs):
+    """Custom against stock over the mission grid, across seeds."""
+    pairs = _numeric_config(comparison.pair_runs(runs))
+    config = [c for c in pairs.attrs["config_columns"] if c != "seed"]
+    if not config:  # a single config, over seeds
+        pairs["config"], config = "default", ["config"]
+    grouped = pairs.groupby(config, sort=True)
+    table = grouped.agg(
+        seeds=("seed", "count"),
+        test_accuracy_custom=("test_accuracy_custom", "mean"),
+        test_accuracy_stock=("test_accuracy_stock", "mean"),
+        max_abs_accuracy_delta=("test_accuracy_delta", lambda d: d.abs().max()),
+        step_time_ratio_median=("step_time_ratio", "median"),
+        step_time_ratio_min=("step_time_ratio", "min"),
+        step_time_ratio_max=("step_time_ratio", "max"),
+    ).reset_index()
+    summary = (
+        f"{len(pairs)} pairs ({len(table)} configs x seeds). Max |test accuracy delta| over all "
+        f"pairs: {pairs['test_accuracy_delta'].abs().max():.4f}. Step-time ratio custom / stock: "
+        f"median {pairs['step_time_ratio'].median():.3f}, "
+        f"{pairs['step_time_ratio'].min():.3f} to {pairs['step_time_ratio'].max():.3f} over pairs."
+    )
+    figure = Figure(figsize=(9, 4.5))
+    axis = figure.subplots()
+    labels = [_label(row, config) for _, row in table.iterrows()]
+    for position, (_, group) in enumerate(grouped):
+        axis.plot([position] * len(group), group["step_time_ratio"], "o", color="tab:blue")
+    axis.plot(range(len(table)), table["step_time_ratio_median"], "_", color="black", ms=20)
+    axis.axhline(1.0, color="grey", linewidth=0.8)
+    axis.set_xticks(range(len(table)), labels, rotation=35, ha="right", fontsize=8)
+    axis.set_ylabel("step time, custom / stock")
+    axis.set_title("One dot per seed; bar: median")
+    figure.tight_layout()
+    return summary, table, figure
+
+
+def width(runs):
+    """Accuracy, step time and achieved GFLOP/s as the hidden layers widen."""
+    pairs = _numeric_config(comparison.pair_runs(runs, metrics=("train_gflops", "param_count")))
+    pairs["param_count_custom"] = pairs["param_count_custom"].astype(int)
+    pairs = pairs.sort_values("model.units")
+    table = pairs[
+        [
+            "model.units",
+            "param_count_custom",
+            "test_accuracy_custom",
+            "test_accuracy_stock",
+            "step_time_ms_custom",
+            "step_time_ms_stock",
+            "step_time_ratio",
+            "train_gflops_custom",
+            "train_gflops_stock",
+        ]
+    ]
+    best = pairs.loc[pairs["test_accuracy_custom"].idxmax()]
+    summary = (
+        f"Best test accuracy {best['test_accuracy_custom']:.4f} at {best['model.units']} units; "
+        f"max |test accuracy delta| {pairs['test_accuracy_delta'].abs().max():.4f}; median "
+        f"step-time ratio {pairs['step_time_ratio'].median():.3f}."
+    )
+    figure = Figure(figsize=(12, 4))
+    axes = figure.subplots(1, 3)
+    for axis, metric, title in zip(
+        axes,
+        ("test_accuracy", "step_time_ms", "train_gflops"),
+        ("test accuracy", "median training step (ms)", "training GFLOP/s"),
+        strict=True,
+    ):
+        axis.plot(pairs["model.units"], pairs[f"{metric}_custom"], "o-", label="custom")
+        axis.plot(pairs["model.units"], pairs[f"{metric}_stock"], "x--", label="stock")
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("units per hidden layer")
+        axis.set_title(title)
+    axes[0].legend()
+    figure.tight_layout()
+    return summary, table, figure
+
+
+def activations_initializers(runs):
+    """Final accuracy of every activation x initializer pair, with validation curves."""
+    pairs = comparison.pair_runs(runs)
+    config = ["model.activation", "model.kernel_initializer"]
+    table = pairs[[*config, "test_accuracy_custom", "test_accuracy_stock", "test_accuracy_delta"]]
+    table = table.sort_values(config).reset_index(drop=True)
+    table["trains"] = np.where(table["test_accuracy_custom"] > FAILED_ACCURACY, "yes", "no")
+    failed = table[table["trains"] == "no"]
+    summary = (
+        f"{len(table) - len(failed)} of {len(table)} pairs train (test accuracy above "
+        f"{FAILED_ACCURACY}); the others stay at chance: "
+        + (", ".join(_label(row, config) for _, row in failed.iterrows()) or "none")
+        + f". Max |test accuracy delta| custom - stock: {pairs['test_accuracy_delta'].abs().max():.4f}."
+    )
+    activations = sorted(pairs["model.activation"].unique())
+    initializers = sorted(pairs["model.kernel_initializer"].unique())
+    figure = Figure(figsize=(3 * len(initializers), 2.4 * len(activations)))
+    axes = figure.subplots(len(activations), len(initializers), sharex=True, sharey=True)
+    client = mlflow.MlflowClient()
+    for _, row in pairs.iterrows():
+        axis = axes[
+            activations.index(row["model.activation"]),
+            initializers.index(row["model.kernel_initializer"]),
+        ]
+        for layer, style in (("custom", "-"), ("stock", "--")):
+            history = client.get_metric_history(row[f"run_id_{layer}"], "val_accuracy")
+            steps = [m.step for m in history]
+            axis.plot(steps, [m.value for m in history], style, label=layer)
+        axis.set_title(_label(row, config), fontsize=8)
+        axis.set_ylim(0, 1)
+    axes[0, 0].legend(fontsize=7)
+    figure.supxlabel("epoch")
+    figure.supylabel("validation accuracy")
+    figure.tight_layout()
+    return summary, table, figure
+
+
+def devices(runs):
+    """Step time by device, precision and batch size, custom beside stock."""
+    pairs = _numeric_config(comparison.pair_runs(runs, metrics=("train_gflops",)))
+    config = pairs.attrs["config_columns"]
+    pairs = pairs.sort_values(config).reset_index(drop=True)
+    table = pairs[
+        [
+            *config,
+            "test_accuracy_custom",
+            "test_accuracy_stock",
+            "step_time_ms_custom",
+            "step_time_ms_stock",
+            "step_time_ratio",
+            "train_gflops_custom",
+        ]
+    ]
+    summary = (
+        f"{len(pairs)} pairs; median step-time ratio custom / stock "
+        f"{pairs['step_time_ratio'].median():.3f}; max |test accuracy delta| "
+        f"{pairs['test_accuracy_delta'].abs().max():.4f}."
+    )
+    return summary, table, comparison.plot(pairs)
+
+
+STUDIES = {
+    "parity": parity,
+    "width": width,
+    "activations_initializers": activations_initializers,
+    "devices": devices,
+}
+
+
+def provenance(parent_id, runs):
+    """Where the figures come from: the sweep, its machine and software, its wall time."""
+    parent = mlflow.get_run(parent_id)
+    tags = runs.iloc[0]
+    started = datetime.datetime.fromtimestamp(parent.info.start_time / 1000, datetime.UTC)
+    wall = (
+        f"{(parent.info.end_time - parent.info.start_time) / 1000:.0f} s"
+        if parent.info.end_time
+        else "unknown"
+    )
+    return (
+        f"Sweep `{parent_id}` ({len(runs)} jobs, {runs['status'].eq('FINISHED').sum()} finished), "
+        f"started {started:%Y-%m-%d %H:%M} UTC, wall time {wall}. Device: "
+        f"{tags.get('tags.device', '?')} ({tags.get('tags.device_name', '?')}); tensorflow "
+        f"{tags.get('tags.tf_version', '?')}, keras {tags.get('tags.keras_version', '?')}; "
+        f"commit {str(tags.get('tags.git_commit', '?'))[:10]}."
+    )
+
+
+def _numeric_config(pairs):
+    """Turns config columns that hold numbers (MLflow params are text) into numbers."""
+    for column in pairs.attrs["config_columns"]:
+        try:
+            pairs[column] = pd.to_numeric(pairs[column])
+        except ValueError:
+            continue
+    return pairs
+
+
+def _label(row, columns):
+    return " ".join(f"{c.split('.')[-1]}={row[c]}" for c in columns)

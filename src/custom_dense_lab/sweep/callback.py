@@ -1,0 +1,56 @@
+"""The Hydra callback that gives a multirun one MLflow parent run and its report."""
+
+import os
+import pathlib
+import sys
+
+import mlflow
+from hydra.experimental.callback import Callback
+
+from custom_dense_lab.sweep.finish import finish_sweep
+from custom_dense_lab.sweep.parent import PARENT_RUN_ENV, open_parent
+from custom_dense_lab.tracking import ui
+
+
+class MlflowSweepCallback(Callback):
+    """Opens the sweep's parent run before the jobs and reports on it after them.
+
+    The parent is the run `mlflow run` started, when there is one, else a new
+    run. The tracking store, the experiment and the parent all exist before
+    any job starts, so parallel jobs only add runs to them. At the end, the
+    parent gets the comparison report and the best job, and is marked FAILED
+    if any job failed.
+    """
+
+    def on_multirun_start(self, config, **kwargs):
+        """Opens the parent run; without one, the sweep stops with exit 2 before any job.
+
+        Hydra turns what a callback raises into a warning and goes on, so a
+        parent that cannot be created is said here, in one line.
+        """
+        try:
+            parent, experiment_id = open_parent(config)
+        except Exception as error:
+            reason = f"the sweep's parent run could not be created: {type(error).__name__}: {error}"
+            print(f"error: {reason}", file=sys.stderr)
+            finish_sweep(abort_reason=reason)  # closes a parent created before the failure
+            raise SystemExit(2) from None
+        try:
+            mlflow.MlflowClient().log_text(
+                parent, "\n".join(config.hydra.overrides.task) + "\n", "sweep_overrides.txt"
+            )
+        except Exception as error:  # the jobs and the report will meet it too, and say so
+            print(
+                f"error: could not log the sweep's overrides on {parent}: {error}", file=sys.stderr
+            )
+        print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
+
+    def on_multirun_end(self, config, **kwargs):
+        """Closes the sweep, says where to look; ends the process with status 1 if any job failed."""
+        parent = os.environ.get(PARENT_RUN_ENV)
+        failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        if parent:
+            ui.where_to_look(parent, config.mlflow.experiment_name, "this sweep")
+        if failed:
+            print(f"{len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr, flush=True)
+            raise SystemExit(1)

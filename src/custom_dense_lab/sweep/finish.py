@@ -1,0 +1,131 @@
+"""A sweep's end: its lost jobs closed, its report and best job logged, its parent closed."""
+
+import os
+import pathlib
+import sys
+
+import mlflow
+import yaml
+
+from custom_dense_lab.reports import comparison
+from custom_dense_lab.sweep.interrupt import forward_interrupt
+from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, PARENT_RUN_ENV
+from custom_dense_lab.tracking import lifecycle, names
+
+# What an Optuna sweep leaves in its sweep folder: the best trial's params and value.
+OPTUNA_RESULTS_FILE = "optimization_results.yaml"
+
+
+def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
+    """Closes the open sweep's parent run: lost jobs, report, best job, status.
+
+    Runs still RUNNING belong to jobs whose process died: they are marked
+    FAILED, or KILLED when the sweep was interrupted (after the sweep's jobs
+    still running on this host were sent the same signal and given time to
+    record it themselves). The parent never stays RUNNING: it ends FINISHED,
+    FAILED when a job failed or the sweep stopped early, or KILLED when
+    interrupted, with the comparison report over the jobs that finished. Does
+    nothing when no sweep is open in this process.
+
+    Args:
+        sweep_dir: The sweep folder, where an Optuna sweep leaves its result;
+            `None` when the sweep stopped early.
+        abort_reason: Why the sweep stopped before all its jobs returned, or
+            `None` when it ran to the end.
+        interrupted: The `Interrupted` that stopped the sweep, if one did.
+
+    Returns:
+        The names of the jobs that did not finish.
+    """
+    parent = os.environ.pop(PARENT_RUN_ENV, None)
+    os.environ.pop(LAUNCHER_PID_ENV, None)
+    if parent is None:
+        return []
+    if interrupted is not None:
+        forward_interrupt(parent, interrupted)
+    lost_status, lost_reason = (
+        ("KILLED", str(interrupted)) if interrupted else ("FAILED", lifecycle.LOST_REASON)
+    )
+    problems = []
+    failed_names = []
+    try:
+        runs = comparison.child_runs(parent)
+        for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
+            lifecycle.fail_run(run_id, lost_reason, status=lost_status)
+        runs = comparison.child_runs(parent)
+        failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
+        failed_names = [_job_label(row) for _, row in failed.iterrows()]
+        if failed_names:
+            problems.append(
+                f"{len(failed_names)} of {len(runs)} jobs did not finish: {'; '.join(failed_names)}"
+            )
+        _, markdown = comparison.log_report(parent)
+        print(markdown, flush=True)
+        _log_best_job(parent, runs)
+        if sweep_dir is not None:
+            _log_optuna_result(parent, pathlib.Path(sweep_dir) / OPTUNA_RESULTS_FILE)
+        print(
+            f"MLflow parent run {parent}: {len(runs) - len(failed_names)} of {len(runs)} "
+            "jobs finished",
+            flush=True,
+        )
+    except Exception as error:
+        problems.append(
+            f"the sweep's report could not be recorded ({type(error).__name__}: {error})"
+        )
+    finally:
+        if abort_reason:
+            problems.append(abort_reason)
+        _close_parent(parent, interrupted, problems)
+    return failed_names
+
+
+def _close_parent(parent, interrupted, problems):
+    """Ends the parent KILLED when interrupted, FAILED with the problems, else FINISHED."""
+    if interrupted is not None:
+        status, reason = "KILLED", ". ".join([str(interrupted), *problems])
+    elif problems:
+        status, reason = "FAILED", ". ".join(problems)
+    else:
+        status, reason = "FINISHED", None
+    try:
+        lifecycle.end_run(parent, status, reason)
+    except Exception as error:
+        print(f"error: could not close parent run {parent}: {error}", file=sys.stderr)
+
+
+def _log_best_job(parent, runs):
+    """Logs the finished job with the highest final `val_accuracy` on the parent run.
+
+    The parent gets the metric `best_val_accuracy`, the tags `best_run_id` and
+    `best_overrides`, and the best job's resolved config as `best_config.yaml`.
+    """
+    best = comparison.best_job(runs)
+    if best is None:
+        return
+    client = mlflow.MlflowClient()
+    client.log_metric(parent, "best_val_accuracy", float(best["metrics.val_accuracy"]))
+    client.set_tag(parent, "best_run_id", best["run_id"])
+    client.set_tag(parent, "best_overrides", _job_label(best))
+    config_text = mlflow.artifacts.load_text(f"runs:/{best['run_id']}/config.yaml")
+    client.log_text(parent, config_text, "best_config.yaml")
+
+
+def _job_label(row):
+    """A job as messages name it: its overrides, else its run name, else its id."""
+    for column in (f"tags.{names.OVERRIDES_TAG}", "tags.mlflow.runName"):
+        value = row.get(column)
+        if isinstance(value, str) and value:  # a run without the tag has NaN here
+            return value
+    return row["run_id"]
+
+
+def _log_optuna_result(parent, results_file):
+    """Logs an Optuna sweep's result file and its best params (`best.<key>`) on the parent."""
+    if not results_file.is_file():
+        return
+    client = mlflow.MlflowClient()
+    client.log_artifact(parent, str(results_file))
+    best_params = yaml.safe_load(results_file.read_text()).get("best_params") or {}
+    for key, value in best_params.items():
+        client.log_param(parent, f"best.{key}", value)

@@ -1,0 +1,110 @@
+"""Where users look: the experiment as the MLflow UI presents it, and links into the UI.
+
+The experiment carries its kind (`mlflow.experimentKind`: training runs, not
+GenAI traces) and a description (`mlflow.note.content`). MLflow 3.17's UI
+picks its view from its own GenAI / Model training switch, which a link sets
+with `?workflowType=machine_learning`: every link printed here carries it.
+"""
+
+import pathlib
+import sys
+import urllib.parse
+
+import mlflow
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+NOTE_TAG = "mlflow.note.content"
+LOCAL_UI = "http://127.0.0.1:5000"
+# The UI's switch between its GenAI and its model-training views.
+VIEW_QUERY = "workflowType=machine_learning"
+DEFAULT_EXPERIMENT = "Default"
+
+EXPERIMENT_DESCRIPTION = """\
+CustomDense (a Dense layer written from scratch) against keras.layers.Dense: the same MLP, \
+data and initial weights, trained once with each.
+
+**What it holds.** Every sweep is one parent run named after what it varies \
+(`custom vs stock · units 32,128 · <date>`); expand it to see its jobs, each named by its \
+values of the swept keys (`custom u128`, `stock u128`) and tagged `sweep.<key>` (group the \
+table by `sweep.layer`). A job run on its own is a top-level run.
+
+**How to read the comparison.** Open a sweep's parent run. Its description gives the \
+verdict: the custom/stock pairs, the largest test-accuracy gap, the median step-time ratio \
+custom / stock with its 95% interval (1.0: equally fast) and a link to the best job. Its \
+artifacts hold `comparison.png` (ratios per pair around 1.0, accuracy gaps), \
+`learning_curves.png` (custom solid, stock dashed) and the pair table \
+`comparison_table.json`. The Models page lists every job's model with its final metrics.
+
+**How to reproduce.** `custom-dense-train -m layer=custom,stock model.units=32,128` \
+(or `mlflow run . --experiment-name custom-dense`) in a checkout of the project; every job \
+logs its `config.yaml` and `overrides.yaml`, and the parent its `sweep_overrides.txt`.
+"""
+
+
+def describe_experiment(experiment_id):
+    """Gives the experiment its kind and description where it has none; keeps a user's own."""
+    experiment = mlflow.get_experiment(experiment_id)
+    client = mlflow.MlflowClient()
+    for key, value in ((EXPERIMENT_KIND_TAG, EXPERIMENT_KIND), (NOTE_TAG, EXPERIMENT_DESCRIPTION)):
+        if key not in experiment.tags:
+            client.set_experiment_tag(experiment_id, key, value)
+
+
+def ui_address(tracking_uri):
+    """The UI's address: the server itself for an HTTP(S) store, else a local `mlflow ui`."""
+    if urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https"):
+        return tracking_uri.rstrip("/")
+    return LOCAL_UI
+
+
+def experiment_url(tracking_uri, experiment_id):
+    """The UI's page of an experiment, opening on its training runs."""
+    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}?{VIEW_QUERY}"
+
+
+def run_url(tracking_uri, experiment_id, run_id):
+    """The UI's page of a run, in the model-training view."""
+    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW_QUERY}"
+
+
+def ui_command(tracking_uri):
+    """How to start a UI over a store that is not a server; `None` for a server."""
+    if urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https"):
+        return None
+    path = tracking_uri.removeprefix("sqlite:///")
+    if path != tracking_uri and pathlib.Path(path).resolve() == pathlib.Path("mlflow.db").resolve():
+        return "`make ui` (in the project folder) or `mlflow ui --host 127.0.0.1` here"
+    if path != tracking_uri:
+        tracking_uri = f"sqlite:///{pathlib.Path(path).resolve()}"
+    return f"`mlflow ui --host 127.0.0.1 --backend-store-uri {tracking_uri}`"
+
+
+def where_to_look(run_id, configured_experiment, what="this run"):
+    """Prints the links to the run's experiment and to the run in the UI, and how to start it.
+
+    Warns on stderr when the run sits in MLflow's `Default` experiment while
+    the config names another: what `mlflow run` does without `--experiment-name`.
+
+    Args:
+        run_id: The run to point at (a single job, or a sweep's parent).
+        configured_experiment: `mlflow.experiment_name` of the config.
+        what: What the run is, for the line of its link ("this sweep").
+    """
+    uri = mlflow.get_tracking_uri()
+    experiment_id = mlflow.get_run(run_id).info.experiment_id
+    name = mlflow.get_experiment(experiment_id).name
+    print(f"Experiment '{name}': {experiment_url(uri, experiment_id)}", flush=True)
+    print(f"  {what}: {run_url(uri, experiment_id, run_id)}", flush=True)
+    command = ui_command(uri)
+    if command:
+        print(f"  start the UI with {command}, then open a link", flush=True)
+    if name == DEFAULT_EXPERIMENT and configured_experiment != DEFAULT_EXPERIMENT:
+        print(
+            f"warning: these runs are in MLflow's '{DEFAULT_EXPERIMENT}' experiment, not "
+            f"'{configured_experiment}': `mlflow run` without --experiment-name puts them "
+            f"there. Use `mlflow run . --experiment-name {configured_experiment}` "
+            "(as `make run` does) to keep them with the project's other runs.",
+            file=sys.stderr,
+            flush=True,
+        )

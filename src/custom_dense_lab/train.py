@@ -1,0 +1,118 @@
+"""`custom-dense-train [overrides]`: one training job, or a sweep with `-m`."""
+
+from custom_dense_lab.process.startup import quiet_start
+
+quiet_start()
+
+
+import contextlib
+import gc
+import os
+import secrets
+import sys
+import time
+
+import hydra
+import mlflow
+import tensorflow_datasets as tfds
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from custom_dense_lab.config import CONFIG_DIR, command_line
+from custom_dense_lab.config.compose import check_command_line
+from custom_dense_lab.config.schema import register_schemas
+from custom_dense_lab.errors import ConfigError, Interrupted, JobInterruptedError
+from custom_dense_lab.process.signals import raise_on_stop_signals
+from custom_dense_lab.process.worker_threads import worker_thread_settings
+from custom_dense_lab.sweep import finish, parent
+from custom_dense_lab.tracking import lifecycle, store
+from custom_dense_lab.training.job import run_job
+
+# The sweep folder's name (see `hydra.sweep.dir` in conf/config.yaml), passed to every job.
+SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
+
+
+def run_task(cfg):
+    """Hydra's task function: runs one job; a failed single job ends the process with status 1.
+
+    It stays undecorated at module level, so that a sweep's worker processes
+    (joblib, submitit) unpickle it by reference, importing this module, and so
+    start as quietly as the launching process.
+    """
+    raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
+    try:
+        metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
+    except Interrupted as stop:
+        if parent.in_worker_process():  # the launcher records an Exception, not a BaseException
+            raise JobInterruptedError(str(stop)) from None
+        raise
+    if metrics is None:
+        if not in_sweep:
+            raise SystemExit(1)
+        return None
+    return metrics["val_accuracy"]
+
+
+_hydra_app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(
+    run_task
+)
+
+
+def main(argv=None):
+    """Checks the command line, then runs the Hydra application.
+
+    Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
+    130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
+    """
+    gc.freeze()  # what this program's imports made lives as long as the process (see startup)
+    args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+    raise_on_stop_signals()
+    tfds.disable_progress_bar()
+    register_schemas()
+    if command_line.runs_jobs(args):
+        try:
+            shared = check_command_line(args, CONFIG_DIR)
+            cores = len(os.sched_getaffinity(0))
+            overrides = command_line.overrides_of(args)
+            os.environ.update(worker_thread_settings(overrides, cores, os.environ))
+            store.use_store(shared.mlflow.tracking_uri)
+            if not mlflow.environment_variables.MLFLOW_RUN_ID.get():
+                store.check_experiment(shared.mlflow.experiment_name)
+        except ConfigError as error:
+            _reject(error)
+    try:
+        with _hydra_argv(args):
+            _hydra_app()
+    except (Interrupted, KeyboardInterrupt) as stop:
+        interrupted = Interrupted.from_exception(stop)
+        finish.finish_sweep(interrupted=interrupted)
+        print(f"error: {interrupted}", file=sys.stderr)
+        sys.exit(interrupted.exit_status)
+    except SystemExit as stop:
+        if stop.code:
+            finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
+        raise
+
+
+@contextlib.contextmanager
+def _hydra_argv(args):
+    """Hands `args` to Hydra, which reads its command line from `sys.argv`."""
+    saved = sys.argv
+    sys.argv = [saved[0], *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _reject(error):
+    """Prints one line, marks the run `mlflow run` opened (if any) FAILED, exits 2."""
+    print(f"error: {error}", file=sys.stderr)
+    project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if project_run:
+        lifecycle.fail_run(project_run, str(error))
+    sys.exit(2)

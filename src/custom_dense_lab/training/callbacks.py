@@ -1,0 +1,107 @@
+"""Keras callbacks of a job: per-epoch metrics and timings into MLflow, a stop on NaN."""
+
+import time
+
+import keras
+import mlflow
+import numpy as np
+from mlflow.entities import Metric
+
+from custom_dense_lab.errors import TrainingDivergedError
+from custom_dense_lab.process.signals import raise_if_stopped
+
+_EPOCH_METRICS = {
+    "loss": "train_loss",
+    "accuracy": "train_accuracy",
+    "val_loss": "val_loss",
+    "val_accuracy": "val_accuracy",
+}
+
+
+class EpochMetricsLogger(keras.callbacks.Callback):
+    """Logs each epoch's losses, accuracies, time and median step time to the active run.
+
+    Each epoch's metrics get step = epoch (from 0) and the time the epoch
+    ended. They are sent in batches, at most `flush_every_s` apart and at the
+    end of training (a store round trip per epoch costs more than a short
+    epoch); `flush()` sends what is left when training stops on an error. It
+    also times every training step, so that steady-state step time excludes
+    the first epoch's tracing and warm-up; `epoch_step_time_ms` is each
+    epoch's median step, the spread behind the job's `step_time_ms`.
+
+    Args:
+        flush_every_s: Longest wait, in seconds, before epoch metrics are sent.
+
+    Attributes:
+        epoch_times: Wall time of each epoch, in seconds.
+        step_times: Per epoch, the wall time of each training step, in seconds.
+    """
+
+    def __init__(self, flush_every_s=2.0):
+        super().__init__()
+        self.epoch_times = []
+        self.step_times = []
+        self._flush_every_s = flush_every_s
+        self._pending = []
+        self._flushed_at = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+        self.step_times.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Reading the loss waits for the step to finish, on any device.
+        keras.ops.convert_to_numpy(logs["loss"])
+        self.step_times[-1].append(time.perf_counter() - self._step_started)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_times.append(time.perf_counter() - self._epoch_started)
+        metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
+        metrics["epoch_time_s"] = self.epoch_times[-1]
+        metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
+        ended_ms = int(time.time() * 1000)
+        self._pending += [Metric(key, value, ended_ms, epoch) for key, value in metrics.items()]
+        if time.perf_counter() - self._flushed_at >= self._flush_every_s:
+            self.flush()
+
+    def on_train_end(self, logs=None):
+        self.flush()
+
+    def flush(self):
+        """Sends the epoch metrics not sent yet to the active run."""
+        if self._pending:
+            mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, self._pending)
+        self._pending = []
+        self._flushed_at = time.perf_counter()
+
+    def steady_state_step_time_s(self):
+        """Median step time after the first epoch (of the first, with one epoch)."""
+        steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0]
+        return float(np.median(steps))
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's `TerminateOnNaN`, raising `TrainingDivergedError` so the job ends FAILED."""
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError as error:
+            raise TrainingDivergedError(str(error)) from None
+
+
+class StopWhenAsked(keras.callbacks.Callback):
+    """Ends training at the next epoch's end if the process was asked to stop.
+
+    The stop-signal handler raises `Interrupted` at once; this catches the
+    case where Python dropped it (see `signals.raise_if_stopped`).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_if_stopped()

@@ -1,0 +1,214 @@
+"""One training job, start to finish: config -> data -> model -> fit -> measure -> MLflow."""
+
+import sys
+import time
+import traceback
+
+import keras
+import mlflow
+import tensorflow as tf
+from hydra.utils import get_class, instantiate
+
+from custom_dense_lab.config.validation import validate_config
+from custom_dense_lab.data import load_dataset, log_dataset_inputs
+from custom_dense_lab.errors import (
+    ConfigError,
+    DatasetUnavailableError,
+    Interrupted,
+    TrainingDivergedError,
+)
+from custom_dense_lab.launch import requeue
+from custom_dense_lab.process import reuse as process_reuse
+from custom_dense_lab.process.job_settings import job_settings
+from custom_dense_lab.tracking import lifecycle, records, store, ui
+from custom_dense_lab.training import compiled_models
+from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
+from custom_dense_lab.training.devices import device_kind_of, resolve_device
+from custom_dense_lab.training.flops import training_matmul_flops
+from custom_dense_lab.training.inference import forward, time_inference
+
+EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
+_INFERENCE_BATCH = 256
+
+
+class PhaseClock:
+    """Accumulates wall time per named phase of a job."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.seconds = {}
+        self._mark = self.started
+
+    def lap(self, phase):
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self._mark = now
+
+    def total(self):
+        return time.perf_counter() - self.started
+
+
+def run_job(cfg, overrides, in_sweep, parent_run_id=None):
+    """Trains and evaluates one model, recording everything in one MLflow run.
+
+    The run is a child of the sweep's parent run when there is one, resumes the
+    run `mlflow run` started when there is one, and is new otherwise. A failing
+    job leaves its run FAILED with a `failure_reason` tag and returns `None`;
+    an interrupted one (SIGINT, SIGTERM) leaves it KILLED and raises
+    `Interrupted`. While the job runs, its run's heartbeat is refreshed.
+
+    Args:
+        cfg: The composed job config.
+        overrides: The job's command-line overrides, as Hydra lists them.
+        in_sweep: Whether the job is part of a multirun.
+        parent_run_id: The sweep's parent run, when there is one.
+
+    Returns:
+        The final metrics, or `None` when the job failed.
+
+    Raises:
+        Interrupted: The process was asked to stop.
+    """
+    clock = PhaseClock()
+    # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
+    keras.backend.clear_session(free_memory=False)
+    if cfg.mlflow.tracking_uri:
+        mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    # A sweep's launching process has tidied the experiment up for its jobs.
+    experiment_id = store.open_experiment(
+        cfg.mlflow.experiment_name, adopted, housekeeping=parent_run_id is None
+    )
+    label = " ".join(overrides) or "default config"
+    run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
+    run = mlflow.start_run(
+        run_id=requeue.resume_requeued_run(parent_run_id, overrides),  # SLURM started it again
+        experiment_id=experiment_id,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        tags={**lifecycle.process_tags(), **run_tags},
+    )
+    try:
+        with lifecycle.Heartbeat(run.info.run_id):
+            mlflow.log_params(records.config_params(cfg))
+            validate_config(cfg)
+            clock.lap("overhead_setup_s")
+            metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        interrupted = Interrupted.from_exception(stop)
+        lifecycle.end_active_run("KILLED", str(interrupted))
+        print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
+        raise interrupted from None
+    except Exception as error:
+        expected = isinstance(error, EXPECTED_FAILURES)
+        reason = str(error) if expected else lifecycle.describe_error(error)
+        lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
+        print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
+        return None
+    mlflow.end_run()
+    print(
+        f"done [{label}] test_accuracy={metrics['test_accuracy']:.4f} "
+        f"step_time_ms={metrics['step_time_ms']:.3f} overhead_s={metrics['overhead_s']:.2f} "
+        f"run_id={run.info.run_id}",
+        flush=True,
+    )
+    if not in_sweep:
+        ui.where_to_look(run.info.run_id, cfg.mlflow.experiment_name)
+    return metrics
+
+
+def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
+    trainer = cfg.trainer
+    placement = resolve_device(cfg.device.name)
+    reuse = process_reuse.for_job(trainer.reuse)
+    with job_settings(trainer.precision.value, trainer.deterministic):
+        # The seed is set twice: tf.data's shuffle combines the global seed with its own,
+        # and preparing a dataset may draw from Python's random, which the initializers
+        # draw from next.
+        keras.utils.set_random_seed(cfg.seed)
+        bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed, reuse)
+        log_dataset_inputs(bundle)
+        clock.lap("overhead_data_s")
+        with tf.device(placement.spec):
+            keras.utils.set_random_seed(cfg.seed)
+            model = instantiate(
+                cfg.model,
+                dense_class=get_class(cfg.layer.dense_class),
+                input_shape=bundle.input_shape,
+                num_classes=bundle.num_classes,
+                name=f"mlp_{cfg.layer.name}",
+            )
+            model.compile(
+                optimizer=instantiate(cfg.optimizer),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=["accuracy"],
+            )
+            device_kind = device_kind_of(model.weights[0])
+            mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
+            # Trains through the compiled model of an earlier job of this graph, if any.
+            compiled = compiled_models.compiled_model_for(
+                model,
+                compiled_models.graph_key(cfg, bundle.train.element_spec),
+                bundle.examples("train", 2),
+                reuse,
+            )
+            clock.lap("overhead_build_s")
+
+            epochs = EpochMetricsLogger()
+            fit_started = time.perf_counter()
+            try:
+                history = compiled.fit(
+                    bundle.train,
+                    validation_data=bundle.validation,
+                    epochs=trainer.epochs,
+                    shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
+                    callbacks=[StopOnNaN(), epochs, StopWhenAsked()],
+                    verbose=_verbosity(trainer.verbose.value, in_sweep),
+                )
+            finally:
+                epochs.flush()
+            fit_time_s = time.perf_counter() - fit_started
+            clock.lap("fit")
+
+            compiled_models.copy_state(compiled, model)
+            test = compiled.evaluate(bundle.test, return_dict=True, verbose=0)
+            clock.lap("overhead_evaluate_s")
+            sample, _ = bundle.examples("test", _INFERENCE_BATCH)
+            inference = time_inference(compiled, sample, reuse)
+            clock.lap("overhead_inference_s")
+
+    steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
+    step_time_s = epochs.steady_state_step_time_s()
+    step_flops = training_matmul_flops(model, trainer.batch_size)
+    metrics = {
+        "test_loss": float(test["loss"]),
+        "test_accuracy": float(test["accuracy"]),
+        "fit_time_s": fit_time_s,
+        "first_epoch_time_s": epochs.epoch_times[0],
+        "step_time_ms": step_time_s * 1000.0,
+        "train_gflops": step_flops / step_time_s / 1e9,
+        "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
+        **inference,
+        "param_count": float(model.count_params()),
+    }
+    records.log_job_artifacts(cfg, overrides, model)
+    clock.lap("overhead_artifacts_s")
+    model_id = None
+    if cfg.mlflow.log_model:
+        outputs = forward(compiled, sample[:4], reuse)
+        last_epoch = len(epochs.epoch_times) - 1
+        model_id = records.log_model(model, sample[:4], outputs, last_epoch, run_tags).model_id
+    clock.lap("overhead_log_model_s")
+
+    phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
+    overhead = clock.total() - clock.seconds["fit"]
+    # Linked to the model, so that the Models page shows the final figures.
+    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
+    return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
+
+
+def _verbosity(level, in_sweep):
+    """Keras's `verbose` for a `trainer.verbose` level; -1 is `auto`."""
+    if level >= 0:
+        return level
+    return 1 if sys.stdout.isatty() and not in_sweep else 0
