@@ -197,10 +197,10 @@ def import_cli(module):
 
 
 def copy_project(destination):
-    """Copies what `mlflow run` needs of the project (no .git, venv, tests or results)."""
+    """Copies what `mlflow run` and a build need of the project (no .git, venv, tests or results)."""
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    for name in ("MLproject", "conda.yaml", "pyproject.toml"):
+    for name in ("MLproject", "conda.yaml", "pyproject.toml", "requirements.lock", "README.md"):
         shutil.copy2(REPO_ROOT / name, destination / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for name in ("src", "conf"):

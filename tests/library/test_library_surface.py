@@ -1,7 +1,7 @@
-"""The package's surface: lazy exports, the layer's docstring example, Keras-only tests.
+"""The package's surface: its exports, the layer's registration and docstring, Keras-only tests.
 
-That `import custom_dense` loads nothing heavy, and that a `.keras` file loads after
-`from custom_dense import CustomDense`, is checked in a fresh process:
+That `import custom_dense` loads nothing of the lab, and that a `.keras` file loads
+after it with no `custom_objects`, is checked in a fresh process:
 tests/e2e/test_library_process.py.
 """
 
@@ -9,6 +9,7 @@ import ast
 import doctest
 from pathlib import Path
 
+import keras
 import pytest
 
 import custom_dense
@@ -17,7 +18,7 @@ import custom_dense.layer
 LAB_MODULES = ("mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense_lab")
 
 
-def test_exports_are_the_layer_and_convert_loaded_on_first_use():
+def test_exports_are_the_layer_and_convert_and_the_layer_is_registered_with_keras():
     from custom_dense.conversion import convert
     from custom_dense.layer import CustomDense
 
@@ -27,6 +28,8 @@ def test_exports_are_the_layer_and_convert_loaded_on_first_use():
     assert {"CustomDense", "convert", "__version__"} <= set(dir(custom_dense))
     with pytest.raises(AttributeError, match="no attribute 'Dense'"):
         _ = custom_dense.Dense
+    assert keras.saving.get_registered_name(CustomDense) == "custom_dense>CustomDense"
+    assert keras.saving.get_registered_object("custom_dense>CustomDense") is CustomDense
 
 
 def test_importing_the_exports_twice_gives_them_both_times_not_their_modules():

@@ -3,6 +3,10 @@
 import shlex
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
+# Hydra's flags that add a config folder of the user's to the shipped one.
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+# Hydra's flags followed by a value.
+_VALUE_FLAGS = frozenset({*CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"})
 # Hydra's flags that print something and run no job.
 PRINT_ONLY_FLAGS = frozenset(
     {
@@ -28,14 +32,18 @@ def expand_mlproject_parameter(args, flag):
 
 
 def normalize(args):
-    """Expands `--overrides "a=1 b=2"` (MLproject's way) and moves `-m` to the front.
+    """Expands `--overrides "a=1 b=2"` (MLproject's way) and moves `-m` and `-cd DIR` to the front.
 
-    `-m`/`--multirun` may then stand anywhere among the overrides (Hydra's own
-    parser takes it only before or after them all).
+    `-m`/`--multirun` and `--config-dir DIR` may then stand anywhere among the
+    overrides (Hydra's own parser takes them only before the overrides).
     """
     args = expand_mlproject_parameter(args, "--overrides")
-    flags = [arg for arg in args if arg in MULTIRUN_FLAGS]
-    return [*flags, *(arg for arg in args if arg not in MULTIRUN_FLAGS)]
+    joined = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
+    front, rest = [], []
+    for arg, flag in _with_flags(args):
+        moved = arg in (*MULTIRUN_FLAGS, *CONFIG_DIR_FLAGS) or arg.startswith(joined)
+        (front if moved or flag in CONFIG_DIR_FLAGS else rest).append(arg)
+    return [*front, *rest]
 
 
 def runs_jobs(args):
@@ -45,4 +53,24 @@ def runs_jobs(args):
 
 def overrides_of(args):
     """The `key=value` overrides among the arguments, in order."""
-    return [arg for arg in args if not arg.startswith("-") and "=" in arg]
+    return [
+        arg
+        for arg, flag in _with_flags(args)
+        if flag is None and not arg.startswith("-") and "=" in arg
+    ]
+
+
+def config_dirs(args):
+    """The folders `--config-dir DIR` (`-cd DIR`, `--config-dir=DIR`) adds, in order."""
+    folders = [arg for arg, flag in _with_flags(args) if flag in CONFIG_DIR_FLAGS]
+    joined = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
+    folders += [arg.partition("=")[2] for arg in args if arg.startswith(joined)]
+    return folders
+
+
+def _with_flags(args):
+    """Each argument with the flag whose value it is (`None` for the others)."""
+    previous = None
+    for arg in args:
+        yield arg, previous if previous in _VALUE_FLAGS else None
+        previous = arg

@@ -10,7 +10,10 @@ line that names the key, the value and what is accepted; `validate_config`
 then checks the values of each composed config.
 """
 
+import dataclasses
 import enum
+import pathlib
+import types
 import typing
 
 import hydra
@@ -20,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from custom_dense_lab.config import overrides as override_text
-from custom_dense_lab.config.command_line import overrides_of
+from custom_dense_lab.config.command_line import config_dirs, overrides_of
 from custom_dense_lab.config.validation import validate_config
 from custom_dense_lab.errors import ConfigError
 
@@ -40,7 +43,8 @@ def check_command_line(args, config_dir):
 
     Args:
         args: Normalized command-line arguments (see `command_line.normalize`).
-        config_dir: The Hydra config folder.
+        config_dir: The shipped Hydra config folder; folders that `--config-dir`
+            adds among `args` are searched too.
 
     Returns:
         The config composed from the overrides that do not sweep, with
@@ -51,6 +55,7 @@ def check_command_line(args, config_dir):
     """
     overrides = [(text, _parse(text)) for text in overrides_of(args)]
     fixed = [text for text, override in overrides if not override.is_sweep_override()]
+    fixed += _search_path(config_dirs(args))
     with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         _check_added_keys(overrides, fixed)
         base = _compose(fixed, overrides)
@@ -64,6 +69,16 @@ def check_command_line(args, config_dir):
         _check_hydra_settings(cfg)
         validate_config(cfg)
     return base
+
+
+def _search_path(folders):
+    """The override that adds the user's config folders (`--config-dir`) to the shipped one."""
+    for folder in folders:
+        if not pathlib.Path(folder).is_dir():
+            raise ConfigError("--config-dir", folder, "an existing folder of config files")
+    if not folders:
+        return []
+    return [f"hydra.searchpath=[{','.join(pathlib.Path(f).resolve().as_uri() for f in folders)}]"]
 
 
 def _rows(sweeps):
@@ -121,8 +136,8 @@ def _translate(error, overrides):
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) and key:
         return ConfigError(key, value, _known_keys(cause.parent_node, key))
     if isinstance(cause, ValidationError) and key:
-        node = cause.parent_node._get_node(key.rpartition(".")[2]) if cause.parent_node else None
-        return ConfigError(key, value, _accepted(node) if node is not None else "a valid value")
+        declared = _declared_type(cause.parent_node, key.rpartition(".")[2])
+        return ConfigError(key, value, _accepted(declared) if declared else "a valid value")
     first_line = str(error).splitlines()[0]
     return ConfigError("override", " ".join(text for text, _ in overrides), first_line)
 
@@ -143,10 +158,18 @@ def _known_keys(parent, key):
     return f"a key of the config; {where} {keys}"
 
 
-def _accepted(node):
-    metadata = node._metadata
-    kind = metadata.ref_type
-    if typing.get_origin(kind) is typing.Union:
+def _declared_type(parent, field):
+    """The type the schema's dataclass declares for `field` of `parent`, else `None`."""
+    owner = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if owner is None or not dataclasses.is_dataclass(owner):
+        return None
+    return typing.get_type_hints(owner).get(field)
+
+
+def _accepted(declared):
+    kind, optional = declared, False
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        optional = type(None) in typing.get_args(kind)
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         words = "one of " + ", ".join(
@@ -157,7 +180,7 @@ def _accepted(node):
         )
     else:
         words = _TYPE_WORDS.get(kind, "a valid value")
-    return words + (" or null" if metadata.optional else "")
+    return words + (" or null" if optional else "")
 
 
 def _check_added_keys(overrides, fixed):

@@ -26,6 +26,8 @@ def quiet_start():
     TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before
     `TF_CPP_MIN_LOG_LEVEL` applies, so the import runs with it sent to
     /dev/null. Does nothing more than set the log levels once TensorFlow is in.
+    Without the lab's packages (`pip install custom-dense` alone), says in one
+    line what to install, and exits with status 1.
     MLflow's retries of an unreachable tracking server log one short line each
     (see `tracking.retries`). The objects the imports made are then kept out of
     garbage collection (see `_spare_collector`).
@@ -36,10 +38,17 @@ def quiet_start():
     # environment variable while the job's first request reads the environment: KeyError, job lost.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ["PYTHONWARNINGS"] = ",".join(f"ignore:{text}" for text in _KNOWN_HARMLESS_WARNINGS)
-    with _stderr_to_devnull():
-        import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
-    import absl.logging
-    import mlflow  # noqa: F401 -- sets up its loggers as it loads: quiet them after
+    try:
+        with _stderr_to_devnull():
+            import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
+        import absl.logging
+        import hydra  # noqa: F401
+        import mlflow  # noqa: F401 -- sets up its loggers as it loads: quiet them after
+    except ModuleNotFoundError as missing:
+        raise SystemExit(
+            f"error: the lab needs its own packages and TensorFlow (no module {missing.name!r}):"
+            " pip install 'custom-dense[lab,tensorflow-cpu]' (or [lab,tensorflow] for a GPU)"
+        ) from None
 
     from custom_dense_lab.tracking.retries import explain_http_retries
 

@@ -49,6 +49,6 @@ def save_model(path, mlflow_model, keras_model, signature, pip_requirements, cod
 
 def _load_pyfunc(path):
     """Loads the model for `mlflow.pyfunc.load_model`, after registering `CustomDense`."""
-    from custom_dense import CustomDense  # noqa: F401 -- registers the layer with Keras
+    import custom_dense  # noqa: F401 -- importing it registers CustomDense with Keras
 
     return mlflow.keras._load_pyfunc(path)

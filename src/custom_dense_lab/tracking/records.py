@@ -12,10 +12,17 @@ import tensorflow as tf
 from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
 
+import custom_dense
+import custom_dense_lab
 from custom_dense_lab.tracking import keras_flavor, names
 
-# The package travels with every logged model, so that it loads where it is not installed.
-_PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2]
+# The library, and the lab that holds the model's loader, travel with every logged model,
+# so that it loads where they are not installed.
+_SHIPPED_PACKAGES = [
+    pathlib.Path(package.__file__).parent for package in (custom_dense, custom_dense_lab)
+]
+# The lab's own code: its commit is the code's, whatever folder a job runs in.
+_LAB_DIR = pathlib.Path(custom_dense_lab.__file__).parent
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
 
 
@@ -37,7 +44,7 @@ def environment_tags(layer, placement, device_kind):
         placement: The resolved `Placement` the job asked for.
         device_kind: Where the model's variables, and so its ops, actually live.
     """
-    commit, dirty = git_state(pathlib.Path.cwd())
+    commit, dirty = git_state(_LAB_DIR)
     return {
         "layer_impl": layer,
         "device": device_kind,
@@ -107,7 +114,7 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
         keras_model=model,
         signature=infer_signature(sample_inputs, sample_outputs),
         pip_requirements=model_requirements(),
-        code_paths=[str(_PACKAGE_DIR)],
+        code_paths=[str(folder) for folder in _SHIPPED_PACKAGES],
         step=step,
         tags=tags,
     )

@@ -37,3 +37,21 @@ def test_print_only_flags_run_no_job_and_overrides_are_the_key_value_words():
     assert command_line.overrides_of(["-m", "model.units=8,16", "--cfg", "job"]) == [
         "model.units=8,16"
     ]
+
+
+def test_config_folders_are_read_from_hydras_flags_and_are_no_overrides():
+    args = ["-m", "-cd", "/a=b", "layer=custom", "--config-dir=/c", "--config-dir", "/d", "x=1"]
+    assert command_line.config_dirs(args) == ["/a=b", "/d", "/c"]
+    assert command_line.overrides_of(args) == ["layer=custom", "x=1"]
+
+
+def test_config_folders_move_to_the_front_with_their_values():
+    args = ["layer=custom", "-cd", "mine", "x=1", "--config-dir=/c", "-m"]
+    assert command_line.normalize(args) == [
+        "-cd",
+        "mine",
+        "--config-dir=/c",
+        "-m",
+        "layer=custom",
+        "x=1",
+    ]

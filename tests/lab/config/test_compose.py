@@ -188,3 +188,16 @@ def test_the_optuna_preset_searches_the_issue_s_space_for_the_highest_val_accura
         "model.kernel_initializer",
         "optimizer.learning_rate",
     }
+
+
+def test_a_users_config_folder_adds_its_options_to_the_shipped_ones(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nmodel:\n  units: 7\n")
+    args = ["--config-dir", str(tmp_path), "+experiment=mine", "trainer.epochs=3"]
+    cfg = check_command_line(args, CONFIG_DIR)
+    assert (cfg.model.units, cfg.trainer.epochs) == (7, 3)
+    with pytest.raises(ConfigError, match=r"^Invalid experiment='theirs': expected one of "):
+        check_command_line(["-cd", str(tmp_path), "+experiment=theirs"], CONFIG_DIR)
+    missing = tmp_path / "nowhere"
+    with pytest.raises(ConfigError, match=r"^Invalid --config-dir='.*nowhere': expected an"):
+        check_command_line([f"--config-dir={missing}"], CONFIG_DIR)

@@ -1,8 +1,11 @@
 """What a job records: its config as MLflow params."""
 
-from helpers import compose_config
+import subprocess
+
+from helpers import REPO_ROOT, compose_config
 
 from custom_dense_lab.tracking import records
+from custom_dense_lab.training.devices import Placement
 
 
 def test_config_params_are_dotted_keys_without_targets_and_with_enum_names():
@@ -12,3 +15,14 @@ def test_config_params_are_dotted_keys_without_targets_and_with_enum_names():
     assert params["layer.dense_class"] == "custom_dense.CustomDense"
     assert not [key for key in params if key.endswith("_target_")]
     assert not [key for key in params if key.startswith("hydra")]
+
+
+def test_the_commit_is_the_labs_own_code_whatever_folder_the_job_runs_in(tmp_path, monkeypatch):
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    monkeypatch.chdir(tmp_path)  # not a repository
+    placement = Placement(spec="/CPU:0", kind="cpu", name="a CPU")
+    tags = records.environment_tags("custom", placement, "cpu")
+    assert tags["git_commit"] == head
+    assert tags["git_dirty"] in ("true", "false")
