@@ -39,7 +39,7 @@ test-fast: lint
 	pytest -m "not slow"
 
 docs: setup
-	mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
 ui: setup
 	mlflow ui --host 127.0.0.1

@@ -1,22 +1,24 @@
-"""The sweep benchmark on a tiny sweep: its table, its CSV and its kind=sweep-bench run."""
+"""The sweep benchmark (tools/sweep_bench.py) on a tiny sweep: its table, CSV and kind=sweep-bench run."""
 
 import csv
+import subprocess
+import sys
 
 import mlflow
 import pytest
-from helpers import run_module, sqlite_uri
+from helpers import REPO_ROOT, sqlite_uri
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     uri = sqlite_uri(tmp_path)
-    result = run_module(
-        "custom_dense_lab.cli.sweep_bench",
-        *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
-        *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out")),
-        cwd=tmp_path,
-    )
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "sweep_bench.py"),
+         *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
+         *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out"))],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "wall_per_step_s" in result.stdout
     with (tmp_path / "out" / "sweep_bench.csv").open() as handle:
