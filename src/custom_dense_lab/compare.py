@@ -55,3 +55,7 @@ def main(argv=None):
     if pairs.empty:
         print("error: the sweep has no finished custom/stock pair to compare", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

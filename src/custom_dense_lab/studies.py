@@ -56,3 +56,7 @@ def main(argv=None):
     client.log_figure(parent, figure, "study/results.png")
     print(markdown)
     print(f"Wrote {output / 'results.md'} and {output / 'results.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -116,3 +116,12 @@ def _reject(error):
     if project_run:
         lifecycle.fail_run(project_run, str(error))
     sys.exit(2)
+
+
+if __name__ == "__main__":
+    # `python -m` runs this file as `__main__`: run the program from its module instead, so
+    # that a sweep's worker processes unpickle `run_task` by reference, importing this module
+    # and so starting as quietly as this process.
+    from custom_dense_lab.train import main as run_program
+
+    run_program()

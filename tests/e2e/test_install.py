@@ -153,3 +153,13 @@ def test_the_installed_lab_runs_a_job_a_sweep_and_compare_from_any_folder(instal
         r.data.params.get("trainer.batch_size") for r in runs if "sweep.layer" not in r.data.tags
     }
     assert "32" in batch_sizes  # the single job took the user's own preset
+
+
+@pytest.mark.parametrize("name", ["train", "compare", "bench", "studies"])
+def test_each_program_runs_as_a_module_too(name, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", f"custom_dense_lab.{name}", "--help"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "usage" in done.stdout.lower() or "powered by hydra" in done.stdout.lower()

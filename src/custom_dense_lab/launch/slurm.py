@@ -206,7 +206,7 @@ def _ended_job(job, overrides, result, state):
     label = " ".join(filter_overrides(overrides))
     name = state.split()[0]
     if isinstance(result, JobReturn) and name not in _ENDED_BY_SLURM:
-        print(f"FAILED [{label}] {result._return_value} (SLURM job {job.job_id})", flush=True)
+        print(f"FAILED [{label}] {_failure_of(result)} (SLURM job {job.job_id})", flush=True)
         return result
     if name in _ENDED_BY_SLURM:
         reason = f"ended by SLURM: {_ENDED_BY_SLURM[name]} (state {state})"
@@ -221,3 +221,11 @@ def _ended_job(job, overrides, result, state):
         requeue.end_job_runs(parent, job.job_id, overrides, reason)
     print(f"FAILED [{label}] {reason} (SLURM job {job.job_id}; log {job.paths.stdout})", flush=True)
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)
+
+
+def _failure_of(result):
+    """The exception a failed `JobReturn` holds: its `return_value` raises it."""
+    try:
+        return result.return_value
+    except Exception as error:
+        return error

@@ -1,1 +1,1 @@
-"""MLflow: the tracking store, what a job records, and a sweep's parent run."""
+"""MLflow: the tracking store, a run's life, what a job records, run names and links into the UI."""
