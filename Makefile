@@ -30,10 +30,11 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
-# The fast tests first, then the slow ones (processes, servers, whole sweeps).
+# The tests that run in this process first (the fast ones, then the few slow ones), then
+# tests/e2e: processes, servers, whole sweeps.
 test: lint
-	pytest -m "not slow"
-	pytest -m slow
+	pytest --ignore=tests/e2e
+	pytest tests/e2e
 
 test-fast: lint
 	pytest -m "not slow"
