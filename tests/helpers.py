@@ -172,7 +172,7 @@ _CLI_LOGGERS = ("tensorflow", "mlflow", "optuna", "absl")
 
 
 def import_cli(module):
-    """Imports a `custom_dense_lab.cli` module in this process, undoing `quiet_start()`.
+    """Imports a program's module (`custom_dense_lab.train`, ...) here, undoing `quiet_start()`.
 
     `quiet_start()` runs when the module is first imported: it sets environment
     variables, warning filters, log levels and the collector's frozen objects

@@ -5,6 +5,8 @@ import shlex
 MULTIRUN_FLAGS = ("-m", "--multirun")
 # Hydra's flags that add a config folder of the user's to the shipped one.
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+# The same flags with their value joined: `--config-dir=DIR`.
+_JOINED_CONFIG_DIR_FLAGS = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
 # Hydra's flags followed by a value.
 _VALUE_FLAGS = frozenset({*CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"})
 # Hydra's flags that print something and run no job.
@@ -38,10 +40,11 @@ def normalize(args):
     overrides (Hydra's own parser takes them only before the overrides).
     """
     args = expand_mlproject_parameter(args, "--overrides")
-    joined = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
     front, rest = [], []
     for arg, flag in _with_flags(args):
-        moved = arg in (*MULTIRUN_FLAGS, *CONFIG_DIR_FLAGS) or arg.startswith(joined)
+        moved = arg in (*MULTIRUN_FLAGS, *CONFIG_DIR_FLAGS) or arg.startswith(
+            _JOINED_CONFIG_DIR_FLAGS
+        )
         (front if moved or flag in CONFIG_DIR_FLAGS else rest).append(arg)
     return [*front, *rest]
 
@@ -62,10 +65,11 @@ def overrides_of(args):
 
 def config_dirs(args):
     """The folders `--config-dir DIR` (`-cd DIR`, `--config-dir=DIR`) adds, in order."""
-    folders = [arg for arg, flag in _with_flags(args) if flag in CONFIG_DIR_FLAGS]
-    joined = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
-    folders += [arg.partition("=")[2] for arg in args if arg.startswith(joined)]
-    return folders
+    return [
+        arg.partition("=")[2] if arg.startswith(_JOINED_CONFIG_DIR_FLAGS) else arg
+        for arg, flag in _with_flags(args)
+        if flag in CONFIG_DIR_FLAGS or arg.startswith(_JOINED_CONFIG_DIR_FLAGS)
+    ]
 
 
 def _with_flags(args):

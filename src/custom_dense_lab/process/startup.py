@@ -1,8 +1,9 @@
 """Start-up of the command-line programs: TensorFlow without its log chatter.
 
-Each program of `custom_dense_lab.cli` calls `quiet_start()` first, before it
-imports anything that imports TensorFlow. Worker processes of a sweep (joblib,
-submitit) import the program's module to run a job, and so start quietly too.
+Each program of the lab (`custom_dense_lab.train`, `.compare`, `.bench`,
+`.studies`) calls `quiet_start()` first, before it imports anything that
+imports TensorFlow. Worker processes of a sweep (joblib, submitit) import the
+program's module to run a job, and so start quietly too.
 """
 
 import atexit

@@ -163,10 +163,9 @@ def end_run(run_id, status="FINISHED", reason=None):
         status: `"FINISHED"`, `"FAILED"` or `"KILLED"`.
         reason: Why it failed or was stopped, or `None`.
     """
-    client = mlflow.MlflowClient()
     if reason is not None:
-        client.set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
-    client.set_terminated(run_id, status=status)
+        _tag_reason(run_id, reason)
+    mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
 def fail_run(run_id, reason, status="FAILED"):
@@ -194,7 +193,7 @@ def end_active_run(status, reason, details=None):
         except Exception as error:
             problems.append(describe_error(error))
     try:
-        mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
+        _tag_reason(run_id, reason)
     except Exception as error:
         problems.append(describe_error(error))
     try:
@@ -203,6 +202,10 @@ def end_active_run(status, reason, details=None):
         problems.append(describe_error(error))
     if problems:
         print(f"error: could not record run {run_id} fully: {problems[0]}", file=sys.stderr)
+
+
+def _tag_reason(run_id, reason):
+    mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
 
 
 def describe_error(error):

@@ -63,11 +63,11 @@ def compiled_model_for(model, key, batch, reuse):
     """
     model.optimizer.build(model.trainable_variables)
     compiled = reuse.get("compiled models", key, lambda: model)
-    if compiled is model or not _same_shapes(compiled, model):
-        _build_training_state(model, *batch)
-        return reuse.put("compiled models", key, model)
-    copy_state(model, compiled)
-    return compiled
+    if compiled is not model and _same_shapes(compiled, model):
+        copy_state(model, compiled)
+        return compiled
+    _build_training_state(model, *batch)
+    return reuse.put("compiled models", key, model)
 
 
 def copy_state(source, target):

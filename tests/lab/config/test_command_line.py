@@ -41,7 +41,7 @@ def test_print_only_flags_run_no_job_and_overrides_are_the_key_value_words():
 
 def test_config_folders_are_read_from_hydras_flags_and_are_no_overrides():
     args = ["-m", "-cd", "/a=b", "layer=custom", "--config-dir=/c", "--config-dir", "/d", "x=1"]
-    assert command_line.config_dirs(args) == ["/a=b", "/d", "/c"]
+    assert command_line.config_dirs(args) == ["/a=b", "/c", "/d"]  # in order
     assert command_line.overrides_of(args) == ["layer=custom", "x=1"]
 
 
