@@ -80,7 +80,10 @@ def main(argv=None):
             overrides = command_line.overrides_of(args)
             os.environ.update(worker_thread_settings(overrides, cores, os.environ))
             store.use_store(shared.mlflow.tracking_uri)
-            if not mlflow.environment_variables.MLFLOW_RUN_ID.get():
+            project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+            if project_run:
+                store.check_project_run(project_run)
+            else:
                 store.check_experiment(shared.mlflow.experiment_name)
         except ConfigError as error:
             _reject(error)
@@ -110,11 +113,16 @@ def _hydra_argv(args):
 
 
 def _reject(error):
-    """Prints one line, marks the run `mlflow run` opened (if any) FAILED, exits 2."""
+    """Prints one line, marks the run `mlflow run` opened for this program FAILED, exits 2.
+
+    A run in `$MLFLOW_RUN_ID` that is not this program's (see
+    `store.check_project_run`) is left as it is.
+    """
     print(f"error: {error}", file=sys.stderr)
     project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    if project_run:
-        lifecycle.fail_run(project_run, str(error))
+    with contextlib.suppress(Exception):  # the store itself may be what the error is about
+        if project_run and store.project_run_problem(project_run) is None:
+            lifecycle.fail_run(project_run, str(error))
     sys.exit(2)
 
 

@@ -196,3 +196,32 @@ def test_bad_input_gets_one_line_and_exit_2_before_any_job(tmp_path, args, messa
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_a_stray_mlflow_run_id_is_refused_and_the_finished_run_left_as_it_was(finished_sweep):
+    folder, uri, _ = finished_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    client = mlflow.MlflowClient()
+    for finished in (parent, runs_of(parent.info.run_id)[0]):
+        run_id = finished.info.run_id
+        before = client.get_run(run_id)
+        history = client.get_metric_history(run_id, "train_loss")
+        for args in (FAST, ("-m", "layer=custom,stock", *FAST)):
+            result = run_module(
+                "custom_dense_lab.train",
+                *args,
+                cwd=folder,
+                env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": run_id},
+            )
+            assert result.returncode == 2, result.stderr[-3000:]
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith(f"error: Invalid MLFLOW_RUN_ID='{run_id}': expected a RUNNING")
+            assert "not a FINISHED run: unset MLFLOW_RUN_ID" in line
+        after = client.get_run(run_id)
+        assert (after.info, after.data.to_dictionary()) == (
+            before.info,
+            before.data.to_dictionary(),
+        )
+        assert client.get_metric_history(run_id, "train_loss") == history
+    assert len(sweep_parents()) == 1

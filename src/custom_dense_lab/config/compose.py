@@ -54,6 +54,7 @@ def check_command_line(args, config_dir):
         ConfigError: For the first override or value that cannot work.
     """
     overrides = [(text, _parse(text)) for text in overrides_of(args)]
+    _check_given_once(overrides)
     fixed = [text for text, override in overrides if not override.is_sweep_override()]
     fixed += _search_path(config_dirs(args))
     with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -69,6 +70,20 @@ def check_command_line(args, config_dir):
         _check_hydra_settings(cfg)
         validate_config(cfg)
     return base
+
+
+def _check_given_once(overrides):
+    """Refuses a key given twice: Hydra would take the last value without a word."""
+    first = {}
+    for text, override in overrides:
+        key = override.key_or_group
+        if key in first:
+            raise ConfigError(
+                key,
+                override_text.raw_value(override),
+                f"one value per key on the command line; {key} is also given as {first[key]!r}",
+            )
+        first[key] = text
 
 
 def _search_path(folders):

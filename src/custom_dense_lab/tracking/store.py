@@ -21,6 +21,8 @@ _API_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 _SQLITE_PREFIX = "sqlite:///"
 # Creating or migrating a store takes seconds; a lock held this long is held by a stuck process.
 _LOCK_TIMEOUT_S = 120.0
+# The tag `mlflow run` gives the run it opens for a project's entry point.
+_PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 # The schemes MLflow 3 has tracking stores for ("" is a local path, as is file:).
 _SUPPORTED_SCHEMES = {
     "",
@@ -84,6 +86,44 @@ def check_experiment(experiment_name):
             f"--experiment-id {experiment.experiment_id}`, delete it for good with `mlflow gc`, "
             "or choose another name",
         )
+
+
+def check_project_run(run_id):
+    """Raises `ConfigError` unless `run_id` is a run `mlflow run` opened for this program.
+
+    `mlflow run` passes its run to the program in `$MLFLOW_RUN_ID`; the same
+    variable left in a shell (from an earlier `mlflow run`, or a notebook)
+    must not let a job reopen, rename or fail a run that holds other work.
+    Only a RUNNING run that `mlflow run` started (it has its entry point tag)
+    and that nothing has recorded into yet (no metrics, no job or sweep of
+    this project) is adopted.
+    """
+    problem = project_run_problem(run_id)
+    if problem:
+        raise ConfigError(
+            "MLFLOW_RUN_ID",
+            run_id,
+            "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
+            f"{problem}: unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again",
+        )
+
+
+def project_run_problem(run_id):
+    """Why `run_id` cannot be the run `mlflow run` opened for this program; `None` if it can be."""
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except MlflowException:
+        return "a run this tracking store does not have"
+    tags = run.data.tags
+    if run.info.lifecycle_stage == "deleted":
+        return "a deleted run"
+    if run.info.status != "RUNNING":
+        return f"a {run.info.status} run"
+    if _PROJECT_ENTRY_POINT_TAG not in tags:
+        return "a run that `mlflow run` did not start"
+    if run.data.metrics or lifecycle.PID_TAG in tags:
+        return "a run that a job or sweep already records into"
+    return None
 
 
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):

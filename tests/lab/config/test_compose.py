@@ -201,3 +201,14 @@ def test_a_users_config_folder_adds_its_options_to_the_shipped_ones(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(ConfigError, match=r"^Invalid --config-dir='.*nowhere': expected an"):
         check_command_line([f"--config-dir={missing}"], CONFIG_DIR)
+
+
+def test_a_key_given_twice_is_refused_naming_both_values():
+    with pytest.raises(
+        ConfigError,
+        match=r"^Invalid model\.units='32': expected one value per key on the command line; "
+        r"model\.units is also given as 'model\.units=16'\.$",
+    ):
+        check_command_line(["model.units=16", "trainer.epochs=2", "model.units=32"], CONFIG_DIR)
+    with pytest.raises(ConfigError, match=r"^Invalid layer='stock'"):
+        check_command_line(["-m", "layer=custom", "layer=stock"], CONFIG_DIR)

@@ -8,7 +8,7 @@ import pytest
 from helpers import free_port, sqlite_uri, using_store
 from mlflow.store.db import utils as db_utils
 
-from custom_dense_lab.errors import TrackingServerUnreachableError
+from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense_lab.tracking import store
 
 
@@ -115,3 +115,33 @@ def test_a_new_sqlite_store_is_built_by_mlflow_where_no_empty_copy_can_be_kept(
         store.use_store(None)
         assert store.open_experiment("built") != "0"
     assert not list(tmp_path.glob(".mlflow.db.*.partial"))
+
+
+def test_only_a_fresh_run_that_mlflow_run_opened_is_adopted_as_the_project_run(tracking):
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    entry_point = {"mlflow.project.entryPoint": "main"}
+
+    def run(tags=None):
+        return client.create_run(experiment_id, tags=tags or {}).info.run_id
+
+    fresh = run(entry_point)
+    store.check_project_run(fresh)  # adopted: no error
+    finished = run(entry_point)
+    client.set_terminated(finished)
+    measured = run(entry_point)
+    client.log_metric(measured, "test_accuracy", 0.7)
+    deleted = run(entry_point)
+    client.delete_run(deleted)
+    problems = {
+        finished: "a FINISHED run",
+        measured: "a run that a job or sweep already records into",
+        deleted: "a deleted run",
+        run(): "a run that `mlflow run` did not start",
+        "0" * 32: "a run this tracking store does not have",
+    }
+    for run_id, problem in problems.items():
+        with pytest.raises(ConfigError, match=rf"^Invalid MLFLOW_RUN_ID='{run_id}': expected") as e:
+            store.check_project_run(run_id)
+        assert f"not {problem}: unset MLFLOW_RUN_ID" in str(e.value)
+    assert client.get_run(finished).info.status == "FINISHED"
