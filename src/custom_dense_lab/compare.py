@@ -19,9 +19,10 @@ from custom_dense_lab.tracking import lifecycle, store
 def open_sweep(experiment, parent=None, tracking_uri=None):
     """Points MLflow at the store and returns a sweep's parent run id.
 
-    Exits with status 2 and one line on stderr when the store cannot be used,
-    `parent` is not a sweep's parent run, or the experiment holds no sweep.
-    Runs of the experiment whose process is gone are closed on the way.
+    Exits with status 2 and one line on stderr when there is no store yet (none
+    is created), the store cannot be used, `parent` is not a sweep's parent
+    run, or the experiment holds no sweep. Runs of the experiment whose process
+    is gone are closed first, whatever is found after.
 
     Args:
         experiment: The experiment to take the latest sweep of.
@@ -29,13 +30,22 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         tracking_uri: The store; default `$MLFLOW_TRACKING_URI`.
     """
     try:
+        missing = store.missing_sqlite_file(tracking_uri)
+        if missing:
+            raise SweepNotFoundError(f"no sweep found: there is no tracking store at {missing}")
         store.use_store(tracking_uri)
-        parent = find_sweep(experiment, parent)
+        if parent:
+            parent = find_sweep(experiment, parent)
+            lifecycle.close_lost_runs(mlflow.get_run(parent).info.experiment_id)
+            return parent
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
+        lifecycle.close_lost_runs(found.experiment_id)
+        return find_sweep(experiment)
     except (ConfigError, SweepNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    lifecycle.close_lost_runs(mlflow.get_run(parent).info.experiment_id)
-    return parent
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 import json
 import re
+import socket
 import subprocess
 import time
 import urllib.request
@@ -90,6 +91,35 @@ def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == "error: no sweep found in experiment 'nope'"
     assert "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1  # no MLflow warning before it
+
+
+def test_compare_where_there_is_no_store_says_so_and_creates_none(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module("custom_dense_lab.compare", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no sweep found: there is no tracking store at {tmp_path / 'mlflow.db'}"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_closes_lost_runs_even_where_it_finds_no_sweep(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.create_experiment("no-sweep")
+    lost = mlflow.MlflowClient().create_run(
+        experiment_id, tags={"host": socket.gethostname(), "pid": "999999999"}
+    )
+    result = run_module(
+        "custom_dense_lab.compare", "--experiment", "no-sweep", cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no sweep found in experiment 'no-sweep'"
+    closed = mlflow.get_run(lost.info.run_id)
+    assert closed.info.status == "FAILED"
+    assert "ended before its run did" in closed.data.tags["failure_reason"]
 
 
 def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):

@@ -151,6 +151,9 @@ def launcher_job_id():
 
 
 FAILURE_TAG = "failure_reason"
+# A run closed as lost whose job then finished it.
+REOPENED_TAG = "reopened"
+REOPENED_TEXT = "closed as lost while its job still ran; the job then finished it"
 # MLflow's limit on a tag's value.
 _MAX_TAG_LENGTH = 5000
 
@@ -171,6 +174,21 @@ def end_run(run_id, status="FINISHED", reason=None):
 def fail_run(run_id, reason, status="FAILED"):
     """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason` tag."""
     end_run(run_id, status, reason)
+
+
+def finish_active_run():
+    """Ends this process's active run FINISHED.
+
+    A run that another process closed as lost while its job was in fact alive
+    (its heartbeat delayed) loses that stale `failure_reason` and gets the tag
+    `reopened`, which says what happened.
+    """
+    run_id = mlflow.active_run().info.run_id
+    client = mlflow.MlflowClient()
+    if client.get_run(run_id).data.tags.get(FAILURE_TAG) == LOST_REASON:
+        client.delete_tag(run_id, FAILURE_TAG)
+        client.set_tag(run_id, REOPENED_TAG, REOPENED_TEXT)
+    mlflow.end_run()
 
 
 def end_active_run(status, reason, details=None):

@@ -75,6 +75,20 @@ def use_store(tracking_uri):
     return uri
 
 
+def missing_sqlite_file(tracking_uri):
+    """The path of the SQLite file `tracking_uri` names when there is none yet, else `None`.
+
+    Args:
+        tracking_uri: A tracking URI, or `None` for `$MLFLOW_TRACKING_URI`, else
+            MLflow's default.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    if urllib.parse.urlsplit(uri).scheme != "sqlite":
+        return None
+    path = pathlib.Path(_sqlite_path(uri))
+    return None if path.exists() else path
+
+
 def check_experiment(experiment_name):
     """Raises `ConfigError` when the experiment exists but is deleted (MLflow will not use it)."""
     experiment = mlflow.get_experiment_by_name(experiment_name)

@@ -74,7 +74,9 @@ def ui_command(tracking_uri):
         return None
     path = tracking_uri.removeprefix("sqlite:///")
     if path != tracking_uri and pathlib.Path(path).resolve() == pathlib.Path("mlflow.db").resolve():
-        return "`make ui` (in the project folder) or `mlflow ui --host 127.0.0.1` here"
+        if pathlib.Path("MLproject").is_file():  # the project's own folder, with its Makefile
+            return "`make ui` or `mlflow ui --host 127.0.0.1` here"
+        return "`mlflow ui --host 127.0.0.1` here"
     if path != tracking_uri:
         tracking_uri = f"sqlite:///{pathlib.Path(path).resolve()}"
     return f"`mlflow ui --host 127.0.0.1 --backend-store-uri {tracking_uri}`"

@@ -105,7 +105,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
-    mlflow.end_run()
+    lifecycle.finish_active_run()
     print(
         f"done [{label}] test_accuracy={metrics['test_accuracy']:.4f} "
         f"step_time_ms={metrics['step_time_ms']:.3f} overhead_s={metrics['overhead_s']:.2f} "

@@ -25,3 +25,27 @@ def test_a_stopped_run_ends_with_the_status_given(tracking):
     killed = mlflow.get_run(run.info.run_id)
     assert killed.info.status == "KILLED"
     assert killed.data.tags[lifecycle.FAILURE_TAG] == "interrupted by SIGTERM"
+
+
+def test_a_run_closed_as_lost_whose_job_finishes_ends_finished_without_the_stale_reason(
+    tracking,
+):
+    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    run = mlflow.start_run(experiment_id=experiment_id)
+    lifecycle.fail_run(run.info.run_id, lifecycle.LOST_REASON)  # another process's verdict
+    mlflow.log_metric("test_accuracy", 0.9)  # the job was alive after all
+    lifecycle.finish_active_run()
+    finished = mlflow.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    assert lifecycle.FAILURE_TAG not in finished.data.tags
+    assert finished.data.tags[lifecycle.REOPENED_TAG] == lifecycle.REOPENED_TEXT
+    assert mlflow.active_run() is None
+
+
+def test_finishing_a_run_that_was_never_closed_changes_nothing_else(tracking):
+    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    run = mlflow.start_run(experiment_id=experiment_id)
+    lifecycle.finish_active_run()
+    finished = mlflow.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    assert lifecycle.REOPENED_TAG not in finished.data.tags

@@ -31,6 +31,8 @@ def test_links_point_at_the_ui_in_its_model_training_view():
         "https://mlflow.example.org/#/experiments/3?workflowType=machine_learning"
     )
     assert ui.ui_command("https://mlflow.example.org") is None
+    assert ui.ui_command("sqlite:///mlflow.db") == "`mlflow ui --host 127.0.0.1` here"
+    pathlib.Path("MLproject").write_text("name: custom-dense\n")  # in the project's folder
     assert "make ui" in ui.ui_command("sqlite:///mlflow.db")
     elsewhere = ui.ui_command("sqlite:///../x/mlflow.db")
     assert f"--backend-store-uri sqlite:///{pathlib.Path('../x/mlflow.db').resolve()}" in elsewhere
