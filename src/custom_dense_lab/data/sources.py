@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from sklearn.datasets import make_classification
 
 from custom_dense_lab.data import sklearn_digits
+from custom_dense_lab.data.digest import content_digest
 from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
 
 # Dataset names as users type them (`dataset=...`), and the TFDS builders behind them.
@@ -149,9 +150,10 @@ def _arrays(builder):
     Reading TFRecords through tf.data takes about 0.2 s for the digits. The
     first reader in a data folder saves the arrays as `ARRAYS_FILE` in the
     dataset's version folder, with the names, sizes and times of the files
-    TFDS prepared there; a later process loads it while those are unchanged,
-    and reads the TFRecords again otherwise. A folder that cannot be written
-    is only read.
+    TFDS prepared there and a digest of its own contents; a later process
+    loads it while those files are unchanged and the arrays still match the
+    digest, and reads the TFRecords again (and saves them anew) otherwise. A
+    folder that cannot be written is only read.
     """
     folder = pathlib.Path(builder.data_dir)
     prepared = _prepared_files(folder)
@@ -160,11 +162,14 @@ def _arrays(builder):
             if stored["prepared_files"].tolist() != prepared:
                 raise ValueError("the dataset was prepared again")
             arrays = {name: stored[name] for name in _ARRAY_NAMES}
+            if str(stored["content_digest"]) != content_digest(arrays):
+                raise ValueError("the saved arrays were changed")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, stale, damaged
         arrays = {}
         for split in ("train", "test"):
             arrays[f"{split}_features"], arrays[f"{split}_labels"] = _split_arrays(builder, split)
-        _save_quietly(folder / ARRAYS_FILE, {**arrays, "prepared_files": np.array(prepared)})
+        saved = {"prepared_files": np.array(prepared), "content_digest": content_digest(arrays)}
+        _save_quietly(folder / ARRAYS_FILE, {**arrays, **saved})
     for array in arrays.values():
         array.flags.writeable = False
     return arrays
