@@ -255,3 +255,20 @@ def test_a_stray_mlflow_run_id_is_refused_and_the_finished_run_left_as_it_was(fi
         )
         assert client.get_metric_history(run_id, "train_loss") == history
     assert len(sweep_parents()) == 1
+
+
+def test_a_value_swept_twice_gives_distinct_names_and_a_report(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module(
+        "custom_dense_lab.train", "-m", "layer=custom,custom,stock", *FAST,
+        cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["pair_count"] == 1
+    jobs = sorted(runs_of(parent.info.run_id), key=lambda run: run.info.start_time)
+    assert [job.info.run_name for job in jobs] == ["custom", "custom #2", "stock"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
+    assert "comparison.png" in artifacts

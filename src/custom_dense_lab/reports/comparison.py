@@ -59,25 +59,36 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
     )
     varying = [c for c in params if runs[c].astype(str).nunique() > 1]
     rows = []
-    for _, group in finished.groupby([finished[c].astype(str) for c in params], sort=False):
-        by_layer = {layer: run for layer, run in group.groupby(LAYER_PARAM)}
-        if not {"custom", "stock"} <= by_layer.keys():
-            continue
-        custom, stock = by_layer["custom"].iloc[-1], by_layer["stock"].iloc[-1]
-        row = {c.removeprefix("params."): custom[c] for c in varying}
-        for metric in dict.fromkeys((*_PAIR_METRICS, *metrics)):
-            row[f"{metric}_custom"] = custom.get(f"metrics.{metric}", math.nan)
-            row[f"{metric}_stock"] = stock.get(f"metrics.{metric}", math.nan)
-        row["test_accuracy_delta"] = row["test_accuracy_custom"] - row["test_accuracy_stock"]
-        row["step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
-        row["infer_latency_ratio"] = (
-            row["infer_latency_ms_p50_custom"] / row["infer_latency_ms_p50_stock"]
-        )
-        row["run_id_custom"], row["run_id_stock"] = custom["run_id"], stock["run_id"]
-        rows.append(row)
+    same_config = [finished[c].astype(str) for c in params] or [pd.Series(0, finished.index)]
+    for _, group in finished.groupby(same_config, sort=False):
+        by_layer = {
+            layer: [run for _, run in runs_of_layer.sort_values("start_time").iterrows()]
+            for layer, runs_of_layer in group.groupby(LAYER_PARAM)
+        }
+        # A config swept twice (`layer=custom,custom,stock`): the k-th custom run and the
+        # k-th stock run, in the order they started, make the k-th pair.
+        for custom, stock in zip(
+            by_layer.get("custom", []), by_layer.get("stock", []), strict=False
+        ):
+            rows.append(_pair_row(custom, stock, varying, metrics))
     pairs = pd.DataFrame(rows)
     pairs.attrs["config_columns"] = [c.removeprefix("params.") for c in varying]
     return pairs
+
+
+def _pair_row(custom, stock, varying, metrics):
+    """One pair's row: the varying params, each metric of both runs, the delta and ratios."""
+    row = {c.removeprefix("params."): custom[c] for c in varying}
+    for metric in dict.fromkeys((*_PAIR_METRICS, *metrics)):
+        row[f"{metric}_custom"] = custom.get(f"metrics.{metric}", math.nan)
+        row[f"{metric}_stock"] = stock.get(f"metrics.{metric}", math.nan)
+    row["test_accuracy_delta"] = row["test_accuracy_custom"] - row["test_accuracy_stock"]
+    row["step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
+    row["infer_latency_ratio"] = (
+        row["infer_latency_ms_p50_custom"] / row["infer_latency_ms_p50_stock"]
+    )
+    row["run_id_custom"], row["run_id_stock"] = custom["run_id"], stock["run_id"]
+    return row
 
 
 def summary_metrics(pairs):
@@ -187,10 +198,10 @@ def markdown_table(frame):
 def pair_labels(pairs):
     """A short label per pair: its values of the keys the sweep varies ("u128 tanh")."""
     columns = pairs.attrs.get("config_columns", [])
-    return [
+    return names.numbered(
         names.job_name({column: str(row[column]) for column in columns}) if columns else "pair"
         for _, row in pairs.iterrows()
-    ]
+    )
 
 
 def plot(pairs, step_spreads=None):

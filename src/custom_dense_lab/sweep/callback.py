@@ -9,7 +9,7 @@ from hydra.experimental.callback import Callback
 
 from custom_dense_lab.sweep.finish import finish_sweep
 from custom_dense_lab.sweep.parent import PARENT_RUN_ENV, open_parent
-from custom_dense_lab.tracking import ui
+from custom_dense_lab.tracking import lifecycle, ui
 
 
 class MlflowSweepCallback(Callback):
@@ -53,4 +53,8 @@ class MlflowSweepCallback(Callback):
             ui.where_to_look(parent, config.mlflow.experiment_name, "this sweep")
         if failed:
             print(f"{len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr, flush=True)
+            raise SystemExit(1)
+        if parent and mlflow.get_run(parent).info.status != "FINISHED":  # its report, say
+            reason = mlflow.get_run(parent).data.tags.get(lifecycle.FAILURE_TAG, "see its run")
+            print(f"error: the sweep's parent run {parent} failed: {reason}", file=sys.stderr)
             raise SystemExit(1)

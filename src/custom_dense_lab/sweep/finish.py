@@ -53,6 +53,7 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
         for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
             lifecycle.fail_run(run_id, lost_reason, status=lost_status)
         runs = comparison.child_runs(parent)
+        _number_repeated_names(runs)
         failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
         failed_names = [_job_label(row) for _, row in failed.iterrows()]
         if failed_names:
@@ -78,6 +79,18 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
             problems.append(abort_reason)
         _close_parent(parent, interrupted, problems)
     return failed_names
+
+
+def _number_repeated_names(runs):
+    """Gives jobs that share a name (a value swept twice) distinct ones, in the order they started."""
+    if runs.empty:
+        return
+    client = mlflow.MlflowClient()
+    current = runs["tags.mlflow.runName"].astype(str).tolist()
+    for run_id, name, new in zip(runs["run_id"], current, names.numbered(current), strict=True):
+        if new != name:
+            client.update_run(run_id, name=new)
+    runs["tags.mlflow.runName"] = names.numbered(current)
 
 
 def _close_parent(parent, interrupted, problems):

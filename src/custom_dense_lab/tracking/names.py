@@ -7,6 +7,7 @@ values of those keys only ("custom u128"), at most 32 characters and distinct
 within its sweep; a single job after its overrides ("stock u256 e30").
 """
 
+import collections
 import hashlib
 import time
 
@@ -162,6 +163,22 @@ def single_job_name(layer, job_overrides):
             values[key] = _value_text(override)
     name = " ".join(_job_token(key, value) for key, value in values.items())
     return name if len(name) <= MAX_JOB_NAME else name[: MAX_JOB_NAME - 1] + "…"
+
+
+def numbered(labels):
+    """The labels with each repeat numbered, in order: `custom, custom, stock` -> `custom, custom #2, stock`.
+
+    A sweep that lists a value twice (`layer=custom,custom,stock`) runs two jobs
+    with the same values; their names and report rows stay distinct this way,
+    each at most `MAX_JOB_NAME` characters.
+    """
+    seen = collections.Counter()
+    result = []
+    for label in labels:
+        seen[label] += 1
+        suffix = f" #{seen[label]}" if seen[label] > 1 else ""
+        result.append(label[: MAX_JOB_NAME - len(suffix)] + suffix if suffix else label)
+    return result
 
 
 def job_tags(values):

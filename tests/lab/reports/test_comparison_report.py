@@ -108,3 +108,35 @@ def test_a_sweep_without_pairs_says_so(tracking):
     comparison.log_report(parent)
     note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
     assert note.startswith(f"**{comparison.NO_PAIRS}**")
+
+
+def test_a_config_swept_twice_pairs_in_start_order_and_its_report_is_drawn(tracking):
+    """`layer=custom,custom,stock` and a step ratio outside its per-epoch range (the median
+    of a run's steps against the other's is not the median of per-epoch ratios)."""
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(tracking.experiment)
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    started = {}
+    for layer, accuracy, steps in (
+        ("custom", 0.5, [9.0, 1.0, 3.0, 1.0]),
+        ("custom", 0.6, [9.0, 1.0, 1.0, 1.0]),
+        ("stock", 0.5, [9.0, 1.0, 2.0, 1.2]),
+    ):
+        tags = {"mlflow.parentRunId": parent}
+        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
+        client.log_param(run, "layer.name", layer)
+        for epoch, step in enumerate(steps):
+            client.log_metric(run, "epoch_step_time_ms", step, step=epoch)
+        final = {"test_accuracy": accuracy, "step_time_ms": 2.0 if layer == "stock" else 1.0}
+        for key, value in {**final, "infer_latency_ms_p50": 0.25}.items():
+            client.log_metric(run, key, value)
+        client.set_terminated(run)
+        started.setdefault(layer, run)
+
+    pairs, _ = comparison.log_report(parent)
+
+    assert len(pairs) == 1  # the second custom job has no stock job to pair with
+    assert pairs.iloc[0]["run_id_custom"] == started["custom"]  # the first to start
+    assert pairs.iloc[0]["test_accuracy_delta"] == 0.0
+    artifacts = {a.path for a in client.list_artifacts(parent)}
+    assert {"comparison.png", "learning_curves.png", "comparison.md"} <= artifacts

@@ -92,3 +92,14 @@ def test_a_single_job_is_named_by_its_layer_and_what_it_changes():
     assert names.single_job_name("stock", overrides) == "stock u256 e30"
     long = names.single_job_name("custom", [f"model.kernel_initializer=x{'y' * 40}"])
     assert len(long) == names.MAX_JOB_NAME and long.endswith("…")
+
+
+def test_repeated_names_are_numbered_in_order_within_the_length_limit():
+    assert names.numbered(["custom", "custom", "stock", "custom"]) == [
+        "custom",
+        "custom #2",
+        "stock",
+        "custom #3",
+    ]
+    long = "x" * names.MAX_JOB_NAME
+    assert names.numbered([long, long]) == [long, "x" * (names.MAX_JOB_NAME - 3) + " #2"]
