@@ -24,8 +24,9 @@ from custom_dense_lab.benchmark.pairing import (
     measure_pair,
 )
 from custom_dense_lab.config.command_line import expand_mlproject_parameter
-from custom_dense_lab.errors import ConfigError
-from custom_dense_lab.tracking import records, store
+from custom_dense_lab.errors import ConfigError, Interrupted
+from custom_dense_lab.process import signals
+from custom_dense_lab.tracking import lifecycle, records, store
 from custom_dense_lab.training.devices import resolve_device
 
 QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
@@ -135,25 +136,44 @@ def main(argv=None):
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    signals.raise_on_stop_signals()
     started = time.perf_counter()
-    with mlflow.start_run(experiment_id=experiment_id, run_name="bench"), tf.device(placement.spec):
-        mlflow.set_tags(
-            {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
-        )
-        mlflow.log_params(_params(configs, settings, args))
-        reference = MatmulReference()
-        print(f"Timing {len(configs)} configs on {placement.name} ({placement.kind})", flush=True)
-        rows = []
-        for index, config in enumerate(configs, start=1):
-            print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
-            timings = measure_pair(config, settings, reference)
-            rows.append(summary.result_row(config, timings))
-        results = pd.DataFrame(rows)
-        table = summary.to_table(results)
-        print(table)
-        _log_results(results, table, args.output_dir)
+    mlflow.start_run(experiment_id=experiment_id, run_name="bench")
+    try:
+        with tf.device(placement.spec):
+            _bench(configs, settings, args, placement)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
-        print(f"MLflow run {mlflow.active_run().info.run_id} (experiment {experiment_id})")
+    except (Interrupted, KeyboardInterrupt) as stop:
+        interrupted = Interrupted.from_exception(stop)
+        lifecycle.end_active_run("KILLED", str(interrupted))
+        print(f"error: {interrupted}", file=sys.stderr)
+        sys.exit(interrupted.exit_status)
+    except BaseException as error:
+        lifecycle.end_active_run("FAILED", lifecycle.describe_error(error))
+        raise
+    finally:
+        signals.exit_on_stop_signals("after the benchmark had ended")
+    print(f"MLflow run {mlflow.active_run().info.run_id} (experiment {experiment_id})")
+    mlflow.end_run()
+
+
+def _bench(configs, settings, args, placement):
+    """Times every config's pair, then prints and logs the table in the active run."""
+    mlflow.set_tags(
+        {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
+    )
+    mlflow.log_params(_params(configs, settings, args))
+    reference = MatmulReference()
+    print(f"Timing {len(configs)} configs on {placement.name} ({placement.kind})", flush=True)
+    rows = []
+    for index, config in enumerate(configs, start=1):
+        print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
+        timings = measure_pair(config, settings, reference)
+        rows.append(summary.result_row(config, timings))
+    results = pd.DataFrame(rows)
+    table = summary.to_table(results)
+    print(table)
+    _log_results(results, table, args.output_dir)
 
 
 def _params(configs, settings, args):

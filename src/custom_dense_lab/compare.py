@@ -11,6 +11,7 @@ import sys
 import mlflow
 
 from custom_dense_lab.errors import ConfigError, SweepNotFoundError
+from custom_dense_lab.process import signals
 from custom_dense_lab.reports import comparison
 from custom_dense_lab.sweep.parent import find_sweep
 from custom_dense_lab.tracking import lifecycle, store
@@ -49,6 +50,7 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
 
 
 def main(argv=None):
+    signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
     parser = argparse.ArgumentParser(
         prog="custom-dense-compare",
         description="Pair a sweep's custom and stock runs, print the comparison and log "

@@ -16,11 +16,13 @@ from pathlib import Path
 import mlflow
 
 from custom_dense_lab.compare import open_sweep
+from custom_dense_lab.process import signals
 from custom_dense_lab.reports import comparison
 from custom_dense_lab.reports.studies import STUDIES, provenance
 
 
 def main(argv=None):
+    signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
     parser = argparse.ArgumentParser(
         prog="custom-dense-studies",
         description="Rebuild a study's results.md and results.png from its latest sweep in MLflow.",

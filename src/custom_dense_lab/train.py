@@ -22,7 +22,7 @@ from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import check_command_line
 from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.errors import ConfigError, Interrupted, JobInterruptedError
-from custom_dense_lab.process.signals import raise_on_stop_signals
+from custom_dense_lab.process import signals
 from custom_dense_lab.process.worker_threads import worker_thread_settings
 from custom_dense_lab.sweep import finish, parent
 from custom_dense_lab.tracking import lifecycle, store
@@ -30,6 +30,8 @@ from custom_dense_lab.training.job import run_job
 
 # The sweep folder's name (see `hydra.sweep.dir` in conf/config.yaml), passed to every job.
 SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
+AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
+AFTER_THE_WORK = "after the work had ended: every run keeps the state it ended in"
 
 
 def run_task(cfg):
@@ -39,7 +41,7 @@ def run_task(cfg):
     (joblib, submitit) unpickle it by reference, importing this module, and so
     start as quietly as the launching process.
     """
-    raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
+    signals.raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
@@ -53,6 +55,8 @@ def run_task(cfg):
         if not in_sweep:
             raise SystemExit(1)
         return None
+    if not in_sweep:
+        signals.exit_on_stop_signals(AFTER_THE_JOB)
     return metrics["val_accuracy"]
 
 
@@ -65,12 +69,14 @@ def main(argv=None):
     """Checks the command line, then runs the Hydra application.
 
     Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
-    130 or 143 when SIGINT or SIGTERM stopped it, with the open sweep closed KILLED.
+    130 or 143 when SIGINT or SIGTERM stopped it, at any moment: while a run is
+    open, it ends KILLED (and the open sweep with it); before the first run or
+    after the last one ended, the runs stay as they are.
     """
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
-    raise_on_stop_signals()
+    signals.raise_on_stop_signals()
     tfds.disable_progress_bar()
     register_schemas()
     if command_line.runs_jobs(args):
@@ -90,15 +96,28 @@ def main(argv=None):
     try:
         with _hydra_argv(args):
             _hydra_app()
+        signals.raise_if_stopped()  # a stop that a library caught and dropped
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
         finish.finish_sweep(interrupted=interrupted)
-        print(f"error: {interrupted}", file=sys.stderr)
+        print(f"error: {interrupted}{_state_of_finished_job()}", file=sys.stderr)
         sys.exit(interrupted.exit_status)
     except SystemExit as stop:
         if stop.code:
             finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
         raise
+    finally:
+        signals.exit_on_stop_signals(AFTER_THE_WORK)
+
+
+def _state_of_finished_job():
+    """`" after the job had finished..."` when the stop came after this process's job ended FINISHED."""
+    with contextlib.suppress(Exception):  # the store may be what stopped the job
+        run = mlflow.last_active_run()
+        single_job = run is not None and "mlflow.parentRunId" not in run.data.tags
+        if single_job and run.info.status == "FINISHED":
+            return f" {AFTER_THE_JOB}"
+    return ""
 
 
 @contextlib.contextmanager

@@ -82,6 +82,38 @@ def test_a_signal_in_the_middle_of_fit_ends_the_job_killed(tmp_path, signum, sta
     assert "test_accuracy" not in run.data.metrics
 
 
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_starting_ends_the_process_in_one_line(tmp_path, signum, status):
+    uri = sqlite_uri(tmp_path)
+    process = start_train(*QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    time.sleep(1.0)  # importing TensorFlow
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == status, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert stderr == f"error: interrupted by {name} while starting, before any run\n"
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(tmp_path):
+    uri = new_store(tmp_path)
+    process = start_train(*QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    for line in process.stdout:
+        if line.startswith("done ["):
+            process.send_signal(signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "error: interrupted by SIGINT after the job had finished: its run stays FINISHED"
+    )
+    (run,) = all_runs(uri, tmp_path)
+    assert run.info.status == "FINISHED" and "failure_reason" not in run.data.tags
+    assert "test_accuracy" in run.data.metrics
+
+
 def test_sigterm_stops_a_sweep_and_closes_its_parent_killed_with_the_report(tmp_path):
     uri = new_store(tmp_path)
     process = start_train(

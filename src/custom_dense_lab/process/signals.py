@@ -1,5 +1,18 @@
-"""SIGINT and SIGTERM as `Interrupted`, so that a stopped job or sweep is recorded as KILLED."""
+"""SIGINT and SIGTERM as `Interrupted`, so that a stopped job or sweep is recorded as KILLED.
 
+A program goes through three stages, each with its own answer to a stop signal:
+
+1. starting up, before any run exists: one line and the exit status at once
+   (`exit_on_stop_signals`);
+2. working: `Interrupted` is raised, so that open runs end KILLED
+   (`raise_on_stop_signals`);
+3. done, every run closed: one line and the exit status at once, the runs
+   left as they ended (`exit_on_stop_signals` again).
+
+The exit status is always the shell's for the signal: 130 for SIGINT, 143 for SIGTERM.
+"""
+
+import os
 import signal
 import threading
 
@@ -17,14 +30,21 @@ def note_stop(signum):
     _stop_signal = signum
 
 
+def stop_requested():
+    """The `Interrupted` for the stop this process was asked for, or `None`."""
+    return None if _stop_signal is None else Interrupted(_stop_signal)
+
+
 def raise_if_stopped():
     """Raises `Interrupted` again for a stop the process was asked for.
 
     A signal handler raises wherever Python happens to be; inside a finalizer
-    (`__del__`), Python prints the exception and drops it, and work would go on.
+    (`__del__`) or a library that catches everything, the exception is
+    dropped, and work would go on.
     """
-    if _stop_signal is not None:
-        raise Interrupted(_stop_signal)
+    stop = stop_requested()
+    if stop is not None:
+        raise stop
 
 
 def raise_on_stop_signals():
@@ -34,11 +54,38 @@ def raise_on_stop_signals():
     RUNNING. Does nothing outside the main thread, where Python cannot take
     signals.
     """
+    _handle_stop_signals(_raise_interrupted)
+
+
+def exit_on_stop_signals(when=None, stderr_fd=2):
+    """Makes SIGINT and SIGTERM end the process at once, with one line and their exit status.
+
+    For the stages where no run is open: before the first one, and after the
+    last one ended. Nothing runs after the line, neither `finally` blocks nor
+    exit handlers, so nothing recorded can change.
+
+    Args:
+        when: What the process was doing, for the line, e.g. `"while starting"`.
+        stderr_fd: Where the line goes: the file descriptor of the process's
+            standard error, while descriptor 2 points elsewhere.
+    """
+    _handle_stop_signals(lambda signum, frame: _exit_now(signum, when, stderr_fd))
+
+
+def _handle_stop_signals(handler):
     if threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:
-            signal.signal(signum, _raise_interrupted)
+            signal.signal(signum, handler)
 
 
 def _raise_interrupted(signum, frame):
     note_stop(signum)  # training checks it too, in case the exception below is dropped
     raise Interrupted(signum)
+
+
+def _exit_now(signum, when, stderr_fd):
+    stop = Interrupted(signum)
+    line = f"error: {stop} {when}" if when else f"error: {stop}"
+    # os.write, not print: the handler may have cut into a print to the same stream.
+    os.write(stderr_fd, f"{line}\n".encode())
+    os._exit(stop.exit_status)

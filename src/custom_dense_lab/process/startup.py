@@ -13,6 +13,7 @@ import logging
 import os
 import warnings
 
+_WHILE_STARTING = "while starting, before any run"
 _KNOWN_HARMLESS_WARNINGS = (
     # MLflow registers its local-file dataset source twice and warns on every resolve.
     "The specified dataset source can be interpreted in multiple ways",
@@ -29,6 +30,7 @@ def quiet_start():
     /dev/null. Does nothing more than set the log levels once TensorFlow is in.
     Without the lab's packages (`pip install custom-dense` alone), says in one
     line what to install, and exits with status 1.
+    A stop signal until the program takes over ends the process with one line.
     MLflow's retries of an unreachable tracking server log one short line each
     (see `tracking.retries`). The objects the imports made are then kept out of
     garbage collection (see `_spare_collector`).
@@ -40,8 +42,12 @@ def quiet_start():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ["PYTHONWARNINGS"] = ",".join(f"ignore:{text}" for text in _KNOWN_HARMLESS_WARNINGS)
     try:
-        with _stderr_to_devnull():
+        from custom_dense_lab.process.signals import exit_on_stop_signals
+
+        with _stderr_to_devnull() as stderr_fd:
+            exit_on_stop_signals(_WHILE_STARTING, stderr_fd)
             import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
+        exit_on_stop_signals(_WHILE_STARTING)
         import absl.logging
         import hydra  # noqa: F401
         import mlflow  # noqa: F401 -- sets up its loggers as it loads: quiet them after
@@ -78,12 +84,12 @@ def _spare_collector():
 
 @contextlib.contextmanager
 def _stderr_to_devnull():
-    """Sends file descriptor 2 to /dev/null, and gives it back."""
+    """Sends file descriptor 2 to /dev/null, and gives it back; yields a copy of the original."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            yield
+            yield saved
     finally:
         os.dup2(saved, 2)
         os.close(saved)

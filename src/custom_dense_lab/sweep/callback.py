@@ -7,6 +7,7 @@ import sys
 import mlflow
 from hydra.experimental.callback import Callback
 
+from custom_dense_lab.process import signals
 from custom_dense_lab.sweep.finish import finish_sweep
 from custom_dense_lab.sweep.parent import PARENT_RUN_ENV, open_parent
 from custom_dense_lab.tracking import lifecycle, ui
@@ -49,6 +50,9 @@ class MlflowSweepCallback(Callback):
         """Closes the sweep, says where to look; ends the process with status 1 if any job failed."""
         parent = os.environ.get(PARENT_RUN_ENV)
         failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        signals.exit_on_stop_signals(
+            "after the sweep had ended: its runs keep the states they ended in"
+        )
         if parent:
             ui.where_to_look(parent, config.mlflow.experiment_name, "this sweep")
         if failed:

@@ -19,6 +19,7 @@ from custom_dense_lab.errors import (
 )
 from custom_dense_lab.launch import requeue
 from custom_dense_lab.process import reuse as process_reuse
+from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import lifecycle, records, store, ui
 from custom_dense_lab.training import compiled_models
@@ -95,11 +96,11 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
             clock.lap("overhead_setup_s")
             metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
     except (Interrupted, KeyboardInterrupt) as stop:
-        interrupted = Interrupted.from_exception(stop)
-        lifecycle.end_active_run("KILLED", str(interrupted))
-        print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
-        raise interrupted from None
+        _end_killed(Interrupted.from_exception(stop), label)
     except Exception as error:
+        interrupted = signals.stop_requested()  # a library may turn the stop into its own error
+        if interrupted is not None:
+            _end_killed(interrupted, label)
         expected = isinstance(error, EXPECTED_FAILURES)
         reason = str(error) if expected else lifecycle.describe_error(error)
         lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
@@ -115,6 +116,13 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     if not in_sweep:
         ui.where_to_look(run.info.run_id, cfg.mlflow.experiment_name)
     return metrics
+
+
+def _end_killed(interrupted, label):
+    """Ends the job's run KILLED, says so, and raises `interrupted`."""
+    lifecycle.end_active_run("KILLED", str(interrupted))
+    print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
+    raise interrupted from None
 
 
 def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):

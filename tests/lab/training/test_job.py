@@ -1,6 +1,7 @@
 """One training job in this process: the MLflow run's full contract, failures, process state."""
 
 import math
+import os
 import signal
 
 import keras
@@ -13,6 +14,7 @@ from tensorflow.python.framework.config import is_op_determinism_enabled
 from custom_dense_lab import errors
 from custom_dense_lab.config.validation import MAX_DEPTH, MAX_UNITS
 from custom_dense_lab.process import signals
+from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.callbacks import StopWhenAsked
 from custom_dense_lab.training.job import run_job
 
@@ -210,3 +212,30 @@ def test_a_stop_python_dropped_is_raised_again_at_the_next_epoch_end(monkeypatch
     with pytest.raises(errors.Interrupted) as raised:
         StopWhenAsked().on_epoch_end(1)
     assert raised.value.exit_status == 143
+
+
+def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(tracking, monkeypatch):
+    """A real SIGINT while the inference function runs; the library answers with a TypeError."""
+    monkeypatch.setattr(signals, "_stop_signal", None)
+    handlers = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
+    signals.raise_on_stop_signals()
+    real_time_inference = job_module.time_inference
+
+    def time_inference_stopped_by_a_signal(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            real_time_inference(*args, **kwargs)
+        except errors.Interrupted as stop:
+            raise TypeError(f"an error raised while tracing: {stop}") from None
+
+    monkeypatch.setattr(job_module, "time_inference", time_inference_stopped_by_a_signal)
+    try:
+        with pytest.raises(errors.Interrupted) as raised:
+            job(tracking, *QUICK)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert raised.value.exit_status == 130
+    run = only_run(tracking)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["failure_reason"] == "interrupted by SIGINT"
