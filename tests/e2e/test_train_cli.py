@@ -147,6 +147,31 @@ def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, 
     assert "loaded CustomDense" in result.stdout
 
 
+def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
+    finished_sweep, tmp_path
+):
+    _, uri, _ = finished_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    custom_run = next(
+        c for c in runs_of(parent.info.run_id) if c.data.tags["layer_impl"] == "custom"
+    )
+    code = (
+        "import importlib.util, pathlib, sys\n"
+        "installed = pathlib.Path(importlib.util.find_spec('custom_dense').origin)\n"
+        "import mlflow, numpy as np\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{custom_run.info.run_id}/model')\n"
+        "assert model.predict(np.random.rand(2, 8, 8, 1).astype('float32')).shape == (2, 10)\n"
+        "import custom_dense\n"
+        "assert pathlib.Path(custom_dense.__file__) == installed, custom_dense.__file__\n"
+        "assert not [p for p in sys.path if p.endswith('library')], sys.path\n"
+        "print('installed', custom_dense.__version__)\n"
+    )
+    result = run_python(code, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "installed" in result.stdout
+
+
 def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
     _, uri, _ = finished_sweep
     mlflow.set_tracking_uri(uri)

@@ -12,15 +12,9 @@ import tensorflow as tf
 from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
 
-import custom_dense
 import custom_dense_lab
 from custom_dense_lab.tracking import keras_flavor, names
 
-# The library, and the lab that holds the model's loader, travel with every logged model,
-# so that it loads where they are not installed.
-_SHIPPED_PACKAGES = [
-    pathlib.Path(package.__file__).parent for package in (custom_dense, custom_dense_lab)
-]
 # The lab's own code: its commit is the code's, whatever folder a job runs in.
 _LAB_DIR = pathlib.Path(custom_dense_lab.__file__).parent
 _MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
@@ -84,12 +78,12 @@ def model_requirements():
 
 
 def log_model(model, sample_inputs, sample_outputs, step, tags):
-    """Logs a Keras model as `model`, with a signature, pinned requirements and this package.
+    """Logs a Keras model as `model`, with a signature, pinned requirements and the library.
 
     The model is saved in Keras's own format with no pickle, and loads through
-    `keras_flavor`, which registers `CustomDense` first (Keras safe mode
+    `custom_dense_pyfunc`, which imports `custom_dense` first (Keras safe mode
     stays on). Giving the signature and requirements up front skips MLflow's
-    inference of both (seconds per model). The package's code travels with
+    inference of both (seconds per model). A copy of the library travels with
     the model, so a process without custom_dense installed can load and
     serve it.
 
@@ -114,7 +108,6 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
         keras_model=model,
         signature=infer_signature(sample_inputs, sample_outputs),
         pip_requirements=model_requirements(),
-        code_paths=[str(folder) for folder in _SHIPPED_PACKAGES],
         step=step,
         tags=tags,
     )

@@ -6,8 +6,9 @@ import mlflow
 import numpy as np
 from helpers import compose_config
 
+import custom_dense
 from custom_dense import CustomDense
-from custom_dense_lab.tracking import keras_flavor, names, store, ui
+from custom_dense_lab.tracking import names, store, ui
 from custom_dense_lab.training.job import run_job
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
@@ -83,7 +84,16 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     assert not [path for path in files if path.read_bytes()[:1] == b"\x80"]  # pickle's opcode
     assert (folder / "data" / "model.keras").is_file()
     meta = mlflow.models.Model.load(folder / "MLmodel")
-    assert meta.flavors["python_function"]["loader_module"] == keras_flavor.__name__
+    assert meta.flavors["python_function"]["loader_module"] == "custom_dense_pyfunc"
+    # The library travels with the model, and nothing of the lab but the loader.
+    shipped = {path.relative_to(folder).as_posix() for path in files}
+    assert {
+        "code/custom_dense_pyfunc.py",
+        "library/VERSION",
+        "library/custom_dense/layer.py",
+    } <= shipped
+    assert not [path for path in shipped if "custom_dense_lab" in path]
+    assert (folder / "library" / "VERSION").read_text() == f"{custom_dense.__version__}\n"
     assert "keras" in meta.flavors
 
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
