@@ -24,7 +24,7 @@ from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.errors import ConfigError, Interrupted, JobInterruptedError
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.worker_threads import worker_thread_settings
-from custom_dense_lab.sweep import finish, parent
+from custom_dense_lab.sweep import finish, launcher_watch, parent
 from custom_dense_lab.tracking import lifecycle, store
 from custom_dense_lab.training.job import run_job
 
@@ -45,6 +45,8 @@ def run_task(cfg):
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
+    if parent.in_worker_process():
+        launcher_watch.watch_launcher(parent.launcher_pid(), parent_run)
     try:
         metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
     except Interrupted as stop:

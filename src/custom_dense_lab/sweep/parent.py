@@ -38,10 +38,16 @@ def parent_run_id(sweep_dir):
     return id_file.read_text().strip() if id_file.is_file() else None
 
 
+def launcher_pid():
+    """The process id of the sweep's launching process, or `None` outside a sweep."""
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    return None if launcher is None else int(launcher)
+
+
 def in_worker_process():
     """Whether this process runs a sweep's jobs for another process (joblib, submitit, SLURM)."""
-    launcher = os.environ.get(LAUNCHER_PID_ENV)
-    return launcher is not None and launcher != str(os.getpid())
+    launcher = launcher_pid()
+    return launcher is not None and launcher != os.getpid()
 
 
 def open_parent(config):
