@@ -72,3 +72,12 @@ class Interrupted(BaseException):
     def from_exception(cls, stop):
         """Returns `stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
         return stop if isinstance(stop, cls) else cls(signal.SIGINT)
+
+
+class StorageFullError(BaseException):
+    """The disk of the store, the artifacts or the outputs is full or read-only: the sweep stops.
+
+    Every later job would fail the same way. A `BaseException`, like
+    `Interrupted`, because Hydra's launchers catch every `Exception` of a job
+    and go on with the next.
+    """

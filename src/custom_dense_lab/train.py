@@ -16,16 +16,22 @@ import hydra
 import mlflow
 import tensorflow_datasets as tfds
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import check_command_line
 from custom_dense_lab.config.schema import register_schemas
-from custom_dense_lab.errors import ConfigError, Interrupted, JobInterruptedError
+from custom_dense_lab.errors import (
+    ConfigError,
+    Interrupted,
+    JobInterruptedError,
+    StorageFullError,
+)
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.worker_threads import worker_thread_settings
 from custom_dense_lab.sweep import finish, launcher_watch, parent
-from custom_dense_lab.tracking import lifecycle, store
+from custom_dense_lab.tracking import disk, lifecycle, store
 from custom_dense_lab.training.job import run_job
 
 # The sweep folder's name (see `hydra.sweep.dir` in conf/config.yaml), passed to every job.
@@ -48,11 +54,18 @@ def run_task(cfg):
     if parent.in_worker_process():
         launcher_watch.watch_launcher(parent.launcher_pid(), parent_run)
     try:
-        metrics = run_job(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
+        disk.check_free_space(_written_folders())
+        metrics = _run_job_on_disk(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
     except Interrupted as stop:
         if parent.in_worker_process():  # the launcher records an Exception, not a BaseException
             raise JobInterruptedError(str(stop)) from None
         raise
+    except StorageFullError as error:
+        if not parent.in_worker_process():
+            raise
+        # The launcher counts the job as failed, and this worker takes the next one, if any.
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        metrics = None
     if metrics is None:
         if not in_sweep:
             raise SystemExit(1)
@@ -88,6 +101,7 @@ def main(argv=None):
             overrides = command_line.overrides_of(args)
             os.environ.update(worker_thread_settings(overrides, cores, os.environ))
             store.use_store(shared.mlflow.tracking_uri)
+            disk.check_free_space(_written_folders())
             project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
             if project_run:
                 store.check_project_run(project_run)
@@ -95,6 +109,11 @@ def main(argv=None):
                 store.check_experiment(shared.mlflow.experiment_name)
         except ConfigError as error:
             _reject(error)
+        except StorageFullError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
+    # Hydra passes errors on instead of printing them: a full disk is said here, in one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         with _hydra_argv(args):
             _hydra_app()
@@ -108,8 +127,36 @@ def main(argv=None):
         if stop.code:
             finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
         raise
+    except CompactHydraException as error:  # Hydra's one-line errors, as Hydra prints them
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except (StorageFullError, Exception) as error:
+        storage = error if isinstance(error, StorageFullError) else disk.storage_failure(error)
+        reason = str(storage) if storage else lifecycle.describe_error(error)
+        finish.finish_sweep(abort_reason=f"the sweep stopped: {reason}")
+        if storage is None:
+            raise
+        print(f"error: {storage}", file=sys.stderr)
+        sys.exit(1)
     finally:
         signals.exit_on_stop_signals(AFTER_THE_WORK)
+
+
+def _run_job_on_disk(cfg, overrides, in_sweep, parent_run):
+    """`run_job`, with a full disk met before the job's run existed raised as `StorageFullError`."""
+    try:
+        return run_job(cfg, overrides, in_sweep, parent_run)
+    except Exception as error:
+        storage = disk.storage_failure(error)
+        if storage is None:
+            raise
+        raise storage from None
+
+
+def _written_folders():
+    """The folders a job writes to: the working folder (outputs, artifacts) and a SQLite store's."""
+    database = disk.sqlite_store_path()
+    return [os.getcwd()] if database is None else [os.getcwd(), database.parent]
 
 
 def _state_of_finished_job():

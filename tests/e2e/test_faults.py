@@ -377,3 +377,85 @@ def test_compare_refuses_what_is_not_a_sweep_with_a_finished_pair(tmp_path):
     with using_store(uri, tmp_path):
         artifacts = mlflow.MlflowClient().list_artifacts(plain.info.run_id)
     assert not [a for a in artifacts if a.path.startswith("comparison")]
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """Mounts a tmpfs: `mounted(folder, "size=3m")`; every mount is undone after the test."""
+    folders = []
+
+    def mount(folder, options):
+        folder.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"this machine cannot mount a tmpfs here: {result.stderr.strip()}")
+        folders.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(folders):
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def test_a_disk_that_fills_up_mid_sweep_stops_it_in_one_line_with_true_states(tmp_path, mounted):
+    disk = mounted(tmp_path / "disk", "size=3m")
+    uri = sqlite_uri(disk)
+    sweep = ("-m", "layer=custom,stock", "seed=0,1", "trainer.epochs=2", "model.units=512")
+
+    result = run_module(TRAIN, *sweep, cwd=disk, env={"MLFLOW_TRACKING_URI": uri})
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: no space left on device writing {disk}/"), line
+    assert line.endswith("free of 3.0 MiB")
+    runs = all_runs(uri, disk)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    (parent,) = [run for run in runs if run.data.tags.get("custom_dense.sweep") == "true"]
+    assert parent.info.status == "FAILED"
+    assert "the sweep stopped: no space left on device" in parent.data.tags["failure_reason"]
+    failed = [run for run in runs if run.info.status == "FAILED" and run is not parent]
+    assert failed and all(
+        run.data.tags["failure_reason"].startswith("no space left on device") for run in failed
+    )
+    assert len(runs) < 5, "the sweep went on after the disk was full"
+
+    # The next command on the full disk: one line, before Hydra writes anything.
+    subprocess.run(["dd", "if=/dev/zero", f"of={disk / 'filler'}", "bs=64k"], capture_output=True)
+    again = run_module(TRAIN, *QUIET_JOB, cwd=disk, env={"MLFLOW_TRACKING_URI": uri})
+    assert again.returncode == 1
+    assert again.stderr == f"error: no space left to start a job in {disk}: 0 B free of 3.0 MiB\n"
+    assert [(run.info.run_id, run.info.status) for run in all_runs(uri, disk)] == [
+        (run.info.run_id, run.info.status) for run in runs
+    ]
+
+
+def test_a_folder_that_turns_read_only_mid_sweep_fails_its_job_and_stops_the_sweep(
+    tmp_path, mounted
+):
+    uri = new_store(tmp_path)
+    process = start_train(
+        "-m",
+        "layer=custom,stock",
+        "seed=0,1",
+        *QUIET_JOB,
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    for line in process.stdout:
+        if line.startswith("done ["):  # the first job's artifacts are written: no more
+            mounted(tmp_path / "mlruns" / "1", "ro,size=1m")
+            break
+    _, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 1, stderr[-3000:]
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith(f"error: read-only file system writing {tmp_path}/mlruns/1/"), line
+    runs = all_runs(uri, tmp_path)
+    statuses = sorted(run.info.status for run in runs)
+    assert statuses == ["FAILED", "FAILED", "FINISHED"], statuses  # parent, second job, first job
+    (parent,) = [run for run in runs if run.data.tags.get("custom_dense.sweep") == "true"]
+    assert "the sweep stopped: read-only file system" in parent.data.tags["failure_reason"]

@@ -62,6 +62,8 @@ def quiet_start():
     absl.logging.set_verbosity(absl.logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # Logs each database error with its traceback, then raises it: the lab says it in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("optuna").setLevel(logging.WARNING)  # Hydra's sweeper logs each trial
     explain_http_retries()  # one short line a retry while the tracking server is away
     for message in _KNOWN_HARMLESS_WARNINGS:

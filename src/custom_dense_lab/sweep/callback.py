@@ -32,7 +32,9 @@ class MlflowSweepCallback(Callback):
         try:
             parent, experiment_id = open_parent(config)
         except Exception as error:
-            reason = f"the sweep's parent run could not be created: {type(error).__name__}: {error}"
+            reason = (
+                f"the sweep's parent run could not be created: {lifecycle.describe_error(error)}"
+            )
             print(f"error: {reason}", file=sys.stderr)
             finish_sweep(abort_reason=reason)  # closes a parent created before the failure
             raise SystemExit(2) from None

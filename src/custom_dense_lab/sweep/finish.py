@@ -72,7 +72,7 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
         )
     except Exception as error:
         problems.append(
-            f"the sweep's report could not be recorded ({type(error).__name__}: {error})"
+            f"the sweep's report could not be recorded ({lifecycle.describe_error(error)})"
         )
     finally:
         if abort_reason:

@@ -9,8 +9,9 @@ RUNNING by a process that is gone (killed, out of memory, a lost node) is
 recognised by whoever opens the store next (`close_lost_runs`): on the same
 host by its process, elsewhere by a heartbeat older than `STALE_AFTER_S`.
 
-Imports MLflow and psutil only, so that a sweep's worker processes can load
-the sweep callback before TensorFlow (see `custom_dense_lab.process.startup`).
+Imports MLflow and psutil only (and `disk`, which imports MLflow), so that a
+sweep's worker processes can load the sweep callback before TensorFlow (see
+`custom_dense_lab.process.startup`).
 """
 
 import os
@@ -21,6 +22,8 @@ import time
 
 import mlflow
 import psutil
+
+from custom_dense_lab.tracking import disk
 
 HOST_TAG = "host"
 PID_TAG = "pid"
@@ -227,5 +230,8 @@ def _tag_reason(run_id, reason):
 
 
 def describe_error(error):
-    """An exception as one line: its type and its message."""
+    """An exception as one line: its type and its message, or what a full disk caused."""
+    storage = disk.storage_failure(error)
+    if storage is not None:
+        return str(storage)
     return f"{type(error).__name__}: {error}".replace("\n", " ")

@@ -3,12 +3,15 @@
 import functools
 import importlib.metadata
 import pathlib
+import shutil
+import urllib.parse
 
 import git
 import keras
 import mlflow
 import pandas as pd
 import tensorflow as tf
+from mlflow.entities import LoggedModelStatus
 from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
 
@@ -111,6 +114,32 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
         step=step,
         tags=tags,
     )
+
+
+def remove_unfinished_models(run_id):
+    """Deletes the local files of the run's logged models that never became READY.
+
+    A model whose upload failed (a full disk, say) leaves a part-written copy
+    that nothing can read; removing it frees the space that the run's own
+    closing needs. Models in remote artifact stores are left alone.
+
+    Returns:
+        The folders removed.
+    """
+    experiment_id = mlflow.get_run(run_id).info.experiment_id
+    models = mlflow.search_logged_models(
+        experiment_ids=[experiment_id],
+        filter_string=f"source_run_id = '{run_id}'",
+        output_format="list",
+    )
+    removed = []
+    for model in models:
+        location = urllib.parse.urlsplit(model.artifact_location)
+        if model.status != LoggedModelStatus.READY and location.scheme in ("", "file"):
+            folder = pathlib.Path(urllib.parse.unquote(location.path))
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def job_identity(cfg, overrides, parent_run_id):

@@ -1,5 +1,6 @@
 """One training job, start to finish: config -> data -> model -> fit -> measure -> MLflow."""
 
+import contextlib
 import sys
 import time
 import traceback
@@ -21,7 +22,7 @@ from custom_dense_lab.launch import requeue
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
-from custom_dense_lab.tracking import lifecycle, records, store, ui
+from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
 from custom_dense_lab.training import compiled_models
 from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
@@ -101,6 +102,9 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         interrupted = signals.stop_requested()  # a library may turn the stop into its own error
         if interrupted is not None:
             _end_killed(interrupted, label)
+        storage = disk.storage_failure(error)
+        if storage is not None:
+            _end_on_full_disk(storage, run.info.run_id)
         expected = isinstance(error, EXPECTED_FAILURES)
         reason = str(error) if expected else lifecycle.describe_error(error)
         lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
@@ -123,6 +127,17 @@ def _end_killed(interrupted, label):
     lifecycle.end_active_run("KILLED", str(interrupted))
     print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
     raise interrupted from None
+
+
+def _end_on_full_disk(storage, run_id):
+    """Frees what the failed write left, ends the run FAILED, and raises `storage` for the sweep.
+
+    The program says it, once: the sweep stops (see `StorageFullError`).
+    """
+    with contextlib.suppress(Exception):  # a store that cannot be read: nothing to free
+        records.remove_unfinished_models(run_id)
+    lifecycle.end_active_run("FAILED", str(storage))
+    raise storage from None
 
 
 def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
