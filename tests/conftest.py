@@ -4,11 +4,18 @@ The folders mirror the code: `library/` (the layer; Keras only), `lab/` (the lab
 in this process) and `e2e/` (subprocesses, servers, `mlflow run`: all `slow`).
 """
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 from helpers import REPO_ROOT, RUN_LEFTOVERS, kept_process_state
+
+# submitit configures logging when first imported (`logging.config.dictConfig`), which closes
+# every handler there is: absl's would close the stream it was made with, pytest's capture of
+# this session. Imported first, before any module of the suite makes a handler.
+with contextlib.suppress(ModuleNotFoundError):  # the library's tests run without the lab
+    import submitit  # noqa: F401
 
 E2E_DIR = Path(__file__).parent / "e2e"
 _LOG_LEVEL_KEY = "TF_CPP_MIN_LOG_LEVEL"

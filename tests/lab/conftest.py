@@ -12,11 +12,6 @@ import re
 import keras
 import mlflow
 import pytest
-
-# submitit configures logging when first imported (`logging.config.dictConfig`), which closes
-# every handler there is: absl's would close the stream it was made with, pytest's capture of
-# this session, if that happened during a test. Imported here, it happens while collecting.
-import submitit  # noqa: F401
 from helpers import sqlite_uri, using_store
 from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
