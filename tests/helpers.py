@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,18 +115,22 @@ def compose_config(*overrides, with_hydra=False, config_dir=None):
 
 @contextlib.contextmanager
 def kept_process_state():
-    """Puts back os.environ, the working folder and MLflow's process-wide state on exit.
+    """Puts back os.environ, the working folder, the stop signals' handlers and MLflow's state.
 
     MLflow keeps the tracking URI and the active experiment in module globals
     and copies both into os.environ (so that subprocesses inherit them); a run
-    left active would swallow the next test's logging.
+    left active would swallow the next test's logging. The lab's programs
+    handle SIGINT and SIGTERM their own way.
     """
     environ = dict(os.environ)
     cwd = os.getcwd()
     mlflow_state = _mlflow_state()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         _restore_mlflow_state(mlflow_state)
         os.chdir(cwd)
         for key in set(os.environ) - set(environ):
@@ -168,7 +173,7 @@ def using_store(uri, folder=None):
         yield uri
 
 
-_CLI_LOGGERS = ("tensorflow", "mlflow", "optuna", "absl")
+_CLI_LOGGERS = ("tensorflow", "mlflow", "mlflow.store.db.utils", "optuna", "absl")
 
 
 def import_cli(module):

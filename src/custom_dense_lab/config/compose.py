@@ -59,13 +59,12 @@ def check_command_line(args, config_dir):
     fixed += _search_path(config_dirs(args))
     with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         _check_added_keys(overrides, fixed)
-        base = _compose(fixed, overrides)
+        # The first job's config: a key of one group option is checked with that option.
+        first_values = [values[0] for values in _values(_discrete_sweeps(overrides))]
+        base = _compose_row(fixed, first_values, overrides)
         configs = [base]
-        sweeps = [
-            [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
-            for override in _discrete_sweeps(overrides, base)
-        ]
-        configs += [_compose_row(fixed, row) for row in _rows(sweeps)]
+        sweeps = _values(_discrete_sweeps(overrides, base))
+        configs += [_compose_row(fixed, row, overrides) for row in _rows(sweeps)]
     for cfg in configs:
         _check_hydra_settings(cfg)
         validate_config(cfg)
@@ -102,15 +101,47 @@ def _rows(sweeps):
     return [[values[i % len(values)] for values in sweeps] for i in range(longest)]
 
 
-def _compose_row(fixed, values):
-    """Composes one row of sweep values; a failure Hydra ties to no key is traced to a value."""
+def _values(sweeps):
+    """Each swept override's values, as `key=value` overrides."""
+    return [
+        [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
+        for override in sweeps
+    ]
+
+
+def _compose_row(fixed, values, overrides):
+    """Composes one row of sweep values; a failure Hydra ties to no key is traced to a value.
+
+    A failure about a key inside a swept group names the group's value, since
+    the same override may work with its other values (`dataset.n_samples`
+    with `dataset=synthetic`, not with `dataset=digits`).
+
+    Args:
+        fixed: The overrides that do not sweep.
+        values: One value of each swept key, as `key=value` overrides.
+        overrides: Every override of the command line, `(text, parsed)`, to
+            name the value of a key a failure is about.
+    """
+    row = [(text, _parse(text)) for text in values]
     try:
-        return _compose([*fixed, *values], [(text, _parse(text)) for text in values])
+        return _compose([*fixed, *values], [*row, *overrides])
     except ConfigError as error:
         if error.key == "override" and len(values) > 1:
             for value in values:
                 _compose([*fixed, value], [(value, _parse(value))])
-        raise
+        others = [text for text, override in row if _holds(override.key_or_group, error.key)]
+        if not others:
+            raise
+        raise ConfigError(
+            error.key,
+            error.value,
+            f"{error.accepted} (in the sweep's jobs with {' '.join(others)})",
+        ) from None
+
+
+def _holds(group, key):
+    """Whether `key` lies inside the config group (or section) `group`."""
+    return key.startswith(f"{group}.")
 
 
 def _parse(text):
@@ -221,10 +252,10 @@ def _check_added_keys(overrides, fixed):
             raise ConfigError(key, override_text.raw_value(override), _known_keys(parent, key))
 
 
-def _discrete_sweeps(overrides, base):
-    """The swept overrides whose values can be listed: the command line's and the preset's."""
+def _discrete_sweeps(overrides, base=None):
+    """The swept overrides whose values can be listed: the command line's, and the preset's of `base`."""
     sweeps = [override for _, override in overrides if override.is_discrete_sweep()]
-    preset = OmegaConf.select(base, "hydra.sweeper.params") or {}
+    preset = (OmegaConf.select(base, "hydra.sweeper.params") if base is not None else None) or {}
     swept_keys = {override.key_or_group for override in sweeps}
     for key, values in preset.items():
         if key not in swept_keys and isinstance(values, str):

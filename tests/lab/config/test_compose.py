@@ -55,6 +55,11 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
             ["-m", "dataset=synthetic,synthetic,digits", "dataset.n_samples=100,200"],
             "Invalid dataset.n_samples='100': expected a key of the config; `dataset` has",
         ),
+        (  # the option of the swept group that lacks the key is named
+            ["-m", "dataset=synthetic,digits", "dataset.n_samples=100", "seed=0,1"],
+            "Invalid dataset.n_samples='100': expected a key of the config; `dataset` has "
+            "data_dir, download, name, val_fraction (in the sweep's jobs with dataset=digits).",
+        ),
         (
             ["-m", "model.activation=relu,swishy"],
             "Invalid model.activation='swishy': expected the name of a Keras activation",
@@ -212,3 +217,16 @@ def test_a_key_given_twice_is_refused_naming_both_values():
         check_command_line(["model.units=16", "trainer.epochs=2", "model.units=32"], CONFIG_DIR)
     with pytest.raises(ConfigError, match=r"^Invalid layer='stock'"):
         check_command_line(["-m", "layer=custom", "layer=stock"], CONFIG_DIR)
+
+
+def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_the_default(
+    tmp_path,
+):
+    datasets = tmp_path / "dataset"
+    datasets.mkdir()
+    (datasets / "small.yaml").write_text("defaults:\n  - synthetic\n  - _self_\n\nn_samples: 64\n")
+    args = ["-cd", str(tmp_path), "-m", "dataset=synthetic,small", "dataset.n_samples=128"]
+
+    cfg = check_command_line(args, CONFIG_DIR)
+
+    assert cfg.dataset.name == "synthetic" and cfg.dataset.n_samples == 128

@@ -4,9 +4,11 @@ import json
 
 import mlflow
 import pytest
+from helpers import import_cli, kept_process_state
 from matplotlib.image import imread
 
 from custom_dense_lab.reports import comparison
+from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.tracking import ui
 
 EPOCHS = 3
@@ -140,3 +142,58 @@ def test_a_config_swept_twice_pairs_in_start_order_and_its_report_is_drawn(track
     assert pairs.iloc[0]["test_accuracy_delta"] == 0.0
     artifacts = {a.path for a in client.list_artifacts(parent)}
     assert {"comparison.png", "learning_curves.png", "comparison.md"} <= artifacts
+
+
+NAN = float("nan")
+SHAPES = {
+    "one layer only": [("custom", "FINISHED", 0.5, 1.0), ("custom", "FINISHED", 0.6, 1.1)],
+    "stock only": [("stock", "FINISHED", 0.5, 1.0)],
+    "a single pair": [("custom", "FINISHED", 0.5, 1.0), ("stock", "FINISHED", 0.5, 1.2)],
+    "NaN metrics": [("custom", "FINISHED", NAN, NAN), ("stock", "FINISHED", 0.5, 1.2)],
+    "a failed job": [("custom", "FAILED", None, None), ("stock", "FINISHED", 0.5, 1.2)],
+    "only failed jobs": [("custom", "FAILED", None, None), ("stock", "KILLED", None, None)],
+    "a duplicate of each": [
+        ("custom", "FINISHED", 0.5, 1.0),
+        ("stock", "FINISHED", 0.5, 1.2),
+        ("custom", "FINISHED", 0.5, 1.0),
+        ("stock", "FAILED", None, None),
+    ],
+    "no epochs logged": [("custom", "FINISHED", 0.5, None), ("stock", "FINISHED", 0.5, None)],
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_compare_reports_on_every_shape_of_sweep_without_a_traceback(tracking, shape, capsys):
+    compare = import_cli("custom_dense_lab.compare")
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(tracking.experiment)
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    client.set_tag(parent, SWEEP_TAG, "true")
+    for layer, status, accuracy, step_ms in SHAPES[shape]:
+        tags = {"mlflow.parentRunId": parent}
+        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
+        client.log_param(run, "layer.name", layer)
+        if accuracy is not None:
+            client.log_metric(run, "test_accuracy", accuracy)
+            client.log_metric(run, "infer_latency_ms_p50", 0.25)
+        if step_ms is not None:
+            client.log_metric(run, "step_time_ms", step_ms)
+            for epoch in range(3):
+                client.log_metric(run, "epoch_step_time_ms", step_ms, step=epoch)
+        client.set_terminated(run, status=status)
+
+    status = 0
+    with kept_process_state():
+        try:
+            compare.main(["--parent", parent, "--experiment", tracking.experiment])
+        except SystemExit as stop:
+            status = stop.code
+    captured = capsys.readouterr()
+
+    paired = shape in ("a single pair", "NaN metrics", "a duplicate of each", "no epochs logged")
+    assert status == (0 if paired else 1), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert f"Sweep {parent}" in captured.out
+    artifacts = {a.path for a in client.list_artifacts(parent)}
+    assert "comparison.md" in artifacts
+    assert mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
