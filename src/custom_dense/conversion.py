@@ -35,5 +35,19 @@ def convert(model, to="custom"):
         return layer_class.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
-    copy.set_weights(model.get_weights())
+    _copy_weights(model, copy)
     return copy
+
+
+def _copy_weights(source, target):
+    """Assigns each variable of `target` the value of the `source` variable of the same path.
+
+    By path, not by position: a layer quantized after it was built holds its
+    variables in another order than the same layer built quantized.
+    """
+    values = {variable.path: variable for variable in source.weights}
+    if len(values) != len(source.weights) or {v.path for v in target.weights} != set(values):
+        target.set_weights(source.get_weights())
+        return
+    for variable in target.weights:
+        variable.assign(values[variable.path])

@@ -3,11 +3,13 @@
 import numbers
 
 import keras
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import activations, constraints, initializers, ops, quantizers, regularizers
+
+from custom_dense.quantization import DenseQuantization
 
 
 @keras.saving.register_keras_serializable(package="custom_dense")
-class CustomDense(keras.layers.Layer):
+class CustomDense(DenseQuantization, keras.layers.Layer):
     """Just your regular densely-connected layer, written from scratch.
 
     `CustomDense` computes `output = activation(inputs @ kernel + bias)`, where
@@ -17,8 +19,10 @@ class CustomDense(keras.layers.Layer):
 
     It is a drop-in replacement for `keras.layers.Dense`: the same arguments,
     defaults, variables (in the same order), config keys and saved format, and,
-    given the same seed, the same initial weights. Quantization is not
-    supported.
+    given the same seed, the same initial weights. `quantize("int8")`,
+    `"int4"` and `"float8"` (or `keras.Model.quantize`) quantize it as they
+    do Dense, with the same variables and arithmetic (see
+    `custom_dense.quantization`).
 
     With LoRA enabled (`lora_rank`, or `enable_lora()` on a built layer), the
     base kernel is frozen and the effective kernel is
@@ -42,6 +46,8 @@ class CustomDense(keras.layers.Layer):
             this rank enabled.
         lora_alpha: Optional number scaling the LoRA update by
             `lora_alpha / lora_rank`. Defaults to `lora_rank`.
+        quantization_config: Optional `keras.quantizers.QuantizationConfig`
+            of a quantized layer, as `quantize` records it.
         **kwargs: Base layer arguments: `name`, `dtype` (a dtype or a dtype
             policy such as `"mixed_float16"`), `trainable`.
 
@@ -72,6 +78,7 @@ class CustomDense(keras.layers.Layer):
         bias_constraint=None,
         lora_rank=None,
         lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
@@ -94,18 +101,24 @@ class CustomDense(keras.layers.Layer):
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
+        self.quantization_config = quantization_config
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        self._kernel = self.add_weight(
-            name="kernel",
-            shape=(input_dim, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        if self.quantization_mode:
+            self.quantized_build(
+                (input_dim, self.units), self.quantization_mode, self.quantization_config
+            )
+        if self.quantization_mode not in ("int8", "int4"):  # those kernels are quantized_build's
+            self._kernel = self.add_weight(
+                name="kernel",
+                shape=(input_dim, self.units),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
@@ -125,13 +138,16 @@ class CustomDense(keras.layers.Layer):
         """The effective kernel: the base kernel plus the scaled LoRA update."""
         if not self.built:
             raise AttributeError("You must build the layer before accessing `kernel`.")
+        kernel = self._kernel
+        if self.quantization_mode == "int4":
+            kernel = quantizers.unpack_int4(kernel, self._orig_output_dim, axis=-1)
         if not self.lora_enabled:
-            return self._kernel
+            return kernel
         update = ops.matmul(self.lora_kernel_a, self.lora_kernel_b)
-        merged = ops.add(self._kernel, (self.lora_alpha / self.lora_rank) * update)
+        merged = ops.add(kernel, (self.lora_alpha / self.lora_rank) * update)
         return ops.cast(merged, self.compute_dtype)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         outputs = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
@@ -163,7 +179,7 @@ class CustomDense(keras.layers.Layer):
             raise ValueError("LoRA is already enabled. This can only be done once per layer.")
         # A built layer's variable tracker is locked; adding state needs it open.
         self._tracker.unlock()
-        input_dim, units = self._kernel.shape
+        input_dim, units = self.kernel.shape
         # float32 whatever the policy, so that small updates do not underflow.
         self.lora_kernel_a = self.add_weight(
             name="lora_kernel_a",
@@ -186,27 +202,26 @@ class CustomDense(keras.layers.Layer):
         self.lora_alpha = lora_alpha if lora_alpha is not None else rank
 
     def save_own_variables(self, store):
-        """Saves the kernel, with any LoRA update merged in, then the bias."""
+        """Saves the kernel, with any LoRA update merged in, the bias, and a quantized layer's
+        scales, in Dense's order."""
         if not self.built:
             return
-        store["0"] = self.kernel
-        if self.bias is not None:
-            store["1"] = self.bias
+        for index, (_, value) in enumerate(self.saved_values()):
+            store[str(index)] = value
 
     def load_own_variables(self, store):
-        """Loads a saved kernel and bias; a LoRA update restarts from zero."""
-        expected = 2 if self.use_bias else 1
-        if len(store.keys()) != expected:
+        """Loads what `save_own_variables` saved; a LoRA update restarts from zero."""
+        names = self.saved_names() if self.built else ["kernel", "bias"][: 1 + self.use_bias]
+        if len(store.keys()) != len(names):
             raise ValueError(
-                f"Layer '{self.name}' expected {expected} saved variables "
-                f"(kernel{', bias' if self.use_bias else ''}), but received "
-                f"{len(store.keys())}."
+                f"Layer '{self.name}' expected {len(names)} saved variables "
+                f"({', '.join(names)}), but received {len(store.keys())}."
             )
         if not self.built:
             return
-        self._kernel.assign(store["0"])
-        if self.bias is not None:
-            self.bias.assign(store["1"])
+        for index, name in enumerate(names):
+            variable = self._kernel if name == "kernel" else getattr(self, name)
+            variable.assign(store[str(index)])
         if self.lora_enabled:
             self.lora_kernel_a.assign(ops.zeros(self.lora_kernel_a.shape))
             self.lora_kernel_b.assign(ops.zeros(self.lora_kernel_b.shape))
@@ -222,8 +237,7 @@ class CustomDense(keras.layers.Layer):
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
-            # Kept so that configs pass between Dense and CustomDense unchanged.
-            "quantization_config": None,
+            "quantization_config": keras.saving.serialize_keras_object(self.quantization_config),
         }
         if self.lora_rank:
             config["lora_rank"] = self.lora_rank
@@ -233,10 +247,7 @@ class CustomDense(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        quantization_config = config.pop("quantization_config", None)
-        if quantization_config is not None:
-            raise ValueError(
-                "CustomDense does not support quantization. Received: "
-                f"quantization_config={quantization_config!r}; expected None."
-            )
+        config["quantization_config"] = keras.saving.deserialize_keras_object(
+            config.get("quantization_config")
+        )
         return super().from_config(config)
