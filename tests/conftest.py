@@ -26,7 +26,7 @@ def pytest_configure(config):
     """Quiets TensorFlow's C++ logs here and in every subprocess; `pytest_unconfigure` undoes it."""
     global _saved_log_level
     _saved_log_level = os.environ.get(_LOG_LEVEL_KEY)
-    os.environ.setdefault(_LOG_LEVEL_KEY, "2")
+    os.environ.setdefault(_LOG_LEVEL_KEY, "3")
 
 
 def pytest_unconfigure(config):

@@ -24,7 +24,7 @@ FAST = ("trainer.epochs=2", "model.units=16", "model.depth=1")
 
 def run_python(code, cwd, env=None, timeout=300):
     """Runs `code` in a fresh Python process in `cwd`; returns the completed process."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,

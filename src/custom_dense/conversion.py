@@ -50,4 +50,5 @@ def _copy_weights(source, target):
         target.set_weights(source.get_weights())
         return
     for variable in target.weights:
-        variable.assign(values[variable.path])
+        # A copy: on JAX, an array two models shared would be freed by either's training.
+        variable.assign(keras.ops.convert_to_numpy(values[variable.path]))

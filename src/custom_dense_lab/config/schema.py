@@ -21,6 +21,14 @@ class Precision(enum.Enum):
     mixed_bfloat16 = "mixed_bfloat16"
 
 
+class Quantization(enum.Enum):
+    """Post-training quantization modes of `keras.Model.quantize` a job may apply after training."""
+
+    int8 = "int8"
+    int4 = "int4"
+    float8 = "float8"
+
+
 class Verbosity(enum.Enum):
     """`model.fit` verbosity: `auto` (a progress bar on a terminal, outside sweeps) or 0, 1, 2."""
 
@@ -111,6 +119,7 @@ class Config:
     trainer: TrainerConfig = MISSING
     mlflow: MlflowConfig = MISSING
     seed: int = MISSING
+    quantize: Quantization | None = MISSING
 
 
 _GROUP_SCHEMAS = {

@@ -32,6 +32,7 @@ def validate_config(cfg):
     _require_activation("model.activation", cfg.model.activation)
     _require_initializer("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
     _require_initializer("model.bias_initializer", cfg.model.bias_initializer, (4,))
+    _require_quantizable(cfg.quantize, cfg.trainer.precision)
     _require_range("trainer.epochs", cfg.trainer.epochs, 1)
     _require_range("trainer.batch_size", cfg.trainer.batch_size, 1)
     if not cfg.optimizer.learning_rate > 0:
@@ -45,6 +46,17 @@ def validate_config(cfg):
             f"a non-empty name of at most {MAX_EXPERIMENT_NAME} characters",
         )
     _validate_dataset(cfg.dataset)
+
+
+def _require_quantizable(quantize, precision):
+    """int8 with float16 compute is refused by Keras's `quantize`: say it before the job trains."""
+    if quantize is not None and quantize.name == "int8" and precision.name == "mixed_float16":
+        raise ConfigError(
+            "quantize",
+            quantize.name,
+            "int4, float8 or null with trainer.precision=mixed_float16 (Keras quantizes int8 "
+            "only under float32 or bfloat16 compute)",
+        )
 
 
 def _validate_dataset(dataset):

@@ -19,6 +19,9 @@ _KNOWN_HARMLESS_WARNINGS = (
     "The specified dataset source can be interpreted in multiple ways",
     # TFDS's mock and readers use a deprecated tf.data signature.
     "calling DatasetV2.from_generator",
+    # `keras.Model.quantize` says it of every layer with no weights to quantize.
+    "Layer InputLayer does not have a `quantize` method",
+    "Layer Flatten does not have a `quantize` method",
 )
 
 
@@ -35,7 +38,9 @@ def quiet_start():
     (see `tracking.retries`). The objects the imports made are then kept out of
     garbage collection (see `_spare_collector`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: TensorFlow's C++ errors too, which are notes here, such as which int8 matmul kernel
+    # runs on this CPU; a real failure reaches Python as an exception.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Offline (a compute node, say), MLflow's telemetry thread gives up and deletes an
     # environment variable while the job's first request reads the environment: KeyError, job lost.

@@ -23,7 +23,7 @@ from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
-from custom_dense_lab.training import compiled_models
+from custom_dense_lab.training import compiled_models, quantized
 from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.flops import training_matmul_flops
@@ -199,6 +199,12 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             sample, _ = bundle.examples("test", _INFERENCE_BATCH)
             inference = time_inference(compiled, sample, reuse)
             clock.lap("overhead_inference_s")
+            # The job ships the quantized model, when it asks for one (`quantize`).
+            shipped, quantized_figures = model, {}
+            if cfg.quantize is not None:
+                shipped = quantized.quantized_copy(model, cfg.quantize.value)
+                quantized_figures = quantized.measure(shipped, bundle.test, sample, reuse)
+                clock.lap("overhead_quantize_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     step_time_s = epochs.steady_state_step_time_s()
@@ -213,14 +219,16 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
         **inference,
         "param_count": float(model.count_params()),
+        "model_size_bytes": float(quantized.size_bytes(model)),
+        **quantized_figures,
     }
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
     model_id = None
     if cfg.mlflow.log_model:
-        outputs = forward(compiled, sample[:4], reuse)
+        outputs = forward(compiled if shipped is model else shipped, sample[:4], reuse)
         last_epoch = len(epochs.epoch_times) - 1
-        model_id = records.log_model(model, sample[:4], outputs, last_epoch, run_tags).model_id
+        model_id = records.log_model(shipped, sample[:4], outputs, last_epoch, run_tags).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}

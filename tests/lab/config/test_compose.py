@@ -70,6 +70,15 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
         ),
         (["model.units=-5"], f"Invalid model.units=-5: expected an integer in [1, {MAX_UNITS}]."),
         (["seed=-1"], f"Invalid seed=-1: expected an integer in [0, {MAX_SEED}]."),
+        (
+            ["quantize=int2"],
+            "Invalid quantize='int2': expected one of int8, int4, float8 or null",
+        ),
+        (
+            ["-m", "quantize=int4,int8", "trainer.precision=mixed_float16"],
+            "Invalid quantize='int8': expected int4, float8 or null with "
+            "trainer.precision=mixed_float16",
+        ),
         (["seed=4294967296"], f"Invalid seed=4294967296: expected an integer in [0, {MAX_SEED}]."),
         (
             ["model.kernel_initializer=stft"],

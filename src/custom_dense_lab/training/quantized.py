@@ -1,0 +1,42 @@
+"""Post-training quantization of a job's trained model: a quantized copy, evaluated, timed, sized."""
+
+import keras
+import numpy as np
+
+from custom_dense_lab.training.inference import time_inference
+
+
+def quantized_copy(model, mode):
+    """A copy of the trained `model` quantized with `keras.Model.quantize(mode)`; `model` stays float.
+
+    The copy is compiled for evaluation with `model`'s loss and metrics.
+    """
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    copy.quantize(mode)
+    copy.compile(loss=model.loss, metrics=["accuracy"])
+    return copy
+
+
+def size_bytes(model):
+    """The bytes of every variable of `model`: what its weights take in memory and on disk."""
+    return int(sum(keras.ops.convert_to_numpy(variable).nbytes for variable in model.weights))
+
+
+def measure(quantized, test_data, sample, reuse):
+    """The quantized model's test figures, inference timings and size, as `quantized_*` metrics.
+
+    Args:
+        quantized: A model from `quantized_copy`.
+        test_data: The test split, batched.
+        sample: A numpy batch of inputs for the timings (see `time_inference`).
+        reuse: The job's `ProcessReuse`.
+    """
+    test = quantized.evaluate(test_data, return_dict=True, verbose=0)
+    figures = {
+        "test_loss": float(test["loss"]),
+        "test_accuracy": float(test["accuracy"]),
+        **time_inference(quantized, sample, reuse),
+        "model_size_bytes": float(size_bytes(quantized)),
+    }
+    return {f"quantized_{name}": value for name, value in figures.items() if np.isfinite(value)}
