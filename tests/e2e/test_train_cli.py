@@ -297,3 +297,45 @@ def test_a_value_swept_twice_gives_distinct_names_and_a_report(tmp_path):
     assert [job.info.run_name for job in jobs] == ["custom", "custom #2", "stock"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     assert "comparison.png" in artifacts
+
+
+def test_a_quantizing_sweep_pairs_custom_and_stock_at_each_mode_and_ships_quantized_models(
+    tmp_path,
+):
+    uri = sqlite_uri(tmp_path)
+    result = run_module(
+        "custom_dense_lab.train", "-m", "layer=custom,stock", "quantize=null,int8,int4", *FAST,
+        cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == "", result.stderr  # no warning, no TensorFlow note
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    jobs = runs_of(parent.info.run_id)
+    assert len(jobs) == 6 and {job.info.status for job in jobs} == {"FINISHED"}
+    assert parent.data.metrics["pair_count"] == 3
+    assert parent.data.metrics["quantized_pair_count"] == 2
+    assert "Quantized models (2 of the pairs)" in parent.data.tags["mlflow.note.content"]
+    int4 = next(
+        job
+        for job in jobs
+        if job.data.params["quantize"] == "int4" and job.data.tags["layer_impl"] == "custom"
+    )
+    metrics = int4.data.metrics
+    assert metrics["quantized_model_size_bytes"] < metrics["model_size_bytes"] / 3
+    assert 0.0 < metrics["quantized_test_accuracy"] <= 1.0
+
+    code = (
+        "import mlflow, numpy as np\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{int4.info.run_id}/model')\n"
+        "layers = model.get_raw_model().layers\n"
+        "modes = {type(l).__name__: l.quantization_mode for l in layers if l.weights}\n"
+        "assert modes == {'CustomDense': 'int4'}, modes\n"
+        "probabilities = model.predict(np.random.rand(3, 8, 8, 1).astype('float32'))\n"
+        "np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)\n"
+        "print('served int4')\n"
+    )
+    loaded = run_python(code, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert "served int4" in loaded.stdout

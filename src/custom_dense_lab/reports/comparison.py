@@ -20,6 +20,12 @@ NO_PAIRS = "No custom/stock pairs: the sweep has no jobs that differ only in `la
 # Every param of the `layer` group says which implementation ran: custom and stock differ there.
 _LAYER_GROUP_PREFIX = "params.layer."
 _PAIR_METRICS = ("test_accuracy", "step_time_ms", "infer_latency_ms_p50")
+# What a job with `quantize` set records of its quantized model, beside the float figures.
+_QUANTIZED_METRICS = (
+    "quantized_test_accuracy",
+    "quantized_infer_latency_ms_p50",
+    "quantized_model_size_bytes",
+)
 # Per-epoch metrics the figures draw: the step-time spread and the learning curves.
 _EPOCH_KEYS = ("epoch_step_time_ms", "val_accuracy", "train_loss")
 
@@ -46,11 +52,15 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
         A DataFrame with one row per pair: the params that vary across the
         sweep (also listed in `attrs["config_columns"]`), each metric for
         custom and stock, the accuracy delta (custom - stock) and the custom /
-        stock ratios of step time and inference latency. Empty when nothing
-        pairs.
+        stock ratios of step time and inference latency. In a sweep that
+        quantizes, the quantized models' figures too, with their accuracy
+        delta and latency ratio (NaN for the pairs that do not quantize).
+        Empty when nothing pairs.
     """
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()
+    if f"metrics.{_QUANTIZED_METRICS[0]}" in runs:
+        metrics = (*metrics, *_QUANTIZED_METRICS)
     finished = runs[runs["status"] == "FINISHED"]
     params = sorted(
         c
@@ -87,6 +97,14 @@ def _pair_row(custom, stock, varying, metrics):
     row["infer_latency_ratio"] = (
         row["infer_latency_ms_p50_custom"] / row["infer_latency_ms_p50_stock"]
     )
+    if "quantized_test_accuracy_custom" in row:
+        row["quantized_test_accuracy_delta"] = (
+            row["quantized_test_accuracy_custom"] - row["quantized_test_accuracy_stock"]
+        )
+        row["quantized_infer_latency_ratio"] = (
+            row["quantized_infer_latency_ms_p50_custom"]
+            / row["quantized_infer_latency_ms_p50_stock"]
+        )
     row["run_id_custom"], row["run_id_stock"] = custom["run_id"], stock["run_id"]
     return row
 
@@ -108,8 +126,27 @@ def summary_metrics(pairs):
         "step_time_ratio_ci_high": step["ci_high"],
         "median_infer_latency_ratio": pairs["infer_latency_ratio"].median(),
         "pair_count": len(pairs),
+        **_quantized_summary(pairs),
     }
     return {key: _rounded(value) for key, value in figures.items()}
+
+
+def _quantized_summary(pairs):
+    """The quantized pairs' largest accuracy gap and median latency ratio; `{}` without any."""
+    quantized = pairs.dropna(subset=["quantized_test_accuracy_delta"]) if _quantizes(pairs) else []
+    if len(quantized) == 0:
+        return {}
+    return {
+        "max_abs_quantized_test_accuracy_delta": quantized["quantized_test_accuracy_delta"]
+        .abs()
+        .max(),
+        "median_quantized_infer_latency_ratio": quantized["quantized_infer_latency_ratio"].median(),
+        "quantized_pair_count": len(quantized),
+    }
+
+
+def _quantizes(pairs):
+    return "quantized_test_accuracy_delta" in pairs
 
 
 def to_markdown(pairs, summary):
@@ -123,11 +160,22 @@ def to_markdown(pairs, summary):
         f"(95% interval {summary['step_time_ratio_ci_low']:.3f} to "
         f"{summary['step_time_ratio_ci_high']:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
         f"max {pairs['step_time_ratio'].max():.3f}). "
-        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}.",
+        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}."
+        + _quantized_sentence(summary),
         "",
         markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _quantized_sentence(summary):
+    if "quantized_pair_count" not in summary:
+        return ""
+    return (
+        f" Quantized pairs: {summary['quantized_pair_count']:.0f}, max |test accuracy delta| "
+        f"{summary['max_abs_quantized_test_accuracy_delta']:.4f}, median inference latency "
+        f"ratio {summary['median_quantized_infer_latency_ratio']:.3f}."
+    )
 
 
 def best_job(runs):
@@ -169,6 +217,12 @@ def summary_note(pairs, summary, best, experiment_id):
             f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
             f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
         ]
+        if "quantized_pair_count" in summary:
+            details.append(
+                f"- Quantized models ({summary['quantized_pair_count']:.0f} of the pairs): largest test "
+                f"accuracy gap {summary['max_abs_quantized_test_accuracy_delta']:.4f}, inference "
+                f"latency custom / stock median {summary['median_quantized_infer_latency_ratio']:.3f}."
+            )
     lines = [headline]
     if best is not None:
         link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
@@ -207,17 +261,24 @@ def pair_labels(pairs):
 def plot(pairs, step_spreads=None):
     """Draws per pair the time ratios custom / stock around 1.0 and the accuracy delta.
 
+    A pair that quantizes shows its quantized models' latency ratio and
+    accuracy delta: those of the models it ships.
+
     Args:
         pairs: The pairs, from `pair_runs`.
         step_spreads: Per pair, `(low, high)` of its per-epoch step-time
             ratios, or `None` (also for the whole argument) where unknown.
     """
+    latency, accuracy = pairs["infer_latency_ratio"], pairs["test_accuracy_delta"]
+    if _quantizes(pairs):
+        latency = pairs["quantized_infer_latency_ratio"].fillna(latency)
+        accuracy = pairs["quantized_test_accuracy_delta"].fillna(accuracy)
     return figures.comparison_figure(
         pair_labels(pairs),
         list(pairs["step_time_ratio"]),
         step_spreads or [None] * len(pairs),
-        list(pairs["infer_latency_ratio"]),
-        list(pairs["test_accuracy_delta"]),
+        list(latency),
+        list(accuracy),
     )
 
 
@@ -262,6 +323,14 @@ def pair_table(pairs):
         "step_time_ms_custom",
         "step_time_ms_stock",
     ]
+    if _quantizes(pairs):
+        columns += [
+            "quantized_test_accuracy_custom",
+            "quantized_test_accuracy_stock",
+            "quantized_test_accuracy_delta",
+            "quantized_infer_latency_ratio",
+            "quantized_model_size_bytes_custom",
+        ]
     table = pairs[columns].map(_rounded)
     table.insert(0, "pair", pair_labels(pairs))
     table["run_id_custom"], table["run_id_stock"] = pairs["run_id_custom"], pairs["run_id_stock"]

@@ -3,6 +3,7 @@
 import json
 
 import mlflow
+import numpy as np
 import pytest
 from helpers import import_cli, kept_process_state
 from matplotlib.image import imread
@@ -197,3 +198,37 @@ def test_compare_reports_on_every_shape_of_sweep_without_a_traceback(tracking, s
     artifacts = {a.path for a in client.list_artifacts(parent)}
     assert "comparison.md" in artifacts
     assert mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
+
+
+def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(tracking.experiment)
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    for mode in ("None", "int8"):
+        for layer, latency in (("custom", 0.3), ("stock", 0.2)):
+            tags = {"mlflow.parentRunId": parent}
+            run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
+            client.log_param(run, "layer.name", layer)
+            client.log_param(run, "quantize", mode)
+            final = {"test_accuracy": 0.8, "step_time_ms": 1.0, "infer_latency_ms_p50": 0.25}
+            if mode == "int8":
+                final |= {
+                    "quantized_test_accuracy": 0.79 if layer == "custom" else 0.78,
+                    "quantized_infer_latency_ms_p50": latency,
+                    "quantized_model_size_bytes": 1000.0,
+                }
+            for key, value in final.items():
+                client.log_metric(run, key, value)
+            client.set_terminated(run)
+
+    pairs, markdown = comparison.log_report(parent)
+
+    quantized = pairs.set_index("quantize")
+    assert quantized.loc["int8", "quantized_test_accuracy_delta"] == pytest.approx(0.01)
+    assert quantized.loc["int8", "quantized_infer_latency_ratio"] == pytest.approx(1.5)
+    assert np.isnan(quantized.loc["None", "quantized_test_accuracy_delta"])
+    summary = mlflow.get_run(parent).data
+    assert summary.metrics["quantized_pair_count"] == 1
+    assert summary.metrics["max_abs_quantized_test_accuracy_delta"] == pytest.approx(0.01)
+    assert "Quantized models (1 of the pairs)" in summary.tags[ui.NOTE_TAG]
+    assert "Quantized pairs: 1" in markdown
