@@ -156,11 +156,108 @@ def devices(runs):
     return summary, table, comparison.plot(pairs)
 
 
+_QUANTIZATION_METRICS = (
+    "quantized_test_accuracy",
+    "quantized_infer_latency_ms_p50",
+    "quantized_infer_throughput_sps",
+    "infer_throughput_sps",
+    "quantized_model_size_bytes",
+    "model_size_bytes",
+)
+
+
+def quantization(runs):
+    """Per mode and width: what quantizing costs in accuracy and gives in size and speed."""
+    pairs = _numeric_config(comparison.pair_runs(runs, metrics=_QUANTIZATION_METRICS))
+    for layer in ("custom", "stock"):
+        pairs[f"accuracy_drop_{layer}"] = (
+            pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]
+        )
+        pairs[f"latency_quantized_over_float_{layer}"] = (
+            pairs[f"quantized_infer_latency_ms_p50_{layer}"]
+            / pairs[f"infer_latency_ms_p50_{layer}"]
+        )
+        pairs[f"throughput_quantized_over_float_{layer}"] = (
+            pairs[f"quantized_infer_throughput_sps_{layer}"]
+            / pairs[f"infer_throughput_sps_{layer}"]
+        )
+    pairs["size_quantized_over_float"] = (
+        pairs["quantized_model_size_bytes_custom"] / pairs["model_size_bytes_custom"]
+    )
+    pairs = pairs.sort_values(["quantize", "model.units"]).reset_index(drop=True)
+    table = pairs[
+        [
+            "quantize",
+            "model.units",
+            "accuracy_drop_custom",
+            "accuracy_drop_stock",
+            "quantized_test_accuracy_delta",
+            "size_quantized_over_float",
+            "latency_quantized_over_float_custom",
+            "latency_quantized_over_float_stock",
+            "quantized_infer_latency_ratio",
+            "throughput_quantized_over_float_custom",
+            "throughput_quantized_over_float_stock",
+        ]
+    ]
+    by_mode = pairs.groupby("quantize")
+    summary = (
+        f"{len(pairs)} pairs. Max |quantized test accuracy delta| custom - stock: "
+        f"{pairs['quantized_test_accuracy_delta'].abs().max():.4f}. "
+        + "; ".join(
+            f"{mode}: accuracy drop up to {group['accuracy_drop_custom'].max():.4f}, size "
+            f"x{group['size_quantized_over_float'].median():.2f} of float, single-sample latency "
+            f"x{group['latency_quantized_over_float_custom'].median():.2f} of float (median), "
+            f"custom / stock {group['quantized_infer_latency_ratio'].median():.3f}"
+            for mode, group in by_mode
+        )
+        + "."
+    )
+    figure = Figure(figsize=(12, 4))
+    axes = figure.subplots(1, 3)
+    for axis, column, title in zip(
+        axes,
+        ("accuracy_drop", "latency_quantized_over_float", "throughput_quantized_over_float"),
+        (
+            "test accuracy, float - quantized",
+            "latency, quantized / float",
+            "throughput, quantized / float",
+        ),
+        strict=True,
+    ):
+        for colour, (mode, group) in zip(
+            ("tab:blue", "tab:orange", "tab:green"), by_mode, strict=False
+        ):
+            axis.plot(
+                group["model.units"],
+                group[f"{column}_custom"],
+                "o-",
+                color=colour,
+                label=f"{mode} custom",
+            )
+            axis.plot(
+                group["model.units"],
+                group[f"{column}_stock"],
+                "x--",
+                color=colour,
+                label=f"{mode} stock",
+            )
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("units per hidden layer")
+        axis.set_title(title)
+    axes[1].axhline(1.0, color="grey", linewidth=0.8)
+    axes[2].axhline(1.0, color="grey", linewidth=0.8)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    return summary, table, figure
+
+
 STUDIES = {
     "parity": parity,
     "width": width,
     "activations_initializers": activations_initializers,
     "devices": devices,
+    "quantization": quantization,
 }
 
 

@@ -26,17 +26,35 @@ def time_inference(model, batch, reuse, single_repeats=100, batch_repeats=20):
         A dict of `infer_latency_ms_p50`, `infer_latency_ms_p95` and
         `infer_throughput_sps`.
     """
-    forward = _forward_pass(model, batch.shape[1:], reuse)
+    return time_inference_interleaved([model], batch, reuse, single_repeats, batch_repeats)[0]
+
+
+def time_inference_interleaved(models, batch, reuse, single_repeats=100, batch_repeats=20):
+    """`time_inference` of several models at once, their calls taking turns.
+
+    Each round calls every model once, so that a change in the machine's
+    speed while they are timed reaches them all alike, and their ratios
+    measure the models rather than the moment.
+
+    Returns:
+        One dict per model, as `time_inference` returns.
+    """
+    forwards = [_forward_pass(model, batch.shape[1:], reuse) for model in models]
     single = tf.constant(batch[:1])
     many = tf.constant(batch)
-    latencies = _timed_calls(forward, single, single_repeats)
-    batch_times = _timed_calls(forward, many, batch_repeats)
-    p50, p95 = np.percentile(latencies, [50, 95]) * 1000.0
-    return {
-        "infer_latency_ms_p50": float(p50),
-        "infer_latency_ms_p95": float(p95),
-        "infer_throughput_sps": float(len(batch) / np.median(batch_times)),
-    }
+    latencies = _timed_calls(forwards, single, single_repeats)
+    batch_times = _timed_calls(forwards, many, batch_repeats)
+    timings = []
+    for model_latencies, model_batch_times in zip(latencies, batch_times, strict=True):
+        p50, p95 = np.percentile(model_latencies, [50, 95]) * 1000.0
+        timings.append(
+            {
+                "infer_latency_ms_p50": float(p50),
+                "infer_latency_ms_p95": float(p95),
+                "infer_throughput_sps": float(len(batch) / np.median(model_batch_times)),
+            }
+        )
+    return timings
 
 
 def forward(model, batch, reuse):
@@ -54,12 +72,15 @@ def _forward_pass(model, example_shape, reuse):
     return reuse.get("forward passes", model, trace)
 
 
-def _timed_calls(forward, inputs, repeats, warmup=3):
+def _timed_calls(forwards, inputs, repeats, warmup=3):
+    """Per forward pass, the seconds of `repeats` calls on `inputs`, the passes taking turns."""
     for _ in range(warmup):
-        forward(inputs).numpy()
-    durations = []
+        for forward in forwards:
+            forward(inputs).numpy()
+    durations = [[] for _ in forwards]
     for _ in range(repeats):
-        started = time.perf_counter()
-        forward(inputs).numpy()
-        durations.append(time.perf_counter() - started)
-    return np.asarray(durations)
+        for forward, times in zip(forwards, durations, strict=True):
+            started = time.perf_counter()
+            forward(inputs).numpy()
+            times.append(time.perf_counter() - started)
+    return [np.asarray(times) for times in durations]

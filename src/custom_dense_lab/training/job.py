@@ -27,7 +27,7 @@ from custom_dense_lab.training import compiled_models, quantized
 from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.flops import training_matmul_flops
-from custom_dense_lab.training.inference import forward, time_inference
+from custom_dense_lab.training.inference import forward, time_inference, time_inference_interleaved
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
 _INFERENCE_BATCH = 256
@@ -197,14 +197,18 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             test = compiled.evaluate(bundle.test, return_dict=True, verbose=0)
             clock.lap("overhead_evaluate_s")
             sample, _ = bundle.examples("test", _INFERENCE_BATCH)
-            inference = time_inference(compiled, sample, reuse)
-            clock.lap("overhead_inference_s")
-            # The job ships the quantized model, when it asks for one (`quantize`).
+            # The job ships the quantized model, when it asks for one (`quantize`), timed
+            # in turns with the float one.
             shipped, quantized_figures = model, {}
-            if cfg.quantize is not None:
+            if cfg.quantize is None:
+                inference = time_inference(compiled, sample, reuse)
+            else:
                 shipped = quantized.quantized_copy(model, cfg.quantize.value)
-                quantized_figures = quantized.measure(shipped, bundle.test, sample, reuse)
-                clock.lap("overhead_quantize_s")
+                inference, quantized_timings = time_inference_interleaved(
+                    [compiled, shipped], sample, reuse
+                )
+                quantized_figures = quantized.measure(shipped, bundle.test, quantized_timings)
+            clock.lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     step_time_s = epochs.steady_state_step_time_s()

@@ -3,8 +3,6 @@
 import keras
 import numpy as np
 
-from custom_dense_lab.training.inference import time_inference
-
 
 def quantized_copy(model, mode):
     """A copy of the trained `model` quantized with `keras.Model.quantize(mode)`; `model` stays float.
@@ -23,20 +21,19 @@ def size_bytes(model):
     return int(sum(keras.ops.convert_to_numpy(variable).nbytes for variable in model.weights))
 
 
-def measure(quantized, test_data, sample, reuse):
+def measure(quantized, test_data, timings):
     """The quantized model's test figures, inference timings and size, as `quantized_*` metrics.
 
     Args:
         quantized: A model from `quantized_copy`.
         test_data: The test split, batched.
-        sample: A numpy batch of inputs for the timings (see `time_inference`).
-        reuse: The job's `ProcessReuse`.
+        timings: Its inference timings (see `time_inference_interleaved`).
     """
     test = quantized.evaluate(test_data, return_dict=True, verbose=0)
     figures = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
-        **time_inference(quantized, sample, reuse),
+        **timings,
         "model_size_bytes": float(size_bytes(quantized)),
     }
     return {f"quantized_{name}": value for name, value in figures.items() if np.isfinite(value)}
