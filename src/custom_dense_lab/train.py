@@ -91,7 +91,6 @@ def main(argv=None):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
-    signals.raise_on_stop_signals()
     tfds.disable_progress_bar()
     register_schemas()
     if command_line.runs_jobs(args):
@@ -114,6 +113,9 @@ def main(argv=None):
             sys.exit(1)
     # Hydra passes errors on instead of printing them: a full disk is said here, in one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # From here on runs may be open: a stop ends them KILLED. Until here, it ends the process
+    # at once, with one line (see `quiet_start`).
+    signals.raise_on_stop_signals()
     try:
         with _hydra_argv(args):
             _hydra_app()

@@ -97,6 +97,20 @@ def test_a_signal_while_starting_ends_the_process_in_one_line(tmp_path, signum, 
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_signal_while_the_command_line_is_checked_ends_it_in_one_line(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    # Checking 3,000 jobs' configs takes long enough to be stopped in the middle.
+    process = start_train(
+        "-m", "seed=range(0,3000)", *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}
+    )
+    time.sleep(8.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr == "error: interrupted by SIGINT while starting, before any run\n"
+
+
 def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(tmp_path):
     uri = new_store(tmp_path)
     process = start_train(*QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})

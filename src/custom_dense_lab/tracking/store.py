@@ -3,6 +3,7 @@
 import contextlib
 import os
 import pathlib
+import socket
 import sqlite3
 import urllib.parse
 
@@ -35,6 +36,8 @@ _SUPPORTED_SCHEMES = {
     "https",
     "databricks",
 }
+# The database servers MLflow stores runs in, by URI dialect, with their default ports.
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 _SUPPORTED_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 
 
@@ -55,12 +58,14 @@ def use_store(tracking_uri):
     Raises:
         ConfigError: The store cannot be used; the message says why.
     """
-    key = "mlflow.tracking_uri" if tracking_uri else "MLFLOW_TRACKING_URI"
+    from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
+    key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
     uri = tracking_uri or mlflow.get_tracking_uri()
     scheme = urllib.parse.urlsplit(uri).scheme
-    if scheme not in _SUPPORTED_SCHEMES:
+    if scheme.partition("+")[0] not in _SUPPORTED_SCHEMES:  # a driver may follow: mysql+pymysql
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SUPPORTED_TEXT}")
     check_tracking_server(uri, key)
+    check_database_server(uri, key)
     if scheme == "sqlite":
         _check_sqlite_folder(key, uri)
     with _sqlite_store_lock(uri):
@@ -70,7 +75,7 @@ def use_store(tracking_uri):
         mlflow.set_tracking_uri(uri)
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
-        except MlflowException as error:
+        except Exception as error:  # MLflow's, SQLAlchemy's or the database driver's
             raise ConfigError(key, uri, f"a usable tracking store ({_first_line(error)})") from None
     return uri
 
@@ -201,6 +206,34 @@ def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
         raise TrackingServerUnreachableError(
             key, uri, f"a running MLflow tracking server ({reason})"
         )
+
+
+def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
+    """Raises `ConfigError` unless the database server of a SQL store's URI accepts connections.
+
+    One TCP connection (5 s at most) stands in for MLflow's retries of an
+    unreachable database, which take about two minutes to give up. SQLite
+    files, servers reached through a local socket (no host in the URI) and
+    stores that are not databases pass.
+
+    Args:
+        uri: The tracking URI.
+        key: Where the URI came from, for the message.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    dialect = parts.scheme.partition("+")[0]
+    if dialect not in _DATABASE_PORTS or not parts.hostname:
+        return
+    address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
+    try:
+        socket.create_connection(address, timeout=_HEALTH_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            key,
+            uri,
+            f"a database server that accepts connections at {address[0]}:{address[1]} ({reason})",
+        ) from None
 
 
 def _sqlite_path(uri):

@@ -4,6 +4,7 @@ import contextlib
 import http.server
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 
@@ -60,6 +61,25 @@ def test_an_unreachable_server_is_refused_at_once_in_one_line():
     )
     with pytest.raises(TrackingServerUnreachableError, match=r"^Invalid mlflow.tracking_uri="):
         store.check_tracking_server(uri, key="mlflow.tracking_uri")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql+pymysql", "mssql"])
+def test_an_unreachable_database_server_is_refused_at_once_in_one_line(scheme):
+    port = free_port()
+    uri = f"{scheme}://user@127.0.0.1:{port}/runs"
+    with pytest.raises(ConfigError) as raised:
+        store.use_store(uri)
+    assert str(raised.value) == (
+        f"Invalid mlflow.tracking_uri='{uri}': expected a database server that accepts "
+        f"connections at 127.0.0.1:{port} (Connection refused)."
+    )
+
+
+def test_a_database_server_that_accepts_connections_passes_the_check():
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        store.check_database_server(f"postgresql://user@127.0.0.1:{port}/runs")
+    store.check_database_server("postgresql:///runs")  # a local socket: left to the driver
 
 
 @pytest.mark.parametrize("uri", ["sqlite:///nowhere/mlflow.db", "file:///tmp/mlruns", "mlruns"])
