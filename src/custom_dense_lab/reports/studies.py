@@ -169,6 +169,11 @@ _QUANTIZATION_METRICS = (
 def quantization(runs):
     """Per mode and width: what quantizing costs in accuracy and gives in size and speed."""
     pairs = _numeric_config(comparison.pair_runs(runs, metrics=_QUANTIZATION_METRICS))
+    for key in ("quantize", "model.units"):  # a sweep of one mode or one width does not vary it
+        if key not in pairs:
+            params = runs.set_index("run_id")[f"params.{key}"]
+            pairs[key] = pairs["run_id_custom"].map(params)
+    pairs["model.units"] = pd.to_numeric(pairs["model.units"])
     for layer in ("custom", "stock"):
         pairs[f"accuracy_drop_{layer}"] = (
             pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]

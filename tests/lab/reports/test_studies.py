@@ -23,6 +23,7 @@ SWEEPS = {
         ["model.kernel_initializer=glorot_uniform", "model.kernel_initializer=zeros"],
     ],
     "devices": [["device=cpu"], ["trainer.precision=float32", "trainer.precision=mixed_bfloat16"]],
+    "quantization": [["quantize=int8", "quantize=int4"], ["model.units=16"]],
 }
 
 
@@ -85,7 +86,13 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
     assert artifacts == {"study/results.md", "study/results.png"}
     assert markdown in capsys.readouterr().out
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
-    expected_rows = {"parity": 2, "width": 3, "activations_initializers": 5, "devices": 3}
+    expected_rows = {
+        "parity": 2,
+        "width": 3,
+        "activations_initializers": 5,
+        "devices": 3,
+        "quantization": 3,
+    }
     assert len(rows) == expected_rows[study]  # the header and one row per config
     if study == "activations_initializers":
         assert "activation=relu kernel_initializer=zeros" in markdown  # it does not train
