@@ -4,6 +4,8 @@ Nothing under tests/library imports MLflow, Hydra or `custom_dense_lab`
 (`test_library_surface.py` checks it).
 """
 
+import gc
+
 import keras
 import pytest
 
@@ -15,5 +17,9 @@ def _fresh_keras_state():
     # Without a full garbage collection (free_memory=True), which takes up to a second a test.
     keras.backend.clear_session(free_memory=False)
     keras.config.set_dtype_policy("float32")
+    # Keras collects garbage whenever a layer attribute is deleted (every `quantize` does):
+    # the objects of the imports stay out of it, as the lab's programs keep them.
+    gc.freeze()
     yield
+    gc.unfreeze()
     keras.config.set_dtype_policy(previous)
