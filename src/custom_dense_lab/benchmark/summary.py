@@ -46,28 +46,42 @@ def result_row(config, timings):
     return row
 
 
+# The terminal table's columns: a header in words, and the width and format of each cell.
+_COLUMNS = (
+    ("config", "<15", "{row.config}"),
+    ("MLP", "<17", "{row.mlp}"),
+    (
+        "train step ms, custom / stock",
+        ">29",
+        "{row.train_step_ms_custom:.3f} / {row.train_step_ms_stock:.3f}",
+    ),
+    (
+        "train ratio [95% interval]",
+        ">26",
+        "{row.train_step_ratio:.3f} [{row.train_step_ci_low:.3f}, {row.train_step_ci_high:.3f}]",
+    ),
+    ("batch inference ratio", ">21", "{row.infer_batch_ratio:.3f}"),
+    ("one-sample inference ratio", ">26", "{row.infer_single_ratio:.3f}"),
+    ("train GFLOP/s", ">13", "{row.train_gflops_custom:.1f}"),
+    ("matmul peak GFLOP/s", ">19", "{row.peak_gflops:.0f}"),
+    ("share of peak", ">13", "{row.train_peak_fraction_custom:.0%}"),
+)
+TABLE_NOTES = (
+    "ratio: custom time / stock time in each round, median over the rounds (1.000: the same "
+    "speed), with its bootstrap 95% interval. It is not the quotient of the two median times, "
+    "which each carry the machine's drift between rounds; the per-round ratio cancels it.",
+    "train GFLOP/s: the custom model's training step (the dense layers' matmul FLOPs over its "
+    "median time); matmul peak: a 2048x2048 float32 matmul timed in the same rounds; share of "
+    "peak: the first over the second.",
+)
+
+
 def to_table(results):
-    """Renders the results as a fixed-width text table for the terminal."""
-    header = (
-        f"{'config':<16} {'mlp':<22} {'train ms c/s':>15} {'train ratio [95% CI]':>22} "
-        f"{'batch inf':>9} {'single inf':>10} {'GFLOP/s':>8} {'peak':>6} {'of peak':>7}"
-    )
-    lines = [header]
+    """Renders the results as a fixed-width text table for the terminal, with its definitions."""
+    lines = [" ".join(f"{title:{width}}" for title, width, _ in _COLUMNS)]
     for row in results.itertuples(index=False):
-        lines.append(
-            f"{row.config:<16} {row.mlp:<22} "
-            f"{row.train_step_ms_custom:>7.3f}/{row.train_step_ms_stock:<7.3f} "
-            f"{row.train_step_ratio:>7.3f} [{row.train_step_ci_low:.3f}, "
-            f"{row.train_step_ci_high:.3f}] "
-            f"{row.infer_batch_ratio:>9.3f} {row.infer_single_ratio:>10.3f} "
-            f"{row.train_gflops_custom:>8.1f} {row.peak_gflops:>6.0f} "
-            f"{row.train_peak_fraction_custom:>7.0%}"
-        )
-    lines.append(
-        "ratios: custom / stock time, median over rounds (1.000 = same speed); GFLOP/s: custom "
-        "training step; peak: a 2048x2048 float32 matmul timed in the same rounds"
-    )
-    return "\n".join(lines)
+        lines.append(" ".join(f"{cell.format(row=row):{width}}" for _, width, cell in _COLUMNS))
+    return "\n".join([*lines, *TABLE_NOTES])
 
 
 def plot(results):
