@@ -14,7 +14,10 @@ from custom_dense_lab.errors import ConfigError, SweepNotFoundError
 from custom_dense_lab.process import signals
 from custom_dense_lab.reports import comparison
 from custom_dense_lab.sweep.parent import find_sweep
-from custom_dense_lab.tracking import lifecycle, store
+from custom_dense_lab.tracking import lifecycle, store, ui
+
+COMPARISON_KIND_TAG = "kind"
+COMPARED_SWEEP_TAG = "compared_sweep"
 
 
 def open_sweep(experiment, parent=None, tracking_uri=None):
@@ -49,6 +52,31 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         sys.exit(2)
 
 
+def record_on_project_run(parent, markdown):
+    """Under `mlflow run . -e compare`, makes the run that `mlflow run` opened the report's record.
+
+    The report itself is logged on the sweep's parent; the project's run gets
+    a name and tags that say which sweep it compared, and the report's text,
+    instead of staying empty. Does nothing outside `mlflow run`.
+
+    Args:
+        parent: The sweep's parent run id.
+        markdown: The report, as `comparison.log_report` returned it.
+    """
+    run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if not run_id or store.project_run_problem(run_id) is not None:
+        return
+    client = mlflow.MlflowClient()
+    sweep = client.get_run(parent)
+    client.update_run(run_id, name=f"comparison · {sweep.info.run_name}")
+    client.set_tag(run_id, COMPARISON_KIND_TAG, "comparison")
+    client.set_tag(run_id, COMPARED_SWEEP_TAG, parent)
+    link = f"#/experiments/{sweep.info.experiment_id}/runs/{parent}?{ui.VIEW_QUERY}"
+    note = f"The comparison of sweep [{sweep.info.run_name}]({link}), rebuilt: `comparison.md`."
+    client.set_tag(run_id, ui.NOTE_TAG, note)
+    client.log_text(run_id, markdown, "comparison.md")
+
+
 def main(argv=None):
     signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
     parser = argparse.ArgumentParser(
@@ -62,6 +90,7 @@ def main(argv=None):
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
     pairs, markdown = comparison.log_report(parent)
+    record_on_project_run(parent, markdown)
     print(f"Sweep {parent}\n")
     print(markdown)
     if pairs.empty:

@@ -75,3 +75,33 @@ def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy
     assert run.data.tags["kind"] == "bench"
     assert run.data.params["rounds"] == "3"
     assert run.data.metrics["u16_d1_b32.train_step_ratio"] > 0
+
+
+def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_one(
+    project_copy, tmp_path
+):
+    sweep = mlflow_run(
+        project_copy, tmp_path, "-P", "overrides=-m layer=custom,stock trainer.epochs=2"
+    )
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    mlflow.set_tracking_uri(sqlite_uri(tmp_path))
+    (parent,) = mlflow.search_runs(
+        experiment_names=["project"],
+        filter_string="tags.`custom_dense.sweep` = 'true'",
+        output_format="list",
+    )
+
+    result = mlflow_run(project_copy, tmp_path, "-e", "compare", "-P", "experiment=project")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = mlflow.search_runs(
+        experiment_names=["project"],
+        filter_string="tags.`mlflow.project.entryPoint` = 'compare'",
+        output_format="list",
+    )
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"comparison · {parent.info.run_name}"
+    assert run.data.tags["kind"] == "comparison"
+    assert run.data.tags["compared_sweep"] == parent.info.run_id
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert artifacts == {"comparison.md"}

@@ -34,6 +34,16 @@ HEARTBEAT_INTERVAL_S = 30.0
 # A run on another host whose heartbeat is older than this is taken for lost.
 STALE_AFTER_S = 300.0
 LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
+# `mlflow run` opens a run before it builds the project's environment and starts the entry
+# point, which then tags the run with its process. A run of `mlflow run` that no process took
+# up this long after it opened (a conda environment may take many minutes to build) belongs
+# to a project that never started.
+PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
+PROJECT_START_TIMEOUT_S = 3600.0
+NEVER_STARTED_REASON = (
+    "`mlflow run` opened this run, but the project never started (no process took it up "
+    f"within {PROJECT_START_TIMEOUT_S / 60:.0f} minutes)"
+)
 
 
 def process_tags():
@@ -88,6 +98,9 @@ class Heartbeat:
 def close_lost_runs(experiment_id, reason=LOST_REASON):
     """Marks the experiment's RUNNING runs whose process is gone as FAILED.
 
+    Runs that `mlflow run` opened for a project that never started are closed
+    too, with their own reason (see `never_started`).
+
     Args:
         experiment_id: The experiment to look in.
         reason: The `failure_reason` to record.
@@ -98,10 +111,29 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
     running = mlflow.MlflowClient().search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
     )
-    lost = [run.info.run_id for run in running if is_lost(run.data.tags)]
-    for run_id in lost:
-        fail_run(run_id, reason)
-    return lost
+    closed = []
+    for run in running:
+        if is_lost(run.data.tags):
+            fail_run(run.info.run_id, reason)
+        elif never_started(run):
+            fail_run(run.info.run_id, NEVER_STARTED_REASON)
+        else:
+            continue
+        closed.append(run.info.run_id)
+    return closed
+
+
+def never_started(run, now=None):
+    """Whether `mlflow run` opened `run` over `PROJECT_START_TIMEOUT_S` ago and no process took it up.
+
+    Args:
+        run: An MLflow `Run`.
+        now: The current time, in seconds since the epoch; default: now.
+    """
+    tags = run.data.tags
+    if PROJECT_ENTRY_POINT_TAG not in tags or PID_TAG in tags or HEARTBEAT_TAG in tags:
+        return False
+    return (now or time.time()) - run.info.start_time / 1000.0 > PROJECT_START_TIMEOUT_S
 
 
 def is_lost(tags, now=None):

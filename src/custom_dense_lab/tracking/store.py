@@ -22,8 +22,6 @@ _API_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 _SQLITE_PREFIX = "sqlite:///"
 # Creating or migrating a store takes seconds; a lock held this long is held by a stuck process.
 _LOCK_TIMEOUT_S = 120.0
-# The tag `mlflow run` gives the run it opens for a project's entry point.
-_PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 # The schemes MLflow 3 has tracking stores for ("" is a local path, as is file:).
 _SUPPORTED_SCHEMES = {
     "",
@@ -138,7 +136,7 @@ def project_run_problem(run_id):
         return "a deleted run"
     if run.info.status != "RUNNING":
         return f"a {run.info.status} run"
-    if _PROJECT_ENTRY_POINT_TAG not in tags:
+    if lifecycle.PROJECT_ENTRY_POINT_TAG not in tags:
         return "a run that `mlflow run` did not start"
     if run.data.metrics or lifecycle.PID_TAG in tags:
         return "a run that a job or sweep already records into"

@@ -1,5 +1,7 @@
 """How a run that does not finish ends: its status and the reason."""
 
+import time
+
 import mlflow
 
 from custom_dense_lab.tracking import lifecycle
@@ -49,3 +51,27 @@ def test_finishing_a_run_that_was_never_closed_changes_nothing_else(tracking):
     finished = mlflow.get_run(run.info.run_id)
     assert finished.info.status == "FINISHED"
     assert lifecycle.REOPENED_TAG not in finished.data.tags
+
+
+def test_a_run_mlflow_run_opened_for_a_project_that_never_started_is_closed_in_time(tracking):
+    """`mlflow run .` that fails before the project starts (no conda, say) leaves such a run."""
+    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    client = mlflow.MlflowClient()
+    now_ms = int(time.time() * 1000)
+    project = {lifecycle.PROJECT_ENTRY_POINT_TAG: "main"}
+    hours_ago = now_ms - 2 * 3600 * 1000
+    abandoned = client.create_run(experiment_id, start_time=hours_ago, tags=project)
+    starting = client.create_run(experiment_id, start_time=now_ms, tags=project)
+    taken_up = client.create_run(
+        experiment_id, start_time=hours_ago, tags={**project, **lifecycle.process_tags()}
+    )
+    own = client.create_run(experiment_id, start_time=hours_ago)  # not `mlflow run`'s
+
+    closed = lifecycle.close_lost_runs(experiment_id)
+
+    assert closed == [abandoned.info.run_id]
+    ended = client.get_run(abandoned.info.run_id)
+    assert ended.info.status == "FAILED"
+    assert ended.data.tags[lifecycle.FAILURE_TAG] == lifecycle.NEVER_STARTED_REASON
+    for run in (starting, taken_up, own):
+        assert client.get_run(run.info.run_id).info.status == "RUNNING"
