@@ -24,7 +24,7 @@ from custom_dense_lab.benchmark.pairing import (
     measure_pair,
 )
 from custom_dense_lab.config.command_line import expand_mlproject_parameter
-from custom_dense_lab.errors import ConfigError, Interrupted
+from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
 from custom_dense_lab.tracking import lifecycle, records, store
 from custom_dense_lab.training.devices import resolve_device
@@ -136,25 +136,30 @@ def main(argv=None):
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except StorageFullError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     signals.raise_on_stop_signals()
     started = time.perf_counter()
-    mlflow.start_run(experiment_id=experiment_id, run_name="bench")
     try:
+        run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
         with tf.device(placement.spec):
             _bench(configs, settings, args, placement)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
+        mlflow.end_run()
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
-        lifecycle.end_active_run("KILLED", str(interrupted))
+        if mlflow.active_run():
+            lifecycle.end_active_run("KILLED", str(interrupted))
         print(f"error: {interrupted}", file=sys.stderr)
         sys.exit(interrupted.exit_status)
     except BaseException as error:
-        lifecycle.end_active_run("FAILED", lifecycle.describe_error(error))
+        if mlflow.active_run():
+            lifecycle.end_active_run("FAILED", lifecycle.describe_error(error))
         raise
     finally:
         signals.exit_on_stop_signals("after the benchmark had ended")
-    print(f"MLflow run {mlflow.active_run().info.run_id} (experiment {experiment_id})")
-    mlflow.end_run()
+    print(f"MLflow run {run.info.run_id} (experiment {experiment_id})")
 
 
 def _bench(configs, settings, args, placement):

@@ -10,7 +10,7 @@ import sys
 
 import mlflow
 
-from custom_dense_lab.errors import ConfigError, SweepNotFoundError
+from custom_dense_lab.errors import ConfigError, StorageFullError, SweepNotFoundError
 from custom_dense_lab.process import signals
 from custom_dense_lab.reports import comparison
 from custom_dense_lab.sweep.parent import find_sweep
@@ -50,6 +50,9 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
     except (ConfigError, SweepNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except StorageFullError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def record_on_project_run(parent, markdown):

@@ -122,7 +122,8 @@ def main(argv=None):
         signals.raise_if_stopped()  # a stop that a library caught and dropped
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
-        finish.finish_sweep(interrupted=interrupted)
+        with signals.stops_deferred():  # a second Ctrl-C must not cut the closing short
+            finish.finish_sweep(interrupted=interrupted)
         print(f"error: {interrupted}{_state_of_finished_job()}", file=sys.stderr)
         sys.exit(interrupted.exit_status)
     except SystemExit as stop:
@@ -130,6 +131,7 @@ def main(argv=None):
             finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
         raise
     except CompactHydraException as error:  # Hydra's one-line errors, as Hydra prints them
+        finish.finish_sweep(abort_reason=f"the sweep stopped: {error}")
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except (StorageFullError, Exception) as error:

@@ -2,8 +2,9 @@
 
 Every config problem is found before any job runs, for every value a sweep
 takes (on the command line and in a preset's `hydra.sweeper.params`): Hydra
-composes the config once for the overrides that do not sweep, then once with
-the first value of every swept key, once with the second, and so on, shorter
+composes the first job's config (the overrides that do not sweep and the first
+value of each command-line sweep: it holds the preset's sweep), then the config
+with the first value of every swept key, with the second, and so on, shorter
 sweeps starting over. What Hydra and OmegaConf report (the override grammar,
 an unknown group option, an unknown key, a wrong type) is turned into one
 line that names the key, the value and what is accepted; `validate_config`
@@ -47,8 +48,8 @@ def check_command_line(args, config_dir):
             adds among `args` are searched too.
 
     Returns:
-        The config composed from the overrides that do not sweep, with
-        Hydra's own config under `hydra`.
+        The first job's config (the overrides that do not sweep, and the first
+        value of each that does), with Hydra's own config under `hydra`.
 
     Raises:
         ConfigError: For the first override or value that cannot work.

@@ -12,6 +12,7 @@ A program goes through three stages, each with its own answer to a stop signal:
 The exit status is always the shell's for the signal: 130 for SIGINT, 143 for SIGTERM.
 """
 
+import contextlib
 import os
 import signal
 import threading
@@ -72,6 +73,32 @@ def exit_on_stop_signals(when=None, stderr_fd=2):
     _handle_stop_signals(lambda signum, frame: _exit_now(signum, when, stderr_fd))
 
 
+@contextlib.contextmanager
+def stops_deferred():
+    """Notes SIGINT and SIGTERM without acting on them, then puts the handlers back.
+
+    For closing what a stop interrupted: a second Ctrl-C while the sweep's
+    parent is being closed must not leave it half-closed. After the block,
+    `stop_requested()` says whether one came.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    _handle_stop_signals(lambda signum, frame: note_stop(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def exit_if_stopped(when):
+    """Ends the process as `exit_on_stop_signals` would, if a stop was noted and not acted on."""
+    if _stop_signal is not None:
+        _exit_now(_stop_signal, when, 2)
+
+
 def _handle_stop_signals(handler):
     if threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:
@@ -86,6 +113,8 @@ def _raise_interrupted(signum, frame):
 def _exit_now(signum, when, stderr_fd):
     stop = Interrupted(signum)
     line = f"error: {stop} {when}" if when else f"error: {stop}"
-    # os.write, not print: the handler may have cut into a print to the same stream.
-    os.write(stderr_fd, f"{line}\n".encode())
+    # os.write, not print: the handler may have cut into a print to the same stream. The
+    # descriptor may be gone, in the instant start-up gives fd 2 back.
+    with contextlib.suppress(OSError):
+        os.write(stderr_fd, f"{line}\n".encode())
     os._exit(stop.exit_status)

@@ -45,8 +45,8 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
 
     Args:
         runs: A DataFrame of runs from `mlflow.search_runs`.
-        metrics: The metrics to take from each run of a pair; the default
-            three give the ratio and delta columns.
+        metrics: More metrics to take from each run of a pair, beside the
+            three that give the ratio and delta columns.
 
     Returns:
         A DataFrame with one row per pair: the params that vary across the

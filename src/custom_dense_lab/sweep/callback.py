@@ -51,10 +51,11 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config, **kwargs):
         """Closes the sweep, says where to look; ends the process with status 1 if any job failed."""
         parent = os.environ.get(PARENT_RUN_ENV)
-        failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
-        signals.exit_on_stop_signals(
-            "after the sweep had ended: its runs keep the states they ended in"
-        )
+        with signals.stops_deferred():  # the jobs are done: the parent closes whole
+            failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
+        after = "after the sweep had ended: its runs keep the states they ended in"
+        signals.exit_if_stopped(after)
+        signals.exit_on_stop_signals(after)
         if parent:
             ui.where_to_look(parent, config.mlflow.experiment_name, "this sweep")
         if failed:

@@ -19,6 +19,7 @@ import sys
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import MLMODEL_FILE_NAME
 from packaging.version import Version
 
 LIBRARY_DIR = "library"
@@ -35,9 +36,14 @@ def _load_pyfunc(path):
         MlflowException: An installed `custom_dense` whose version cannot load
             the model.
     """
-    library = pathlib.Path(__file__).resolve().parent.parent / LIBRARY_DIR
-    import_custom_dense(library)
+    import_custom_dense(_model_folder(path) / LIBRARY_DIR)
     return mlflow.keras._load_pyfunc(path)
+
+
+def _model_folder(path):
+    """The folder of the model MLflow loads: `path`, or its parent, whichever holds `MLmodel`."""
+    path = pathlib.Path(path)
+    return path if (path / MLMODEL_FILE_NAME).is_file() else path.parent
 
 
 def import_custom_dense(library):
@@ -73,10 +79,11 @@ def compatible(installed, shipped):
     """Whether an installed version can stand in for the shipped one: semantic versioning.
 
     The same major version and no older than the shipped one; before 1.0, the
-    same minor version too.
+    same minor version too. Releases compare by number (`0.3` is `0.3.0`); a
+    development or local build counts as its release.
     """
-    installed, shipped = Version(installed), Version(shipped)
+    installed, shipped = (Version(Version(v).base_version) for v in (installed, shipped))
     same_series = installed.major == shipped.major and (
         shipped.major > 0 or installed.minor == shipped.minor
     )
-    return same_series and installed.release >= shipped.release
+    return same_series and installed >= shipped

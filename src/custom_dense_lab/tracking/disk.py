@@ -59,10 +59,20 @@ def check_free_space(folders):
 
 def sqlite_store_path():
     """The SQLite file of the current tracking store, or `None` for other stores."""
-    uri = mlflow.get_tracking_uri()
-    if urllib.parse.urlsplit(uri).scheme != "sqlite":
+    return sqlite_path(mlflow.get_tracking_uri())
+
+
+def sqlite_path(uri):
+    """The database file of a SQLite tracking URI (`sqlite:///`, `sqlite+pysqlite:///`, ...).
+
+    Returns:
+        An absolute path, or `None` for an in-memory database or a store that
+        is not SQLite.
+    """
+    if urllib.parse.urlsplit(uri).scheme.partition("+")[0] != "sqlite":
         return None
-    return pathlib.Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    path = uri.partition(":///")[2]
+    return None if path in ("", ":memory:") else pathlib.Path(path).expanduser().resolve()
 
 
 def _describe(path, read_only):

@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import pathlib
 import socket
 import sqlite3
 import urllib.parse
@@ -13,13 +12,12 @@ import requests
 from mlflow.exceptions import MlflowException
 
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
-from custom_dense_lab.tracking import lifecycle, sqlite_template, ui
+from custom_dense_lab.tracking import disk, lifecycle, sqlite_template, ui
 
 # MLflow retries an unreachable server for minutes; the checks here say it at once.
 _HEALTH_TIMEOUT_S = 5.0
 _HEALTH_PATH = "/health"
 _API_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
-_SQLITE_PREFIX = "sqlite:///"
 # Creating or migrating a store takes seconds; a lock held this long is held by a stuck process.
 _LOCK_TIMEOUT_S = 120.0
 # The schemes MLflow 3 has tracking stores for ("" is a local path, as is file:).
@@ -36,6 +34,8 @@ _SUPPORTED_SCHEMES = {
 }
 # The database servers MLflow stores runs in, by URI dialect, with their default ports.
 _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+# Query keys of a database URI that point the driver at a local socket instead of a host.
+_SOCKET_QUERY_KEYS = ("host", "unix_socket")
 _SUPPORTED_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 
 
@@ -55,6 +55,7 @@ def use_store(tracking_uri):
 
     Raises:
         ConfigError: The store cannot be used; the message says why.
+        StorageFullError: Its disk is full or read-only.
     """
     from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
     key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
@@ -64,16 +65,17 @@ def use_store(tracking_uri):
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SUPPORTED_TEXT}")
     check_tracking_server(uri, key)
     check_database_server(uri, key)
-    if scheme == "sqlite":
-        _check_sqlite_folder(key, uri)
+    _check_sqlite_folder(key, uri)
     with _sqlite_store_lock(uri):
-        if scheme == "sqlite":
-            _check_sqlite_file(key, uri)
-            _create_sqlite_file(uri)
+        _check_sqlite_file(key, uri)
+        _create_sqlite_file(uri)
         mlflow.set_tracking_uri(uri)
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
         except Exception as error:  # MLflow's, SQLAlchemy's or the database driver's
+            storage = disk.storage_failure(error)
+            if storage is not None:
+                raise storage from None
             raise ConfigError(key, uri, f"a usable tracking store ({_first_line(error)})") from None
     return uri
 
@@ -85,11 +87,8 @@ def missing_sqlite_file(tracking_uri):
         tracking_uri: A tracking URI, or `None` for `$MLFLOW_TRACKING_URI`, else
             MLflow's default.
     """
-    uri = tracking_uri or mlflow.get_tracking_uri()
-    if urllib.parse.urlsplit(uri).scheme != "sqlite":
-        return None
-    path = pathlib.Path(_sqlite_path(uri))
-    return None if path.exists() else path
+    path = disk.sqlite_path(tracking_uri or mlflow.get_tracking_uri())
+    return None if path is None or path.exists() else path
 
 
 def check_experiment(experiment_name):
@@ -219,10 +218,16 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
         key: Where the URI came from, for the message.
     """
     parts = urllib.parse.urlsplit(uri)
-    dialect = parts.scheme.partition("+")[0]
-    if dialect not in _DATABASE_PORTS or not parts.hostname:
+    dialect, _, driver = parts.scheme.partition("+")
+    local_socket = any(key in urllib.parse.parse_qs(parts.query) for key in _SOCKET_QUERY_KEYS)
+    # pyodbc names a data source, not a host; mysqlclient takes `localhost` for its socket.
+    elsewhere = driver == "pyodbc" or (dialect == "mysql" and parts.hostname == "localhost")
+    if dialect not in _DATABASE_PORTS or not parts.hostname or local_socket or elsewhere:
         return
-    address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
+    try:
+        address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
+    except ValueError:
+        raise ConfigError(key, uri, "a database URI whose port is a number in [0, 65535]") from None
     try:
         socket.create_connection(address, timeout=_HEALTH_TIMEOUT_S).close()
     except OSError as error:
@@ -234,15 +239,9 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
         ) from None
 
 
-def _sqlite_path(uri):
-    """The database file of a `sqlite:///` URI, or `None` for an in-memory one."""
-    path = uri.removeprefix(_SQLITE_PREFIX)
-    return None if path in ("", ":memory:") else pathlib.Path(path).expanduser().resolve()
-
-
 def _check_sqlite_folder(key, uri):
     """Refuses a SQLite store in a folder where neither it nor its lock can be written."""
-    database = _sqlite_path(uri)
+    database = disk.sqlite_path(uri)
     if database is None:
         return
     folder = next(parent for parent in database.parents if parent.exists())
@@ -252,7 +251,7 @@ def _check_sqlite_folder(key, uri):
 
 def _check_sqlite_file(key, uri):
     """Refuses an existing SQLite file that cannot be read and written, or is not intact."""
-    database = _sqlite_path(uri)
+    database = disk.sqlite_path(uri)
     if database is None or not database.exists():
         return
     if not os.access(database, os.R_OK | os.W_OK):
@@ -268,7 +267,7 @@ def _check_sqlite_file(key, uri):
 
 def _create_sqlite_file(uri):
     """Creates a missing SQLite store with MLflow's schema (MLflow would, more slowly)."""
-    database = _sqlite_path(uri)
+    database = disk.sqlite_path(uri)
     if database is not None and not database.exists():
         sqlite_template.create_store(database)
 
@@ -299,7 +298,7 @@ def _sqlite_store_lock(uri):
     doing either at once leave the database broken or fail. Later writes are
     safe without the lock: MLflow waits up to 20 s for SQLite's write lock.
     """
-    database = _sqlite_path(uri) if uri.startswith(_SQLITE_PREFIX) else None
+    database = disk.sqlite_path(uri)
     if database is None:
         yield
         return

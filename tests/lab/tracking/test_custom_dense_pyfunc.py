@@ -19,6 +19,8 @@ from custom_dense_lab.tracking import custom_dense_pyfunc
         ("1.4.0", "1.2.5", True),
         ("2.0.0", "1.2.5", False),
         ("1.2.4", "1.2.5", False),
+        ("0.3", "0.3.0", True),
+        ("0.2.1.dev3+g1234", "0.2.1", True),
     ],
 )
 def test_an_installed_version_stands_in_for_the_copy_under_semantic_versioning(
@@ -39,3 +41,13 @@ def test_an_installed_package_too_old_for_the_model_is_refused_with_what_to_do(t
     (tmp_path / "VERSION").write_text("9.1.0\n")
     with pytest.raises(MlflowException, match=r"logged with custom_dense 9\.1\.0.*~=9\.1\.0"):
         custom_dense_pyfunc.import_custom_dense(tmp_path)
+
+
+def test_each_model_s_own_copy_decides_even_after_another_model_loaded(tmp_path):
+    """The library is found from the model being loaded, not from the loader module's file."""
+    model = tmp_path / "model"
+    (model / "library").mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "library" / "VERSION").write_text("9.1.0\n")
+    with pytest.raises(MlflowException, match=r"logged with custom_dense 9\.1\.0"):
+        custom_dense_pyfunc._load_pyfunc(str(model / "data"))

@@ -226,3 +226,20 @@ def test_a_bad_template_is_built_again_and_never_copied(
     assert line.startswith("custom-dense: building the empty-store template again: ")
     assert problem in line
     assert sqlite_template.template_problem(template) is None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgresql://user@127.0.0.1/runs?host=/var/run/postgresql",  # a local socket
+        "mssql+pyodbc://user:secret@a_data_source_name",  # a DSN, not a host
+        "mysql://user@localhost/runs",  # mysqlclient's socket
+    ],
+)
+def test_servers_reached_otherwise_than_by_tcp_are_left_to_their_driver(uri):
+    store.check_database_server(uri)
+
+
+def test_a_database_port_that_is_not_a_port_is_one_line():
+    with pytest.raises(ConfigError, match=r"expected a database URI whose port is a number"):
+        store.check_database_server("postgresql://user@127.0.0.1:abc/runs")
