@@ -1,8 +1,8 @@
 """Run names that read in the MLflow UI: a sweep by what it varies, a job by its values.
 
 Pure functions of Hydra override strings, so that they can be checked without
-MLflow. A sweep's parent is named after the keys it sweeps and their values
-("custom vs stock · units 32,128 · 2026-11-25 18:48"); each job after its own
+MLflow. A sweep's parent is named after when it started and the keys it sweeps
+("11-25 18:48 · custom vs stock · units 32,128"); each job after its own
 values of those keys only ("custom u128"), at most 32 characters and distinct
 within its sweep; a single job after its overrides ("stock u256 e30").
 """
@@ -99,17 +99,20 @@ def swept_values(task_overrides, sweeper_params=None):
 
 
 def sweep_name(swept, started=None):
-    """Names a sweep's parent run after what it varies and when it started.
+    """Names a sweep's parent run after when it started and what it varies.
+
+    The start comes first: the runs table cuts long names, and the time is
+    what tells apart two sweeps of the same keys.
 
     Args:
         swept: `{key: [value, ...] or None}`, as `swept_values` returns it.
         started: Seconds since the epoch; default now.
 
     Returns:
-        For example `"custom vs stock · units 32,128 · 2026-11-25 18:48"`.
+        For example `"11-25 18:48 · custom vs stock · units 32,128"`.
     """
     parts = [_sweep_part(key, values) for key, values in swept.items()] or ["sweep"]
-    return " · ".join([*parts, time.strftime("%Y-%m-%d %H:%M", time.localtime(started))])
+    return " · ".join([time.strftime("%m-%d %H:%M", time.localtime(started)), *parts])
 
 
 def job_values(job_overrides, keys):

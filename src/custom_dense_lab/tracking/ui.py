@@ -25,7 +25,7 @@ CustomDense (a Dense layer written from scratch) against keras.layers.Dense: the
 data and initial weights, trained once with each.
 
 **What it holds.** Every sweep is one parent run named after what it varies \
-(`custom vs stock · units 32,128 · <date>`); expand it to see its jobs, each named by its \
+(`<date> · custom vs stock · units 32,128`); expand it to see its jobs, each named by its \
 values of the swept keys (`custom u128`, `stock u128`) and tagged `sweep.<key>` (group the \
 table by `sweep.layer`). A job run on its own is a top-level run.
 

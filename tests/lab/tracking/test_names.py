@@ -24,19 +24,19 @@ STARTED = time.mktime((2026, 11, 25, 18, 48, 0, 0, 0, -1))
 def test_a_sweep_is_named_after_what_it_varies_layer_first():
     swept = names.swept_values(["model.units=32,128", "layer=custom,stock", "trainer.epochs=3"])
     assert swept == {"layer": ["custom", "stock"], "model.units": ["32", "128"]}
-    assert names.sweep_name(swept, STARTED) == "custom vs stock · units 32,128 · 2026-11-25 18:48"
+    assert names.sweep_name(swept, STARTED) == "11-25 18:48 · custom vs stock · units 32,128"
 
 
 def test_a_presets_grid_and_an_optuna_search_name_their_keys():
     grid = names.swept_values(["+experiment=grid"], GRID)
     assert names.sweep_name(grid, STARTED) == (
-        "custom vs stock · units 32,128 · act relu,tanh · init glorotU,heN · 2026-11-25 18:48"
+        "11-25 18:48 · custom vs stock · units 32,128 · act relu,tanh · init glorotU,heN"
     )
     search = names.swept_values(["layer=stock", "hydra.sweeper.n_trials=5"], OPTUNA)
     assert search["model.depth"] is None and search["optimizer.learning_rate"] is None
     assert names.sweep_name(search, STARTED) == (
-        "units 16,32,64,128,…(+1) · depth searched · act relu,tanh,gelu,sigmoid · lr searched"
-        " · 2026-11-25 18:48"
+        "11-25 18:48 · units 16,32,64,128,…(+1) · depth searched · act relu,tanh,gelu,sigmoid"
+        " · lr searched"
     )
 
 
@@ -46,7 +46,7 @@ def test_the_command_line_wins_over_the_sweepers_params_and_quiet_keys_are_left_
     )
     assert swept["model.units"] == ["8", "16"] and swept["seed"] == ["0", "1", "2"]
     assert "mlflow.log_model" not in swept
-    assert names.sweep_name({}, STARTED) == "sweep · 2026-11-25 18:48"
+    assert names.sweep_name({}, STARTED) == "11-25 18:48 · sweep"
 
 
 def test_every_job_of_the_grid_has_a_short_distinct_name_of_its_swept_values():
