@@ -45,6 +45,7 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         found = mlflow.get_experiment_by_name(experiment)
         if found is None:
             raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
+        store.check_experiment(experiment, "--experiment")  # a deleted one: how to restore it
         lifecycle.close_lost_runs(found.experiment_id)
         return find_sweep(experiment)
     except (ConfigError, SweepNotFoundError) as error:

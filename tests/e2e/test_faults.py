@@ -339,6 +339,13 @@ def test_a_deleted_experiment_is_refused_with_how_to_restore_it(tmp_path):
     assert result.returncode == 2
     assert f"mlflow experiments restore --experiment-id {experiment_id}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    compared = run_module(
+        "custom_dense_lab.compare", "--experiment", "gone", cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert compared.returncode == 2
+    assert compared.stderr.startswith("error: Invalid --experiment='gone': expected an experiment")
+    assert len(compared.stderr.strip().splitlines()) == 1
 
 
 def test_an_unwritable_artifact_root_fails_each_job_in_its_own_run(tmp_path):

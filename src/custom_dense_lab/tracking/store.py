@@ -91,12 +91,17 @@ def missing_sqlite_file(tracking_uri):
     return None if path is None or path.exists() else path
 
 
-def check_experiment(experiment_name):
-    """Raises `ConfigError` when the experiment exists but is deleted (MLflow will not use it)."""
+def check_experiment(experiment_name, key="mlflow.experiment_name"):
+    """Raises `ConfigError` when the experiment exists but is deleted (MLflow will not use it).
+
+    Args:
+        experiment_name: The experiment's name.
+        key: Where the name came from, for the message.
+    """
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         raise ConfigError(
-            "mlflow.experiment_name",
+            key,
             experiment_name,
             "an experiment that is not deleted: restore it with `mlflow experiments restore "
             f"--experiment-id {experiment.experiment_id}`, delete it for good with `mlflow gc`, "
