@@ -114,16 +114,22 @@ def summary_metrics(pairs):
 
     The largest accuracy gap, the median of the per-pair step-time ratios
     custom / stock with its bootstrap 95% interval (`step_time_ratio_ci_low`,
-    `_high`), the median inference-latency ratio and the number of pairs.
+    `_high`; not for a single pair, which has none), the median
+    inference-latency ratio and the number of pairs.
     """
     if pairs.empty:
         return {}
     step = ratio_summary(pairs["step_time_ms_custom"], pairs["step_time_ms_stock"])
+    interval = {}
+    if len(pairs) > 1:
+        interval = {
+            "step_time_ratio_ci_low": step["ci_low"],
+            "step_time_ratio_ci_high": step["ci_high"],
+        }
     figures = {
         "max_abs_test_accuracy_delta": pairs["test_accuracy_delta"].abs().max(),
         "median_step_time_ratio": step["ratio"],
-        "step_time_ratio_ci_low": step["ci_low"],
-        "step_time_ratio_ci_high": step["ci_high"],
+        **interval,
         "median_infer_latency_ratio": pairs["infer_latency_ratio"].median(),
         "pair_count": len(pairs),
         **_quantized_summary(pairs),
@@ -156,16 +162,37 @@ def to_markdown(pairs, summary):
     lines = [
         f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
         f"{summary['max_abs_test_accuracy_delta']:.4f}. Median step time ratio (custom / stock): "
-        f"{summary['median_step_time_ratio']:.3f} "
-        f"(95% interval {summary['step_time_ratio_ci_low']:.3f} to "
-        f"{summary['step_time_ratio_ci_high']:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
-        f"max {pairs['step_time_ratio'].max():.3f}). "
-        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}."
-        + _quantized_sentence(summary),
+        f"{summary['median_step_time_ratio']:.3f} ({_spread(pairs, summary)}). "
+        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}. "
+        f"{SEQUENTIAL_TIMES}" + _quantized_sentence(summary),
         "",
         markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
     return "\n".join(lines) + "\n"
+
+
+# What the sweep's speed figures are, and where a verdict comes from.
+SEQUENTIAL_TIMES = (
+    "The jobs of a pair ran one after the other, so their time ratios carry the machine's "
+    "drift between them: indicative, not a verdict. `custom-dense-bench` times custom and "
+    "stock in turns, in one process."
+)
+# A step-time interval wider than this around its ratio: the machine was too noisy to tell.
+_NOISY_HALF_WIDTH = 0.05
+
+
+def _spread(pairs, summary):
+    """The step-time ratio's interval and range over the pairs, or why there is none."""
+    if "step_time_ratio_ci_low" not in summary:
+        return "one pair: no interval"
+    low, high = summary["step_time_ratio_ci_low"], summary["step_time_ratio_ci_high"]
+    text = (
+        f"95% interval {low:.3f} to {high:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
+        f"max {pairs['step_time_ratio'].max():.3f}"
+    )
+    if high - low > 2 * _NOISY_HALF_WIDTH:
+        text += "; wider than ±5%: the machine was too noisy to tell"
+    return text
 
 
 def _quantized_sentence(summary):
@@ -211,9 +238,8 @@ def summary_note(pairs, summary, best, experiment_id):
         )
         details = [
             f"- Training step time, custom / stock: median of the pairs "
-            f"{summary['median_step_time_ratio']:.3f}, 95% interval "
-            f"{summary['step_time_ratio_ci_low']:.3f} to {summary['step_time_ratio_ci_high']:.3f} "
-            "(1.0: equally fast).",
+            f"{summary['median_step_time_ratio']:.3f} ({_spread(pairs, summary)}; 1.0: equally "
+            f"fast). {SEQUENTIAL_TIMES}",
             f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
             f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
         ]

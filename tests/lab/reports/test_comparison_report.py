@@ -66,7 +66,9 @@ def test_the_parent_run_tells_the_result_in_its_description_and_metrics(sweep):
     best = jobs[("custom", "32")]
     assert f"[custom u32](#/experiments/{experiment_id}/runs/{best}?{ui.VIEW_QUERY})" in best_line
     assert "val_accuracy 0.8020, test_accuracy 0.7500" in best_line
-    assert "median of the pairs 0.950, 95% interval 0.800 to 1.100" in step_line
+    assert "median of the pairs 0.950 (95% interval 0.800 to 1.100; min 0.800" in step_line
+    assert "the machine was too noisy to tell" in step_line  # wider than ±5%
+    assert "one after the other" in step_line and "custom-dense-bench" in step_line
     assert run.data.metrics["median_step_time_ratio"] == 0.95
     assert run.data.metrics["step_time_ratio_ci_low"] == 0.8
     assert run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
@@ -232,3 +234,24 @@ def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
     assert summary.metrics["max_abs_quantized_test_accuracy_delta"] == pytest.approx(0.01)
     assert "Quantized models (1 of the pairs)" in summary.tags[ui.NOTE_TAG]
     assert "Quantized pairs: 1" in markdown
+
+
+def test_a_single_pair_gets_no_interval_made_from_one_number(tracking):
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(tracking.experiment)
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    for layer, step_ms in (("custom", 0.849), ("stock", 1.0)):
+        tags = {"mlflow.parentRunId": parent}
+        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
+        client.log_param(run, "layer.name", layer)
+        for key, value in {"test_accuracy": 0.8, "step_time_ms": step_ms}.items():
+            client.log_metric(run, key, value)
+        client.log_metric(run, "infer_latency_ms_p50", 0.25)
+        client.set_terminated(run)
+
+    _, markdown = comparison.log_report(parent)
+
+    assert "0.849 (one pair: no interval)" in markdown
+    assert "interval 0.849 to 0.849" not in markdown
+    metrics = mlflow.get_run(parent).data.metrics
+    assert "step_time_ratio_ci_low" not in metrics and metrics["median_step_time_ratio"] == 0.849
