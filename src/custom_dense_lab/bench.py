@@ -1,11 +1,15 @@
 """`custom-dense-bench`: the paired custom-vs-stock benchmark, logged to MLflow."""
 
+from custom_dense_lab import arguments
+from custom_dense_lab.config.command_line import expand_mlproject_parameter
+
+arguments.answer_help(arguments.bench_parser, __file__)  # at once, before TensorFlow loads
+
 from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()
 
 
-import argparse
 import itertools
 import sys
 import tempfile
@@ -23,89 +27,20 @@ from custom_dense_lab.benchmark.pairing import (
     MatmulReference,
     measure_pair,
 )
-from custom_dense_lab.config.command_line import expand_mlproject_parameter
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
 from custom_dense_lab.tracking import lifecycle, records, store
 from custom_dense_lab.training.devices import resolve_device
 
-QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
-FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}
-
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="custom-dense-bench",
-        description="Time CustomDense against keras.layers.Dense side by side in one process: "
-        "training steps through the compiled train function, batched and single-sample "
-        "inference, over a grid of MLPs (784 inputs, `depth` hidden layers of `units`, 10 "
-        "classes). Prints a table, and logs bench.csv, bench.png and the metrics to an MLflow "
-        "run tagged kind=bench.",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute",
-    )
-    parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
-    parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
-    parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
-    parser.add_argument(
-        "--rounds", type=_positive_int, help="timed rounds per measure (default 15, quick 7)"
-    )
-    parser.add_argument(
-        "--seconds-per-sample",
-        type=_positive_float,
-        help="target duration of one timed sample (default 0.2, quick 0.1)",
-    )
-    parser.add_argument(
-        "--steps-per-execution",
-        type=_positive_int,
-        default=10,
-        help="training steps per call of the compiled train function (default 10)",
-    )
-    parser.add_argument(
-        "--jit-compile",
-        choices=["auto", "true", "false"],
-        default="auto",
-        help="XLA for both models (default auto: off on a CPU-only machine, as in training jobs)",
-    )
-    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
-    parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
-    parser.add_argument(
-        "--output-dir", type=Path, default=None, help="also write bench.csv and bench.png here"
-    )
-    return parser.parse_args(argv)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def _int_list(text):
-    return [_positive_int(part) for part in text.split(",")]
+    """The bench's arguments (see `arguments.bench_parser`)."""
+    return arguments.bench_parser().parse_args(argv)
 
 
 def grid_and_settings(args):
     """The configs to time and how, from the flags (the quick or full preset, then flags)."""
-    preset = QUICK if args.quick else FULL
+    preset = arguments.QUICK if args.quick else arguments.FULL
     configs = [
         BenchConfig(units, depth, batch_size)
         for units, depth, batch_size in itertools.product(

@@ -1,11 +1,14 @@
 """`custom-dense-compare`: rebuild a sweep's comparison report from MLflow."""
 
+from custom_dense_lab import arguments
+
+arguments.answer_help(arguments.compare_parser, __file__)  # at once, before TensorFlow loads
+
 from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()
 
 
-import argparse
 import sys
 
 import mlflow
@@ -83,15 +86,7 @@ def record_on_project_run(parent, markdown):
 
 def main(argv=None):
     signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
-    parser = argparse.ArgumentParser(
-        prog="custom-dense-compare",
-        description="Pair a sweep's custom and stock runs, print the comparison and log "
-        "comparison.csv, comparison.md and comparison.png on its parent run.",
-    )
-    parser.add_argument("--experiment", default="custom-dense", help="experiment name")
-    parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = arguments.compare_parser().parse_args(sys.argv[1:] if argv is None else argv)
     parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
     pairs, markdown = comparison.log_report(parent)
     record_on_project_run(parent, markdown)

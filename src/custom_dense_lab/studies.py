@@ -5,12 +5,15 @@ working folder) from the
 latest sweep of the study's experiment, and logs both on its parent run.
 """
 
+from custom_dense_lab import arguments
+
+arguments.answer_help(arguments.studies_parser, __file__)  # at once, before TensorFlow loads
+
 from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()
 
 
-import argparse
 from pathlib import Path
 
 import mlflow
@@ -23,23 +26,7 @@ from custom_dense_lab.reports.studies import STUDIES, provenance
 
 def main(argv=None):
     signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
-    parser = argparse.ArgumentParser(
-        prog="custom-dense-studies",
-        description="Rebuild a study's results.md and results.png from its latest sweep in MLflow.",
-    )
-    parser.add_argument("study", choices=sorted(STUDIES))
-    parser.add_argument(
-        "--parent", default=None, help="the sweep's parent run id (default: latest)"
-    )
-    parser.add_argument("--experiment", default=None, help="default: study-<study>")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="default: experiments/<study> in the working folder",
-    )
-    args = parser.parse_args(argv)
+    args = arguments.studies_parser().parse_args(argv)
     experiment = args.experiment or f"study-{args.study.replace('_', '-')}"
     parent = open_sweep(experiment, args.parent, args.tracking_uri)
     runs = comparison.child_runs(parent)

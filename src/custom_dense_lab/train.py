@@ -1,5 +1,9 @@
 """`custom-dense-train [overrides]`: one training job, or a sweep with `-m`."""
 
+from custom_dense_lab.config.print_only import answer_print_only
+
+answer_print_only(__file__)  # `--help`, `--cfg job`, ...: at once, before TensorFlow loads
+
 from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()

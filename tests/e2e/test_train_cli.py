@@ -4,6 +4,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -339,3 +340,35 @@ def test_a_quantizing_sweep_pairs_custom_and_stock_at_each_mode_and_ships_quanti
     loaded = run_python(code, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert "served int4" in loaded.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "first_line"),
+    [
+        ("custom_dense_lab.train", "train is powered by Hydra."),
+        ("custom_dense_lab.compare", "usage: custom-dense-compare"),
+        ("custom_dense_lab.studies", "usage: custom-dense-studies"),
+        ("custom_dense_lab.bench", "usage: custom-dense-bench"),
+    ],
+)
+def test_help_answers_before_tensorflow_or_mlflow_is_imported(module, first_line, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, "--help"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(first_line)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert not {"tensorflow", "mlflow", "keras"} & imported
+
+
+def test_the_config_prints_before_tensorflow_is_imported(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "custom_dense_lab.train", "--cfg", "job",
+         "model.units=8"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "units: 8" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "tensorflow" not in imported

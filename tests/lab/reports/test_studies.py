@@ -10,6 +10,7 @@ import pytest
 from helpers import compose_config, import_cli, using_store
 from mlflow.entities import Metric, Param
 
+from custom_dense_lab import arguments
 from custom_dense_lab.reports import comparison, studies
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.training.job import run_job
@@ -136,3 +137,7 @@ def test_zeros_with_relu_is_reported_as_not_training(tracking):
     assert "activation=tanh kernel_initializer=zeros" in summary
     assert studies.provenance(parent, runs).startswith(f"Sweep `{parent}` (8 jobs, 8 finished)")
     assert set(studies.STUDIES) == set(SWEEPS)
+
+
+def test_the_studies_command_offers_every_study_and_no_other():
+    assert tuple(studies.STUDIES) == arguments.STUDY_NAMES

@@ -1,0 +1,137 @@
+"""The command lines of `custom-dense-compare`, `-studies` and `-bench`, free of heavy imports.
+
+Each program builds its parser here, and answers `--help` before it loads
+TensorFlow and MLflow (`answer_help`): in a fraction of a second.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP_FLAGS = ("-h", "--help")
+# The studies of `custom-dense-studies`, as `reports.studies.STUDIES` builds them.
+STUDY_NAMES = ("parity", "width", "activations_initializers", "devices", "quantization")
+# The bench's grids: `--quick`, else the full one; flags replace their parts.
+QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
+FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}
+
+
+def answer_help(parser_factory, module_file):
+    """Prints the program's help and exits 0, if its command line asks for it; else nothing.
+
+    Args:
+        parser_factory: Builds the program's `argparse.ArgumentParser`.
+        module_file: The program module's `__file__`. The command line is the
+            program's only when the process runs it (as its console script or
+            with `python -m`), not when another program imports the module.
+    """
+    parser = parser_factory()
+    if is_program(parser.prog, module_file) and any(arg in HELP_FLAGS for arg in sys.argv[1:]):
+        parser.parse_args(sys.argv[1:])
+
+
+def is_program(console_script, module_file):
+    """Whether this process runs the program: its console script, or its module with `-m`."""
+    return Path(sys.argv[0]).name in (console_script, Path(module_file).name)
+
+
+def compare_parser():
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-compare",
+        description="Pair a sweep's custom and stock runs, print the comparison and log "
+        "comparison.csv, comparison.md and comparison.png on its parent run.",
+    )
+    parser.add_argument("--experiment", default="custom-dense", help="experiment name")
+    parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
+    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    return parser
+
+
+def studies_parser():
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-studies",
+        description="Rebuild a study's results.md and results.png from its latest sweep in MLflow.",
+    )
+    parser.add_argument("study", choices=sorted(STUDY_NAMES))
+    parser.add_argument(
+        "--parent", default=None, help="the sweep's parent run id (default: latest)"
+    )
+    parser.add_argument("--experiment", default=None, help="default: study-<study>")
+    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="default: experiments/<study> in the working folder",
+    )
+    return parser
+
+
+def bench_parser():
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-bench",
+        description="Time CustomDense against keras.layers.Dense side by side in one process: "
+        "training steps through the compiled train function, batched and single-sample "
+        "inference, over a grid of MLPs (784 inputs, `depth` hidden layers of `units`, 10 "
+        "classes). Prints a table, and logs bench.csv, bench.png and the metrics to an MLflow "
+        "run tagged kind=bench.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute",
+    )
+    parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
+    parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
+    parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
+    parser.add_argument(
+        "--rounds", type=_positive_int, help="timed rounds per measure (default 15, quick 7)"
+    )
+    parser.add_argument(
+        "--seconds-per-sample",
+        type=_positive_float,
+        help="target duration of one timed sample (default 0.2, quick 0.1)",
+    )
+    parser.add_argument(
+        "--steps-per-execution",
+        type=_positive_int,
+        default=10,
+        help="training steps per call of the compiled train function (default 10)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="XLA for both models (default auto: off on a CPU-only machine, as in training jobs)",
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
+    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument(
+        "--output-dir", type=Path, default=None, help="also write bench.csv and bench.png here"
+    )
+    return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _int_list(text):
+    return [_positive_int(part) for part in text.split(",")]
