@@ -158,8 +158,9 @@ def test_sigterm_stops_a_sweep_and_closes_its_parent_killed_with_the_report(tmp_
     assert "comparison.md" in artifacts
 
 
-def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
-    uri = new_store(tmp_path)
+def start_joblib_sweep(folder):
+    """Starts a long 4-job sweep on 2 joblib workers in a new store; returns once both train."""
+    uri = new_store(folder)
     process = start_train(
         "-m",
         "hydra/launcher=joblib",
@@ -167,10 +168,15 @@ def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
         "layer=custom,stock",
         "seed=0,1",
         *LONG,
-        cwd=tmp_path,
+        cwd=folder,
         env={"MLFLOW_TRACKING_URI": uri},
     )
-    wait_for_running_runs(uri, tmp_path, 2)
+    wait_for_running_runs(uri, folder, 2)
+    return uri, process
+
+
+def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
+    uri, process = start_joblib_sweep(tmp_path)
     os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     _, stderr = process.communicate(timeout=120)
 
@@ -182,18 +188,7 @@ def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
 
 
 def test_workers_of_a_sweep_whose_launcher_was_killed_close_their_runs_and_stop(tmp_path):
-    uri = new_store(tmp_path)
-    process = start_train(
-        "-m",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "layer=custom,stock",
-        "seed=0,1",
-        *LONG,
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-    wait_for_running_runs(uri, tmp_path, 2)
+    uri, process = start_joblib_sweep(tmp_path)
     workers = psutil.Process(process.pid).children(recursive=True)
     process.kill()  # the launcher alone: its workers live on
     process.wait(timeout=30)

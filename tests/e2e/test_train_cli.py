@@ -123,13 +123,17 @@ def test_compare_closes_lost_runs_even_where_it_finds_no_sweep(tmp_path):
     assert "ended before its run did" in closed.data.tags["failure_reason"]
 
 
-def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):
+def custom_run_of(finished_sweep):
+    """The store's URI and a custom job's run of the shared sweep."""
     _, uri, _ = finished_sweep
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
-    custom_run = next(
-        c for c in runs_of(parent.info.run_id) if c.data.tags["layer_impl"] == "custom"
-    )
+    runs = runs_of(parent.info.run_id)
+    return uri, next(run for run in runs if run.data.tags["layer_impl"] == "custom")
+
+
+def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):
+    uri, custom_run = custom_run_of(finished_sweep)
     code = (
         "import sys\n"
         "sys.path = [p for p in sys.path if '__editable__' not in p and not p.endswith('src')]\n"
@@ -151,12 +155,7 @@ def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, 
 def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
     finished_sweep, tmp_path
 ):
-    _, uri, _ = finished_sweep
-    mlflow.set_tracking_uri(uri)
-    (parent,) = sweep_parents()
-    custom_run = next(
-        c for c in runs_of(parent.info.run_id) if c.data.tags["layer_impl"] == "custom"
-    )
+    uri, custom_run = custom_run_of(finished_sweep)
     code = (
         "import importlib.util, pathlib, sys\n"
         "installed = pathlib.Path(importlib.util.find_spec('custom_dense').origin)\n"

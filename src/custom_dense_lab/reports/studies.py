@@ -233,20 +233,14 @@ def quantization(runs):
         for colour, (mode, group) in zip(
             ("tab:blue", "tab:orange", "tab:green"), by_mode, strict=False
         ):
-            axis.plot(
-                group["model.units"],
-                group[f"{column}_custom"],
-                "o-",
-                color=colour,
-                label=f"{mode} custom",
-            )
-            axis.plot(
-                group["model.units"],
-                group[f"{column}_stock"],
-                "x--",
-                color=colour,
-                label=f"{mode} stock",
-            )
+            for layer, style in (("custom", "o-"), ("stock", "x--")):
+                axis.plot(
+                    group["model.units"],
+                    group[f"{column}_{layer}"],
+                    style,
+                    color=colour,
+                    label=f"{mode} {layer}",
+                )
         axis.set_xscale("log", base=2)
         axis.set_xlabel("units per hidden layer")
         axis.set_title(title)
