@@ -78,7 +78,7 @@ def main(argv=None):
     started = time.perf_counter()
     try:
         run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
-        with tf.device(placement.spec):
+        with tf.device(placement.spec), signals.stops_at_checkpoints():
             _bench(configs, settings, args, placement)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
         mlflow.end_run()

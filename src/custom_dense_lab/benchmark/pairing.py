@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from custom_dense import CustomDense
+from custom_dense_lab.process.signals import raise_if_stopped
 from custom_dense_lab.training.flops import training_matmul_flops
 from custom_dense_lab.training.models import build_mlp
 
@@ -203,6 +204,7 @@ def _interleaved(calls, settings):
     names = list(calls)
     per_round = {name: [] for name in names}
     for round_index in range(settings.rounds):
+        raise_if_stopped()
         for name in names if round_index % 2 == 0 else names[::-1]:
             per_round[name].append(_time_calls(calls[name], counts[name]) / counts[name])
     return {name: np.asarray(times) for name, times in per_round.items()}

@@ -12,6 +12,7 @@ import hydra
 
 from custom_dense_lab.arguments import is_program
 from custom_dense_lab.config import CONFIG_DIR, command_line
+from custom_dense_lab.config.help import register_help_resolver
 from custom_dense_lab.config.schema import register_schemas
 
 
@@ -28,6 +29,7 @@ def answer_print_only(module_file):
     if not is_program("custom-dense-train", module_file) or command_line.runs_jobs(args):
         return
     register_schemas()
+    register_help_resolver()
     sys.argv = [sys.argv[0], *args]
     hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(_no_job)()
     raise SystemExit(0)

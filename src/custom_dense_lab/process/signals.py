@@ -5,7 +5,10 @@ A program goes through three stages, each with its own answer to a stop signal:
 1. starting up, before any run exists: one line and the exit status at once
    (`exit_on_stop_signals`);
 2. working: `Interrupted` is raised, so that open runs end KILLED
-   (`raise_on_stop_signals`);
+   (`raise_on_stop_signals`); while a job's model trains and is measured, at
+   the next checkpoint between steps (`stops_at_checkpoints`), since an
+   exception raised in the middle of TensorFlow's work can leave its memory
+   corrupt;
 3. done, every run closed: one line and the exit status at once, the runs
    left as they ended (`exit_on_stop_signals` again).
 
@@ -93,6 +96,29 @@ def stops_deferred():
             signal.signal(signum, handler)
 
 
+@contextlib.contextmanager
+def stops_at_checkpoints():
+    """Holds a first SIGINT or SIGTERM until the next `raise_if_stopped`, then puts the handlers back.
+
+    For work inside TensorFlow's runtime: a training step, an evaluation, a
+    timed call. The work calls `raise_if_stopped` between its steps (a Keras
+    callback, a timing loop), and the block calls it once more at its end. A
+    second stop, when the first was not acted on yet, raises at once: a user
+    who presses Ctrl-C twice does not wait for a long step.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    _handle_stop_signals(_note_first_stop_raise_second)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    raise_if_stopped()
+
+
 def exit_if_stopped(when):
     """Ends the process as `exit_on_stop_signals` would, if a stop was noted and not acted on."""
     if _stop_signal is not None:
@@ -108,6 +134,12 @@ def _handle_stop_signals(handler):
 def _raise_interrupted(signum, frame):
     note_stop(signum)  # training checks it too, in case the exception below is dropped
     raise Interrupted(signum)
+
+
+def _note_first_stop_raise_second(signum, frame):
+    if _stop_signal is not None:
+        _raise_interrupted(signum, frame)
+    note_stop(signum)
 
 
 def _exit_now(signum, when, stderr_fd):

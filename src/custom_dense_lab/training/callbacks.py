@@ -97,11 +97,20 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 class StopWhenAsked(keras.callbacks.Callback):
-    """Ends training at the next epoch's end if the process was asked to stop.
+    """Raises `Interrupted` after the step in which the process was asked to stop.
 
-    The stop-signal handler raises `Interrupted` at once; this catches the
-    case where Python dropped it (see `signals.raise_if_stopped`).
+    The checkpoint of `signals.stops_at_checkpoints` in training, validation
+    and prediction: the stop is acted on between steps, never inside one.
     """
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_stopped()
+
+    def on_test_batch_end(self, batch, logs=None):
+        raise_if_stopped()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        raise_if_stopped()
 
     def on_epoch_end(self, epoch, logs=None):
         raise_if_stopped()

@@ -6,6 +6,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from custom_dense_lab.process.signals import raise_if_stopped
+
 
 def time_inference(model, batch, reuse, single_repeats=100, batch_repeats=20):
     """Times single-sample latency and batched throughput of `model`'s forward pass.
@@ -79,6 +81,7 @@ def _timed_calls(forwards, inputs, repeats, warmup=3):
             forward(inputs).numpy()
     durations = [[] for _ in forwards]
     for _ in range(repeats):
+        raise_if_stopped()
         for forward, times in zip(forwards, durations, strict=True):
             started = time.perf_counter()
             forward(inputs).numpy()

@@ -95,7 +95,8 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
             mlflow.log_params(records.config_params(cfg))
             validate_config(cfg)
             clock.lap("overhead_setup_s")
-            metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
+            with signals.stops_at_checkpoints():
+                metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
     except (Interrupted, KeyboardInterrupt) as stop:
         _end_killed(Interrupted.from_exception(stop), label)
     except Exception as error:
@@ -152,6 +153,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed, reuse)
         log_dataset_inputs(bundle)
         clock.lap("overhead_data_s")
+        signals.raise_if_stopped()
         with tf.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = instantiate(
@@ -176,6 +178,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                 reuse,
             )
             clock.lap("overhead_build_s")
+            signals.raise_if_stopped()
 
             epochs = EpochMetricsLogger()
             fit_started = time.perf_counter()
@@ -194,7 +197,9 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             clock.lap("fit")
 
             compiled_models.copy_state(compiled, model)
-            test = compiled.evaluate(bundle.test, return_dict=True, verbose=0)
+            test = compiled.evaluate(
+                bundle.test, return_dict=True, verbose=0, callbacks=[StopWhenAsked()]
+            )
             clock.lap("overhead_evaluate_s")
             sample, _ = bundle.examples("test", _INFERENCE_BATCH)
             # The job ships the quantized model, when it asks for one (`quantize`), timed
@@ -228,6 +233,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     }
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
+    signals.raise_if_stopped()
     model_id = None
     if cfg.mlflow.log_model:
         outputs = forward(compiled if shipped is model else shipped, sample[:4], reuse)

@@ -205,13 +205,31 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
     assert {run.info.status for run in runs_in(tracking.experiment)} == {"FINISHED"}
 
 
-def test_a_stop_python_dropped_is_raised_again_at_the_next_epoch_end(monkeypatch):
+def test_a_stop_is_acted_on_after_the_step_it_came_in(monkeypatch):
     monkeypatch.setattr(signals, "_stop_signal", None)
-    StopWhenAsked().on_epoch_end(0)  # not asked: training goes on
+    StopWhenAsked().on_train_batch_end(0)  # not asked: training goes on
     signals.note_stop(signal.SIGTERM)
     with pytest.raises(errors.Interrupted) as raised:
-        StopWhenAsked().on_epoch_end(1)
+        StopWhenAsked().on_train_batch_end(1)
     assert raised.value.exit_status == 143
+
+
+def test_a_stop_waits_for_the_checkpoint_and_a_second_one_raises_at_once(monkeypatch):
+    monkeypatch.setattr(signals, "_stop_signal", None)
+    before = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
+    reached_the_checkpoint = False
+    with pytest.raises(errors.Interrupted) as raised, signals.stops_at_checkpoints():
+        os.kill(os.getpid(), signal.SIGTERM)
+        reached_the_checkpoint = True
+    assert reached_the_checkpoint and raised.value.exit_status == 143
+    assert {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS} == before
+
+    monkeypatch.setattr(signals, "_stop_signal", None)
+    with pytest.raises(errors.Interrupted) as raised, signals.stops_at_checkpoints():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("the second stop did not raise")
+    assert raised.value.exit_status == 130
 
 
 def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(tracking, monkeypatch):
@@ -222,11 +240,10 @@ def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(trac
     real_time_inference = job_module.time_inference
 
     def time_inference_stopped_by_a_signal(*args, **kwargs):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            real_time_inference(*args, **kwargs)
-        except errors.Interrupted as stop:
-            raise TypeError(f"an error raised while tracing: {stop}") from None
+        os.kill(os.getpid(), signal.SIGINT)
+        if signals.stop_requested() is not None:
+            raise TypeError("an error raised while tracing, after a stop")
+        return real_time_inference(*args, **kwargs)
 
     monkeypatch.setattr(job_module, "time_inference", time_inference_stopped_by_a_signal)
     try:
