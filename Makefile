@@ -42,8 +42,9 @@ test-fast: lint
 docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
+# The MLflow UI over ./mlflow.db, said ready once it answers.
 ui: setup
-	mlflow ui --host 127.0.0.1
+	custom-dense-ui
 
 # The docs' pictures of the UI, from the browser test (needs Debian's chromium).
 screenshots: setup

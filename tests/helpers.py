@@ -19,7 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # What the lab's programs leave in their working folder; none may appear in the checkout.
 RUN_LEFTOVERS = ("multirun", "outputs", "mlruns", "mlartifacts", "mlflow.db")
 # Small jobs: what the tests need of a job is its record, not a good model.
-FAST = ("trainer.epochs=2", "model.units=16", "model.depth=1")
+# A small job; a sweep of them times its pairs briefly (the path runs, the figures are rough).
+FAST = (
+    "trainer.epochs=2",
+    "model.units=16",
+    "model.depth=1",
+    "pair_timing.rounds=2",
+    "pair_timing.seconds_per_sample=0.01",
+)
 
 
 def run_python(code, cwd, env=None, timeout=300):

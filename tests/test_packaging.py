@@ -56,7 +56,7 @@ def test_conda_and_uv_environments_install_the_lock():
 def test_every_program_is_a_console_script_of_the_lab_with_its_module():
     scripts = pyproject()["scripts"]
     assert set(scripts) == {
-        f"custom-dense-{name}" for name in ("train", "compare", "bench", "studies")
+        f"custom-dense-{name}" for name in ("train", "compare", "bench", "studies", "ui")
     }
     for script, target in scripts.items():
         module, _, function = target.partition(":")

@@ -1,4 +1,4 @@
-"""The command lines of `custom-dense-compare`, `-studies` and `-bench`, free of heavy imports.
+"""The command lines of `custom-dense-compare`, `-studies`, `-bench` and `-ui`, free of heavy imports.
 
 Each program builds its parser here, and answers `--help` before it loads
 TensorFlow and MLflow (`answer_help`): in a fraction of a second.
@@ -111,6 +111,29 @@ def bench_parser():
         "--output-dir", type=Path, default=None, help="also write bench.csv and bench.png here"
     )
     return parser
+
+
+def ui_parser():
+    parser = argparse.ArgumentParser(
+        prog="custom-dense-ui",
+        description="Start the MLflow UI over the lab's tracking store, and say when it answers. "
+        "Ctrl-C stops it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument("--port", type=_port, default=5000, help="default: 5000")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working folder",
+    )
+    return parser
+
+
+def _port(text):
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return value
 
 
 def _positive_int(text):

@@ -155,7 +155,7 @@ def test_the_installed_lab_runs_a_job_a_sweep_and_compare_from_any_folder(instal
     assert "32" in batch_sizes  # the single job took the user's own preset
 
 
-@pytest.mark.parametrize("name", ["train", "compare", "bench", "studies"])
+@pytest.mark.parametrize("name", ["train", "compare", "bench", "studies", "ui"])
 def test_each_program_runs_as_a_module_too(name, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", f"custom_dense_lab.{name}", "--help"],

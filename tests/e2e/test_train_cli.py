@@ -348,6 +348,7 @@ def test_a_quantizing_sweep_pairs_custom_and_stock_at_each_mode_and_ships_quanti
         ("custom_dense_lab.compare", "usage: custom-dense-compare"),
         ("custom_dense_lab.studies", "usage: custom-dense-studies"),
         ("custom_dense_lab.bench", "usage: custom-dense-bench"),
+        ("custom_dense_lab.ui", "usage: custom-dense-ui"),
     ],
 )
 def test_help_answers_before_tensorflow_or_mlflow_is_imported(module, first_line, tmp_path):

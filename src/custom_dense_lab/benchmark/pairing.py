@@ -22,6 +22,8 @@ from custom_dense_lab.training.models import build_mlp
 
 DENSE_CLASSES = {"custom": CustomDense, "stock": keras.layers.Dense}
 LAYERS = tuple(DENSE_CLASSES)
+# What each round times: a training step, a forward pass of a batch, one of a single example.
+MEASURES = ("train_step", "infer_batch", "infer_single")
 # Bench MLPs take MNIST-sized inputs and have 10 classes.
 INPUT_DIM = 784
 NUM_CLASSES = 10
@@ -92,44 +94,58 @@ def measure_pair(config, settings, reference):
     """
     models = _paired_models(config, settings)
     x, y = _data(config, settings.seed)
-    train_calls = {}
-    for layer, model in models.items():
-        dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
-        model.fit(
-            dataset,
-            epochs=1,
-            steps_per_epoch=settings.steps_per_execution,
-            shuffle=False,
-            verbose=0,
-        )
-        iterator = iter(dataset)
-        train_calls[layer] = lambda model=model, iterator=iterator: model.train_function(iterator)
-    forwards = {layer: _compiled_forward(model, x.shape[1:]) for layer, model in models.items()}
-    batch, single = tf.constant(x), tf.constant(x[:1])
-    measures = {
-        # The reference stands between the two, so that each follows it equally often.
-        "train_step": (
-            {
-                "custom": train_calls["custom"],
-                "reference": reference,
-                "stock": train_calls["stock"],
-            },
-            settings.steps_per_execution,
-        ),
-        "infer_batch": ({layer: _bound(forwards[layer], batch) for layer in LAYERS}, 1),
-        "infer_single": ({layer: _bound(forwards[layer], single) for layer in LAYERS}, 1),
-    }
-    per_round = {measure: _interleaved(calls, settings) for measure, (calls, _) in measures.items()}
+    per_round = time_model_pair(models, x, y, settings, reference)
     timings = {
-        layer: {
-            measure: per_round[measure][layer] / units_per_call
-            for measure, (_, units_per_call) in measures.items()
-        }
-        for layer in LAYERS
+        layer: {measure: per_round[measure][layer] for measure in MEASURES} for layer in LAYERS
     }
     timings["peak_gflops"] = reference.flops / per_round["train_step"]["reference"] / 1e9
     timings["train_flops"] = training_matmul_flops(models["custom"], config.batch_size)
     return timings
+
+
+def time_model_pair(models, x, y, settings, reference=None):
+    """Times a custom and a stock model's training step and forward passes, in turns.
+
+    Args:
+        models: `{"custom": model, "stock": model}`, compiled, taking `x`.
+        x: One batch of inputs, as a numpy array.
+        y: Its labels.
+        settings: A `BenchSettings`: the rounds and the length of a sample.
+        reference: A callable timed between the two training steps in every
+            round (a `MatmulReference`), or `None`.
+
+    Returns:
+        `{measure: {name: numpy array of seconds, one per round}}` for the
+        `MEASURES`: seconds per training step, per forward pass of the batch,
+        per forward pass of its first example; the reference's under
+        `train_step` too, seconds per call.
+    """
+    train_calls = {}
+    for layer, model in models.items():
+        dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+        model.fit(
+            dataset, epochs=1, steps_per_epoch=model.steps_per_execution, shuffle=False, verbose=0
+        )
+        iterator = iter(dataset)
+        train_calls[layer] = lambda model=model, iterator=iterator: model.train_function(iterator)
+    # The reference stands between the two, so that each follows it equally often.
+    train_step = {"custom": train_calls["custom"], "stock": train_calls["stock"]}
+    if reference is not None:
+        train_step = {"custom": train_step["custom"], "reference": reference, **train_step}
+    forwards = {layer: _compiled_forward(model, x.shape[1:]) for layer, model in models.items()}
+    batch, single = tf.constant(x), tf.constant(x[:1])
+    measures = {
+        "train_step": (train_step, {layer: models[layer].steps_per_execution for layer in LAYERS}),
+        "infer_batch": ({layer: _bound(forwards[layer], batch) for layer in LAYERS}, {}),
+        "infer_single": ({layer: _bound(forwards[layer], single) for layer in LAYERS}, {}),
+    }
+    per_round = {}
+    for measure, (calls, units_per_call) in measures.items():
+        seconds = _interleaved(calls, settings)
+        per_round[measure] = {
+            name: times / units_per_call.get(name, 1) for name, times in seconds.items()
+        }
+    return per_round
 
 
 class MatmulReference:

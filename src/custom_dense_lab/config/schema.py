@@ -110,6 +110,12 @@ class MlflowConfig:
 
 
 @dataclass
+class PairTimingConfig:
+    rounds: int = MISSING
+    seconds_per_sample: float = MISSING
+
+
+@dataclass
 class Config:
     layer: LayerConfig = MISSING
     dataset: DatasetConfig = MISSING
@@ -120,6 +126,7 @@ class Config:
     mlflow: MlflowConfig = MISSING
     seed: int = MISSING
     quantize: Quantization | None = MISSING
+    pair_timing: PairTimingConfig = MISSING
 
 
 _GROUP_SCHEMAS = {

@@ -16,6 +16,9 @@ MAX_DEPTH = 512
 MAX_UNITS = 2**14
 MAX_SEED = 2**32 - 1
 MAX_EXPERIMENT_NAME = 500  # MLflow's limit
+# Paired timing at a sweep's end: at most 1000 rounds of at most a minute per sample.
+MAX_PAIR_TIMING_ROUNDS = 1000
+MAX_SECONDS_PER_SAMPLE = 60.0
 _ACTIVATION_EXAMPLES = "relu, tanh, gelu, sigmoid, linear"
 _INITIALIZER_EXAMPLES = "glorot_uniform, he_normal, lecun_normal, orthogonal, zeros"
 
@@ -46,6 +49,13 @@ def validate_config(cfg):
             f"a non-empty name of at most {MAX_EXPERIMENT_NAME} characters",
         )
     _validate_dataset(cfg.dataset)
+    _require_range("pair_timing.rounds", cfg.pair_timing.rounds, 0, MAX_PAIR_TIMING_ROUNDS)
+    if not 0 < cfg.pair_timing.seconds_per_sample <= MAX_SECONDS_PER_SAMPLE:
+        raise ConfigError(
+            "pair_timing.seconds_per_sample",
+            cfg.pair_timing.seconds_per_sample,
+            f"a number of seconds > 0 and <= {MAX_SECONDS_PER_SAMPLE}",
+        )
 
 
 def _require_quantizable(quantize, precision):

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
 
-from custom_dense_lab.reports import figures
-from custom_dense_lab.reports.stats import ratio_summary
+from custom_dense_lab.reports import figures, paired
 from custom_dense_lab.tracking import names, ui
 
 LAYER_PARAM = "params.layer.name"
@@ -31,13 +30,19 @@ _EPOCH_KEYS = ("epoch_step_time_ms", "val_accuracy", "train_loss")
 
 
 def child_runs(parent_run_id):
-    """Returns the sweep's child runs as a DataFrame (`mlflow.search_runs` columns)."""
+    """Returns the sweep's child runs as a DataFrame (`mlflow.search_runs` columns).
+
+    The pairs' paired timings that the sweep logged on its parent come with
+    them, in `attrs["paired_timings"]` (see `paired.load_timings`).
+    """
     experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
-    return mlflow.search_runs(
+    runs = mlflow.search_runs(
         experiment_ids=[experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         order_by=["attributes.start_time ASC"],
     )
+    runs.attrs["paired_timings"] = paired.load_timings(parent_run_id)
+    return runs
 
 
 def pair_runs(runs, metrics=_PAIR_METRICS):
@@ -51,11 +56,15 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
     Returns:
         A DataFrame with one row per pair: the params that vary across the
         sweep (also listed in `attrs["config_columns"]`), each metric for
-        custom and stock, the accuracy delta (custom - stock) and the custom /
-        stock ratios of step time and inference latency. In a sweep that
-        quantizes, the quantized models' figures too, with their accuracy
-        delta and latency ratio (NaN for the pairs that do not quantize).
-        Empty when nothing pairs.
+        custom and stock, the accuracy delta (custom - stock), the custom /
+        stock ratios of step time and inference latency timed in turns at the
+        sweep's end with their intervals (`paired.pair_figures`; NaN for a
+        pair not timed, with the reason in `not_timed`), and the same ratios
+        of the jobs' own figures (`sequential_step_time_ratio`,
+        `sequential_infer_latency_ratio`). In a sweep that quantizes, the
+        quantized models' figures too, with their accuracy delta and latency
+        ratio (NaN for the pairs that do not quantize). The timed pairs'
+        timings are in `attrs["paired_timings"]`. Empty when nothing pairs.
     """
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()
@@ -68,6 +77,7 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
         if c.startswith("params.") and not c.startswith(_LAYER_GROUP_PREFIX)
     )
     varying = [c for c in params if runs[c].astype(str).nunique() > 1]
+    timings = runs.attrs.get("paired_timings", {})
     rows = []
     same_config = [finished[c].astype(str) for c in params] or [pd.Series(0, finished.index)]
     for _, group in finished.groupby(same_config, sort=False):
@@ -80,10 +90,18 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
         for custom, stock in zip(
             by_layer.get("custom", []), by_layer.get("stock", []), strict=False
         ):
-            rows.append(_pair_row(custom, stock, varying, metrics))
+            row = _pair_row(custom, stock, varying, metrics)
+            rows.append({**row, **paired.pair_figures(timings.get(_pair_key(row)))})
     pairs = pd.DataFrame(rows)
     pairs.attrs["config_columns"] = [c.removeprefix("params.") for c in varying]
+    pairs.attrs["paired_timings"] = [
+        timings[_pair_key(row)] for row in rows if _pair_key(row) in timings
+    ]
     return pairs
+
+
+def _pair_key(row):
+    return row["run_id_custom"], row["run_id_stock"]
 
 
 def _pair_row(custom, stock, varying, metrics):
@@ -93,8 +111,8 @@ def _pair_row(custom, stock, varying, metrics):
         row[f"{metric}_custom"] = custom.get(f"metrics.{metric}", math.nan)
         row[f"{metric}_stock"] = stock.get(f"metrics.{metric}", math.nan)
     row["test_accuracy_delta"] = row["test_accuracy_custom"] - row["test_accuracy_stock"]
-    row["step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
-    row["infer_latency_ratio"] = (
+    row["sequential_step_time_ratio"] = row["step_time_ms_custom"] / row["step_time_ms_stock"]
+    row["sequential_infer_latency_ratio"] = (
         row["infer_latency_ms_p50_custom"] / row["infer_latency_ms_p50_stock"]
     )
     if "quantized_test_accuracy_custom" in row:
@@ -112,25 +130,19 @@ def _pair_row(custom, stock, varying, metrics):
 def summary_metrics(pairs):
     """The sweep's headline figures, to 4 significant digits.
 
-    The largest accuracy gap, the median of the per-pair step-time ratios
-    custom / stock with its bootstrap 95% interval (`step_time_ratio_ci_low`,
-    `_high`; not for a single pair, which has none), the median
-    inference-latency ratio and the number of pairs.
+    The largest accuracy gap; the custom / stock ratios of training step time
+    and inference latency timed in turns at the sweep's end, over the rounds
+    of all timed pairs, with their bootstrap 95% intervals
+    (`paired.sweep_figures`; absent when no pair was timed); the medians over
+    the pairs of the jobs' own, sequential ratios; the number of pairs.
     """
     if pairs.empty:
         return {}
-    step = ratio_summary(pairs["step_time_ms_custom"], pairs["step_time_ms_stock"])
-    interval = {}
-    if len(pairs) > 1:
-        interval = {
-            "step_time_ratio_ci_low": step["ci_low"],
-            "step_time_ratio_ci_high": step["ci_high"],
-        }
     figures = {
         "max_abs_test_accuracy_delta": pairs["test_accuracy_delta"].abs().max(),
-        "median_step_time_ratio": step["ratio"],
-        **interval,
-        "median_infer_latency_ratio": pairs["infer_latency_ratio"].median(),
+        **paired.sweep_figures(pairs.attrs.get("paired_timings", [])),
+        "median_sequential_step_time_ratio": pairs["sequential_step_time_ratio"].median(),
+        "median_sequential_infer_latency_ratio": pairs["sequential_infer_latency_ratio"].median(),
         "pair_count": len(pairs),
         **_quantized_summary(pairs),
     }
@@ -161,38 +173,36 @@ def to_markdown(pairs, summary):
         return NO_PAIRS + "\n"
     lines = [
         f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
-        f"{summary['max_abs_test_accuracy_delta']:.4f}. Median step time ratio (custom / stock): "
-        f"{summary['median_step_time_ratio']:.3f} ({_spread(pairs, summary)}). "
-        f"Median inference latency ratio: {summary['median_infer_latency_ratio']:.3f}. "
-        f"{SEQUENTIAL_TIMES}" + _quantized_sentence(summary),
+        f"{summary['max_abs_test_accuracy_delta']:.4f}. {speed_sentence(pairs, summary)}"
+        + _quantized_sentence(summary),
         "",
         markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
     return "\n".join(lines) + "\n"
 
 
-# What the sweep's speed figures are, and where a verdict comes from.
-SEQUENTIAL_TIMES = (
-    "The jobs of a pair ran one after the other, so their time ratios carry the machine's "
-    "drift between them: indicative, not a verdict. `custom-dense-bench` times custom and "
-    "stock in turns, in one process."
-)
-# A step-time interval wider than this around its ratio: the machine was too noisy to tell.
-_NOISY_HALF_WIDTH = 0.05
-
-
-def _spread(pairs, summary):
-    """The step-time ratio's interval and range over the pairs, or why there is none."""
-    if "step_time_ratio_ci_low" not in summary:
-        return "one pair: no interval"
-    low, high = summary["step_time_ratio_ci_low"], summary["step_time_ratio_ci_high"]
-    text = (
-        f"95% interval {low:.3f} to {high:.3f}; min {pairs['step_time_ratio'].min():.3f}, "
-        f"max {pairs['step_time_ratio'].max():.3f}"
+def speed_sentence(pairs, summary):
+    """The sweep's speed verdict: the paired ratios with their intervals, or why there are none."""
+    sequential = (
+        f"The jobs' own step times, one job after the other, give a median ratio of "
+        f"{summary['median_sequential_step_time_ratio']:.3f}: what each job saw, indicative only."
     )
-    if high - low > 2 * _NOISY_HALF_WIDTH:
-        text += "; wider than ±5%: the machine was too noisy to tell"
-    return text
+    if "median_step_time_ratio" not in summary:
+        reasons = sorted(set(pairs["not_timed"]) - {""})
+        return f"Speed not timed in pairs ({'; '.join(reasons)}). {sequential}"
+    timings = pairs.attrs["paired_timings"]
+    rounds = sum(len(e["seconds"]["train_step"]["custom"]) for e in timings if "seconds" in e)
+    return (
+        f"Training step time, custom / stock: {summary['median_step_time_ratio']:.3f} "
+        f"({_interval(summary, 'step_time')}); inference latency of one example: "
+        f"{summary['median_infer_latency_ratio']:.3f} ({_interval(summary, 'infer_latency')}); "
+        f"timed in turns at the sweep's end, {rounds} rounds over "
+        f"{summary['timed_pair_count']:.0f} of the {len(pairs)} pairs. {sequential}"
+    )
+
+
+def _interval(summary, name):
+    return paired.interval_text(summary[f"{name}_ratio_ci_low"], summary[f"{name}_ratio_ci_high"])
 
 
 def _quantized_sentence(summary):
@@ -232,22 +242,23 @@ def summary_note(pairs, summary, best, experiment_id):
     else:
         delta = summary["max_abs_test_accuracy_delta"]
         verdict = "identical test accuracy" if delta == 0 else f"test accuracy within {delta:.4f}"
-        headline = (
-            f"**{len(pairs)} custom/stock pairs: {verdict}, training step time ratio "
-            f"{summary['median_step_time_ratio']:.3f} (custom / stock).**"
+        speed = (
+            f"training step time ratio {summary['median_step_time_ratio']:.3f} (custom / stock, "
+            "timed in turns)"
+            if "median_step_time_ratio" in summary
+            else "speed not timed in pairs"
         )
+        headline = f"**{len(pairs)} custom/stock pairs: {verdict}, {speed}.**"
         details = [
-            f"- Training step time, custom / stock: median of the pairs "
-            f"{summary['median_step_time_ratio']:.3f} ({_spread(pairs, summary)}; 1.0: equally "
-            f"fast). {SEQUENTIAL_TIMES}",
+            f"- {speed_sentence(pairs, summary)}",
             f"- Largest test accuracy gap, custom - stock: {delta:.4f}.",
-            f"- Inference latency, custom / stock: median {summary['median_infer_latency_ratio']:.3f}.",
         ]
         if "quantized_pair_count" in summary:
             details.append(
                 f"- Quantized models ({summary['quantized_pair_count']:.0f} of the pairs): largest test "
                 f"accuracy gap {summary['max_abs_quantized_test_accuracy_delta']:.4f}, inference "
-                f"latency custom / stock median {summary['median_quantized_infer_latency_ratio']:.3f}."
+                f"latency custom / stock median {summary['median_quantized_infer_latency_ratio']:.3f} "
+                "(the jobs' own figures)."
             )
     lines = [headline]
     if best is not None:
@@ -284,27 +295,39 @@ def pair_labels(pairs):
     )
 
 
-def plot(pairs, step_spreads=None):
+def plot(pairs, epoch_spreads=None):
     """Draws per pair the time ratios custom / stock around 1.0 and the accuracy delta.
 
-    A pair that quantizes shows its quantized models' latency ratio and
-    accuracy delta: those of the models it ships.
+    A timed pair shows its paired ratios, with the step-time ratio's 95%
+    interval; a pair not timed shows its jobs' own ratios, with the range of
+    the per-epoch step-time ratios. A pair that quantizes shows its quantized
+    models' latency ratio and accuracy delta: those of the models it ships.
 
     Args:
         pairs: The pairs, from `pair_runs`.
-        step_spreads: Per pair, `(low, high)` of its per-epoch step-time
+        epoch_spreads: Per pair, `(low, high)` of its per-epoch step-time
             ratios, or `None` (also for the whole argument) where unknown.
     """
-    latency, accuracy = pairs["infer_latency_ratio"], pairs["test_accuracy_delta"]
+    timed = pairs["step_time_ratio"].notna()
+    step = pairs["step_time_ratio"].fillna(pairs["sequential_step_time_ratio"])
+    latency = pairs["infer_latency_ratio"].fillna(pairs["sequential_infer_latency_ratio"])
+    accuracy = pairs["test_accuracy_delta"]
     if _quantizes(pairs):
         latency = pairs["quantized_infer_latency_ratio"].fillna(latency)
         accuracy = pairs["quantized_test_accuracy_delta"].fillna(accuracy)
+    epoch_spreads = epoch_spreads or [None] * len(pairs)
+    bars = [
+        (row["step_time_ratio_ci_low"], row["step_time_ratio_ci_high"]) if is_timed else spread
+        for (_, row), is_timed, spread in zip(pairs.iterrows(), timed, epoch_spreads, strict=True)
+    ]
+    if timed.all():
+        step_label = "training step, timed in turns (bar: 95% interval)"
+    elif not timed.any():
+        step_label = "training step, the jobs' own (bar: per-epoch range)"
+    else:
+        step_label = "training step (bar: 95% interval; per-epoch range where not timed)"
     return figures.comparison_figure(
-        pair_labels(pairs),
-        list(pairs["step_time_ratio"]),
-        step_spreads or [None] * len(pairs),
-        list(latency),
-        list(accuracy),
+        pair_labels(pairs), list(step), bars, list(latency), list(accuracy), step_label
     )
 
 
@@ -345,7 +368,10 @@ def pair_table(pairs):
         "test_accuracy_stock",
         "test_accuracy_delta",
         "step_time_ratio",
+        "step_time_ratio_ci_low",
+        "step_time_ratio_ci_high",
         "infer_latency_ratio",
+        "sequential_step_time_ratio",
         "step_time_ms_custom",
         "step_time_ms_stock",
     ]

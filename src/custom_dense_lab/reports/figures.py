@@ -25,16 +25,19 @@ _CURVE_STYLES = {
 }
 
 
-def comparison_figure(labels, step_ratios, step_spreads, latency_ratios, accuracy_deltas):
+def comparison_figure(
+    labels, step_ratios, step_spreads, latency_ratios, accuracy_deltas, step_label
+):
     """Per pair: custom / stock time ratios beside the test accuracy delta.
 
     Args:
         labels: One label per pair (what the pair's jobs share, e.g. "u128 tanh").
-        step_ratios: Median training-step time, custom / stock, per pair.
-        step_spreads: Per pair, `(low, high)` of the per-epoch step-time
-            ratios, or `None` where the runs have no per-epoch step times.
-        latency_ratios: Single-sample inference latency (p50), custom / stock.
+        step_ratios: Training-step time, custom / stock, per pair.
+        step_spreads: Per pair, `(low, high)` of the bar around its step-time
+            ratio, or `None` for no bar.
+        latency_ratios: Single-sample inference latency, custom / stock.
         accuracy_deltas: Test accuracy, custom - stock.
+        step_label: The legend's words for the step-time points and bars.
 
     Returns:
         A matplotlib `Figure`.
@@ -47,15 +50,9 @@ def comparison_figure(labels, step_ratios, step_spreads, latency_ratios, accurac
     low = [s[0] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
     high = [s[1] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
     time_axis.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
-    # The run's ratio (of median step times) need not lie inside the per-epoch range.
+    # A job's ratio (of median step times) need not lie inside its per-epoch range.
     time_axis.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
-    time_axis.plot(
-        step_ratios,
-        rows + 0.12,
-        "o",
-        color="tab:blue",
-        label="training step (bar: per-epoch range)",
-    )
+    time_axis.plot(step_ratios, rows + 0.12, "o", color="tab:blue", label=step_label)
     time_axis.plot(latency_ratios, rows - 0.12, "D", color="tab:orange", label="inference latency")
     _center(time_axis, [*low, *high, *latency_ratios], 1.0, _MIN_RATIO_HALF_SPAN)
     time_axis.set_title("time, custom / stock (1.0 = equal)", fontsize=10)

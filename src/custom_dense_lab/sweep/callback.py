@@ -8,6 +8,7 @@ import mlflow
 from hydra.experimental.callback import Callback
 
 from custom_dense_lab.process import signals
+from custom_dense_lab.sweep import paired_timing
 from custom_dense_lab.sweep.finish import finish_sweep
 from custom_dense_lab.sweep.parent import PARENT_RUN_ENV, open_parent
 from custom_dense_lab.tracking import lifecycle, ui
@@ -49,8 +50,16 @@ class MlflowSweepCallback(Callback):
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Closes the sweep, says where to look; ends the process with status 1 if any job failed."""
+        """Times the pairs, closes the sweep, says where to look; exits 1 if any job failed.
+
+        The pairs are timed in this process (see `paired_timing`); a stop while
+        they are, ends the sweep KILLED with the report of its finished jobs.
+        """
         parent = os.environ.get(PARENT_RUN_ENV)
+        if parent and config.pair_timing.rounds > 0:
+            timing = config.pair_timing
+            with signals.stops_at_checkpoints():
+                paired_timing.time_sweep_pairs(parent, timing.rounds, timing.seconds_per_sample)
         with signals.stops_deferred():  # the jobs are done: the parent closes whole
             failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
         after = "after the sweep had ended: its runs keep the states they ended in"

@@ -74,12 +74,10 @@ def ui_command(tracking_uri):
         return None
     path = tracking_uri.removeprefix("sqlite:///")
     if path != tracking_uri and pathlib.Path(path).resolve() == pathlib.Path("mlflow.db").resolve():
-        if pathlib.Path("MLproject").is_file():  # the project's own folder, with its Makefile
-            return "`make ui` or `mlflow ui --host 127.0.0.1` here"
-        return "`mlflow ui --host 127.0.0.1` here"
+        return "`custom-dense-ui` here"
     if path != tracking_uri:
         tracking_uri = f"sqlite:///{pathlib.Path(path).resolve()}"
-    return f"`mlflow ui --host 127.0.0.1 --backend-store-uri {tracking_uri}`"
+    return f"`custom-dense-ui --tracking-uri {tracking_uri}`"
 
 
 def where_to_look(run_id, configured_experiment, what="this run"):

@@ -8,7 +8,6 @@ import traceback
 import keras
 import mlflow
 import tensorflow as tf
-from hydra.utils import get_class, instantiate
 
 from custom_dense_lab.config.validation import validate_config
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
@@ -28,6 +27,7 @@ from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, S
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.flops import training_matmul_flops
 from custom_dense_lab.training.inference import forward, time_inference, time_inference_interleaved
+from custom_dense_lab.training.models import job_model
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
 _INFERENCE_BATCH = 256
@@ -156,18 +156,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         signals.raise_if_stopped()
         with tf.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
-            model = instantiate(
-                cfg.model,
-                dense_class=get_class(cfg.layer.dense_class),
-                input_shape=bundle.input_shape,
-                num_classes=bundle.num_classes,
-                name=f"mlp_{cfg.layer.name}",
-            )
-            model.compile(
-                optimizer=instantiate(cfg.optimizer),
-                loss=keras.losses.SparseCategoricalCrossentropy(),
-                metrics=["accuracy"],
-            )
+            model = job_model(cfg, bundle.input_shape, bundle.num_classes)
             device_kind = device_kind_of(model.weights[0])
             mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
             # Trains through the compiled model of an earlier job of this graph, if any.

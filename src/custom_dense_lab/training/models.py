@@ -1,6 +1,7 @@
 """The MLP that every job trains, built from CustomDense or stock Dense."""
 
 import keras
+from hydra.utils import get_class, instantiate
 
 
 def build_mlp(
@@ -55,3 +56,30 @@ def build_mlp(
     return keras.Sequential(
         [inputs, keras.layers.Flatten(name="flatten"), *hidden, output], name=name
     )
+
+
+def job_model(cfg, input_shape, num_classes):
+    """The compiled model a job of `cfg` trains, with the weights of the current random seed.
+
+    Args:
+        cfg: A job config (composed, or as the job logged it in `config.yaml`).
+        input_shape: Shape of one example of the job's dataset.
+        num_classes: Classes of the job's dataset.
+
+    Returns:
+        The model built from `cfg.model` with the dense class of `cfg.layer`,
+        compiled with `cfg.optimizer`, the sparse cross-entropy loss and accuracy.
+    """
+    model = instantiate(
+        cfg.model,
+        dense_class=get_class(cfg.layer.dense_class),
+        input_shape=input_shape,
+        num_classes=num_classes,
+        name=f"mlp_{cfg.layer.name}",
+    )
+    model.compile(
+        optimizer=instantiate(cfg.optimizer),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model

@@ -8,7 +8,7 @@ import pytest
 from helpers import import_cli, kept_process_state
 from matplotlib.image import imread
 
-from custom_dense_lab.reports import comparison
+from custom_dense_lab.reports import comparison, paired
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.tracking import ui
 
@@ -53,25 +53,78 @@ def sweep(tracking):
     return experiment_id, parent, jobs
 
 
-def test_the_parent_run_tells_the_result_in_its_description_and_metrics(sweep):
+def log_paired_timings(parent, jobs, step_seconds, not_timed=()):
+    """Logs `paired_timings.json` as a sweep's end does: per pair (units), seconds per round."""
+    entries = []
+    for units, (custom, stock) in step_seconds.items():
+        entry = {"run_id_custom": jobs[("custom", units)], "run_id_stock": jobs[("stock", units)]}
+        if units in not_timed:
+            entry["not_timed"] = "ConfigError: the jobs ran on a GPU"
+        else:
+            single = {"custom": [0.25] * len(custom), "stock": [0.25] * len(stock)}
+            entry["seconds"] = {
+                "train_step": {"custom": custom, "stock": stock},
+                "infer_batch": single,
+                "infer_single": single,
+            }
+        entries.append(entry)
+    document = {"rounds": 4, "seconds_per_sample": 0.1, "pairs": entries}
+    mlflow.MlflowClient().log_text(parent, json.dumps(document), paired.TIMINGS_JSON)
+
+
+# Per pair (units): custom and stock seconds of a training step, in each of 4 rounds.
+PAIRED_STEPS = {"16": ([1.0] * 4, [1.0] * 4), "32": ([0.8] * 4, [1.0] * 4)}
+
+
+def test_the_parent_run_tells_the_paired_verdict_in_its_description_and_metrics(sweep):
     experiment_id, parent, jobs = sweep
+    log_paired_timings(parent, jobs, PAIRED_STEPS)
     comparison.log_report(parent)
     run = mlflow.get_run(parent)
     note = run.data.tags[ui.NOTE_TAG]
-    headline, best_line, step_line, *_ = note.splitlines()
+    headline, best_line, speed_line, *_ = note.splitlines()
     assert headline == (
         "**2 custom/stock pairs: identical test accuracy, "
-        "training step time ratio 0.950 (custom / stock).**"
+        "training step time ratio 0.900 (custom / stock, timed in turns).**"
     )
     best = jobs[("custom", "32")]
     assert f"[custom u32](#/experiments/{experiment_id}/runs/{best}?{ui.VIEW_QUERY})" in best_line
     assert "val_accuracy 0.8020, test_accuracy 0.7500" in best_line
-    assert "median of the pairs 0.950 (95% interval 0.800 to 1.100; min 0.800" in step_line
-    assert "the machine was too noisy to tell" in step_line  # wider than ±5%
-    assert "one after the other" in step_line and "custom-dense-bench" in step_line
-    assert run.data.metrics["median_step_time_ratio"] == 0.95
-    assert run.data.metrics["step_time_ratio_ci_low"] == 0.8
-    assert run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+    assert "custom / stock: 0.900 (95% interval 0.800 to 1.000, wider than ±5%" in speed_line
+    assert "latency of one example: 1.000 (95% interval 1.000 to 1.000)" in speed_line
+    assert "8 rounds over 2 of the 2 pairs" in speed_line
+    # The jobs' own ratios, u16 1.1 and u32 0.8, are there too, and called what they are.
+    assert "median ratio of 0.950: what each job saw, indicative only" in speed_line
+    metrics = run.data.metrics
+    assert metrics["median_step_time_ratio"] == 0.9
+    assert (metrics["step_time_ratio_ci_low"], metrics["step_time_ratio_ci_high"]) == (0.8, 1.0)
+    assert metrics["median_sequential_step_time_ratio"] == 0.95
+    assert metrics["timed_pair_count"] == 2
+    assert metrics["max_abs_test_accuracy_delta"] == 0.0
+
+
+def test_each_pair_gets_its_own_paired_ratio_and_a_pair_not_timed_says_why(sweep):
+    _, parent, jobs = sweep
+    log_paired_timings(parent, jobs, PAIRED_STEPS, not_timed=("16",))
+    pairs, markdown = comparison.log_report(parent)
+    by_units = pairs.set_index("model.units")
+    assert np.isnan(by_units.loc["16", "step_time_ratio"])
+    assert by_units.loc["16", "not_timed"] == "ConfigError: the jobs ran on a GPU"
+    assert by_units.loc["32", "step_time_ratio"] == pytest.approx(0.8)
+    assert by_units.loc["32", "sequential_step_time_ratio"] == pytest.approx(0.8)
+    assert "1 of the 2 pairs" in markdown
+    assert mlflow.get_run(parent).data.metrics["timed_pair_count"] == 1
+
+
+def test_a_sweep_that_timed_no_pair_says_its_figures_are_sequential(sweep):
+    _, parent, _ = sweep
+    pairs, markdown = comparison.log_report(parent)
+    assert pairs["step_time_ratio"].isna().all()
+    note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
+    assert note.startswith("**2 custom/stock pairs: identical test accuracy, speed not timed")
+    assert "Speed not timed in pairs (the sweep did not time its pairs)" in markdown
+    assert "median ratio of 0.950: what each job saw, indicative only" in markdown
+    assert "median_step_time_ratio" not in mlflow.get_run(parent).data.metrics
 
 
 def test_the_pair_table_is_a_logged_table_and_a_rebuilt_report_replaces_it(sweep):
@@ -236,22 +289,13 @@ def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
     assert "Quantized pairs: 1" in markdown
 
 
-def test_a_single_pair_gets_no_interval_made_from_one_number(tracking):
-    client = mlflow.MlflowClient()
-    experiment_id = client.create_experiment(tracking.experiment)
-    parent = client.create_run(experiment_id, run_name="parent").info.run_id
-    for layer, step_ms in (("custom", 0.849), ("stock", 1.0)):
-        tags = {"mlflow.parentRunId": parent}
-        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
-        client.log_param(run, "layer.name", layer)
-        for key, value in {"test_accuracy": 0.8, "step_time_ms": step_ms}.items():
-            client.log_metric(run, key, value)
-        client.log_metric(run, "infer_latency_ms_p50", 0.25)
-        client.set_terminated(run)
-
+def test_a_single_pair_gets_an_interval_over_its_rounds(sweep):
+    _, parent, jobs = sweep
+    rounds = ([1.0, 0.98, 1.02, 1.0, 0.99], [1.0] * 5)
+    log_paired_timings(parent, jobs, {"16": rounds}, not_timed=())
     _, markdown = comparison.log_report(parent)
-
-    assert "0.849 (one pair: no interval)" in markdown
-    assert "interval 0.849 to 0.849" not in markdown
     metrics = mlflow.get_run(parent).data.metrics
-    assert "step_time_ratio_ci_low" not in metrics and metrics["median_step_time_ratio"] == 0.849
+    assert metrics["timed_pair_count"] == 1 and metrics["median_step_time_ratio"] == 1.0
+    low, high = metrics["step_time_ratio_ci_low"], metrics["step_time_ratio_ci_high"]
+    assert 0.98 <= low < 1.0 < high <= 1.02
+    assert f"1.000 (95% interval {low:.3f} to {high:.3f});" in markdown

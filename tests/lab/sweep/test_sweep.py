@@ -8,11 +8,14 @@ import time
 
 import mlflow
 import pytest
+import tensorflow as tf
 from helpers import compose_config, runs_of
 
 from custom_dense_lab.errors import SweepNotFoundError
+from custom_dense_lab.reports import paired
 from custom_dense_lab.sweep import finish, parent
 from custom_dense_lab.sweep.callback import MlflowSweepCallback
+from custom_dense_lab.tracking import ui
 from custom_dense_lab.training.job import run_job
 
 
@@ -99,3 +102,75 @@ def test_find_sweep_takes_the_latest_sweep_or_says_there_is_none(tracking):
         latest = client.create_run(experiment_id, tags={parent.SWEEP_TAG: "true"}).info.run_id
     assert parent.find_sweep(tracking.experiment) == latest
     assert parent.find_sweep("anything", parent=latest) == latest
+
+
+def sweep_of_one_pair(tracking, tmp_path, *overrides):
+    """Opens a sweep through the callback and runs a custom and a stock job in it, for real."""
+    experiment = f"mlflow.experiment_name={tracking.experiment}"
+    sweep_dir = f"hydra.sweep.dir={tmp_path / 'multirun' / 'sweep'}"
+    config = compose_config(sweep_dir, experiment, *overrides, with_hydra=True)
+    callback = MlflowSweepCallback()
+    callback.on_multirun_start(config)
+    parent_id = os.environ[parent.PARENT_RUN_ENV]
+    jobs = {}
+    for layer in ("custom", "stock"):
+        job_overrides = [
+            f"layer={layer}",
+            "model.units=8",
+            "trainer.epochs=1",
+            "mlflow.log_model=false",
+        ]
+        job_config = compose_config(*job_overrides, experiment, *overrides)
+        run_job(job_config, job_overrides, in_sweep=True, parent_run_id=parent_id)
+        jobs[layer] = mlflow.last_active_run().info.run_id
+    return callback, config, parent_id, jobs
+
+
+def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ratio(
+    tracking, tmp_path, capsys
+):
+    rounds = ("pair_timing.rounds=3", "pair_timing.seconds_per_sample=0.01")
+    callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
+    jobs_before = {layer: mlflow.get_run(run).data.metrics for layer, run in jobs.items()}
+    callback.on_multirun_end(config)
+
+    out = capsys.readouterr().out
+    assert "paired timing 1/1 [pair]: custom / stock step time " in out
+    timings = paired.load_timings(parent_id)
+    (entry,) = timings.values()
+    assert (entry["run_id_custom"], entry["run_id_stock"]) == (jobs["custom"], jobs["stock"])
+    for measure in ("train_step", "infer_batch", "infer_single"):
+        for layer in ("custom", "stock"):
+            seconds = entry["seconds"][measure][layer]
+            assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
+    closed = mlflow.get_run(parent_id)
+    assert closed.info.status == "FINISHED"
+    assert closed.data.metrics["timed_pair_count"] == 1
+    assert 0.2 < closed.data.metrics["median_step_time_ratio"] < 5
+    assert "timed in turns" in closed.data.tags[ui.NOTE_TAG]
+    # What each job saw stays in its run.
+    assert {layer: mlflow.get_run(run).data.metrics for layer, run in jobs.items()} == jobs_before
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="a GPU is visible")
+def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, tmp_path, capsys):
+    rounds = ("pair_timing.rounds=2", "pair_timing.seconds_per_sample=0.01")
+    callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
+    mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
+    callback.on_multirun_end(config)
+
+    assert "error: pair pair was not timed: " in capsys.readouterr().err
+    (entry,) = paired.load_timings(parent_id).values()
+    assert "no GPU is visible here" in entry["not_timed"]
+    closed = mlflow.get_run(parent_id)
+    assert closed.info.status == "FINISHED"
+    assert "median_step_time_ratio" not in closed.data.metrics
+    note = closed.data.tags[ui.NOTE_TAG]
+    assert f"- Speed not timed in pairs ({entry['not_timed']})" in note
+
+
+def test_no_rounds_no_paired_timing(tracking, tmp_path):
+    callback, config, parent_id, _ = sweep_of_one_pair(tracking, tmp_path, "pair_timing.rounds=0")
+    callback.on_multirun_end(config)
+    assert paired.load_timings(parent_id) == {}
+    assert "speed not timed in pairs" in mlflow.get_run(parent_id).data.tags[ui.NOTE_TAG]

@@ -32,11 +32,11 @@ def test_links_point_at_the_ui_in_its_model_training_view():
         "https://mlflow.example.org/#/experiments/3?workflowType=machine_learning"
     )
     assert ui.ui_command("https://mlflow.example.org") is None
-    assert ui.ui_command("sqlite:///mlflow.db") == "`mlflow ui --host 127.0.0.1` here"
-    pathlib.Path("MLproject").write_text("name: custom-dense\n")  # in the project's folder
-    assert "make ui" in ui.ui_command("sqlite:///mlflow.db")
+    assert ui.ui_command("sqlite:///mlflow.db") == "`custom-dense-ui` here"
     elsewhere = ui.ui_command("sqlite:///../x/mlflow.db")
-    assert f"--backend-store-uri sqlite:///{pathlib.Path('../x/mlflow.db').resolve()}" in elsewhere
+    assert elsewhere == (
+        f"`custom-dense-ui --tracking-uri sqlite:///{pathlib.Path('../x/mlflow.db').resolve()}`"
+    )
 
 
 def test_the_console_says_where_to_look_and_warns_about_the_default_experiment(tracking, capsys):
@@ -49,7 +49,9 @@ def test_the_console_says_where_to_look_and_warns_about_the_default_experiment(t
         f"Experiment '{tracking.experiment}': {ui.experiment_url(tracking.uri, experiment_id)}",
         f"  this sweep: {ui.run_url(tracking.uri, experiment_id, run.info.run_id)}",
     ]
-    assert "--backend-store-uri sqlite:///" in printed.out and "warning" not in printed.err
+    assert (
+        "custom-dense-ui --tracking-uri sqlite:///" in printed.out and "warning" not in printed.err
+    )
     with mlflow.start_run(experiment_id="0") as default_run:  # where `mlflow run .` puts it
         pass
     ui.where_to_look(default_run.info.run_id, "custom-dense")

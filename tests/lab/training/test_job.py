@@ -214,24 +214,6 @@ def test_a_stop_is_acted_on_after_the_step_it_came_in(monkeypatch):
     assert raised.value.exit_status == 143
 
 
-def test_a_stop_waits_for_the_checkpoint_and_a_second_one_raises_at_once(monkeypatch):
-    monkeypatch.setattr(signals, "_stop_signal", None)
-    before = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
-    reached_the_checkpoint = False
-    with pytest.raises(errors.Interrupted) as raised, signals.stops_at_checkpoints():
-        os.kill(os.getpid(), signal.SIGTERM)
-        reached_the_checkpoint = True
-    assert reached_the_checkpoint and raised.value.exit_status == 143
-    assert {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS} == before
-
-    monkeypatch.setattr(signals, "_stop_signal", None)
-    with pytest.raises(errors.Interrupted) as raised, signals.stops_at_checkpoints():
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
-        raise AssertionError("the second stop did not raise")
-    assert raised.value.exit_status == 130
-
-
 def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(tracking, monkeypatch):
     """A real SIGINT while the inference function runs; the library answers with a TypeError."""
     monkeypatch.setattr(signals, "_stop_signal", None)

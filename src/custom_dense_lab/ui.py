@@ -1,0 +1,137 @@
+"""`custom-dense-ui`: the MLflow UI over the lab's tracking store, said ready when it answers.
+
+`mlflow ui` prints its address as soon as its socket is bound; its workers
+then start, and the first page can take seconds more (over a minute on a busy
+two-core machine). This program starts the same server, with one worker and
+its own chatter turned down to warnings, and prints the address once the
+server answers `/health` and a request to its store.
+"""
+
+from custom_dense_lab import arguments
+
+arguments.answer_help(arguments.ui_parser, __file__)  # at once, before MLflow loads
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from custom_dense_lab.process import signals
+
+# How long the server may take to answer before the program gives up on it.
+READY_TIMEOUT_S = 300
+_POLL_S = 0.2
+# MLflow's server warns of a deprecated Starlette module in each worker.
+_SERVER_WARNINGS = "ignore:starlette.middleware.wsgi is deprecated"
+
+
+def main(argv=None):
+    """Starts the UI, says when it answers, and runs until Ctrl-C or SIGTERM.
+
+    Exits 2 with one line for a store that cannot be used or a port in use, 1
+    when the server ends before it answers, and 130 or 143 after a stop signal
+    (the server is stopped with it).
+    """
+    signals.exit_on_stop_signals("while the MLflow UI was starting")
+    args = arguments.ui_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from custom_dense_lab.errors import ConfigError, StorageFullError
+    from custom_dense_lab.tracking import store
+
+    try:
+        uri = store.use_store(args.tracking_uri)  # a new SQLite store comes from the template
+        _check_port_free(args.host, args.port)
+    except (ConfigError, StorageFullError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    address = f"http://{args.host}:{args.port}"
+    print(f"Starting the MLflow UI over {uri} ...", flush=True)
+    server = _start_server(uri, args.host, args.port)
+    stop = _StopWith(server)
+    started = time.monotonic()
+    if not _wait_until_ready(address, server):
+        print(
+            f"error: the MLflow server ended (exit status {server.returncode}) before it "
+            "answered: see its lines above",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    print(
+        f"MLflow UI ready at {address} ({time.monotonic() - started:.1f} s); Ctrl-C stops it",
+        flush=True,
+    )
+    server.wait()
+    if stop.signum is not None:
+        sys.exit(128 + stop.signum)
+    sys.exit(server.returncode)
+
+
+def _check_port_free(host, port):
+    from custom_dense_lab.errors import ConfigError
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                "--port", port, f"a port free on {host} ({error.strerror}): try --port 5001"
+            ) from None
+
+
+def _start_server(uri, host, port):
+    command = [
+        *(sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri),
+        *("--registry-store-uri", uri),
+        *("--host", host, "--port", str(port), "--workers", "1"),
+        *("--uvicorn-opts", "--log-level warning"),
+    ]
+    environment = {
+        **os.environ,
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONWARNINGS": _SERVER_WARNINGS,
+    }
+    return subprocess.Popen(command, env=environment, start_new_session=True)
+
+
+class _StopWith:
+    """Passes SIGINT and SIGTERM on to the server's process group; remembers which came."""
+
+    def __init__(self, server):
+        self.signum = None
+        self._server = server
+        for signum in signals.STOP_SIGNALS:
+            signal.signal(signum, self._pass_on)
+
+    def _pass_on(self, signum, frame):
+        self.signum = signum
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._server.pid, signal.SIGTERM)
+
+
+def _wait_until_ready(address, server):
+    """Whether the server answered `/health` and a store request before it ended."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and server.poll() is None:
+        if _answers(f"{address}/health") and _answers(
+            f"{address}/ajax-api/2.0/mlflow/experiments/search?max_results=1"
+        ):
+            return True
+        time.sleep(_POLL_S)
+    return server.poll() is None
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+if __name__ == "__main__":
+    main()
