@@ -21,7 +21,8 @@ import mlflow
 import pytest
 from helpers import REPO_ROOT, runs_of, using_store
 
-pytestmark = pytest.mark.slow
+# Its tests share module-scoped fixtures: under xdist they run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 CLUSTER = REPO_ROOT / "scripts" / "cluster"
 # Tiny jobs, one CPU each, so that the two cores of a CI machine run two at a time.

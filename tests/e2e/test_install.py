@@ -21,7 +21,8 @@ from helpers import FAST, REPO_ROOT, copy_project
 
 from custom_dense import CustomDense
 
-pytestmark = pytest.mark.slow
+# Its tests share module-scoped fixtures: under xdist they run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install")]
 
 LAB_DISTRIBUTIONS = {"mlflow", "hydra-core", "tensorflow-datasets", "optuna", "tensorflow"}
 # What TensorFlow's C++ runtime prints as it starts, unless a program quiets it.

@@ -19,7 +19,8 @@ from helpers import (
     wait_for_health,
 )
 
-pytestmark = pytest.mark.slow
+# Its tests share module-scoped fixtures: under xdist they run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scale_out")]
 
 
 def run_sweep(folder, *overrides, uri, timeout=600):

@@ -23,7 +23,8 @@ from helpers import (
     venv_program,
 )
 
-pytestmark = pytest.mark.slow
+# Its tests share module-scoped fixtures: under xdist they run in one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_cli")]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,8 @@ def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
     assert len(rows) == 2 and "step_time_ratio" in header and "model.units" in header
     assert parent.data.metrics["max_abs_test_accuracy_delta"] == 0.0
     assert 0.3 < parent.data.metrics["median_step_time_ratio"] < 3.0
+    assert parent.data.metrics["timed_pair_count"] == 2
+    assert "paired_timings.json" in artifacts
     assert (folder / "multirun").is_dir()
     parent_files = list((folder / "multirun").glob("*/*/mlflow_parent_run_id"))
     assert [p.read_text().strip() for p in parent_files] == [parent.info.run_id]
@@ -81,7 +84,10 @@ def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
     assert parent.info.run_id in result.stdout
-    assert "| model.units |" in result.stdout and "Median step time ratio" in result.stdout
+    assert "| model.units |" in result.stdout
+    # The paired timings the sweep logged at its end make the rebuilt verdict too.
+    assert "Training step time, custom / stock: " in result.stdout
+    assert "timed in turns at the sweep's end" in result.stdout
     missing = run_module(
         "custom_dense_lab.compare",
         "--experiment",

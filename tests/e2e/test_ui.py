@@ -43,8 +43,10 @@ ASSISTANT_CLOSED = (
 # The UI's first load compiles its bundle in the browser; the server answers ~25 s after start.
 UI_TIMEOUT_MS = 60_000
 
+# Its tests share module-scoped fixtures (a sweep, a server, a browser): under xdist, one worker.
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("ui"),
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason=f"Chromium is not installed ({CHROMIUM}): apt-get install -y chromium",

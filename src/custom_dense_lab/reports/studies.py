@@ -35,8 +35,8 @@ def parity(runs):
     ).reset_index()
     summary = (
         f"{len(pairs)} pairs ({len(table)} configs x seeds). Max |test accuracy delta| over all "
-        f"pairs: {pairs['test_accuracy_delta'].abs().max():.4f}. Step-time ratio custom / stock: "
-        f"median {pairs['step_time_ratio'].median():.3f}, "
+        f"pairs: {pairs['test_accuracy_delta'].abs().max():.4f}. Step-time ratio custom / stock, "
+        f"timed in turns at the sweep's end: median {pairs['step_time_ratio'].median():.3f}, "
         f"{pairs['step_time_ratio'].min():.3f} to {pairs['step_time_ratio'].max():.3f} over pairs."
     )
     figure = Figure(figsize=(9, 4.5))
@@ -75,7 +75,7 @@ def width(runs):
     summary = (
         f"Best test accuracy {best['test_accuracy_custom']:.4f} at {best['model.units']} units; "
         f"max |test accuracy delta| {pairs['test_accuracy_delta'].abs().max():.4f}; median "
-        f"step-time ratio {pairs['step_time_ratio'].median():.3f}."
+        f"step-time ratio {pairs['step_time_ratio'].median():.3f} (timed in turns)."
     )
     figure = Figure(figsize=(12, 4))
     axes = figure.subplots(1, 3)
@@ -149,7 +149,7 @@ def devices(runs):
         ]
     ]
     summary = (
-        f"{len(pairs)} pairs; median step-time ratio custom / stock "
+        f"{len(pairs)} pairs; median step-time ratio custom / stock, timed in turns, "
         f"{pairs['step_time_ratio'].median():.3f}; max |test accuracy delta| "
         f"{pairs['test_accuracy_delta'].abs().max():.4f}."
     )

@@ -8,7 +8,6 @@ import mlflow
 from hydra.experimental.callback import Callback
 
 from custom_dense_lab.process import signals
-from custom_dense_lab.sweep import paired_timing
 from custom_dense_lab.sweep.finish import finish_sweep
 from custom_dense_lab.sweep.parent import PARENT_RUN_ENV, open_parent
 from custom_dense_lab.tracking import lifecycle, ui
@@ -57,6 +56,9 @@ class MlflowSweepCallback(Callback):
         """
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent and config.pair_timing.rounds > 0:
+            # TensorFlow is loaded here only: Hydra makes this callback in every job's process.
+            from custom_dense_lab.sweep import paired_timing
+
             timing = config.pair_timing
             with signals.stops_at_checkpoints():
                 paired_timing.time_sweep_pairs(parent, timing.rounds, timing.seconds_per_sample)
