@@ -31,10 +31,11 @@ lint: setup
 	ruff format --check .
 
 # The tests that run in this process first (the fast ones, then the few slow ones), then
-# tests/e2e: processes, servers, whole sweeps.
+# tests/e2e: processes, servers, whole sweeps, in three pytest workers (their subprocesses
+# mostly wait; the tests of a module that share fixtures keep to one worker).
 test: lint
 	pytest --ignore=tests/e2e
-	pytest tests/e2e
+	pytest tests/e2e -n 3 --dist loadgroup
 
 test-fast: lint
 	pytest -m "not slow"

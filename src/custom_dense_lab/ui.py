@@ -74,6 +74,8 @@ def _check_port_free(host, port):
     from custom_dense_lab.errors import ConfigError
 
     with socket.socket() as probe:
+        # As the server binds: a port that a stopped server's connections still wait on is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

@@ -212,12 +212,13 @@ def test_a_server_and_database_restart_mid_sweep_loses_no_run(cluster, tmp_path)
         tmp_path,
         *SLURM,
         "mlflow.log_model=false",
-        "trainer.epochs=40",
+        # Long enough that the first job still logs while the server is down, on a busy machine.
+        "trainer.epochs=200",
         "layer=custom,stock",
         "seed=0,1",
         "mlflow.experiment_name=restart",
     )
-    _wait_for_running_run(cluster, "restart", 40)
+    _wait_for_running_run(cluster, "restart", 200)
     restart = _cluster("restart-server", cluster["state_dir"], "--down-seconds", "20", "--postgres")
     assert restart.returncode == 0, restart.stderr
     returncode, out, err = _finish(sweep, tmp_path)

@@ -45,8 +45,8 @@ def test_the_ui_is_said_ready_when_it_answers_and_ctrl_c_stops_it(tmp_path):
         ui.send_signal(signal.SIGINT)
         ui.communicate(timeout=60)
     assert ui.returncode == 130
-    with socket.socket() as probe:  # the server went with it
-        probe.bind(("127.0.0.1", port))
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", port))  # the server went with it
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(tmp_path):
