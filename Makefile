@@ -4,10 +4,21 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 # `mlflow run . --env-manager local` starts `python` from PATH: make it the venv's.
 export PATH := $(BIN):$(PATH)
-# What the lock holds: the lab on TensorFlow for the CPU, the team server, the tests, the docs.
-LOCK_EXTRAS := --extra lab --extra tensorflow-cpu --extra server --extra test --extra docs
+# What the lock holds: the lab on TensorFlow for the CPU, JAX and PyTorch (its other Keras
+# backends), the team server, the tests, the docs.
+LOCK_EXTRAS := --extra lab --extra tensorflow-cpu --extra jax --extra torch --extra server \
+	--extra test --extra docs
+# PyTorch's Linux wheels on PyPI are CUDA builds that pull in several GB of CUDA packages. The
+# lock pins torch without them: pip then takes a CPU-only build of that release where one is
+# offered (a --find-links folder, or --extra-index-url https://download.pytorch.org/whl/cpu),
+# else the CUDA build with the CUDA packages it names.
+TORCH_RELEASE := 2.13.0
+CUDA_PACKAGES := cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cccl \
+	nvidia-cuda-cupti nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft \
+	nvidia-cufile nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 \
+	nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx triton
 
-.PHONY: setup run test test-fast lint docs lock ui screenshots clean
+.PHONY: setup run test test-fast test-backends lint docs lock ui screenshots clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +31,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 # Exact versions for Linux x86_64 and Python 3.11, from pyproject.toml's ranges.
 lock: setup
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-version 3.11 \
-		--python-platform x86_64-unknown-linux-gnu --upgrade --quiet -o requirements.lock
+	printf 'torch==$(TORCH_RELEASE)\n' | $(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --upgrade --quiet \
+		-c /dev/stdin $(foreach name,$(CUDA_PACKAGES),--no-emit-package $(name)) \
+		-o requirements.lock
 
 run: setup
 	mlflow run . --env-manager local --experiment-name custom-dense
@@ -39,6 +52,11 @@ test: lint
 
 test-fast: lint
 	pytest -m "not slow"
+
+# The library's tests on Keras's other backends (`make test` runs them on TensorFlow).
+test-backends: setup
+	KERAS_BACKEND=jax pytest tests/library -p no:cacheprovider
+	KERAS_BACKEND=torch pytest tests/library -p no:cacheprovider
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict

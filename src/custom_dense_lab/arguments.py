@@ -105,6 +105,13 @@ def bench_parser():
         help="XLA for both models (default auto: off on a CPU-only machine, as in training jobs)",
     )
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    parser.add_argument(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        default=None,
+        help="the Keras backend to time on, in a process of its own (default: $KERAS_BACKEND, "
+        "else tensorflow)",
+    )
     parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     parser.add_argument(

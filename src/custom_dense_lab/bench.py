@@ -11,14 +11,15 @@ quiet_start()
 
 
 import itertools
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import keras
 import mlflow
 import pandas as pd
-import tensorflow as tf
 
 from custom_dense_lab.benchmark import summary
 from custom_dense_lab.benchmark.pairing import (
@@ -60,7 +61,15 @@ def grid_and_settings(args):
 
 
 def main(argv=None):
-    args = parse_args(expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags"))
+    argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
+    args = parse_args(argv)
+    if args.backend and args.backend != keras.config.backend():
+        # Keras chose its backend as it loaded: the bench starts again, on the one asked for.
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "custom_dense_lab.bench", *argv],
+            {**os.environ, "KERAS_BACKEND": args.backend},
+        )
     configs, settings = grid_and_settings(args)
     try:
         placement = resolve_device(args.device)
@@ -78,7 +87,7 @@ def main(argv=None):
     started = time.perf_counter()
     try:
         run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
-        with tf.device(placement.spec), signals.stops_at_checkpoints():
+        with keras.device(placement.spec), signals.stops_at_checkpoints():
             _bench(configs, settings, args, placement)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
         mlflow.end_run()
@@ -104,7 +113,11 @@ def _bench(configs, settings, args, placement):
     )
     mlflow.log_params(_params(configs, settings, args))
     reference = MatmulReference()
-    print(f"Timing {len(configs)} configs on {placement.name} ({placement.kind})", flush=True)
+    print(
+        f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), "
+        f"Keras backend {keras.config.backend()}",
+        flush=True,
+    )
     rows = []
     for index, config in enumerate(configs, start=1):
         print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
@@ -126,6 +139,7 @@ def _params(configs, settings, args):
         "seconds_per_sample": settings.seconds_per_sample,
         "jit_compile": settings.jit_compile,
         "device": args.device,
+        "backend": keras.config.backend(),
         "quick": args.quick,
     }
 

@@ -21,6 +21,9 @@ class ConfigError(ValueError):
         self.accepted = accepted
         super().__init__(f"Invalid {key}={value!r}: expected {accepted}.")
 
+    def __reduce__(self):  # a job in another process raises it here too (`process.backends`)
+        return type(self), (self.key, self.value, self.accepted)
+
 
 class TrackingServerUnreachableError(ConfigError, CompactHydraException):
     """A tracking URI where no MLflow tracking server answers.
@@ -62,6 +65,9 @@ class Interrupted(BaseException):
     def __init__(self, signum):
         self.signum = signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    def __reduce__(self):
+        return type(self), (self.signum,)
 
     @property
     def exit_status(self):

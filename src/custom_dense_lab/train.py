@@ -32,7 +32,7 @@ from custom_dense_lab.errors import (
     JobInterruptedError,
     StorageFullError,
 )
-from custom_dense_lab.process import signals
+from custom_dense_lab.process import backends, signals
 from custom_dense_lab.process.worker_threads import worker_thread_settings
 from custom_dense_lab.sweep import finish, launcher_watch, parent
 from custom_dense_lab.tracking import disk, lifecycle, store
@@ -151,9 +151,15 @@ def main(argv=None):
 
 
 def _run_job_on_disk(cfg, overrides, in_sweep, parent_run):
-    """`run_job`, with a full disk met before the job's run existed raised as `StorageFullError`."""
+    """`run_job` on the job's Keras backend, with a full disk met before its run existed raised as `StorageFullError`.
+
+    A job of another backend than this process's runs in a worker process of
+    its backend (see `process.backends`).
+    """
     try:
-        return run_job(cfg, overrides, in_sweep, parent_run)
+        return backends.run_in_backend(
+            cfg.backend.value, run_job, cfg, list(overrides), in_sweep, parent_run
+        )
     except Exception as error:
         storage = disk.storage_failure(error)
         if storage is None:

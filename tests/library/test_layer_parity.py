@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from custom_dense import CustomDense
 
@@ -30,16 +29,80 @@ def random_input(shape, seed=0):
 
 
 def forward_and_gradients(layer, x):
+    """The output, and the gradients of `sum(y**2) + losses` for the input and each weight.
+
+    On the active Keras backend, with its own differentiation: TensorFlow's
+    tape, `jax.grad` over the layer's stateless call, PyTorch's autograd.
+
+    Returns:
+        `(y, input gradient, weight gradients, losses)`, as numpy.
+    """
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        y, input_grad, weight_grads, losses = _tensorflow_gradients(layer, x)
+    elif backend == "jax":
+        y, input_grad, weight_grads, losses = _jax_gradients(layer, x)
+    else:
+        y, input_grad, weight_grads, losses = _torch_gradients(layer, x)
+    to_numpy = keras.ops.convert_to_numpy
+    return (
+        to_numpy(y),
+        to_numpy(input_grad),
+        [to_numpy(grad) for grad in weight_grads],
+        [float(to_numpy(loss)) for loss in losses],
+    )
+
+
+def _target(y, losses):
+    total = keras.ops.sum(keras.ops.cast(y, "float32") ** 2)
+    for loss in losses:
+        total = total + keras.ops.cast(loss, "float32")
+    return total
+
+
+def _tensorflow_gradients(layer, x):
+    import tensorflow as tf
+
     x = tf.convert_to_tensor(x)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         y = layer(x)
-        target = tf.reduce_sum(tf.cast(y, "float32") ** 2) + tf.add_n(
-            [tf.cast(loss, "float32") for loss in layer.losses] or [0.0]
-        )
+        target = _target(y, layer.losses)
     weight_grads = tape.gradient(target, layer.trainable_weights)
-    input_grad = tape.gradient(target, x)
-    return y, input_grad, weight_grads, [float(loss) for loss in layer.losses]
+    return y, tape.gradient(target, x), weight_grads, layer.losses
+
+
+def _jax_gradients(layer, x):
+    import jax
+
+    def target(trainable, inputs):
+        # The layer's own call (`__call__`, not `stateless_call`): it adds the activity loss.
+        mapping = [
+            *zip(layer.trainable_variables, trainable, strict=True),
+            *zip(layer.non_trainable_variables, non_trainable, strict=True),
+        ]
+        with keras.StatelessScope(state_mapping=mapping, collect_losses=True):
+            y = layer(inputs)
+            losses = layer.losses  # the activity loss, and the weights' from the mapped values
+        return _target(y, losses), (y, losses)
+
+    trainable = [variable.value for variable in layer.trainable_variables]
+    non_trainable = [variable.value for variable in layer.non_trainable_variables]
+    grad = jax.grad(target, argnums=(0, 1), has_aux=True)
+    (weight_grads, input_grad), (y, losses) = grad(trainable, jax.numpy.asarray(x))
+    return y, input_grad, weight_grads, losses
+
+
+def _torch_gradients(layer, x):
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    for variable in layer.trainable_variables:
+        variable.value.grad = None
+    y = layer(x)
+    _target(y, layer.losses).backward()
+    weight_grads = [variable.value.grad for variable in layer.trainable_variables]
+    return y.detach(), x.grad, weight_grads, [loss.detach() for loss in layer.losses]
 
 
 def assert_same_behaviour(dense, custom, x, atol=1e-6):
@@ -124,7 +187,8 @@ def test_regularization_losses_match_dense(name):
     )
     x = random_input((5, 7))
     assert_same_behaviour(dense, custom, x)
-    assert len(custom.losses) == len(dense.losses) > 0
+    losses_d, losses_c = (forward_and_gradients(layer, x)[3] for layer in (dense, custom))
+    assert len(losses_c) == len(losses_d) > 0
 
 
 CONSTRAINED = {
@@ -144,9 +208,8 @@ def test_one_optimizer_step_with_constraints_matches_dense(name):
     initial_kernel = dense.get_weights()[0]
     for layer in (dense, custom):
         optimizer = keras.optimizers.SGD(learning_rate=0.5)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x) ** 2)
-        grads = tape.gradient(loss, layer.trainable_weights)
+        _, _, grads, _ = forward_and_gradients(layer, x)
+        grads = [keras.ops.convert_to_tensor(grad) for grad in grads]
         optimizer.apply_gradients(zip(grads, layer.trainable_weights, strict=True))
     for a, b in zip(dense.get_weights(), custom.get_weights(), strict=True):
         np.testing.assert_allclose(b, a, atol=1e-6)
@@ -161,7 +224,9 @@ def test_weights_are_interchangeable(direction):
     source.set_weights([w + 0.25 for w in source.get_weights()])
     target.set_weights(source.get_weights())
     x = random_input((4, 10))
-    np.testing.assert_array_equal(np.asarray(custom(x)), np.asarray(dense(x)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(custom(x)), keras.ops.convert_to_numpy(dense(x))
+    )
 
 
 def test_training_trajectory_matches_dense_over_30_sgd_steps():

@@ -13,11 +13,12 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from custom_dense import CustomDense
 from custom_dense_lab.process.signals import raise_if_stopped
+from custom_dense_lab.training import forward
 from custom_dense_lab.training.flops import training_matmul_flops
+from custom_dense_lab.training.forward import compiled_forward
 from custom_dense_lab.training.models import build_mlp
 
 DENSE_CLASSES = {"custom": CustomDense, "stock": keras.layers.Dense}
@@ -120,22 +121,17 @@ def time_model_pair(models, x, y, settings, reference=None):
         per forward pass of its first example; the reference's under
         `train_step` too, seconds per call.
     """
-    train_calls = {}
-    for layer, model in models.items():
-        dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
-        model.fit(
-            dataset, epochs=1, steps_per_epoch=model.steps_per_execution, shuffle=False, verbose=0
-        )
-        iterator = iter(dataset)
-        train_calls[layer] = lambda model=model, iterator=iterator: model.train_function(iterator)
+    train_calls, steps_per_call = {}, {}
+    for layer in LAYERS:
+        train_calls[layer], steps_per_call[layer] = _train_step_call(models[layer], x, y)
     # The reference stands between the two, so that each follows it equally often.
     train_step = {"custom": train_calls["custom"], "stock": train_calls["stock"]}
     if reference is not None:
         train_step = {"custom": train_step["custom"], "reference": reference, **train_step}
-    forwards = {layer: _compiled_forward(model, x.shape[1:]) for layer, model in models.items()}
-    batch, single = tf.constant(x), tf.constant(x[:1])
+    forwards = {layer: compiled_forward(model, x.shape[1:]) for layer, model in models.items()}
+    batch, single = forward.inputs(x), forward.inputs(x[:1])
     measures = {
-        "train_step": (train_step, {layer: models[layer].steps_per_execution for layer in LAYERS}),
+        "train_step": (train_step, steps_per_call),
         "infer_batch": ({layer: _bound(forwards[layer], batch) for layer in LAYERS}, {}),
         "infer_single": ({layer: _bound(forwards[layer], single) for layer in LAYERS}, {}),
     }
@@ -151,19 +147,24 @@ def time_model_pair(models, x, y, settings, reference=None):
 class MatmulReference:
     """A large float32 matmul: the device's practical peak, timed beside the models.
 
+    It runs as the backend runs a model's step: compiled by TensorFlow or
+    JAX, one eager call on PyTorch (a single kernel either way).
+
     Args:
         n: Size of the square matrices.
     """
 
     def __init__(self, n=2048):
         rng = np.random.default_rng(0)
-        a = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
-        b = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
-        self._matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+        self._a, self._b = (
+            keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32))
+            for _ in range(2)
+        )
+        self._matmul = _compiled(lambda a, b: keras.ops.sum(keras.ops.matmul(a, b)))
         self.flops = 2.0 * n**3
 
     def __call__(self):
-        return self._matmul().numpy()
+        return forward.wait_for(self._matmul(self._a, self._b))
 
 
 def _paired_models(config, settings):
@@ -189,13 +190,42 @@ def _data(config, seed):
     return x, y
 
 
-def _compiled_forward(model, example_shape):
-    spec = tf.TensorSpec((None, *example_shape), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+def _train_step_call(model, x, y):
+    """A call that runs training steps of `model` on the batch and waits; its steps per call.
+
+    On TensorFlow, one call of the compiled train function over a repeated
+    `tf.data` batch: `steps_per_execution` steps. On JAX and PyTorch, one
+    `train_on_batch`: one step. The first call, which compiles, is made here.
+    """
+    if keras.config.backend() != "tensorflow":
+        model.train_on_batch(x, y)
+        return (lambda: model.train_on_batch(x, y)), 1
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(
+        dataset, epochs=1, steps_per_epoch=model.steps_per_execution, shuffle=False, verbose=0
+    )
+    iterator = iter(dataset)
+    return (lambda: model.train_function(iterator)), model.steps_per_execution
 
 
-def _bound(forward, inputs):
-    return lambda: forward(inputs).numpy()
+def _compiled(function):
+    """`function` compiled by the backend: `tf.function`, `jax.jit`, or itself on PyTorch."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
+def _bound(forward_pass, inputs):
+    return lambda: forward.wait_for(forward_pass(inputs))
 
 
 def _interleaved(calls, settings):

@@ -21,6 +21,14 @@ class Precision(enum.Enum):
     mixed_bfloat16 = "mixed_bfloat16"
 
 
+class Backend(enum.Enum):
+    """Keras backends a job may run on, each in a process of its own (see `process.backends`)."""
+
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
 class Quantization(enum.Enum):
     """Post-training quantization modes of `keras.Model.quantize` a job may apply after training."""
 
@@ -100,6 +108,8 @@ class TrainerConfig:
     deterministic: bool = MISSING
     verbose: Verbosity = MISSING
     reuse: bool = MISSING
+    # "auto", "true" or "false" (a string: `true` on the command line arrives as a boolean).
+    jit_compile: str = MISSING
 
 
 @dataclass
@@ -125,6 +135,7 @@ class Config:
     trainer: TrainerConfig = MISSING
     mlflow: MlflowConfig = MISSING
     seed: int = MISSING
+    backend: Backend = MISSING
     quantize: Quantization | None = MISSING
     pair_timing: PairTimingConfig = MISSING
 

@@ -5,6 +5,8 @@ the config (`custom_dense_lab.config.compose`); what remains is here: ranges,
 Keras names, and the rules that tie one key to another.
 """
 
+import importlib.util
+
 import keras
 
 from custom_dense_lab.errors import ConfigError
@@ -19,6 +21,13 @@ MAX_EXPERIMENT_NAME = 500  # MLflow's limit
 # Paired timing at a sweep's end: at most 1000 rounds of at most a minute per sample.
 MAX_PAIR_TIMING_ROUNDS = 1000
 MAX_SECONDS_PER_SAMPLE = 60.0
+JIT_COMPILE_VALUES = ("auto", "true", "false")
+# The packages a Keras backend needs, and the lab's extra that installs them.
+_BACKEND_PACKAGES = {
+    "tensorflow": (("tensorflow",), "tensorflow-cpu"),
+    "jax": (("jax", "jaxlib"), "jax"),
+    "torch": (("torch",), "torch"),
+}
 _ACTIVATION_EXAMPLES = "relu, tanh, gelu, sigmoid, linear"
 _INITIALIZER_EXAMPLES = "glorot_uniform, he_normal, lecun_normal, orthogonal, zeros"
 
@@ -36,6 +45,9 @@ def validate_config(cfg):
     _require_initializer("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
     _require_initializer("model.bias_initializer", cfg.model.bias_initializer, (4,))
     _require_quantizable(cfg.quantize, cfg.trainer.precision)
+    _require_backend_installed(cfg.backend.value)
+    if str(cfg.trainer.jit_compile).lower() not in JIT_COMPILE_VALUES:
+        raise ConfigError("trainer.jit_compile", cfg.trainer.jit_compile, "auto, true or false")
     _require_range("trainer.epochs", cfg.trainer.epochs, 1)
     _require_range("trainer.batch_size", cfg.trainer.batch_size, 1)
     if not cfg.optimizer.learning_rate > 0:
@@ -91,6 +103,18 @@ def _validate_dataset(dataset):
             "dataset.n_samples",
             dataset.n_samples,
             "enough samples for a non-empty train, validation and test split",
+        )
+
+
+def _require_backend_installed(backend):
+    packages, extra = _BACKEND_PACKAGES[backend]
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            "backend",
+            backend,
+            f"a backend installed here (missing: {', '.join(missing)}; "
+            f"pip install 'custom-dense[lab,{extra}]')",
         )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
 
-from custom_dense_lab.reports import figures, paired
+from custom_dense_lab.reports import backends, figures, paired
 from custom_dense_lab.tracking import names, ui
 
 LAYER_PARAM = "params.layer.name"
@@ -97,7 +97,7 @@ def pair_runs(runs, metrics=_PAIR_METRICS):
     pairs.attrs["paired_timings"] = [
         timings[_pair_key(row)] for row in rows if _pair_key(row) in timings
     ]
-    return pairs
+    return backends.add_ratios_to_tensorflow(pairs)
 
 
 def _pair_key(row):
@@ -145,6 +145,7 @@ def summary_metrics(pairs):
         "median_sequential_infer_latency_ratio": pairs["sequential_infer_latency_ratio"].median(),
         "pair_count": len(pairs),
         **_quantized_summary(pairs),
+        **backends.summary_metrics(pairs),
     }
     return {key: _rounded(value) for key, value in figures.items()}
 
@@ -174,7 +175,8 @@ def to_markdown(pairs, summary):
     lines = [
         f"Pairs: {len(pairs)}. Max |test accuracy delta|: "
         f"{summary['max_abs_test_accuracy_delta']:.4f}. {speed_sentence(pairs, summary)}"
-        + _quantized_sentence(summary),
+        + _quantized_sentence(summary)
+        + (f" {backends.summary_line(summary)}" if backends.summary_line(summary) else ""),
         "",
         markdown_table(pairs.drop(columns=["run_id_custom", "run_id_stock"])),
     ]
@@ -260,6 +262,8 @@ def summary_note(pairs, summary, best, experiment_id):
                 f"latency custom / stock median {summary['median_quantized_infer_latency_ratio']:.3f} "
                 "(the jobs' own figures)."
             )
+        if backends.summary_line(summary):
+            details.append(f"- {backends.summary_line(summary)}")
     lines = [headline]
     if best is not None:
         link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
@@ -326,8 +330,21 @@ def plot(pairs, epoch_spreads=None):
         step_label = "training step, the jobs' own (bar: per-epoch range)"
     else:
         step_label = "training step (bar: 95% interval; per-epoch range where not timed)"
+    to_tensorflow = None
+    if backends.varies_backend(pairs):
+        to_tensorflow = {
+            f"{name}_vs_tensorflow_{layer}": list(pairs[f"{name}_vs_tensorflow_{layer}"])
+            for name in ("step_time", "infer_latency")
+            for layer in backends.LAYERS
+        }
     return figures.comparison_figure(
-        pair_labels(pairs), list(step), bars, list(latency), list(accuracy), step_label
+        pair_labels(pairs),
+        list(step),
+        bars,
+        list(latency),
+        list(accuracy),
+        step_label,
+        to_tensorflow,
     )
 
 
@@ -382,6 +399,12 @@ def pair_table(pairs):
             "quantized_test_accuracy_delta",
             "quantized_infer_latency_ratio",
             "quantized_model_size_bytes_custom",
+        ]
+    if backends.varies_backend(pairs):
+        columns += [
+            f"{name}_vs_tensorflow_{layer}"
+            for name in ("step_time", "infer_latency")
+            for layer in backends.LAYERS
         ]
     table = pairs[columns].map(_rounded)
     table.insert(0, "pair", pair_labels(pairs))

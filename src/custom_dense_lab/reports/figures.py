@@ -26,9 +26,19 @@ _CURVE_STYLES = {
 
 
 def comparison_figure(
-    labels, step_ratios, step_spreads, latency_ratios, accuracy_deltas, step_label
+    labels,
+    step_ratios,
+    step_spreads,
+    latency_ratios,
+    accuracy_deltas,
+    step_label,
+    to_tensorflow=None,
 ):
     """Per pair: custom / stock time ratios beside the test accuracy delta.
+
+    A sweep over Keras backends gets a third panel: each pair's step time and
+    latency over TensorFlow's pair of the same config, custom and stock, on a
+    log scale.
 
     Args:
         labels: One label per pair (what the pair's jobs share, e.g. "u128 tanh").
@@ -38,15 +48,24 @@ def comparison_figure(
         latency_ratios: Single-sample inference latency, custom / stock.
         accuracy_deltas: Test accuracy, custom - stock.
         step_label: The legend's words for the step-time points and bars.
+        to_tensorflow: `{series: per-pair ratios}` for the third panel, the
+            series `step_time_vs_tensorflow_custom` and the like (NaN on
+            TensorFlow's own pairs), or `None` for two panels.
 
     Returns:
         A matplotlib `Figure`.
     """
     rows = np.arange(len(labels))
-    figure = Figure(figsize=(WIDTH_IN, 1.5 + _ROW_IN * len(labels)), dpi=DPI)
-    time_axis, accuracy_axis = figure.subplots(
-        1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    panels = (
+        [["time", "accuracy"], ["backend", "backend"]] if to_tensorflow else [["time", "accuracy"]]
     )
+    height = (1.0 + _ROW_IN * len(labels)) * len(panels) + 0.5
+    figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+    named = figure.subplot_mosaic(panels, width_ratios=[3, 2])
+    time_axis, accuracy_axis = named["time"], named["accuracy"]
+    accuracy_axis.sharey(time_axis)
+    accuracy_axis.tick_params(labelleft=False)
+    axes = list(named.values())
     low = [s[0] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
     high = [s[1] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
     time_axis.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
@@ -62,15 +81,46 @@ def comparison_figure(
     _center(accuracy_axis, accuracy_deltas, 0.0, _MIN_DELTA_HALF_SPAN)
     accuracy_axis.set_title("test accuracy, custom - stock", fontsize=10)
 
-    time_axis.set_yticks(rows, labels, fontsize=9)
-    time_axis.set_ylim(len(labels) - 0.5, -0.5)
+    row_axes = [time_axis]
+    if to_tensorflow:
+        _draw_to_tensorflow(named["backend"], rows, to_tensorflow)
+        row_axes.append(named["backend"])
+    for axis in row_axes:
+        axis.set_yticks(rows, labels, fontsize=9)
+        axis.set_ylim(len(labels) - 0.5, -0.5)
     for axis in (time_axis, accuracy_axis):
         axis.xaxis.set_major_locator(MaxNLocator(5))
         axis.tick_params(axis="x", labelsize=8)
         axis.grid(axis="x", color="0.9")
-    figure.legend(*time_axis.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8)
-    figure.tight_layout(rect=(0, 0.45 / figure.get_figheight(), 1, 1))
+    handles, names = [], []
+    for axis in axes:
+        axis_handles, axis_names = axis.get_legend_handles_labels()
+        handles += axis_handles
+        names += axis_names
+    figure.legend(handles, names, loc="lower center", ncol=2, fontsize=8)
+    legend_rows = (len(handles) + 1) // 2
+    figure.tight_layout(rect=(0, (0.1 + 0.17 * legend_rows) / figure.get_figheight(), 1, 1))
     return figure
+
+
+# The third panel's series: marker and colour per figure and layer.
+_TO_TENSORFLOW_STYLES = {
+    "step_time_vs_tensorflow_custom": ("o", "tab:blue", "step, custom / TF's"),
+    "step_time_vs_tensorflow_stock": ("x", "tab:blue", "step, stock / TF's"),
+    "infer_latency_vs_tensorflow_custom": ("D", "tab:orange", "latency, custom / TF's"),
+    "infer_latency_vs_tensorflow_stock": ("+", "tab:orange", "latency, stock / TF's"),
+}
+
+
+def _draw_to_tensorflow(axis, rows, to_tensorflow):
+    axis.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
+    offsets = np.linspace(0.18, -0.18, len(_TO_TENSORFLOW_STYLES))
+    for offset, (series, (marker, colour, label)) in zip(
+        offsets, _TO_TENSORFLOW_STYLES.items(), strict=True
+    ):
+        axis.plot(to_tensorflow[series], rows + offset, marker, color=colour, label=label)
+    axis.set_xscale("log")
+    axis.set_title("time, each backend / TensorFlow, same config (log scale)", fontsize=10)
 
 
 def learning_curves_figure(labels, curves):

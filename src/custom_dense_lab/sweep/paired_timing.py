@@ -8,7 +8,8 @@ size, precision and device, the job's initial weights) and times them the
 bench's way (`benchmark.pairing.time_model_pair`): training steps and forward
 passes, custom and stock taking turns over rounds. The per-round seconds go
 to the parent run as `paired_timings.json`, which the report reads (see
-`reports.paired`). The jobs' own figures stay in their runs.
+`reports.paired`). A pair of another Keras backend than this process's is
+timed in a process of its backend. The jobs' own figures stay in their runs.
 """
 
 import json
@@ -16,11 +17,11 @@ import sys
 
 import keras
 import mlflow
-import tensorflow as tf
 from omegaconf import OmegaConf
 
 from custom_dense_lab.benchmark.pairing import BenchSettings, time_model_pair
 from custom_dense_lab.data import load_dataset
+from custom_dense_lab.process import backends
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.reports import comparison, paired
 from custom_dense_lab.tracking import lifecycle
@@ -49,7 +50,13 @@ def time_sweep_pairs(parent_run_id, rounds, seconds_per_sample):
     for number, (label, (_, pair)) in enumerate(zip(labels, pairs.iterrows(), strict=True), 1):
         entry = {"run_id_custom": pair["run_id_custom"], "run_id_stock": pair["run_id_stock"]}
         try:
-            entry["seconds"] = _time_pair(entry, settings)
+            entry["seconds"] = backends.run_in_backend(
+                _backend_of(entry["run_id_custom"]),
+                _time_pair,
+                mlflow.get_tracking_uri(),
+                entry,
+                settings,
+            )
         except Exception as error:  # the pair is reported untimed, with the reason
             entry["not_timed"] = lifecycle.describe_error(error)
             print(f"error: pair {label} was not timed: {entry['not_timed']}", file=sys.stderr)
@@ -65,8 +72,17 @@ def time_sweep_pairs(parent_run_id, rounds, seconds_per_sample):
     mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
 
 
-def _time_pair(entry, settings):
-    """`{measure: {layer: [seconds per round]}}` of one pair, from its jobs' logged configs."""
+def _backend_of(run_id):
+    """The Keras backend a job ran on (TensorFlow for a run from before the lab recorded it)."""
+    return mlflow.get_run(run_id).data.tags.get("keras_backend", "tensorflow")
+
+
+def _time_pair(tracking_uri, entry, settings):
+    """`{measure: {layer: [seconds per round]}}` of one pair, from its jobs' logged configs.
+
+    Runs in a process of the jobs' backend (see `process.backends`).
+    """
+    mlflow.set_tracking_uri(tracking_uri)
     runs = {layer: mlflow.get_run(entry[f"run_id_{layer}"]) for layer in ("custom", "stock")}
     configs = {
         layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config.yaml"))
@@ -78,7 +94,7 @@ def _time_pair(entry, settings):
     with job_settings(str(cfg.trainer.precision), cfg.trainer.deterministic):
         bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
         x, y = bundle.examples("train", cfg.trainer.batch_size)
-        with tf.device(placement.spec):
+        with keras.device(placement.spec):
             models = {}
             for layer, layer_cfg in configs.items():
                 keras.utils.set_random_seed(cfg.seed)

@@ -46,11 +46,25 @@ def environment_tags(layer, placement, device_kind):
         "layer_impl": layer,
         "device": device_kind,
         "device_name": placement.name,
-        "tf_version": tf.__version__,
+        "keras_backend": keras.config.backend(),
+        **backend_versions(),
         "keras_version": keras.__version__,
         "git_commit": commit,
         "git_dirty": dirty,
     }
+
+
+def backend_versions():
+    """The version tags of the Keras backend this process runs on.
+
+    `tf_version` always (the data pipelines are `tf.data` on every backend),
+    and `jax_version` or `torch_version` on those backends.
+    """
+    versions = {"tf_version": tf.__version__}
+    backend = keras.config.backend()
+    if backend in ("jax", "torch"):
+        versions[f"{backend}_version"] = importlib.metadata.version(backend)
+    return versions
 
 
 @functools.cache

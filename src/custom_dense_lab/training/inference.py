@@ -1,19 +1,19 @@
 """Inference timings through the compiled forward pass, with no `predict` overhead."""
 
 import time
-import weakref
 
 import numpy as np
-import tensorflow as tf
 
 from custom_dense_lab.process.signals import raise_if_stopped
+from custom_dense_lab.training import forward as forward_pass
 
 
 def time_inference(model, batch, reuse, single_repeats=100, batch_repeats=20):
     """Times single-sample latency and batched throughput of `model`'s forward pass.
 
-    The forward pass is one `tf.function` traced once per model for any batch
-    size; warm-up calls are excluded and each timed call waits for its result.
+    The forward pass is compiled once per model for any batch size, the way
+    its backend compiles (see `forward.compiled_forward`); warm-up calls are
+    excluded and each timed call waits for its result.
 
     Args:
         model: A built Keras model.
@@ -42,8 +42,8 @@ def time_inference_interleaved(models, batch, reuse, single_repeats=100, batch_r
         One dict per model, as `time_inference` returns.
     """
     forwards = [_forward_pass(model, batch.shape[1:], reuse) for model in models]
-    single = tf.constant(batch[:1])
-    many = tf.constant(batch)
+    single = forward_pass.inputs(batch[:1])
+    many = forward_pass.inputs(batch)
     latencies = _timed_calls(forwards, single, single_repeats)
     batch_times = _timed_calls(forwards, many, batch_repeats)
     timings = []
@@ -61,29 +61,26 @@ def time_inference_interleaved(models, batch, reuse, single_repeats=100, batch_r
 
 def forward(model, batch, reuse):
     """`model`'s outputs for a numpy `batch`, through the forward pass `time_inference` times."""
-    return _forward_pass(model, batch.shape[1:], reuse)(tf.constant(batch)).numpy()
+    outputs = _forward_pass(model, batch.shape[1:], reuse)(forward_pass.inputs(batch))
+    return forward_pass.wait_for(outputs)
 
 
 def _forward_pass(model, example_shape, reuse):
-    spec = tf.TensorSpec((None, *example_shape), tf.float32)
-
-    def trace():
-        held = weakref.ref(model)  # the kept function must not keep the model alive
-        return tf.function(lambda x: held()(x, training=False), input_signature=[spec])
-
-    return reuse.get("forward passes", model, trace)
+    return reuse.get(
+        "forward passes", model, lambda: forward_pass.compiled_forward(model, example_shape)
+    )
 
 
 def _timed_calls(forwards, inputs, repeats, warmup=3):
     """Per forward pass, the seconds of `repeats` calls on `inputs`, the passes taking turns."""
     for _ in range(warmup):
         for forward in forwards:
-            forward(inputs).numpy()
+            forward_pass.wait_for(forward(inputs))
     durations = [[] for _ in forwards]
     for _ in range(repeats):
         raise_if_stopped()
         for forward, times in zip(forwards, durations, strict=True):
             started = time.perf_counter()
-            forward(inputs).numpy()
+            forward_pass.wait_for(forward(inputs))
             times.append(time.perf_counter() - started)
     return [np.asarray(times) for times in durations]

@@ -7,7 +7,6 @@ import traceback
 
 import keras
 import mlflow
-import tensorflow as tf
 
 from custom_dense_lab.config.validation import validate_config
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
@@ -154,11 +153,16 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         log_dataset_inputs(bundle)
         clock.lap("overhead_data_s")
         signals.raise_if_stopped()
-        with tf.device(placement.spec):
+        with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = job_model(cfg, bundle.input_shape, bundle.num_classes)
             device_kind = device_kind_of(model.weights[0])
-            mlflow.set_tags(records.environment_tags(cfg.layer.name, placement, device_kind))
+            mlflow.set_tags(
+                {
+                    **records.environment_tags(cfg.layer.name, placement, device_kind),
+                    "jit_compile": str(bool(model.jit_compile)).lower(),
+                }
+            )
             # Trains through the compiled model of an earlier job of this graph, if any.
             compiled = compiled_models.compiled_model_for(
                 model,

@@ -68,7 +68,9 @@ def job_model(cfg, input_shape, num_classes):
 
     Returns:
         The model built from `cfg.model` with the dense class of `cfg.layer`,
-        compiled with `cfg.optimizer`, the sparse cross-entropy loss and accuracy.
+        compiled with `cfg.optimizer`, the sparse cross-entropy loss, accuracy
+        and `cfg.trainer.jit_compile` (`model.jit_compile` says what Keras
+        made of `auto` on this backend and device).
     """
     model = instantiate(
         cfg.model,
@@ -81,5 +83,12 @@ def job_model(cfg, input_shape, num_classes):
         optimizer=instantiate(cfg.optimizer),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+        jit_compile=jit_compile_argument(cfg.trainer.get("jit_compile", "auto")),
     )
     return model
+
+
+def jit_compile_argument(setting):
+    """Keras's `jit_compile` for a `trainer.jit_compile` setting: `"auto"`, `True` or `False`."""
+    setting = str(setting).lower()
+    return "auto" if setting == "auto" else setting == "true"

@@ -22,7 +22,7 @@ def test_the_commit_is_the_labs_own_code_whatever_folder_the_job_runs_in(tmp_pat
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     monkeypatch.chdir(tmp_path)  # not a repository
-    placement = Placement(spec="/CPU:0", kind="cpu", name="a CPU")
+    placement = Placement(spec="cpu", kind="cpu", name="a CPU")
     tags = records.environment_tags("custom", placement, "cpu")
     assert tags["git_commit"] == head
     assert tags["git_dirty"] in ("true", "false")
