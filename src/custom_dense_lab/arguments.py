@@ -10,7 +10,14 @@ from pathlib import Path
 
 HELP_FLAGS = ("-h", "--help")
 # The studies of `custom-dense-studies`, as `reports.studies.STUDIES` builds them.
-STUDY_NAMES = ("parity", "width", "activations_initializers", "devices", "quantization")
+STUDY_NAMES = (
+    "parity",
+    "width",
+    "activations_initializers",
+    "devices",
+    "quantization",
+    "backends",
+)
 # The bench's grids: `--quick`, else the full one; flags replace their parts.
 QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
 FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}

@@ -169,11 +169,7 @@ _QUANTIZATION_METRICS = (
 def quantization(runs):
     """Per mode and width: what quantizing costs in accuracy and gives in size and speed."""
     pairs = _numeric_config(comparison.pair_runs(runs, metrics=_QUANTIZATION_METRICS))
-    for key in ("quantize", "model.units"):  # a sweep of one mode or one width does not vary it
-        if key not in pairs:
-            params = runs.set_index("run_id")[f"params.{key}"]
-            pairs[key] = pairs["run_id_custom"].map(params)
-    pairs["model.units"] = pd.to_numeric(pairs["model.units"])
+    pairs = _with_params(pairs, runs, ("quantize", "model.units"))
     for layer in ("custom", "stock"):
         pairs[f"accuracy_drop_{layer}"] = (
             pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]
@@ -251,12 +247,79 @@ def quantization(runs):
     return summary, table, figure
 
 
+def backends(runs):
+    """Custom and stock on each Keras backend by width, with the backend's compiler on and off."""
+    pairs = _numeric_config(comparison.pair_runs(runs, metrics=("train_gflops",)))
+    pairs = _with_params(pairs, runs, ("backend", "model.units"))
+    # The compile mode that ran (a tag), rather than the one asked for (`auto`, say).
+    pairs["jit_compile"] = pairs["run_id_custom"].map(runs.set_index("run_id")["tags.jit_compile"])
+    if "step_time_vs_tensorflow_custom" not in pairs:  # one backend, or none is TensorFlow
+        pairs["step_time_vs_tensorflow_custom"] = float("nan")
+    by = ["backend", "jit_compile", "model.units"]
+    pairs = pairs.sort_values(by).reset_index(drop=True)
+    table = pairs[
+        [
+            *by,
+            "test_accuracy_custom",
+            "test_accuracy_stock",
+            "step_time_ms_custom",
+            "step_time_ms_stock",
+            "step_time_ratio",
+            "step_time_vs_tensorflow_custom",
+            "infer_latency_ms_p50_custom",
+            "train_gflops_custom",
+        ]
+    ]
+    fastest = pairs.loc[pairs.groupby("model.units")["step_time_ms_custom"].idxmin()]
+    summary = (
+        f"{len(pairs)} pairs. Max |test accuracy delta| custom - stock on any backend: "
+        f"{pairs['test_accuracy_delta'].abs().max():.4f}. Step-time ratio custom / stock, timed "
+        f"in turns: median {pairs['step_time_ratio'].median():.3f}, "
+        f"{pairs['step_time_ratio'].min():.3f} to {pairs['step_time_ratio'].max():.3f}. Fastest "
+        "training step per width (the jobs' own figures): "
+        + "; ".join(
+            f"{row['model.units']} units: {row['backend']} with jit_compile={row['jit_compile']} "
+            f"({row['step_time_ms_custom']:.3g} ms)"
+            for _, row in fastest.iterrows()
+        )
+        + "."
+    )
+    figure = Figure(figsize=(12, 4))
+    axes = figure.subplots(1, 3)
+    colours = {"tensorflow": "tab:orange", "jax": "tab:blue", "torch": "tab:red"}
+    for (backend, jit), group in pairs.groupby(["backend", "jit_compile"]):
+        style = "-" if jit == "true" else ":"
+        label = f"{backend}, jit {jit}"
+        colour = colours.get(backend, "tab:grey")
+        axes[0].plot(group["model.units"], group["step_time_ms_custom"], "o" + style,
+                     color=colour, label=label)  # fmt: skip
+        axes[1].plot(group["model.units"], group["step_time_ratio"], "o" + style,
+                     color=colour, label=label)  # fmt: skip
+        axes[2].plot(group["model.units"], group["test_accuracy_custom"], "o" + style,
+                     color=colour, label=label)  # fmt: skip
+    for axis, title in zip(
+        axes,
+        ("training step, custom (ms)", "step time, custom / stock (timed in turns)",
+         "test accuracy, custom (stock is equal)"),
+        strict=True,
+    ):  # fmt: skip
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("units per hidden layer")
+        axis.set_title(title)
+    axes[0].set_yscale("log")
+    axes[1].axhline(1.0, color="grey", linewidth=0.8)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    return summary, table, figure
+
+
 STUDIES = {
     "parity": parity,
     "width": width,
     "activations_initializers": activations_initializers,
     "devices": devices,
     "quantization": quantization,
+    "backends": backends,
 }
 
 
@@ -270,13 +333,31 @@ def provenance(parent_id, runs):
         if parent.info.end_time
         else "unknown"
     )
+    backends = "".join(
+        f", {name} {versions.dropna().iloc[0]}"
+        for name in ("jax", "torch")
+        if (versions := runs.get(f"tags.{name}_version")) is not None and versions.notna().any()
+    )
     return (
         f"Sweep `{parent_id}` ({len(runs)} jobs, {runs['status'].eq('FINISHED').sum()} finished), "
         f"started {started:%Y-%m-%d %H:%M} UTC, wall time {wall}. Device: "
         f"{tags.get('tags.device', '?')} ({tags.get('tags.device_name', '?')}); tensorflow "
-        f"{tags.get('tags.tf_version', '?')}, keras {tags.get('tags.keras_version', '?')}; "
-        f"commit {str(tags.get('tags.git_commit', '?'))[:10]}."
+        f"{tags.get('tags.tf_version', '?')}, keras {tags.get('tags.keras_version', '?')}"
+        f"{backends}; commit {str(tags.get('tags.git_commit', '?'))[:10]}."
     )
+
+
+def _with_params(pairs, runs, keys):
+    """`pairs` with a column for each of `keys`, from the runs' params where the sweep kept it fixed.
+
+    `model.units` is a number.
+    """
+    for key in keys:
+        if key not in pairs:
+            pairs[key] = pairs["run_id_custom"].map(runs.set_index("run_id")[f"params.{key}"])
+    if "model.units" in keys:
+        pairs["model.units"] = pd.to_numeric(pairs["model.units"])
+    return pairs
 
 
 def _numeric_config(pairs):

@@ -96,6 +96,22 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
             ["mlflow.experiment_name="],
             "Invalid mlflow.experiment_name='': expected a non-empty name",
         ),
+        (
+            ["-m", "backend=jax,mxnet"],
+            "Invalid backend='mxnet': expected one of tensorflow, jax, torch.",
+        ),
+        (
+            ["trainer.jit_compile=sometimes"],
+            "Invalid trainer.jit_compile='sometimes': expected auto, true or false.",
+        ),
+        (
+            ["pair_timing.rounds=-1"],
+            "Invalid pair_timing.rounds=-1: expected an integer in [0, 1000].",
+        ),
+        (
+            ["pair_timing.seconds_per_sample=0"],
+            "Invalid pair_timing.seconds_per_sample=0.0: expected a number of seconds > 0",
+        ),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -177,6 +193,11 @@ def test_the_defaults_are_in_the_yaml_and_typed_by_the_schema():
     assert compose_config("layer=stock").layer.dense_class == "keras.layers.Dense"
     assert cfg.trainer.precision.name == "float32" and cfg.trainer.verbose.name == "auto"
     assert (cfg.model.units, cfg.model.depth, cfg.seed) == (64, 2, 0)
+    assert (cfg.backend.name, cfg.trainer.jit_compile) == ("tensorflow", "auto")
+    # `true` on the command line is a boolean to Hydra; the key takes it as the word.
+    assert compose_config("trainer.jit_compile=true").trainer.jit_compile == "True"
+    check_command_line(["-m", "trainer.jit_compile=auto,true,false,False"], CONFIG_DIR)
+    assert (cfg.pair_timing.rounds, cfg.pair_timing.seconds_per_sample) == (10, 0.1)
 
 
 def test_the_slurm_presets_are_slurm_launchers_with_their_settings():

@@ -11,6 +11,7 @@ from helpers import compose_config, import_cli, using_store
 from mlflow.entities import Metric, Param
 
 from custom_dense_lab import arguments
+from custom_dense_lab.process import backends
 from custom_dense_lab.reports import comparison, studies
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.training.job import run_job
@@ -25,6 +26,8 @@ SWEEPS = {
     ],
     "devices": [["device=cpu"], ["trainer.precision=float32", "trainer.precision=mixed_bfloat16"]],
     "quantization": [["quantize=int8", "quantize=int4"], ["model.units=16"]],
+    # The JAX jobs run in a JAX worker process (see `process.backends`), as in a real sweep.
+    "backends": [["backend=tensorflow", "backend=jax"], ["trainer.jit_compile=false"]],
 }
 
 
@@ -38,9 +41,13 @@ def run_small_sweep(study):
     combos = [[]]
     for axis in grid:
         combos = [[*combo, value] for combo in combos for value in axis]
+    store = f"mlflow.tracking_uri={mlflow.get_tracking_uri()}"  # for a worker of another backend
     for overrides in combos:
-        config = compose_config(*SMALL, *overrides, f"mlflow.experiment_name={experiment}")
-        assert run_job(config, overrides, in_sweep=True, parent_run_id=parent) is not None
+        config = compose_config(*SMALL, *overrides, f"mlflow.experiment_name={experiment}", store)
+        metrics = backends.run_in_backend(
+            config.backend.value, run_job, config, overrides, True, parent
+        )
+        assert metrics is not None
     client.set_terminated(parent)
     return parent
 
@@ -93,6 +100,7 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
         "activations_initializers": 5,
         "devices": 3,
         "quantization": 3,
+        "backends": 3,
     }
     assert len(rows) == expected_rows[study]  # the header and one row per config
     if study == "activations_initializers":

@@ -1,0 +1,148 @@
+"""The Keras backend as a sweep axis: each job on its backend, in a process of that backend."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import psutil
+import pytest
+from helpers import FAST, run_module, run_python, runs_of, sqlite_uri, sweep_parents, using_store
+
+from custom_dense_lab.tracking import lifecycle
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# Keras's `jit_compile="auto"` on a CPU: XLA on JAX only.
+AUTO_JIT_ON_CPU = {"tensorflow": "false", "jax": "true", "torch": "false"}
+
+
+@pytest.fixture(scope="module")
+def backend_sweep(tmp_path_factory):
+    """`-m backend=tensorflow,jax,torch layer=custom,stock`, with the default launcher."""
+    folder = tmp_path_factory.mktemp("backends")
+    uri = sqlite_uri(folder)
+    result = run_module(
+        "custom_dense_lab.train", "-m", f"backend={','.join(BACKENDS)}", "layer=custom,stock",
+        *FAST, cwd=folder, env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    return folder, uri, result
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backends")]
+
+
+def test_a_sweep_over_three_backends_runs_each_job_on_its_backend(backend_sweep):
+    _, uri, result = backend_sweep
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == "", result.stderr  # quiet on every backend
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    jobs = runs_of(parent.info.run_id)
+    assert len(jobs) == 6 and {job.info.status for job in jobs} == {"FINISHED"}
+    by_backend = {}
+    for job in jobs:
+        backend = job.data.params["backend"]
+        # What ran is what the job asked for, read from Keras in the job's process.
+        assert job.data.tags["keras_backend"] == backend
+        assert job.data.tags["jit_compile"] == AUTO_JIT_ON_CPU[backend]
+        assert job.data.tags["device"] == "cpu"
+        by_backend.setdefault(backend, []).append(job)
+    assert "jax_version" in by_backend["jax"][0].data.tags
+    assert "torch_version" in by_backend["torch"][0].data.tags
+    for backend, pair in by_backend.items():
+        accuracies = {job.data.metrics["test_accuracy"] for job in pair}
+        assert len(accuracies) == 1, (backend, accuracies)  # custom and stock alike
+        # One process per backend: the jobs of a backend shared it.
+        assert len({job.data.tags[lifecycle.PID_TAG] for job in pair}) == 1
+    assert len({pair[0].data.tags[lifecycle.PID_TAG] for pair in by_backend.values()}) == 3
+
+
+def test_the_report_pairs_within_each_backend_and_sets_each_against_tensorflow(backend_sweep):
+    _, uri, _ = backend_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    metrics = parent.data.metrics
+    assert metrics["pair_count"] == 3 and metrics["timed_pair_count"] == 3
+    assert metrics["max_abs_test_accuracy_delta"] == 0.0
+    for backend in ("jax", "torch"):
+        for name in ("step_time", "infer_latency"):
+            for layer in ("custom", "stock"):
+                assert metrics[f"{name}_vs_tensorflow_{layer}.{backend}"] > 0
+    note = parent.data.tags["mlflow.note.content"]
+    assert "Against TensorFlow, median over the configs" in note
+    assert "jax step time custom" in note and "torch step time custom" in note
+    table = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/comparison.csv")
+    header, *rows = table.strip().splitlines()
+    assert "backend" in header and "step_time_vs_tensorflow_custom" in header and len(rows) == 3
+
+
+def test_a_model_logged_on_one_backend_predicts_the_same_on_every_backend(backend_sweep):
+    folder, uri, _ = backend_sweep
+    mlflow.set_tracking_uri(uri)
+    (parent,) = sweep_parents()
+    (jax_custom,) = [
+        job
+        for job in runs_of(parent.info.run_id)
+        if job.data.params["backend"] == "jax" and job.data.tags["layer_impl"] == "custom"
+    ]
+    code = (
+        "import keras, mlflow, numpy as np\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{jax_custom.info.run_id}/model')\n"
+        "x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)\n"
+        "np.save('outputs_' + keras.config.backend() + '.npy', np.asarray(model.predict(x)))\n"
+    )
+    for backend in BACKENDS:
+        loaded = run_python(
+            code, cwd=folder, env={"MLFLOW_TRACKING_URI": uri, "KERAS_BACKEND": backend}
+        )
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+    outputs = {backend: np.load(folder / f"outputs_{backend}.npy") for backend in BACKENDS}
+    assert outputs["jax"].shape == (5, 10)
+    for backend in ("tensorflow", "torch"):
+        np.testing.assert_allclose(outputs[backend], outputs["jax"], atol=1e-5)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_while_a_backend_worker_trains_ends_its_run_killed_and_the_worker(
+    tmp_path, signum, status
+):
+    uri = sqlite_uri(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "custom_dense_lab.train", "backend=jax", "trainer.epochs=400",
+         "mlflow.log_model=false"],
+        cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    run = _wait_for_training(uri, tmp_path)
+    worker = int(run.data.tags[lifecycle.PID_TAG])
+    assert worker != process.pid  # the job trains in the JAX worker
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == status, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert "KILLED [backend=jax" in stderr and "Traceback" not in stderr
+    with using_store(uri, tmp_path):
+        ended = mlflow.get_run(run.info.run_id)
+    assert ended.info.status == "KILLED"
+    assert ended.data.tags["failure_reason"] == f"interrupted by {name}"
+    assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == "zombie"
+
+
+def _wait_for_training(uri, folder, timeout=180):
+    deadline = time.monotonic() + timeout
+    with using_store(uri, folder):
+        while time.monotonic() < deadline:
+            running = mlflow.search_runs(
+                search_all_experiments=True,
+                filter_string="attributes.status = 'RUNNING'",
+                output_format="list",
+            )
+            training = [run for run in running if "train_loss" in run.data.metrics]
+            if training:
+                return training[0]
+            time.sleep(0.5)
+    raise AssertionError(f"no run started training within {timeout} s")
