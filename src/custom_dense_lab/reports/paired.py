@@ -1,7 +1,7 @@
 """A sweep's paired speed figures: custom / stock ratios over rounds timed in turns.
 
 The sweep times each custom/stock pair at its end (see
-`custom_dense_lab.sweep.paired_timing`) and logs the seconds of every round
+`custom_dense_lab.benchmark.sweep_pairs`) and logs the seconds of every round
 on its parent run. Here they become ratios: per pair, the median of the
 per-round ratios with a bootstrap 95% interval over the rounds; for the
 sweep, the same over the rounds of all its pairs.

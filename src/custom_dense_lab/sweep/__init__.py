@@ -2,7 +2,6 @@
 
 - `callback`: the Hydra callback (`hydra.callbacks.mlflow_sweep` in conf/config.yaml).
 - `parent`: the parent run, created before the jobs and found by every job.
-- `paired_timing`: the sweep's speed verdict, each custom/stock pair timed in turns at its end.
 - `finish`: the sweep's end: lost jobs closed, the report, the best job, the parent's status.
 - `interrupt`: a stop signal passed on to the sweep's jobs in other processes.
 """

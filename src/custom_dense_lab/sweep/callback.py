@@ -49,19 +49,13 @@ class MlflowSweepCallback(Callback):
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Times the pairs, closes the sweep, says where to look; exits 1 if any job failed.
+        """Closes the sweep, says where to look; ends the process with status 1 if any job failed.
 
-        The pairs are timed in this process (see `paired_timing`); a stop while
-        they are, ends the sweep KILLED with the report of its finished jobs.
+        The sweep's pairs were timed just before, by the callback after this
+        one (`benchmark.sweep_pairs.PairedTimingCallback`: Hydra ends its
+        callbacks in reverse order).
         """
         parent = os.environ.get(PARENT_RUN_ENV)
-        if parent and config.pair_timing.rounds > 0:
-            # TensorFlow is loaded here only: Hydra makes this callback in every job's process.
-            from custom_dense_lab.sweep import paired_timing
-
-            timing = config.pair_timing
-            with signals.stops_at_checkpoints():
-                paired_timing.time_sweep_pairs(parent, timing.rounds, timing.seconds_per_sample)
         with signals.stops_deferred():  # the jobs are done: the parent closes whole
             failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
         after = "after the sweep had ended: its runs keep the states they ended in"

@@ -198,6 +198,9 @@ def test_the_defaults_are_in_the_yaml_and_typed_by_the_schema():
     assert compose_config("trainer.jit_compile=true").trainer.jit_compile == "True"
     check_command_line(["-m", "trainer.jit_compile=auto,true,false,False"], CONFIG_DIR)
     assert (cfg.pair_timing.rounds, cfg.pair_timing.seconds_per_sample) == (10, 0.1)
+    # Hydra ends its callbacks in reverse order: the pairs are timed before the report.
+    callbacks = compose_config(with_hydra=True).hydra.callbacks
+    assert list(callbacks) == ["mlflow_sweep", "paired_timing"]
 
 
 def test_the_slurm_presets_are_slurm_launchers_with_their_settings():

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_of
 
+from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
 from custom_dense_lab.errors import SweepNotFoundError
 from custom_dense_lab.reports import paired
 from custom_dense_lab.sweep import finish, parent
@@ -126,13 +127,19 @@ def sweep_of_one_pair(tracking, tmp_path, *overrides):
     return callback, config, parent_id, jobs
 
 
+def end_sweep(callback, config):
+    """Ends the sweep as Hydra does: its callbacks in reverse order, the timing first."""
+    PairedTimingCallback().on_multirun_end(config)
+    callback.on_multirun_end(config)
+
+
 def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ratio(
     tracking, tmp_path, capsys
 ):
     rounds = ("pair_timing.rounds=3", "pair_timing.seconds_per_sample=0.01")
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
     jobs_before = {layer: mlflow.get_run(run).data.metrics for layer, run in jobs.items()}
-    callback.on_multirun_end(config)
+    end_sweep(callback, config)
 
     out = capsys.readouterr().out
     assert "paired timing 1/1 [pair]: custom / stock step time " in out
@@ -157,7 +164,7 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
     rounds = ("pair_timing.rounds=2", "pair_timing.seconds_per_sample=0.01")
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
     mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
-    callback.on_multirun_end(config)
+    end_sweep(callback, config)
 
     assert "error: pair pair was not timed: " in capsys.readouterr().err
     (entry,) = paired.load_timings(parent_id).values()
@@ -171,6 +178,6 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
 
 def test_no_rounds_no_paired_timing(tracking, tmp_path):
     callback, config, parent_id, _ = sweep_of_one_pair(tracking, tmp_path, "pair_timing.rounds=0")
-    callback.on_multirun_end(config)
+    end_sweep(callback, config)
     assert paired.load_timings(parent_id) == {}
     assert "speed not timed in pairs" in mlflow.get_run(parent_id).data.tags[ui.NOTE_TAG]
