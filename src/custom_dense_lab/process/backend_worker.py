@@ -28,18 +28,28 @@ def main(requests_fd, replies_fd):
     signals.raise_on_stop_signals()
     while True:
         try:
-            function, args = pickle.load(requests)
+            request = pickle.load(requests)
         except EOFError:
             return
-        try:
-            reply = ("returned", function(*args))
-        except BaseException as error:  # sent back, to be raised where the call came from
+        except Exception as error:  # a call this process cannot read: its caller is told
             reply = ("raised", _sendable(error))
-        pickle.dump(reply, replies)
-        replies.flush()
+        else:
+            reply = _answer(*request)
+        try:
+            pickle.dump(reply, replies)
+            replies.flush()
+        except BrokenPipeError:  # the process that asked is gone: nobody to answer
+            return
         if reply[0] == "raised" and isinstance(reply[1], Interrupted):
             signals.exit_on_stop_signals("after the job had ended")
             sys.exit(reply[1].exit_status)
+
+
+def _answer(function, args):
+    try:
+        return ("returned", function(*args))
+    except BaseException as error:  # sent back, to be raised where the call came from
+        return ("raised", _sendable(error))
 
 
 def _sendable(error):
