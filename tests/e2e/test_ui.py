@@ -209,6 +209,10 @@ def test_the_models_page_shows_each_jobs_final_metrics(sweep, server, page):
         page.get_by_text(repr(job.data.metrics["train_loss"]), exact=True).filter(
             visible=True
         ).first.wait_for(timeout=UI_TIMEOUT_MS)
+        # Every model is named `model` (`runs:/<id>/model`); its job's name tells them apart.
+        page.get_by_text(job.data.tags["mlflow.runName"], exact=True).filter(
+            visible=True
+        ).first.wait_for(timeout=UI_TIMEOUT_MS)
     model = sweep.models[0]
     job = sweep.jobs[model.source_run_id]
     page.goto(f"{server}/{experiment}/models/{model.model_id}?{ui.VIEW_QUERY}")

@@ -22,7 +22,7 @@ SWEPT_KEYS_TAG = "custom_dense.swept_keys"
 # Every job's command-line overrides, as one string.
 OVERRIDES_TAG = "custom_dense.overrides"
 # Keys that change how a job is run or recorded, never its result: left out of names.
-_QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose", "trainer.reuse")
+_QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose", "trainer.reuse", "pair_timing.")
 _MAX_LISTED_VALUES = 4
 _HASH_CHARS = 5
 # How a job's name shows a key's value: a prefix before the value ("u" + "128").
@@ -43,6 +43,8 @@ _JOB_PREFIXES = {
     "optimizer.momentum": "mom",
     "dataset": "",
     "device": "",
+    "backend": "",
+    "trainer.jit_compile": "jit:",
 }
 # How a sweep's name labels a key ("units 32,128").
 _SWEEP_LABELS = {
@@ -53,6 +55,7 @@ _SWEEP_LABELS = {
     "model.bias_initializer": "bias init",
     "trainer.batch_size": "batch",
     "optimizer.learning_rate": "lr",
+    "trainer.jit_compile": "jit",
 }
 _SHORT_VALUES = {
     "glorot_uniform": "glorotU",
@@ -68,6 +71,7 @@ _SHORT_VALUES = {
     "mixed_float16": "fp16",
     "mixed_bfloat16": "bf16",
     "float32": "fp32",
+    "tensorflow": "tf",
 }
 
 

@@ -92,6 +92,13 @@ def test_a_single_job_is_named_by_its_layer_and_what_it_changes():
     assert names.single_job_name("stock", overrides) == "stock u256 e30"
     long = names.single_job_name("custom", [f"model.kernel_initializer=x{'y' * 40}"])
     assert len(long) == names.MAX_JOB_NAME and long.endswith("…")
+    on_jax = ["backend=jax", "trainer.jit_compile=false", "pair_timing.rounds=3"]
+    assert names.single_job_name("custom", on_jax) == "custom jax jit:false"
+
+
+def test_a_job_of_a_backend_sweep_names_its_backend_and_compile_mode():
+    values = {"backend": "tensorflow", "trainer.jit_compile": "True", "layer": "stock"}
+    assert names.job_name(values) == "tf jit:True stock"
 
 
 def test_repeated_names_are_numbered_in_order_within_the_length_limit():
