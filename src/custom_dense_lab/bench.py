@@ -27,7 +27,9 @@ from custom_dense_lab.benchmark.pairing import (
     BenchSettings,
     MatmulReference,
     measure_pair,
+    steps_per_execution,
 )
+from custom_dense_lab.config.validation import require_backend_installed
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
 from custom_dense_lab.tracking import lifecycle, records, store
@@ -64,6 +66,13 @@ def main(argv=None):
     argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
     args = parse_args(argv)
     if args.backend and args.backend != keras.config.backend():
+        try:
+            require_backend_installed(args.backend)
+        except ConfigError as error:
+            print(
+                f"error: {ConfigError('--backend', error.value, error.accepted)}", file=sys.stderr
+            )
+            sys.exit(2)
         # Keras chose its backend as it loaded: the bench starts again, on the one asked for.
         os.execve(
             sys.executable,
@@ -135,7 +144,7 @@ def _params(configs, settings, args):
         "depth": ",".join(str(d) for d in sorted({c.depth for c in configs})),
         "batch_size": ",".join(str(b) for b in sorted({c.batch_size for c in configs})),
         "rounds": settings.rounds,
-        "steps_per_execution": settings.steps_per_execution,
+        "steps_per_execution": steps_per_execution(settings),
         "seconds_per_sample": settings.seconds_per_sample,
         "jit_compile": settings.jit_compile,
         "device": args.device,

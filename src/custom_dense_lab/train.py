@@ -25,6 +25,7 @@ from hydra.types import RunMode
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import check_command_line
+from custom_dense_lab.config.help import register_help_resolver
 from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.errors import (
     ConfigError,
@@ -70,6 +71,9 @@ def run_task(cfg):
         # The launcher counts the job as failed, and this worker takes the next one, if any.
         print(f"error: {error}", file=sys.stderr, flush=True)
         metrics = None
+    except backends.BackendWorkerError as error:  # its run, if it has one, is closed as lost
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        metrics = None
     if metrics is None:
         if not in_sweep:
             raise SystemExit(1)
@@ -94,6 +98,7 @@ def main(argv=None):
     """
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
+    register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
     os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
     tfds.disable_progress_bar()
     register_schemas()

@@ -50,15 +50,20 @@ def main(argv=None):
         sys.exit(2)
     address = f"http://{args.host}:{args.port}"
     print(f"Starting the MLflow UI over {uri} ...", flush=True)
-    server = _start_server(uri, args.host, args.port)
-    stop = _StopWith(server)
+    stop = _StopWith()  # before the server exists: a stop then has one to pass on to
+    server = stop.server = _start_server(uri, args.host, args.port)
     started = time.monotonic()
-    if not _wait_until_ready(address, server):
-        print(
-            f"error: the MLflow server ended (exit status {server.returncode}) before it "
-            "answered: see its lines above",
-            file=sys.stderr,
-        )
+    ready = _wait_until_ready(address, server, stop)
+    if stop.signum is not None:
+        server.wait()
+        sys.exit(128 + stop.signum)
+    if not ready:
+        if server.poll() is None:
+            server.terminate()
+            reason = f"did not answer within {READY_TIMEOUT_S} s, and was stopped"
+        else:
+            reason = f"ended (exit status {server.returncode}) before it answered"
+        print(f"error: the MLflow server {reason}: see its lines above", file=sys.stderr)
         sys.exit(1)
     print(
         f"MLflow UI ready at {address} ({time.monotonic() - started:.1f} s); Ctrl-C stops it",
@@ -101,30 +106,35 @@ def _start_server(uri, host, port):
 
 
 class _StopWith:
-    """Passes SIGINT and SIGTERM on to the server's process group; remembers which came."""
+    """Passes SIGINT and SIGTERM on to the server's process group; remembers which came.
 
-    def __init__(self, server):
+    A stop before the server started keeps it from starting.
+    """
+
+    def __init__(self):
         self.signum = None
-        self._server = server
+        self.server = None
         for signum in signals.STOP_SIGNALS:
             signal.signal(signum, self._pass_on)
 
     def _pass_on(self, signum, frame):
         self.signum = signum
+        if self.server is None:
+            raise SystemExit(128 + signum)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._server.pid, signal.SIGTERM)
+            os.killpg(self.server.pid, signal.SIGTERM)
 
 
-def _wait_until_ready(address, server):
-    """Whether the server answered `/health` and a store request before it ended."""
+def _wait_until_ready(address, server, stop):
+    """Whether the server answered `/health` and a store request in time, still running."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and server.poll() is None:
+    while time.monotonic() < deadline and server.poll() is None and stop.signum is None:
         if _answers(f"{address}/health") and _answers(
             f"{address}/ajax-api/2.0/mlflow/experiments/search?max_results=1"
         ):
             return True
         time.sleep(_POLL_S)
-    return server.poll() is None
+    return False
 
 
 def _answers(url):

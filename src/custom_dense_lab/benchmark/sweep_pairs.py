@@ -13,7 +13,6 @@ timed in a process of its backend. The jobs' own figures stay in their runs.
 """
 
 import json
-import sys
 
 import keras
 import mlflow
@@ -21,7 +20,7 @@ from omegaconf import OmegaConf
 
 from custom_dense_lab.benchmark.pairing import BenchSettings, time_model_pair
 from custom_dense_lab.data import load_dataset
-from custom_dense_lab.process import backends
+from custom_dense_lab.process import backends, signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.reports import comparison, paired
 from custom_dense_lab.tracking import lifecycle
@@ -48,6 +47,7 @@ def time_sweep_pairs(parent_run_id, rounds, seconds_per_sample):
     timed = []
     labels = comparison.pair_labels(pairs)
     for number, (label, (_, pair)) in enumerate(zip(labels, pairs.iterrows(), strict=True), 1):
+        signals.raise_if_stopped()  # a stop noted while the last pair was timed
         entry = {"run_id_custom": pair["run_id_custom"], "run_id_stock": pair["run_id_stock"]}
         try:
             entry["seconds"] = backends.run_in_backend(
@@ -59,7 +59,11 @@ def time_sweep_pairs(parent_run_id, rounds, seconds_per_sample):
             )
         except Exception as error:  # the pair is reported untimed, with the reason
             entry["not_timed"] = lifecycle.describe_error(error)
-            print(f"error: pair {label} was not timed: {entry['not_timed']}", file=sys.stderr)
+            print(
+                f"paired timing {number}/{len(pairs)} [{label}]: not timed here "
+                f"({entry['not_timed']}); the report shows its jobs' own figures",
+                flush=True,
+            )
         else:
             figures = paired.pair_figures(entry)
             print(

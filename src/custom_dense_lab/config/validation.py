@@ -45,7 +45,7 @@ def validate_config(cfg):
     _require_initializer("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
     _require_initializer("model.bias_initializer", cfg.model.bias_initializer, (4,))
     _require_quantizable(cfg.quantize, cfg.trainer.precision)
-    _require_backend_installed(cfg.backend.value)
+    require_backend_installed(cfg.backend.value)
     if str(cfg.trainer.jit_compile).lower() not in JIT_COMPILE_VALUES:
         raise ConfigError("trainer.jit_compile", cfg.trainer.jit_compile, "auto, true or false")
     _require_range("trainer.epochs", cfg.trainer.epochs, 1)
@@ -61,7 +61,13 @@ def validate_config(cfg):
             f"a non-empty name of at most {MAX_EXPERIMENT_NAME} characters",
         )
     _validate_dataset(cfg.dataset)
-    _require_range("pair_timing.rounds", cfg.pair_timing.rounds, 0, MAX_PAIR_TIMING_ROUNDS)
+    rounds = cfg.pair_timing.rounds
+    if rounds != 0 and not 2 <= rounds <= MAX_PAIR_TIMING_ROUNDS:  # an interval needs two
+        raise ConfigError(
+            "pair_timing.rounds",
+            rounds,
+            f"0 (no paired timing) or an integer in [2, {MAX_PAIR_TIMING_ROUNDS}]",
+        )
     if not 0 < cfg.pair_timing.seconds_per_sample <= MAX_SECONDS_PER_SAMPLE:
         raise ConfigError(
             "pair_timing.seconds_per_sample",
@@ -106,7 +112,8 @@ def _validate_dataset(dataset):
         )
 
 
-def _require_backend_installed(backend):
+def require_backend_installed(backend):
+    """Raises `ConfigError` when the packages of a Keras backend are not installed here."""
     packages, extra = _BACKEND_PACKAGES[backend]
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:

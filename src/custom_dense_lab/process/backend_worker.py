@@ -2,10 +2,12 @@
 
 Started as `python -m custom_dense_lab.process.backend_worker REQUESTS REPLIES`
 with `KERAS_BACKEND` set, and the two file descriptors of its pipes. Each
-request is a pickled `(function, args)`; each reply a pickled
-`("returned", value)` or `("raised", exception)`. A stop signal ends the
-current job KILLED; the worker answers with the `Interrupted` and exits with
-the signal's status. It exits at the end of its requests.
+request is a `(function, args)` message of `backends.send`; each reply
+`("returned", value)` or `("raised", exception)`. Its stops come from the
+process that started it: each is noted and acted on at the next checkpoint
+(the current job ends KILLED); that process kills the worker if it waits too
+long. After a stop the worker answers, then exits with the signal's status. It
+exits at the end of its requests.
 """
 
 from custom_dense_lab.process.startup import quiet_start
@@ -17,18 +19,16 @@ import pickle
 import sys
 import traceback
 
-from custom_dense_lab.errors import Interrupted
-from custom_dense_lab.process import signals
+from custom_dense_lab.process import backends, signals
 
 
 def main(requests_fd, replies_fd):
     """Answers requests until the pipe closes; exits 130 or 143 after a stop."""
-    requests = os.fdopen(requests_fd, "rb")
-    replies = os.fdopen(replies_fd, "wb")
-    signals.raise_on_stop_signals()
+    _keep_tensorflow_off_the_gpus()
+    signals.note_stops_only()
     while True:
         try:
-            request = pickle.load(requests)
+            request = backends.receive(requests_fd)
         except EOFError:
             return
         except Exception as error:  # a call this process cannot read: its caller is told
@@ -36,20 +36,26 @@ def main(requests_fd, replies_fd):
         else:
             reply = _answer(*request)
         try:
-            pickle.dump(reply, replies)
-            replies.flush()
+            backends.send(replies_fd, reply)
         except BrokenPipeError:  # the process that asked is gone: nobody to answer
             return
-        if reply[0] == "raised" and isinstance(reply[1], Interrupted):
-            signals.exit_on_stop_signals("after the job had ended")
-            sys.exit(reply[1].exit_status)
+        stop = signals.stop_requested()
+        if stop is not None:  # the caller was told, and says it: end quietly
+            sys.exit(stop.exit_status)
 
 
 def _answer(function, args):
+    """The reply to one call: what it returned, or what it raised (a stop noted meanwhile too)."""
     try:
-        return ("returned", function(*args))
+        value = function(*args)
+        signals.raise_if_stopped()
     except BaseException as error:  # sent back, to be raised where the call came from
         return ("raised", _sendable(error))
+    try:
+        pickle.dumps(value)  # the reply must reach the caller whole
+    except Exception as error:
+        return ("raised", _sendable(error))
+    return ("returned", value)
 
 
 def _sendable(error):
@@ -59,6 +65,14 @@ def _sendable(error):
     except Exception:
         return RuntimeError("".join(traceback.format_exception(error)).rstrip())
     return error
+
+
+def _keep_tensorflow_off_the_gpus():
+    """TensorFlow serves the data pipelines here: the GPUs are the backend's, not TensorFlow's."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Process-wide settings a job changes for itself, and puts back when it ends."""
 
 import contextlib
+import os
 
 import keras
 
@@ -51,8 +52,12 @@ def _determinism(deterministic):
             if not was_deterministic:
                 disable_op_determinism()
         return
+    if backend != "torch":
+        raise ValueError(f"no deterministic mode for the Keras backend {backend!r}")
     import torch
 
+    # cuBLAS refuses deterministic matmuls without a fixed workspace (NVIDIA's documented value).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:

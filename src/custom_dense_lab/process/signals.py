@@ -26,6 +26,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # The stop signal this process received, once a handler raised `Interrupted` for it.
 _stop_signal = None
+# Whether every stop is only noted, to be acted on at the next checkpoint (`note_stops_only`).
+_stops_only_noted = False
 
 
 def note_stop(signum):
@@ -119,6 +121,18 @@ def stops_at_checkpoints():
     raise_if_stopped()
 
 
+def note_stops_only():
+    """Makes every SIGINT and SIGTERM of this process a note, acted on at the next checkpoint.
+
+    For a process whose stops come from another one (a backend's worker, see
+    `backends`): that process passes each stop on once and decides how long
+    to wait; a second stop never raises inside the runtime here.
+    """
+    global _stops_only_noted
+    _stops_only_noted = True
+    _handle_stop_signals(lambda signum, frame: note_stop(signum))
+
+
 def exit_if_stopped(when):
     """Ends the process as `exit_on_stop_signals` would, if a stop was noted and not acted on."""
     if _stop_signal is not None:
@@ -137,7 +151,7 @@ def _raise_interrupted(signum, frame):
 
 
 def _note_first_stop_raise_second(signum, frame):
-    if _stop_signal is not None:
+    if _stop_signal is not None and not _stops_only_noted:
         _raise_interrupted(signum, frame)
     note_stop(signum)
 

@@ -81,13 +81,19 @@ def summary_line(summary):
     backends = sorted({key.rpartition(".")[2] for key in summary if "_vs_tensorflow_" in key})
     if not backends:
         return None
-    parts = [
-        f"{backend} step time custom {summary[f'step_time_vs_tensorflow_custom.{backend}']:.3g}x, "
-        f"stock {summary[f'step_time_vs_tensorflow_stock.{backend}']:.3g}x; latency custom "
-        f"{summary[f'infer_latency_vs_tensorflow_custom.{backend}']:.3g}x, "
-        f"stock {summary[f'infer_latency_vs_tensorflow_stock.{backend}']:.3g}x"
-        for backend in backends
-    ]
+    parts = []
+    for backend in backends:
+        figures = [
+            f"{words} {summary[key]:.3g}x"
+            for words, key in (
+                ("step time custom", f"step_time_vs_tensorflow_custom.{backend}"),
+                ("stock", f"step_time_vs_tensorflow_stock.{backend}"),
+                ("latency custom", f"infer_latency_vs_tensorflow_custom.{backend}"),
+                ("stock", f"infer_latency_vs_tensorflow_stock.{backend}"),
+            )
+            if key in summary
+        ]
+        parts.append(f"{backend} {', '.join(figures)}")
     return (
         "Against TensorFlow, median over the configs (the jobs' own figures, from processes "
         f"that ran one after another): {'; '.join(parts)}."

@@ -198,9 +198,16 @@ def speed_sentence(pairs, summary):
         f"Training step time, custom / stock: {summary['median_step_time_ratio']:.3f} "
         f"({_interval(summary, 'step_time')}); inference latency of one example: "
         f"{summary['median_infer_latency_ratio']:.3f} ({_interval(summary, 'infer_latency')}); "
-        f"timed in turns at the sweep's end, {rounds} rounds over "
-        f"{summary['timed_pair_count']:.0f} of the {len(pairs)} pairs. {sequential}"
+        f"timed in turns at the sweep's end, pooled over {rounds} rounds of "
+        f"{summary['timed_pair_count']:.0f} of the {len(pairs)} pairs{_untimed(pairs)}. "
+        f"{sequential}"
     )
+
+
+def _untimed(pairs):
+    """`" (the others: <reasons>)"` for the pairs not timed, or nothing."""
+    reasons = sorted(set(pairs["not_timed"]) - {""})
+    return f" (the others not timed: {'; '.join(reasons)})" if reasons else ""
 
 
 def _interval(summary, name):

@@ -52,7 +52,7 @@ class MlflowSweepCallback(Callback):
         """Closes the sweep, says where to look; ends the process with status 1 if any job failed.
 
         The sweep's pairs were timed just before, by the callback after this
-        one (`benchmark.sweep_pairs.PairedTimingCallback`: Hydra ends its
+        one (`benchmark.sweep_callback.PairedTimingCallback`: Hydra ends its
         callbacks in reverse order).
         """
         parent = os.environ.get(PARENT_RUN_ENV)

@@ -37,7 +37,12 @@ def graph_key(cfg, element_spec):
         "layer": OmegaConf.to_container(cfg.layer),
         "optimizer": OmegaConf.to_container(cfg.optimizer),
         "device": OmegaConf.to_container(cfg.device),
-        "trainer": [trainer.batch_size, str(trainer.precision), trainer.deterministic],
+        "trainer": [
+            trainer.batch_size,
+            str(trainer.precision),
+            trainer.deterministic,
+            str(trainer.get("jit_compile", "auto")).lower(),
+        ],
         "data": repr(element_spec),
     }
     return json.dumps(parts, sort_keys=True, default=str)

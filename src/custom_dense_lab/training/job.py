@@ -157,18 +157,18 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             keras.utils.set_random_seed(cfg.seed)
             model = job_model(cfg, bundle.input_shape, bundle.num_classes)
             device_kind = device_kind_of(model.weights[0])
-            mlflow.set_tags(
-                {
-                    **records.environment_tags(cfg.layer.name, placement, device_kind),
-                    "jit_compile": str(bool(model.jit_compile)).lower(),
-                }
-            )
             # Trains through the compiled model of an earlier job of this graph, if any.
             compiled = compiled_models.compiled_model_for(
                 model,
                 compiled_models.graph_key(cfg, bundle.train.element_spec),
                 bundle.examples("train", 2),
                 reuse,
+            )
+            mlflow.set_tags(
+                {
+                    **records.environment_tags(cfg.layer.name, placement, device_kind),
+                    "jit_compile": str(bool(compiled.jit_compile)).lower(),
+                }
             )
             clock.lap("overhead_build_s")
             signals.raise_if_stopped()

@@ -106,7 +106,12 @@ MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initialize
         ),
         (
             ["pair_timing.rounds=-1"],
-            "Invalid pair_timing.rounds=-1: expected an integer in [0, 1000].",
+            "Invalid pair_timing.rounds=-1: expected 0 (no paired timing) or an integer in "
+            "[2, 1000].",
+        ),
+        (
+            ["-m", "pair_timing.rounds=5,1"],
+            "Invalid pair_timing.rounds=1: expected 0 (no paired timing) or an integer in",
         ),
         (
             ["pair_timing.seconds_per_sample=0"],

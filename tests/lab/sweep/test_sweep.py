@@ -133,6 +133,7 @@ def end_sweep(callback, config):
     callback.on_multirun_end(config)
 
 
+@pytest.mark.slow  # a sweep, with its pairs timed
 def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ratio(
     tracking, tmp_path, capsys
 ):
@@ -159,6 +160,7 @@ def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ra
     assert {layer: mlflow.get_run(run).data.metrics for layer, run in jobs.items()} == jobs_before
 
 
+@pytest.mark.slow  # a sweep, with its pairs timed
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="a GPU is visible")
 def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, tmp_path, capsys):
     rounds = ("pair_timing.rounds=2", "pair_timing.seconds_per_sample=0.01")
@@ -166,7 +168,9 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
     mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
     end_sweep(callback, config)
 
-    assert "error: pair pair was not timed: " in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "paired timing 1/1 [pair]: not timed here (ConfigError: " in out
+    assert "the report shows its jobs' own figures" in out
     (entry,) = paired.load_timings(parent_id).values()
     assert "no GPU is visible here" in entry["not_timed"]
     closed = mlflow.get_run(parent_id)
@@ -176,6 +180,7 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
     assert f"- Speed not timed in pairs ({entry['not_timed']})" in note
 
 
+@pytest.mark.slow  # a sweep, with its pairs timed
 def test_no_rounds_no_paired_timing(tracking, tmp_path):
     callback, config, parent_id, _ = sweep_of_one_pair(tracking, tmp_path, "pair_timing.rounds=0")
     end_sweep(callback, config)

@@ -6,7 +6,7 @@ import weakref
 
 import keras
 import numpy as np
-from helpers import compose_config
+from helpers import compose_config, runs_in
 from hydra.utils import get_class, instantiate
 
 from custom_dense_lab.process import reuse as process_reuse
@@ -31,6 +31,20 @@ def test_the_graph_key_ignores_seed_and_initializers_only():
     assert key("model.activation=tanh") != key()
     assert key("layer=stock") != key()
     assert key("optimizer.learning_rate=0.01") != key()
+    assert key("trainer.jit_compile=true") != key("trainer.jit_compile=false") != key()
+    assert key("trainer.jit_compile=False") == key("trainer.jit_compile=false")
+
+
+def test_a_job_that_compiles_with_xla_does_not_train_through_one_that_does_not(tracking):
+    shared = process_reuse.for_job(True)
+    shared.clear()
+    job(tracking, "trainer.jit_compile=false")
+    job(tracking, "trainer.jit_compile=true", "seed=1")
+    assert shared.size("compiled models") == 2
+    runs = {run.data.params["trainer.jit_compile"]: run for run in runs_in(tracking.experiment)}
+    assert runs["False"].data.tags["jit_compile"] == "false"
+    assert runs["True"].data.tags["jit_compile"] == "true"
+    shared.clear()
 
 
 def test_a_job_gives_the_same_results_with_reuse_on_and_off(tracking):
