@@ -235,3 +235,24 @@ def wait_for_health(uri, server, log_path, timeout_s=120):
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"mlflow server did not answer /health in {timeout_s} s")
+
+
+def wait_for_running_runs(uri, folder, count, timeout=120):
+    """Waits until `count` runs of the store are RUNNING and have logged an epoch."""
+    import time
+
+    import mlflow
+
+    deadline = time.monotonic() + timeout
+    with using_store(uri, folder):
+        while time.monotonic() < deadline:
+            running = mlflow.search_runs(
+                search_all_experiments=True,
+                filter_string="attributes.status = 'RUNNING'",
+                output_format="list",
+            )
+            training = [run for run in running if "train_loss" in run.data.metrics]
+            if len(training) >= count:
+                return training
+            time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} runs started training within {timeout} s")

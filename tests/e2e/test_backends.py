@@ -4,13 +4,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import mlflow
 import numpy as np
 import psutil
 import pytest
-from helpers import FAST, run_module, run_python, runs_of, sqlite_uri, sweep_parents, using_store
+from helpers import (
+    FAST,
+    run_module,
+    run_python,
+    runs_of,
+    sqlite_uri,
+    sweep_parents,
+    using_store,
+    wait_for_running_runs,
+)
 
 from custom_dense_lab.tracking import lifecycle
 
@@ -116,7 +124,7 @@ def test_a_stop_while_a_backend_worker_trains_ends_its_run_killed_and_the_worker
         cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    run = _wait_for_training(uri, tmp_path)
+    (run,) = wait_for_running_runs(uri, tmp_path, 1, timeout=180)
     worker = int(run.data.tags[lifecycle.PID_TAG])
     assert worker != process.pid  # the job trains in the JAX worker
     process.send_signal(signum)
@@ -130,19 +138,3 @@ def test_a_stop_while_a_backend_worker_trains_ends_its_run_killed_and_the_worker
     assert ended.info.status == "KILLED"
     assert ended.data.tags["failure_reason"] == f"interrupted by {name}"
     assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == "zombie"
-
-
-def _wait_for_training(uri, folder, timeout=180):
-    deadline = time.monotonic() + timeout
-    with using_store(uri, folder):
-        while time.monotonic() < deadline:
-            running = mlflow.search_runs(
-                search_all_experiments=True,
-                filter_string="attributes.status = 'RUNNING'",
-                output_format="list",
-            )
-            training = [run for run in running if "train_loss" in run.data.metrics]
-            if training:
-                return training[0]
-            time.sleep(0.5)
-    raise AssertionError(f"no run started training within {timeout} s")

@@ -16,7 +16,7 @@ import time
 import mlflow
 import psutil
 import pytest
-from helpers import FAST, run_module, runs_of, sqlite_uri, using_store
+from helpers import FAST, run_module, runs_of, sqlite_uri, using_store, wait_for_running_runs
 
 TRAIN = "custom_dense_lab.train"
 QUIET_JOB = (*FAST, "mlflow.log_model=false")
@@ -42,23 +42,6 @@ def new_store(folder):
     with using_store(uri, folder):
         mlflow.search_experiments(max_results=1)
     return uri
-
-
-def wait_for_running_runs(uri, folder, count, timeout=120):
-    """Waits until `count` runs of the store are RUNNING and have logged an epoch."""
-    deadline = time.monotonic() + timeout
-    with using_store(uri, folder):
-        while time.monotonic() < deadline:
-            running = mlflow.search_runs(
-                search_all_experiments=True,
-                filter_string="attributes.status = 'RUNNING'",
-                output_format="list",
-            )
-            training = [run for run in running if "train_loss" in run.data.metrics]
-            if len(training) >= count:
-                return training
-            time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} runs started training within {timeout} s")
 
 
 def all_runs(uri, folder):

@@ -86,16 +86,8 @@ def stops_deferred():
     parent is being closed must not leave it half-closed. After the block,
     `stop_requested()` says whether one came.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _stop_handler_in_block(lambda signum, frame: note_stop(signum)):
         yield
-        return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    _handle_stop_signals(lambda signum, frame: note_stop(signum))
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -108,16 +100,8 @@ def stops_at_checkpoints():
     second stop, when the first was not acted on yet, raises at once: a user
     who presses Ctrl-C twice does not wait for a long step.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _stop_handler_in_block(_note_first_stop_raise_second):
         yield
-        return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    _handle_stop_signals(_note_first_stop_raise_second)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     raise_if_stopped()
 
 
@@ -137,6 +121,21 @@ def exit_if_stopped(when):
     """Ends the process as `exit_on_stop_signals` would, if a stop was noted and not acted on."""
     if _stop_signal is not None:
         _exit_now(_stop_signal, when, 2)
+
+
+@contextlib.contextmanager
+def _stop_handler_in_block(handler):
+    """`handler` for SIGINT and SIGTERM in the block, the previous handlers after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    _handle_stop_signals(handler)
+    try:
+        yield
+    finally:
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def _handle_stop_signals(handler):

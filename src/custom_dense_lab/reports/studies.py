@@ -13,6 +13,14 @@ from matplotlib.figure import Figure
 
 from custom_dense_lab.reports import comparison
 
+# The columns of a study's table that set custom beside stock in accuracy and step time.
+_ACCURACY_AND_STEP_TIME = (
+    "test_accuracy_custom",
+    "test_accuracy_stock",
+    "step_time_ms_custom",
+    "step_time_ms_stock",
+    "step_time_ratio",
+)
 # A test accuracy at or below this stays near chance (0.1 among 10 classes): the model did not train.
 FAILED_ACCURACY = 0.3
 
@@ -62,11 +70,7 @@ def width(runs):
         [
             "model.units",
             "param_count_custom",
-            "test_accuracy_custom",
-            "test_accuracy_stock",
-            "step_time_ms_custom",
-            "step_time_ms_stock",
-            "step_time_ratio",
+            *_ACCURACY_AND_STEP_TIME,
             "train_gflops_custom",
             "train_gflops_stock",
         ]
@@ -140,11 +144,7 @@ def devices(runs):
     table = pairs[
         [
             *config,
-            "test_accuracy_custom",
-            "test_accuracy_stock",
-            "step_time_ms_custom",
-            "step_time_ms_stock",
-            "step_time_ratio",
+            *_ACCURACY_AND_STEP_TIME,
             "train_gflops_custom",
         ]
     ]
@@ -260,11 +260,7 @@ def backends(runs):
     table = pairs[
         [
             *by,
-            "test_accuracy_custom",
-            "test_accuracy_stock",
-            "step_time_ms_custom",
-            "step_time_ms_stock",
-            "step_time_ratio",
+            *_ACCURACY_AND_STEP_TIME,
             "step_time_vs_tensorflow_custom",
             "infer_latency_ms_p50_custom",
             "train_gflops_custom",
