@@ -43,11 +43,11 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
-# The tests that run in this process first (the fast ones, then the few slow ones), then
-# tests/e2e: processes, servers, whole sweeps, in three pytest workers (their subprocesses
-# mostly wait; the tests of a module that share fixtures keep to one worker).
+# The tests that run in process first, in two pytest workers (a test file to each), then
+# tests/e2e: processes, servers, whole sweeps, in three workers (their subprocesses often
+# wait; the tests of a module that share fixtures keep to one worker).
 test: lint
-	pytest --ignore=tests/e2e
+	pytest --ignore=tests/e2e -n 2 --dist loadfile
 	pytest tests/e2e -n 3 --dist loadgroup
 
 test-fast: lint

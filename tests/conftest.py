@@ -19,14 +19,31 @@ with contextlib.suppress(ModuleNotFoundError):  # the library's tests run withou
 
 E2E_DIR = Path(__file__).parent / "e2e"
 _LOG_LEVEL_KEY = "TF_CPP_MIN_LOG_LEVEL"
-_saved_log_level = None
+# TensorFlow's C++ logs quiet here and in every subprocess (`pytest_unconfigure` undoes it), set
+# as this file loads: before anything imports Keras, which imports JAX, which sets its own
+# default of 1.
+_saved_log_level = os.environ.get(_LOG_LEVEL_KEY)
+os.environ.setdefault(_LOG_LEVEL_KEY, "3")
 
 
-def pytest_configure(config):
-    """Quiets TensorFlow's C++ logs here and in every subprocess; `pytest_unconfigure` undoes it."""
-    global _saved_log_level
-    _saved_log_level = os.environ.get(_LOG_LEVEL_KEY)
-    os.environ.setdefault(_LOG_LEVEL_KEY, "3")
+def _import_keras_quietly():
+    """Imports Keras and its backend with file descriptor 2 sent to /dev/null.
+
+    TensorFlow's runtime writes notes there as it loads, whatever the log level
+    (see `custom_dense_lab.process.startup`). pytest captures them in its own
+    process, not in the workers of `pytest -n`, which import it as they collect.
+    """
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_import_keras_quietly()
 
 
 def pytest_unconfigure(config):

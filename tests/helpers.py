@@ -220,6 +220,19 @@ def copy_project(destination):
     return destination
 
 
+def server_environment():
+    """The environment of a test's `mlflow server`: no telemetry, no GenAI job workers.
+
+    MLflow's server otherwise starts seven job worker processes, which the lab
+    never uses, beside the tests' own processes.
+    """
+    return {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+
+
 def wait_for_health(uri, server, log_path, timeout_s=120):
     """Waits until the `mlflow server` process `server` answers `GET <uri>/health` with 200."""
     import time

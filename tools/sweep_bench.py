@@ -47,6 +47,13 @@ def parse_args(argv):
         "--scenarios",
         help="comma-separated subset of tf_import,single,grid,sweep_in_process,sweep_joblib_2",
     )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Hydra override for every job, e.g. mlflow.log_model=false (repeatable)",
+    )
     parser.add_argument("--output-dir", type=Path, help="also write the CSV and table here")
     parser.add_argument("--tracking-uri", help="the MLflow store (default: as for train)")
     parser.add_argument("--experiment", default="custom-dense-bench")
@@ -57,7 +64,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     chosen = [
         s
-        for s in sweep_phases.scenarios(args.epochs)
+        for s in sweep_phases.scenarios(args.epochs, args.override)
         if not args.scenarios or s.name in args.scenarios.split(",")
     ]
     codes = {"current": CURRENT_SRC}
@@ -87,7 +94,14 @@ def main(argv=None):
     print(table)
     with mlflow.start_run(experiment_id=experiment_id, run_name="sweep-bench"):
         mlflow.set_tags({"kind": "sweep-bench", "load_avg_1m": f"{os.getloadavg()[0]:.2f}"})
-        mlflow.log_params({"rounds": args.rounds, "epochs": args.epochs, "codes": str(codes)})
+        mlflow.log_params(
+            {
+                "rounds": args.rounds,
+                "epochs": args.epochs,
+                "overrides": " ".join(args.override),
+                "codes": str(codes),
+            }
+        )
         mlflow.log_metrics(_summary_metrics(results))
         mlflow.log_text(table + "\n", "sweep_bench.md")
         mlflow.log_text(results.to_csv(index=False), "sweep_bench.csv")

@@ -48,19 +48,21 @@ class Scenario:
     args: tuple
 
 
-def scenarios(epochs=None):
+def scenarios(epochs=None, overrides=()):
     """The measured commands: TensorFlow's import, a default job, the grid, the sweep twice.
 
     Args:
         epochs: Epochs of every job instead of the configured ones (the grid's
             20, the sweep's 60), for a quick run; `None` keeps them.
+        overrides: Hydra overrides added to every train command, e.g.
+            `("mlflow.log_model=false",)`.
 
     Returns:
         A list of `Scenario`s.
     """
     train = ("-m", TRAIN_MODULE)
-    one = () if epochs is None else (f"trainer.epochs={epochs}",)
-    sweep = (*SWEEP_OVERRIDES, f"trainer.epochs={epochs or 60}")
+    one = (*(() if epochs is None else (f"trainer.epochs={epochs}",)), *overrides)
+    sweep = (*SWEEP_OVERRIDES, f"trainer.epochs={epochs or 60}", *overrides)
     return [
         Scenario("tf_import", ("-c", "import tensorflow, keras")),
         Scenario("single", (*train, *one)),

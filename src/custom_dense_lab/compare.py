@@ -2,11 +2,11 @@
 
 from custom_dense_lab import arguments
 
-arguments.answer_help(arguments.compare_parser, __file__)  # at once, before TensorFlow loads
+arguments.answer_help(arguments.compare_parser, __file__)  # at once, before MLflow loads
 
 from custom_dense_lab.process.startup import quiet_start
 
-quiet_start()
+quiet_start(import_tensorflow=False)  # reads the tracking store: no TensorFlow
 
 
 import sys

@@ -7,11 +7,11 @@ latest sweep of the study's experiment, and logs both on its parent run.
 
 from custom_dense_lab import arguments
 
-arguments.answer_help(arguments.studies_parser, __file__)  # at once, before TensorFlow loads
+arguments.answer_help(arguments.studies_parser, __file__)  # at once, before MLflow loads
 
 from custom_dense_lab.process.startup import quiet_start
 
-quiet_start()
+quiet_start(import_tensorflow=False)  # reads the tracking store: no TensorFlow
 
 
 from pathlib import Path

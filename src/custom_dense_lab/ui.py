@@ -97,6 +97,8 @@ def _start_server(uri, host, port):
         *("--uvicorn-opts", "--log-level warning"),
     ]
     environment = {
+        # No server-side GenAI jobs (unless asked for): they would start seven worker processes.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **os.environ,
         "MLFLOW_LOGGING_LEVEL": "WARNING",
         "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -212,10 +212,9 @@ def test_a_server_and_database_restart_mid_sweep_loses_no_run(cluster, tmp_path)
         tmp_path,
         *SLURM,
         "mlflow.log_model=false",
-        # Long enough that the first job still logs while the server is down, on a busy machine.
-        "trainer.epochs=200",
-        "layer=custom,stock",
-        "seed=0,1",
+        # The first job long enough that it still logs while the server is down, on a busy
+        # machine; the others start while it is down or just back.
+        "trainer.epochs=200,2,3",
         "mlflow.experiment_name=restart",
     )
     _wait_for_running_run(cluster, "restart", 200)
@@ -223,10 +222,10 @@ def test_a_server_and_database_restart_mid_sweep_loses_no_run(cluster, tmp_path)
     assert restart.returncode == 0, restart.stderr
     returncode, out, err = _finish(sweep, tmp_path)
     assert returncode == 0, err[-3000:]
-    assert out.count("done [") == 4
+    assert out.count("done [") == 3
     parent, children, _ = _the_sweep(cluster, "restart")
     assert parent.info.status == "FINISHED"
-    assert len(children) == 4
+    assert len(children) == 3
     assert {run.info.status for run in children} == {"FINISHED"}
     job_logs = "".join(
         path.read_text(errors="replace")

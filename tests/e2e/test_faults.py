@@ -104,8 +104,12 @@ def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(t
     _, stderr = process.communicate(timeout=60)
 
     assert process.returncode == 130, stderr[-2000:]
-    assert stderr.strip().splitlines()[-1] == (
-        "error: interrupted by SIGINT after the job had finished: its run stays FINISHED"
+    # Whether the stop lands as the job returns or as the program winds up (a busy machine
+    # reads the line late) picks the line; the run stays FINISHED either way.
+    assert stderr.strip().splitlines()[-1] in (
+        "error: interrupted by SIGINT after the job had finished: its run stays FINISHED",
+        "error: interrupted by SIGINT after the work had ended: every run keeps the state it "
+        "ended in",
     )
     (run,) = all_runs(uri, tmp_path)
     assert run.info.status == "FINISHED" and "failure_reason" not in run.data.tags

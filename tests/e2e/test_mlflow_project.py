@@ -80,9 +80,8 @@ def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy
 def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_one(
     project_copy, tmp_path
 ):
-    sweep = mlflow_run(
-        project_copy, tmp_path, "-P", "overrides=-m layer=custom,stock trainer.epochs=2"
-    )
+    quick = "trainer.epochs=2 pair_timing.rounds=2 pair_timing.seconds_per_sample=0.01"
+    sweep = mlflow_run(project_copy, tmp_path, "-P", f"overrides=-m layer=custom,stock {quick}")
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     mlflow.set_tracking_uri(sqlite_uri(tmp_path))
     (parent,) = mlflow.search_runs(

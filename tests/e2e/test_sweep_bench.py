@@ -16,6 +16,8 @@ def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tools" / "sweep_bench.py"),
          *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
+         *("--override", "mlflow.log_model=false", "--override", "pair_timing.rounds=2"),
+         *("--override", "pair_timing.seconds_per_sample=0.01"),
          *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out"))],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -36,3 +38,6 @@ def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     )
     assert run.data.metrics["current.sweep_in_process.jobs"] == 8
     assert run.data.metrics["current.single.wall_s"] > 0
+    assert run.data.params["overrides"] == (
+        "mlflow.log_model=false pair_timing.rounds=2 pair_timing.seconds_per_sample=0.01"
+    )

@@ -79,8 +79,14 @@ def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
 
 def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
     folder, uri, _ = finished_sweep
-    result = run_module("custom_dense_lab.compare", cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
+    result = run_module(
+        "custom_dense_lab.compare",
+        cwd=folder,
+        env={"MLFLOW_TRACKING_URI": uri, "PYTHONPROFILEIMPORTTIME": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "mlflow" in imported and "tensorflow" not in imported  # the store is all it reads
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
     assert parent.info.run_id in result.stdout
@@ -264,21 +270,24 @@ def test_a_stray_mlflow_run_id_is_refused_and_the_finished_run_left_as_it_was(fi
     mlflow.set_tracking_uri(uri)
     (parent,) = sweep_parents()
     client = mlflow.MlflowClient()
-    for finished in (parent, runs_of(parent.info.run_id)[0]):
+    # A sweep pointed at the finished parent, a single job at a finished job of it.
+    for finished, args in (
+        (parent, ("-m", "layer=custom,stock", *FAST)),
+        (runs_of(parent.info.run_id)[0], FAST),
+    ):
         run_id = finished.info.run_id
         before = client.get_run(run_id)
         history = client.get_metric_history(run_id, "train_loss")
-        for args in (FAST, ("-m", "layer=custom,stock", *FAST)):
-            result = run_module(
-                "custom_dense_lab.train",
-                *args,
-                cwd=folder,
-                env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": run_id},
-            )
-            assert result.returncode == 2, result.stderr[-3000:]
-            (line,) = result.stderr.strip().splitlines()
-            assert line.startswith(f"error: Invalid MLFLOW_RUN_ID='{run_id}': expected a RUNNING")
-            assert "not a FINISHED run: unset MLFLOW_RUN_ID" in line
+        result = run_module(
+            "custom_dense_lab.train",
+            *args,
+            cwd=folder,
+            env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": run_id},
+        )
+        assert result.returncode == 2, result.stderr[-3000:]
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: Invalid MLFLOW_RUN_ID='{run_id}': expected a RUNNING")
+        assert "not a FINISHED run: unset MLFLOW_RUN_ID" in line
         after = client.get_run(run_id)
         assert (after.info, after.data.to_dictionary()) == (
             before.info,

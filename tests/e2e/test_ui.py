@@ -17,7 +17,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from helpers import free_port, run_module, sqlite_uri, using_store, wait_for_health
+from helpers import (
+    free_port,
+    run_module,
+    server_environment,
+    sqlite_uri,
+    using_store,
+    wait_for_health,
+)
 
 from custom_dense_lab.tracking import ui
 
@@ -103,7 +110,7 @@ def server(sweep):
                 *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
             ],
             cwd=sweep.folder,
-            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            env=server_environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -63,3 +63,10 @@ def test_quick_scenarios_set_every_jobs_epochs():
         assert "trainer.epochs=2" in named[name]
     assert "trainer.epochs=60" in {s.name: s.args for s in scenarios()}["sweep_joblib_2"]
     assert "hydra/launcher=joblib" in named["sweep_joblib_2"]
+
+
+def test_overrides_reach_every_train_command_and_not_the_import():
+    named = {s.name: s.args for s in scenarios(overrides=("mlflow.log_model=false",))}
+    assert "mlflow.log_model=false" not in named["tf_import"]
+    for name in ("single", "grid", "sweep_in_process", "sweep_joblib_2"):
+        assert "mlflow.log_model=false" in named[name]

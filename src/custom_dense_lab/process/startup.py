@@ -25,7 +25,7 @@ _KNOWN_HARMLESS_WARNINGS = (
 )
 
 
-def quiet_start():
+def quiet_start(import_tensorflow=True):
     """Imports TensorFlow without its start-up logs; quiets MLflow and known-harmless warnings.
 
     TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before
@@ -37,6 +37,11 @@ def quiet_start():
     MLflow's retries of an unreachable tracking server log one short line each
     (see `tracking.retries`). The objects the imports made are then kept out of
     garbage collection (see `_spare_collector`).
+
+    Args:
+        import_tensorflow: Whether the program imports TensorFlow. The programs that
+            only read the tracking store (`compare`, `studies`) pass `False`,
+            and so answer seconds sooner.
     """
     # 3: TensorFlow's C++ errors too, which are notes here, such as which int8 matmul kernel
     # runs on this CPU; a real failure reaches Python as an exception.
@@ -49,9 +54,10 @@ def quiet_start():
     try:
         from custom_dense_lab.process.signals import exit_on_stop_signals
 
-        with _stderr_to_devnull() as stderr_fd:
-            exit_on_stop_signals(_WHILE_STARTING, stderr_fd)
-            import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
+        if import_tensorflow:
+            with _stderr_to_devnull() as stderr_fd:
+                exit_on_stop_signals(_WHILE_STARTING, stderr_fd)
+                import tensorflow  # noqa: F401 -- imported here, quietly, for the whole process
         exit_on_stop_signals(_WHILE_STARTING)
         import absl.logging
         import hydra  # noqa: F401
