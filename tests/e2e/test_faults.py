@@ -36,6 +36,22 @@ def start_train(*args, cwd, env=None):
     )
 
 
+def wait_until_loading_tensorflow(process, timeout_s=60):
+    """Waits until `process` maps TensorFlow's runtime library: it is importing TensorFlow.
+
+    The lab's programs take over SIGINT and SIGTERM just before that import,
+    which then takes seconds more.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        with open(f"/proc/{process.pid}/maps") as maps:
+            if "libtensorflow_framework" in maps.read():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the process did not load TensorFlow in {timeout_s} s")
+
+
 def new_store(folder):
     """Creates a SQLite store in `folder` before any process races this one to it."""
     uri = sqlite_uri(folder)
@@ -70,7 +86,7 @@ def test_a_signal_in_the_middle_of_fit_ends_the_job_killed(tmp_path, signum, sta
 def test_a_signal_while_starting_ends_the_process_in_one_line(tmp_path, signum, status):
     uri = sqlite_uri(tmp_path)
     process = start_train(*QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
-    time.sleep(1.0)  # importing TensorFlow
+    wait_until_loading_tensorflow(process)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
 

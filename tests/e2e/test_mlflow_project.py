@@ -9,7 +9,7 @@ import subprocess
 
 import mlflow
 import pytest
-from helpers import copy_project, runs_of, sqlite_uri, venv_env, venv_program
+from helpers import QUICK_PAIR_TIMING, copy_project, runs_of, sqlite_uri, venv_env, venv_program
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy
 def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_one(
     project_copy, tmp_path
 ):
-    quick = "trainer.epochs=2 pair_timing.rounds=2 pair_timing.seconds_per_sample=0.01"
+    quick = " ".join(("trainer.epochs=2", *QUICK_PAIR_TIMING))
     sweep = mlflow_run(project_copy, tmp_path, "-P", f"overrides=-m layer=custom,stock {quick}")
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     mlflow.set_tracking_uri(sqlite_uri(tmp_path))

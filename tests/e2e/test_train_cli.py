@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from helpers import (
     FAST,
+    QUICK_PAIR_TIMING,
     free_port,
     run_module,
     run_python,
@@ -39,6 +40,7 @@ def finished_sweep(tmp_path_factory):
         "model.units=8,16",
         "trainer.epochs=2",
         "model.depth=1",
+        *QUICK_PAIR_TIMING,
         cwd=folder,
         env={"MLFLOW_TRACKING_URI": uri},
     )
