@@ -380,6 +380,19 @@ def test_help_answers_before_tensorflow_or_mlflow_is_imported(module, first_line
     assert not {"tensorflow", "mlflow", "keras"} & imported
 
 
+def test_the_quick_help_is_what_hydras_own_help_prints(tmp_path):
+    def train(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "custom_dense_lab.train", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    quick, hydras = train("--help"), train("--help", "seed=0")  # an override: Hydra's own help
+    assert quick.returncode == hydras.returncode == 0, quick.stderr + hydras.stderr
+    assert quick.stdout == hydras.stdout
+    assert "== Config ==" in quick.stdout and "seed: 0" in quick.stdout
+
+
 def test_the_config_prints_before_tensorflow_is_imported(tmp_path):
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "custom_dense_lab.train", "--cfg", "job",
