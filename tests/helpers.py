@@ -18,10 +18,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What the lab's programs leave in their working folder; none may appear in the checkout.
 RUN_LEFTOVERS = ("multirun", "outputs", "mlruns", "mlartifacts", "mlflow.db")
-# Small jobs: what the tests need of a job is its record, not a good model.
-# A small job; a sweep of them times its pairs briefly (the path runs, the figures are rough).
-# A sweep's paired timing in two short rounds, where a test needs it to run, not to judge.
+# A sweep's paired timing in two short rounds: the path runs, the figures are rough.
 QUICK_PAIR_TIMING = ("pair_timing.rounds=2", "pair_timing.seconds_per_sample=0.01")
+# Small jobs: what the tests need of a job is its record, not a good model.
 FAST = ("trainer.epochs=2", "model.units=16", "model.depth=1", *QUICK_PAIR_TIMING)
 
 
@@ -214,19 +213,6 @@ def copy_project(destination):
     for name in ("src", "conf"):
         shutil.copytree(REPO_ROOT / name, destination / name, ignore=ignore)
     return destination
-
-
-def server_environment():
-    """The environment of a test's `mlflow server`: no telemetry, no GenAI job workers.
-
-    MLflow's server otherwise starts seven job worker processes, which the lab
-    never uses, beside the tests' own processes.
-    """
-    return {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
 
 
 def wait_for_health(uri, server, log_path, timeout_s=120):

@@ -96,15 +96,24 @@ def _start_server(uri, host, port):
         *("--host", host, "--port", str(port), "--workers", "1"),
         *("--uvicorn-opts", "--log-level warning"),
     ]
-    environment = {
-        # No server-side GenAI jobs (unless asked for): they would start seven worker processes.
+    return subprocess.Popen(command, env=server_environment(), start_new_session=True)
+
+
+def server_environment():
+    """The environment of an `mlflow server` or `mlflow ui` process the lab starts.
+
+    Returns:
+        This process's environment with MLflow's chatter turned down to
+        warnings, no telemetry, and no server-side GenAI jobs (seven worker
+        processes the lab never uses) unless the environment asks for them.
+    """
+    return {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **os.environ,
         "MLFLOW_LOGGING_LEVEL": "WARNING",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PYTHONWARNINGS": _SERVER_WARNINGS,
     }
-    return subprocess.Popen(command, env=environment, start_new_session=True)
 
 
 class _StopWith:

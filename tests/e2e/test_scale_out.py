@@ -14,11 +14,12 @@ from helpers import (
     free_port,
     run_module,
     runs_of,
-    server_environment,
     sqlite_uri,
     sweep_parents,
     wait_for_health,
 )
+
+from custom_dense_lab.ui import server_environment
 
 # Its tests share module-scoped fixtures: under xdist they run in one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scale_out")]

@@ -20,13 +20,13 @@ import pytest
 from helpers import (
     free_port,
     run_module,
-    server_environment,
     sqlite_uri,
     using_store,
     wait_for_health,
 )
 
 from custom_dense_lab.tracking import ui
+from custom_dense_lab.ui import server_environment
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
