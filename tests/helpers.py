@@ -232,15 +232,30 @@ def wait_for_health(uri, server, log_path, timeout_s=120):
     raise AssertionError(f"mlflow server did not answer /health in {timeout_s} s")
 
 
-def wait_for_running_runs(uri, folder, count, timeout=120):
-    """Waits until `count` runs of the store are RUNNING and have logged an epoch."""
+def wait_for_running_runs(uri, folder, count, process, timeout=120):
+    """Waits until `count` runs of the store are RUNNING and have logged an epoch.
+
+    Args:
+        uri: The tracking store's URI.
+        folder: The folder the store's relative paths are in.
+        count: How many runs must train.
+        process: The `subprocess.Popen` that runs them (its stdout and stderr piped):
+            if it ends first, or the wait times out, the failure shows its stderr.
+        timeout: Seconds to wait.
+    """
     import time
 
     import mlflow
 
+    from custom_dense_lab.tracking.disk import sqlite_path
+
     deadline = time.monotonic() + timeout
+    database = sqlite_path(uri)
     with using_store(uri, folder):
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
+            if database is not None and not database.exists():
+                time.sleep(0.5)  # the process creates the store: opening it here would race it
+                continue
             running = mlflow.search_runs(
                 search_all_experiments=True,
                 filter_string="attributes.status = 'RUNNING'",
@@ -250,4 +265,10 @@ def wait_for_running_runs(uri, folder, count, timeout=120):
             if len(training) >= count:
                 return training
             time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} runs started training within {timeout} s")
+    state = "timed out" if process.poll() is None else f"exited {process.returncode}"
+    process.kill()
+    _, stderr = process.communicate(timeout=60)
+    raise AssertionError(
+        f"fewer than {count} runs started training ({state} after {timeout} s at most); "
+        f"its stderr ends: {stderr[-3000:]}"
+    )

@@ -7,33 +7,17 @@ arguments.answer_help(arguments.bench_parser, __file__)  # at once, before Tenso
 
 from custom_dense_lab.process.startup import quiet_start
 
-quiet_start()
+quiet_start(import_tensorflow=False)  # TensorFlow loads once the arguments and store are checked
 
 
-import itertools
 import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import keras
 import mlflow
-import pandas as pd
 
-from custom_dense_lab.benchmark import summary
-from custom_dense_lab.benchmark.pairing import (
-    BenchConfig,
-    BenchSettings,
-    MatmulReference,
-    measure_pair,
-    steps_per_execution,
-)
 from custom_dense_lab.config.validation import require_backend_installed
-from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
-from custom_dense_lab.process import signals
-from custom_dense_lab.tracking import lifecycle, records, store
-from custom_dense_lab.training.devices import resolve_device
+from custom_dense_lab.errors import ConfigError, StorageFullError
+from custom_dense_lab.tracking import store
 
 
 def parse_args(argv):
@@ -41,47 +25,16 @@ def parse_args(argv):
     return arguments.bench_parser().parse_args(argv)
 
 
-def grid_and_settings(args):
-    """The configs to time and how, from the flags (the quick or full preset, then flags)."""
-    preset = arguments.QUICK if args.quick else arguments.FULL
-    configs = [
-        BenchConfig(units, depth, batch_size)
-        for units, depth, batch_size in itertools.product(
-            args.units or preset["units"],
-            args.depth or preset["depth"],
-            args.batch_size or preset["batch_size"],
-        )
-    ]
-    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-    settings = BenchSettings(
-        rounds=args.rounds or preset["rounds"],
-        steps_per_execution=args.steps_per_execution,
-        seconds_per_sample=args.seconds_per_sample or preset["seconds"],
-        jit_compile=jit,
-    )
-    return configs, settings
-
-
 def main(argv=None):
+    """Checks the arguments and the tracking store, then runs the bench on the Keras backend asked for.
+
+    Exits 2 with one line for bad input, before TensorFlow loads; 1 for a full disk.
+    """
     argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
     args = parse_args(argv)
-    if args.backend and args.backend != keras.config.backend():
-        try:
-            require_backend_installed(args.backend)
-        except ConfigError as error:
-            print(
-                f"error: {ConfigError('--backend', error.value, error.accepted)}", file=sys.stderr
-            )
-            sys.exit(2)
-        # Keras chose its backend as it loaded: the bench starts again, on the one asked for.
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "custom_dense_lab.bench", *argv],
-            {**os.environ, "KERAS_BACKEND": args.backend},
-        )
-    configs, settings = grid_and_settings(args)
     try:
-        placement = resolve_device(args.device)
+        if args.backend:
+            _require_backend(args.backend)
         store.use_store(args.tracking_uri)
         experiment_id = store.open_experiment(
             args.experiment, mlflow.environment_variables.MLFLOW_RUN_ID.get()
@@ -92,83 +45,18 @@ def main(argv=None):
     except StorageFullError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    signals.raise_on_stop_signals()
-    started = time.perf_counter()
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend  # Keras chooses its backend as it loads
+    from custom_dense_lab.benchmark import grid_bench  # TensorFlow and Keras load here, quietly
+
+    grid_bench.run_bench(args, experiment_id)
+
+
+def _require_backend(backend):
     try:
-        run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
-        with keras.device(placement.spec), signals.stops_at_checkpoints():
-            _bench(configs, settings, args, placement)
-        mlflow.log_metric("bench_time_s", time.perf_counter() - started)
-        mlflow.end_run()
-    except (Interrupted, KeyboardInterrupt) as stop:
-        interrupted = Interrupted.from_exception(stop)
-        if mlflow.active_run():
-            lifecycle.end_active_run("KILLED", str(interrupted))
-        print(f"error: {interrupted}", file=sys.stderr)
-        sys.exit(interrupted.exit_status)
-    except BaseException as error:
-        if mlflow.active_run():
-            lifecycle.end_active_run("FAILED", lifecycle.describe_error(error))
-        raise
-    finally:
-        signals.exit_on_stop_signals("after the benchmark had ended")
-    print(f"MLflow run {run.info.run_id} (experiment {experiment_id})")
-
-
-def _bench(configs, settings, args, placement):
-    """Times every config's pair, then prints and logs the table in the active run."""
-    mlflow.set_tags(
-        {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
-    )
-    mlflow.log_params(_params(configs, settings, args))
-    reference = MatmulReference()
-    print(
-        f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), "
-        f"Keras backend {keras.config.backend()}",
-        flush=True,
-    )
-    rows = []
-    for index, config in enumerate(configs, start=1):
-        print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
-        timings = measure_pair(config, settings, reference)
-        rows.append(summary.result_row(config, timings))
-    results = pd.DataFrame(rows)
-    table = summary.to_table(results)
-    print(table)
-    _log_results(results, table, args.output_dir)
-
-
-def _params(configs, settings, args):
-    return {
-        "units": ",".join(str(u) for u in sorted({c.units for c in configs})),
-        "depth": ",".join(str(d) for d in sorted({c.depth for c in configs})),
-        "batch_size": ",".join(str(b) for b in sorted({c.batch_size for c in configs})),
-        "rounds": settings.rounds,
-        "steps_per_execution": steps_per_execution(settings),
-        "seconds_per_sample": settings.seconds_per_sample,
-        "jit_compile": settings.jit_compile,
-        "device": args.device,
-        "backend": keras.config.backend(),
-        "quick": args.quick,
-    }
-
-
-def _log_results(results, table, output_dir):
-    metrics = summary.summary_metrics(results)
-    for row in results.to_dict("records"):
-        for key, value in row.items():
-            if isinstance(value, float):
-                metrics[f"{row['config']}.{key}"] = value
-    mlflow.log_metrics(metrics)
-    figure = summary.plot(results)
-    mlflow.log_text(table + "\n", "bench.txt")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = output_dir or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        results.to_csv(folder / "bench.csv", index=False)
-        figure.savefig(folder / "bench.png", dpi=110)
-        mlflow.log_artifact(str(folder / "bench.csv"))
-        mlflow.log_artifact(str(folder / "bench.png"))
+        require_backend_installed(backend)
+    except ConfigError as error:
+        raise ConfigError("--backend", error.value, error.accepted) from None
 
 
 if __name__ == "__main__":

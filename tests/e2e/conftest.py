@@ -5,6 +5,8 @@ store; `mlflow run` runs a copy of the project, since MLflow starts the entry
 point in the project's folder.
 """
 
+from pathlib import Path
+
 import pytest
 
 
@@ -36,3 +38,31 @@ def _xdist_groups_kept_together(request):
             "requirements.lock",
             pytrace=False,
         )
+
+
+# The modules whose tests, outside the xdist groups, run whole sweeps: they are handed out
+# first, so that none starts last and leaves one worker running alone while the others wait.
+_SWEEPING_MODULES = (
+    "test_sweep_bench.py",
+    "test_train_cli.py",
+    "test_scale_out.py",
+    "test_backends.py",
+    "test_mlflow_project.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Runs the session's other tests first, then these, those of `_SWEEPING_MODULES` first.
+
+    pytest-xdist's `--dist loadgroup` hands out the groups first (the largest
+    first), then the other tests in this order.
+    """
+    rank = {name: position for position, name in enumerate(_SWEEPING_MODULES)}
+    here = Path(__file__).parent
+
+    def order(item):
+        if here not in item.path.parents:
+            return (0, 0)
+        return (1, rank.get(item.path.name, len(rank)))
+
+    items.sort(key=order)

@@ -39,9 +39,12 @@ def backend_sweep(tmp_path_factory):
     return folder, uri, result
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backends")]
+pytestmark = pytest.mark.slow
+# The tests of the module's one sweep (`backend_sweep`) run in one worker under xdist.
+SHARES_THE_SWEEP = pytest.mark.xdist_group("backend_sweep")
 
 
+@SHARES_THE_SWEEP
 def test_a_sweep_over_three_backends_runs_each_job_on_its_backend(backend_sweep):
     _, uri, result = backend_sweep
     assert result.returncode == 0, result.stderr[-3000:]
@@ -68,6 +71,7 @@ def test_a_sweep_over_three_backends_runs_each_job_on_its_backend(backend_sweep)
     assert len({pair[0].data.tags[lifecycle.PID_TAG] for pair in by_backend.values()}) == 3
 
 
+@SHARES_THE_SWEEP
 def test_the_report_pairs_within_each_backend_and_sets_each_against_tensorflow(backend_sweep):
     _, uri, _ = backend_sweep
     mlflow.set_tracking_uri(uri)
@@ -87,6 +91,7 @@ def test_the_report_pairs_within_each_backend_and_sets_each_against_tensorflow(b
     assert "backend" in header and "step_time_vs_tensorflow_custom" in header and len(rows) == 3
 
 
+@SHARES_THE_SWEEP
 def test_a_model_logged_on_one_backend_predicts_the_same_on_every_backend(backend_sweep):
     folder, uri, _ = backend_sweep
     mlflow.set_tracking_uri(uri)
@@ -124,7 +129,7 @@ def test_a_stop_while_a_backend_worker_trains_ends_its_run_killed_and_the_worker
         cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    (run,) = wait_for_running_runs(uri, tmp_path, 1, timeout=180)
+    (run,) = wait_for_running_runs(uri, tmp_path, 1, process, timeout=180)
     worker = int(run.data.tags[lifecycle.PID_TAG])
     assert worker != process.pid  # the job trains in the JAX worker
     process.send_signal(signum)

@@ -69,7 +69,7 @@ def all_runs(uri, folder):
 def test_a_signal_in_the_middle_of_fit_ends_the_job_killed(tmp_path, signum, status):
     uri = new_store(tmp_path)
     process = start_train(*LONG, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
-    wait_for_running_runs(uri, tmp_path, 1)
+    wait_for_running_runs(uri, tmp_path, 1, process)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
 
@@ -93,7 +93,7 @@ def test_a_signal_while_starting_ends_the_process_in_one_line(tmp_path, signum, 
     assert process.returncode == status, stderr[-2000:]
     name = signal.Signals(signum).name
     assert stderr == f"error: interrupted by {name} while starting, before any run\n"
-    assert not (tmp_path / "mlflow.db").exists()
+    assert all_runs(uri, tmp_path) == []
 
 
 def test_a_signal_while_the_command_line_is_checked_ends_it_in_one_line(tmp_path):
@@ -142,7 +142,7 @@ def test_sigterm_stops_a_sweep_and_closes_its_parent_killed_with_the_report(tmp_
         cwd=tmp_path,
         env={"MLFLOW_TRACKING_URI": uri},
     )
-    wait_for_running_runs(uri, tmp_path, 1)
+    wait_for_running_runs(uri, tmp_path, 1, process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
 
@@ -174,7 +174,7 @@ def start_joblib_sweep(folder):
         cwd=folder,
         env={"MLFLOW_TRACKING_URI": uri},
     )
-    wait_for_running_runs(uri, folder, 2)
+    wait_for_running_runs(uri, folder, 2, process)
     return uri, process
 
 
@@ -211,7 +211,7 @@ def test_a_job_killed_outright_is_closed_by_the_next_command_that_opens_the_stor
     uri = new_store(tmp_path)
     env = {"MLFLOW_TRACKING_URI": uri}
     process = start_train(*LONG, cwd=tmp_path, env=env)
-    (lost,) = wait_for_running_runs(uri, tmp_path, 1)
+    (lost,) = wait_for_running_runs(uri, tmp_path, 1, process)
     process.kill()
     process.wait(timeout=30)
     assert all_runs(uri, tmp_path)[0].info.status == "RUNNING"
@@ -308,11 +308,10 @@ def test_an_unusable_store_uri_is_one_line_and_exit_2(tmp_path, uri, accepted):
 
 
 def test_a_corrupt_store_is_named_and_left_untouched(tmp_path):
-    uri = sqlite_uri(tmp_path)
-    assert (
-        run_module(TRAIN, *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}).returncode
-        == 0
-    )
+    uri = new_store(tmp_path)
+    with using_store(uri, tmp_path), mlflow.start_run(run_name="earlier work"):
+        mlflow.log_params({f"param_{i}": i for i in range(50)})
+        mlflow.log_metrics({f"metric_{i}": float(i) for i in range(50)})
     database = tmp_path / "mlflow.db"
     damaged = bytearray(database.read_bytes())
     page = 4096

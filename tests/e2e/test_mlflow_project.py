@@ -2,22 +2,33 @@
 
 MLflow starts an entry point in the project's folder, where Hydra writes
 `multirun/` and `outputs/`: each test runs a copy of the project, so that the
-checkout stays as it was.
+checkout stays as it was. `mlflow run .` as users first type it runs once, and
+`-e compare` rebuilds its report.
 """
 
 import subprocess
 
 import mlflow
 import pytest
-from helpers import QUICK_PAIR_TIMING, copy_project, runs_of, sqlite_uri, venv_env, venv_program
+from helpers import copy_project, runs_of, sqlite_uri, venv_env, venv_program
 
 pytestmark = pytest.mark.slow
+# The tests of the module's one `mlflow run .` (`default_run`) run in one worker under xdist.
+SHARES_THE_DEFAULT_RUN = pytest.mark.xdist_group("default_run")
 
 
 @pytest.fixture
 def project_copy(tmp_path):
     """A fresh copy of the project for one `mlflow run`, beside its store in tmp_path."""
     return copy_project(tmp_path / "custom-dense")
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`mlflow run .` with no parameters: the project's folder, the store's folder, the result."""
+    folder = tmp_path_factory.mktemp("default")
+    project = copy_project(folder / "custom-dense")
+    return project, folder, mlflow_run(project, folder)
 
 
 def mlflow_run(project, cwd, *args):
@@ -29,10 +40,17 @@ def mlflow_run(project, cwd, *args):
     )  # fmt: skip
 
 
+@SHARES_THE_DEFAULT_RUN
+def test_mlflow_run_dot_sweeps_custom_and_stock_under_the_project_run(default_run):
+    _, folder, result = default_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    project_run = _the_project_sweep(folder, {"custom", "stock"})
+    assert project_run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("parameters", "expected_children"),
     [
-        ([], {"custom", "stock"}),
         (["-P", "overrides=-m model.units=8,16 layer=stock trainer.epochs=2"], {"stock"}),
         (["-P", "overrides=trainer.epochs=2"], set()),
     ],
@@ -48,6 +66,12 @@ def test_mlflow_run_dot_runs_the_project(project_copy, tmp_path, parameters, exp
         assert project_run.data.params["trainer.epochs"] == "2"
         assert 0.0 < project_run.data.metrics["test_accuracy"] <= 1.0
         return
+    _the_project_sweep(tmp_path, expected_children)
+
+
+def _the_project_sweep(folder, layers):
+    """The store's one sweep run, which `mlflow run` opened: two jobs, of `layers`, and a report."""
+    mlflow.set_tracking_uri(sqlite_uri(folder))
     (project_run,) = mlflow.search_runs(
         experiment_names=["project"],
         filter_string="tags.`custom_dense.sweep` = 'true'",
@@ -56,13 +80,12 @@ def test_mlflow_run_dot_runs_the_project(project_copy, tmp_path, parameters, exp
     assert project_run.info.status == "FINISHED"
     assert project_run.data.tags.get("mlflow.project.entryPoint") == "main"
     children = runs_of(project_run.info.run_id)
-    assert {c.data.tags["layer_impl"] for c in children} == expected_children
+    assert {c.data.tags["layer_impl"] for c in children} == layers
     assert len(children) == 2
     assert all(c.info.experiment_id == project_run.info.experiment_id for c in children)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(project_run.info.run_id)}
     assert "comparison.md" in artifacts
-    if expected_children == {"custom", "stock"}:
-        assert project_run.data.metrics["max_abs_test_accuracy_delta"] == 0.0
+    return project_run
 
 
 def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy, tmp_path):
@@ -77,20 +100,13 @@ def test_mlflow_run_dot_bench_logs_the_benchmark_on_the_project_run(project_copy
     assert run.data.metrics["u16_d1_b32.train_step_ratio"] > 0
 
 
-def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_one(
-    project_copy, tmp_path
-):
-    quick = " ".join(("trainer.epochs=2", *QUICK_PAIR_TIMING))
-    sweep = mlflow_run(project_copy, tmp_path, "-P", f"overrides=-m layer=custom,stock {quick}")
+@SHARES_THE_DEFAULT_RUN
+def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_one(default_run):
+    project, folder, sweep = default_run
     assert sweep.returncode == 0, sweep.stderr[-3000:]
-    mlflow.set_tracking_uri(sqlite_uri(tmp_path))
-    (parent,) = mlflow.search_runs(
-        experiment_names=["project"],
-        filter_string="tags.`custom_dense.sweep` = 'true'",
-        output_format="list",
-    )
+    parent = _the_project_sweep(folder, {"custom", "stock"})
 
-    result = mlflow_run(project_copy, tmp_path, "-e", "compare", "-P", "experiment=project")
+    result = mlflow_run(project, folder, "-e", "compare", "-P", "experiment=project")
 
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = mlflow.search_runs(

@@ -24,8 +24,9 @@ from helpers import (
     venv_program,
 )
 
-# Its tests share module-scoped fixtures: under xdist they run in one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_cli")]
+pytestmark = pytest.mark.slow
+# The tests of the module's one sweep (`finished_sweep`) run in one worker under xdist.
+SHARES_THE_SWEEP = pytest.mark.xdist_group("finished_sweep")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def finished_sweep(tmp_path_factory):
     return folder, uri, result
 
 
+@SHARES_THE_SWEEP
 def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
     folder, uri, result = finished_sweep
     assert result.returncode == 0, result.stderr[-3000:]
@@ -79,6 +81,7 @@ def test_sweep_nests_every_job_under_one_parent_with_a_report(finished_sweep):
     assert [p.read_text().strip() for p in parent_files] == [parent.info.run_id]
 
 
+@SHARES_THE_SWEEP
 def test_compare_rebuilds_the_report_of_the_latest_sweep(finished_sweep):
     folder, uri, _ = finished_sweep
     result = run_module(
@@ -146,6 +149,7 @@ def custom_run_of(finished_sweep):
     return uri, next(run for run in runs if run.data.tags["layer_impl"] == "custom")
 
 
+@SHARES_THE_SWEEP
 def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):
     uri, custom_run = custom_run_of(finished_sweep)
     code = (
@@ -166,6 +170,7 @@ def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, 
     assert "loaded CustomDense" in result.stdout
 
 
+@SHARES_THE_SWEEP
 def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
     finished_sweep, tmp_path
 ):
@@ -186,6 +191,7 @@ def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
     assert "installed" in result.stdout
 
 
+@SHARES_THE_SWEEP
 def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
     _, uri, _ = finished_sweep
     mlflow.set_tracking_uri(uri)
@@ -267,6 +273,7 @@ def test_bad_input_gets_one_line_and_exit_2_before_any_job(tmp_path, args, messa
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
 
 
+@SHARES_THE_SWEEP
 def test_a_stray_mlflow_run_id_is_refused_and_the_finished_run_left_as_it_was(finished_sweep):
     folder, uri, _ = finished_sweep
     mlflow.set_tracking_uri(uri)

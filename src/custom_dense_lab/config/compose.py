@@ -7,8 +7,9 @@ value of each command-line sweep: it holds the preset's sweep), then the config
 with the first value of every swept key, with the second, and so on, shorter
 sweeps starting over. What Hydra and OmegaConf report (the override grammar,
 an unknown group option, an unknown key, a wrong type) is turned into one
-line that names the key, the value and what is accepted; `validate_config`
-then checks the values of each composed config.
+line that names the key, the value and what is accepted; `validate_values`
+then checks the values of each composed config (and the program checks their
+Keras names once Keras has loaded: `validate_keras_names`).
 """
 
 import dataclasses
@@ -25,7 +26,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 
 from custom_dense_lab.config import overrides as override_text
 from custom_dense_lab.config.command_line import config_dirs, overrides_of
-from custom_dense_lab.config.validation import validate_config
+from custom_dense_lab.config.validation import validate_values
 from custom_dense_lab.errors import ConfigError
 
 _OPTUNA_STORAGE_KEY = "hydra.sweeper.storage"
@@ -37,10 +38,13 @@ _ABSENT = object()
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
-def check_command_line(args, config_dir):
-    """Composes and checks the config of every job the command line would run.
+def compose_command_line(args, config_dir):
+    """Composes and checks the config of every job the command line would run, Keras names aside.
 
-    The schemas must be registered (`schema.register_schemas()`).
+    The schemas must be registered (`schema.register_schemas()`). The Keras
+    names need Keras, and so the backend: `custom-dense-train` checks them
+    (`validation.validate_keras_names`) once the rest passed and TensorFlow
+    has loaded, and so refuses any other mistake seconds sooner.
 
     Args:
         args: Normalized command-line arguments (see `command_line.normalize`).
@@ -48,8 +52,9 @@ def check_command_line(args, config_dir):
             adds among `args` are searched too.
 
     Returns:
-        The first job's config (the overrides that do not sweep, and the first
-        value of each that does), with Hydra's own config under `hydra`.
+        The jobs' configs, each checked by `validation.validate_values`: first
+        the first job's (the overrides that do not sweep, and the first value of
+        each that does), with Hydra's own config under `hydra`.
 
     Raises:
         ConfigError: For the first override or value that cannot work.
@@ -68,8 +73,8 @@ def check_command_line(args, config_dir):
         configs += [_compose_row(fixed, row, overrides) for row in _rows(sweeps)]
     for cfg in configs:
         _check_hydra_settings(cfg)
-        validate_config(cfg)
-    return base
+        validate_values(cfg)
+    return configs
 
 
 def _check_given_once(overrides):

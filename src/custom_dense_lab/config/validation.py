@@ -2,12 +2,12 @@
 
 Types, Enum choices and group options are Hydra's to check when it composes
 the config (`custom_dense_lab.config.compose`); what remains is here: ranges,
-Keras names, and the rules that tie one key to another.
+Keras names, and the rules that tie one key to another. Only the Keras names
+need Keras (and so the backend, TensorFlow say): `validate_values` checks the
+rest without it, seconds sooner for a command line that is refused.
 """
 
 import importlib.util
-
-import keras
 
 from custom_dense_lab.errors import ConfigError
 
@@ -38,12 +38,32 @@ def validate_config(cfg):
     Args:
         cfg: A composed job config (see `custom_dense_lab.config.schema.Config`).
     """
-    _require_range("seed", cfg.seed, 0, MAX_SEED)
-    _require_range("model.units", cfg.model.units, 1, MAX_UNITS)
-    _require_range("model.depth", cfg.model.depth, 0, MAX_DEPTH)
+    validate_values(cfg)
+    validate_keras_names(cfg)
+
+
+def validate_keras_names(cfg):
+    """Raises `ConfigError` for an activation or initializer that Keras does not have.
+
+    Imports Keras, and with it the backend.
+
+    Args:
+        cfg: A composed job config.
+    """
     _require_activation("model.activation", cfg.model.activation)
     _require_initializer("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
     _require_initializer("model.bias_initializer", cfg.model.bias_initializer, (4,))
+
+
+def validate_values(cfg):
+    """Raises `ConfigError` naming the first key whose value cannot work, Keras names aside.
+
+    Args:
+        cfg: A composed job config.
+    """
+    _require_range("seed", cfg.seed, 0, MAX_SEED)
+    _require_range("model.units", cfg.model.units, 1, MAX_UNITS)
+    _require_range("model.depth", cfg.model.depth, 0, MAX_DEPTH)
     _require_quantizable(cfg.quantize, cfg.trainer.precision)
     require_backend_installed(cfg.backend.value)
     if str(cfg.trainer.jit_compile).lower() not in JIT_COMPILE_VALUES:
@@ -137,6 +157,8 @@ def _require_fraction(key, value):
 
 
 def _require_activation(key, name):
+    import keras
+
     try:
         activation = keras.activations.get(name)
     except (ValueError, TypeError):
@@ -147,6 +169,8 @@ def _require_activation(key, name):
 
 def _require_initializer(key, name, shape):
     """Accepts Keras initializer names that can fill a weight of `shape` (2-D kernel, 1-D bias)."""
+    import keras
+
     accepted = f"the name of a Keras initializer, e.g. {_INITIALIZER_EXAMPLES}"
     try:
         initializer = keras.initializers.get(name)

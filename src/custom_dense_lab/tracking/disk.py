@@ -47,8 +47,14 @@ def storage_failure(error):
     return None
 
 
-def check_free_space(folders):
-    """Raises `StorageFullError` when any of `folders` has less than `MIN_FREE_BYTES` free."""
+def check_free_space():
+    """Raises `StorageFullError` when a folder a job writes to has less than `MIN_FREE_BYTES` free.
+
+    A job writes to the working folder (outputs, artifacts) and, with a SQLite
+    tracking store, to the database's folder.
+    """
+    database = sqlite_store_path()
+    folders = [os.getcwd()] if database is None else [os.getcwd(), database.parent]
     for folder in folders:
         usage = _usage(folder)
         if usage is not None and usage.free < MIN_FREE_BYTES:

@@ -20,6 +20,11 @@ def bench():
 
 
 @pytest.fixture(scope="module")
+def grid_bench():
+    return import_cli("custom_dense_lab.benchmark.grid_bench")
+
+
+@pytest.fixture(scope="module")
 def compare():
     return import_cli("custom_dense_lab.compare")
 
@@ -54,8 +59,8 @@ def test_the_bench_command_refuses_a_bad_value(bench, args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench):
-    configs, settings = bench.grid_and_settings(
+def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench, grid_bench):
+    configs, settings = grid_bench.grid_and_settings(
         bench.parse_args(["--units", "16,32", "--depth", "1", "--rounds", "3"])
     )
     assert [config.name for config in configs] == [
@@ -65,7 +70,7 @@ def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench):
         "u32_d1_b512",
     ]
     assert settings.rounds == 3
-    _, quick = bench.grid_and_settings(bench.parse_args(["--quick"]))
+    _, quick = grid_bench.grid_and_settings(bench.parse_args(["--quick"]))
     assert (quick.rounds, quick.seconds_per_sample) == (7, 0.1)
 
 

@@ -1,4 +1,5 @@
-"""`check_command_line`: every job's config composed and checked before any job runs.
+"""`compose_command_line`, then `validate_keras_names`: every job's config composed and
+checked before any job runs, as `custom-dense-train` checks its command line.
 
 Each refusal is one `ConfigError` line that names the key, the value and what is
 accepted; `python -m custom_dense_lab.train` prints it as `error: <line>` and exits 2
@@ -11,11 +12,24 @@ import pytest
 from helpers import compose_config
 
 from custom_dense_lab.config import CONFIG_DIR
-from custom_dense_lab.config.compose import check_command_line
-from custom_dense_lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS
+from custom_dense_lab.config.compose import compose_command_line
+from custom_dense_lab.config.validation import (
+    MAX_DEPTH,
+    MAX_SEED,
+    MAX_UNITS,
+    validate_keras_names,
+)
 from custom_dense_lab.errors import ConfigError
 
 MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initializer, units, use_bias"
+
+
+def check_command_line(args, config_dir):
+    """Every check of `custom-dense-train`'s command line; returns the first job's config."""
+    configs = compose_command_line(args, config_dir)
+    for cfg in configs:
+        validate_keras_names(cfg)
+    return configs[0]
 
 
 @pytest.mark.parametrize(

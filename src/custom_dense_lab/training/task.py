@@ -1,0 +1,108 @@
+"""Hydra's task function of `custom-dense-train`: one job, alone or in a sweep.
+
+Importing this module loads TensorFlow, quietly (`quiet_start`). The program
+imports it once its command line has been checked; a sweep's worker processes
+(joblib, submitit) unpickle `run_task` by reference, and so import it too,
+and start as quietly as the program.
+"""
+
+from custom_dense_lab.process.startup import quiet_start
+
+quiet_start()
+
+
+import contextlib
+import sys
+
+import hydra
+import mlflow
+import tensorflow_datasets as tfds
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from custom_dense_lab.config import CONFIG_DIR
+from custom_dense_lab.errors import Interrupted, JobInterruptedError, StorageFullError
+from custom_dense_lab.process import backends, signals
+from custom_dense_lab.sweep import launcher_watch, parent
+from custom_dense_lab.tracking import disk
+from custom_dense_lab.training.job import run_job
+
+AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
+
+tfds.disable_progress_bar()
+
+
+def run_task(cfg):
+    """Runs one job; a failed single job ends the process with status 1.
+
+    It stays undecorated at module level, so that a sweep's worker processes
+    unpickle it by reference (`hydra_app` is the decorated one).
+
+    Args:
+        cfg: The job's composed config.
+
+    Returns:
+        The job's validation accuracy (what Hydra's sweepers optimize), or
+        `None` for a job of a sweep that failed.
+    """
+    signals.raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
+    if parent.in_worker_process():
+        launcher_watch.watch_launcher(parent.launcher_pid(), parent_run)
+    try:
+        disk.check_free_space()
+        metrics = _run_job_on_disk(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
+    except Interrupted as stop:
+        if parent.in_worker_process():  # the launcher records an Exception, not a BaseException
+            raise JobInterruptedError(str(stop)) from None
+        raise
+    except StorageFullError as error:
+        if not parent.in_worker_process():
+            raise
+        # The launcher counts the job as failed, and this worker takes the next one, if any.
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        metrics = None
+    except backends.BackendWorkerError as error:  # its run, if it has one, is closed as lost
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        metrics = None
+    if metrics is None:
+        if not in_sweep:
+            raise SystemExit(1)
+        return None
+    if not in_sweep:
+        signals.exit_on_stop_signals(AFTER_THE_JOB)
+    return metrics["val_accuracy"]
+
+
+hydra_app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(
+    run_task
+)
+
+
+def state_of_finished_job():
+    """`" after the job had finished..."` when the stop came after this process's job ended FINISHED."""
+    with contextlib.suppress(Exception):  # the store may be what stopped the job
+        run = mlflow.last_active_run()
+        single_job = run is not None and "mlflow.parentRunId" not in run.data.tags
+        if single_job and run.info.status == "FINISHED":
+            return f" {AFTER_THE_JOB}"
+    return ""
+
+
+def _run_job_on_disk(cfg, overrides, in_sweep, parent_run):
+    """`run_job` on the job's Keras backend, with a full disk met before its run existed raised as `StorageFullError`.
+
+    A job of another backend than this process's runs in a worker process of
+    its backend (see `process.backends`).
+    """
+    try:
+        return backends.run_in_backend(
+            cfg.backend.value, run_job, cfg, list(overrides), in_sweep, parent_run
+        )
+    except Exception as error:
+        storage = disk.storage_failure(error)
+        if storage is None:
+            raise
+        raise storage from None
