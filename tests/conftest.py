@@ -5,6 +5,7 @@ in this process) and `e2e/` (subprocesses, servers, `mlflow run`: all `slow`).
 """
 
 import contextlib
+import gc
 import os
 from pathlib import Path
 
@@ -32,18 +33,25 @@ def _import_keras_quietly():
     TensorFlow's runtime writes notes there as it loads, whatever the log level
     (see `custom_dense_lab.process.startup`). pytest captures them in its own
     process, not in the workers of `pytest -n`, which import it as they collect.
+    Python's cyclic collector pauses meanwhile, as in the lab's programs.
     """
     saved = os.dup(2)
+    gc.disable()
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             import keras  # noqa: F401
     finally:
+        gc.enable()
         os.dup2(saved, 2)
         os.close(saved)
 
 
-_import_keras_quietly()
+def pytest_configure(config):
+    # The controller of `pytest -n N` runs no test and imports no test module: it starts
+    # its workers seconds sooner without Keras.
+    if os.environ.get("PYTEST_XDIST_WORKER") or not config.getoption("numprocesses", None):
+        _import_keras_quietly()
 
 
 def pytest_unconfigure(config):
