@@ -9,6 +9,7 @@ from custom_dense_lab.process.startup import quiet_start
 quiet_start()
 
 
+import dataclasses
 import itertools
 import sys
 import tempfile
@@ -17,21 +18,61 @@ from pathlib import Path
 
 import keras
 import mlflow
+import numpy as np
 import pandas as pd
 
+from custom_dense import CustomDense
 from custom_dense_lab import arguments
-from custom_dense_lab.benchmark import summary
-from custom_dense_lab.benchmark.pairing import (
-    BenchConfig,
-    BenchSettings,
-    MatmulReference,
-    measure_pair,
-    steps_per_execution,
-)
+from custom_dense_lab.benchmark import pairs, summary
+from custom_dense_lab.benchmark.timing import MatmulReference
 from custom_dense_lab.errors import ConfigError, Interrupted
 from custom_dense_lab.process import signals
 from custom_dense_lab.tracking import lifecycle, records
 from custom_dense_lab.training.devices import resolve_device
+from custom_dense_lab.training.flops import training_matmul_flops
+from custom_dense_lab.training.models import build_mlp
+
+# Bench MLPs take MNIST-sized inputs and have 10 classes.
+INPUT_DIM = 784
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """One MLP of the grid: `depth` hidden layers of `units`, trained on batches of `batch_size`."""
+
+    units: int
+    depth: int
+    batch_size: int
+
+    @property
+    def name(self):
+        return f"u{self.units}_d{self.depth}_b{self.batch_size}"
+
+    @property
+    def shape(self):
+        """The MLP as layer widths, e.g. `784-1024-1024-10`."""
+        return "-".join(str(n) for n in (INPUT_DIM, *[self.units] * self.depth, NUM_CLASSES))
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSettings:
+    """How each config is timed.
+
+    Args:
+        rounds: Timed rounds; each times custom and stock once.
+        steps_per_execution: Training steps per call of TensorFlow's train
+            function (1 on the other backends, which train batch by batch).
+        seconds_per_sample: Target duration of one timed sample.
+        jit_compile: Keras `jit_compile` of both models.
+        seed: Seed of the weights and the data.
+    """
+
+    rounds: int = 15
+    steps_per_execution: int = 10
+    seconds_per_sample: float = 0.2
+    jit_compile: bool | str = "auto"
+    seed: int = 0
 
 
 def run_bench(args, experiment_id):
@@ -92,6 +133,46 @@ def grid_and_settings(args):
         jit_compile=jit,
     )
     return configs, settings
+
+
+def measure_pair(config, settings, reference):
+    """Times training and inference of a custom and a stock model of one config, in turns.
+
+    Returns:
+        `{layer: {measure: per-round seconds}}`, `train_flops` (the matmul
+        FLOPs of one training step) and `peak_gflops` (the reference's rate
+        in each training round).
+    """
+    rng = np.random.default_rng(settings.seed)
+    x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
+    y = rng.integers(0, NUM_CLASSES, size=config.batch_size)
+    classes = {"custom": CustomDense, "stock": keras.layers.Dense}
+
+    def build(layer):
+        model = build_mlp(classes[layer], (INPUT_DIM,), NUM_CLASSES, config.units, config.depth)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            steps_per_execution=steps_per_execution(settings),
+            jit_compile=settings.jit_compile,
+        )
+        return model
+
+    pair = pairs.paired_models(build, settings.seed, pairs.training_data(x, y), x)
+    clock = pairs.PairClock(pair, settings.seconds_per_sample, reference=reference)
+    seconds = clock.time(settings.rounds)
+    timings = {
+        layer: {measure: np.asarray(seconds[measure][layer]) for measure in pairs.MEASURES}
+        for layer in pairs.LAYERS
+    }
+    timings["peak_gflops"] = reference.flops / np.asarray(seconds["train_step"]["reference"]) / 1e9
+    timings["train_flops"] = training_matmul_flops(pair.models["custom"], config.batch_size)
+    return timings
+
+
+def steps_per_execution(settings):
+    """The settings' steps per call on TensorFlow; 1 elsewhere."""
+    return settings.steps_per_execution if keras.config.backend() == "tensorflow" else 1
 
 
 def _bench(configs, settings, args, placement):

@@ -9,23 +9,18 @@ from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
 
 
 class PairedTimingCallback(Callback):
-    """Times each finished custom/stock pair of the sweep, in this process, before its report.
+    """Times the sweep's finished pairs before its report (`pair_timing.rounds=0`: not at all).
 
-    Registered after `MlflowSweepCallback` (`hydra.callbacks` in conf/config.yaml),
-    so that Hydra, which ends its callbacks in reverse order, runs this one
-    first: the report then reads the timings. `pair_timing.rounds=0` turns it
-    off. A stop while the pairs are timed ends the sweep KILLED, with the
-    report of its finished jobs.
+    Registered after the sweep's `MlflowSweepCallback`: Hydra ends callbacks in
+    reverse order, so this one runs first and the report reads its timings.
     """
 
     def on_multirun_end(self, config, **kwargs):
         parent = os.environ.get(PARENT_RUN_ENV)
-        timing = config.pair_timing
-        if not parent or timing.rounds == 0:
+        if not parent or config.pair_timing.rounds == 0:
             return
-        # TensorFlow loads here, where the sweep ends: Hydra makes this callback in every
-        # job's process too.
+        # TensorFlow loads here, where the sweep ends: Hydra makes this callback in every job too.
         from custom_dense_lab.benchmark.sweep_pairs import time_sweep_pairs
 
         with signals.stops_at_checkpoints():
-            time_sweep_pairs(parent, timing.rounds, timing.seconds_per_sample)
+            time_sweep_pairs(parent, config.pair_timing)

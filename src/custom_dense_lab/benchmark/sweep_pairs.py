@@ -1,79 +1,130 @@
-"""A sweep's speed verdict: each custom/stock pair timed in turns, in one process, at its end.
+"""A sweep's speed verdict: its custom/stock pairs timed in turns at its end, until the answer holds.
 
-The jobs of a pair ran one after the other, minutes apart, on a machine whose
-speed drifts: the ratio of their own step times measures the machine as much
-as the layer. At the sweep's end the launching process rebuilds each pair's
-two models from the configs their jobs logged (same graph, optimizer, batch
-size, precision and device, the job's initial weights) and times them the
-bench's way (`benchmark.pairing.time_model_pair`): training steps and forward
-passes, custom and stock taking turns over rounds. The per-round seconds go
-to the parent run as `paired_timings.json`, which the report reads (see
-`reports.paired`). A pair of another Keras backend than this process's is
-timed in a process of its backend. The jobs' own figures stay in their runs.
+Every pair is timed `rounds` rounds, then a few rounds more each, pass after
+pass, until the pooled 95% interval of the sweep's step-time ratio is within
+`target` of its median, or a pair reaches `max_rounds`. A pair is timed from
+the models its jobs trained where they are still in this process; otherwise
+(joblib, SLURM, another Keras backend) its models are built again from the
+configs its jobs logged, in a process of its backend.
 """
 
+import contextlib
 import json
+import time
 
 import keras
 import mlflow
+import numpy as np
 from omegaconf import OmegaConf
 
-from custom_dense_lab.benchmark.pairing import BenchSettings, time_model_pair
+from custom_dense_lab.benchmark import pairs as pair_timing
 from custom_dense_lab.data import load_dataset
 from custom_dense_lab.process import backends, signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.reports import comparison, paired
+from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.tracking import lifecycle
 from custom_dense_lab.training.devices import resolve_device
 from custom_dense_lab.training.models import job_model
 
+# The measures behind the report's two ratios: a training step, a single-example forward pass.
+MEASURES = ("train_step", "infer_single")
+ROUNDS_PER_PASS = 2
 
-def time_sweep_pairs(parent_run_id, rounds, seconds_per_sample):
+
+def time_sweep_pairs(parent_run_id, settings):
     """Times every finished custom/stock pair of a sweep and logs the figures on its parent.
 
-    A pair that cannot be timed here (its jobs ran on a GPU this process does
-    not see, a config that is gone) is recorded with the reason, and the
-    report falls back to its jobs' own figures, labelled as sequential.
+    A pair that cannot be timed (its jobs ran on a GPU this process does not
+    see, a config that is gone) is recorded with the reason; the report then
+    shows its jobs' own figures, labelled as sequential.
 
     Args:
         parent_run_id: The sweep's parent run.
-        rounds: Rounds per measure; each round times custom and stock once.
-        seconds_per_sample: Target duration of one timed sample.
+        settings: `pair_timing` of the sweep's config: `rounds`, `max_rounds`,
+            `target` and `seconds_per_sample`.
     """
-    pairs = comparison.pair_runs(comparison.child_runs(parent_run_id))
-    if pairs.empty:
+    found = comparison.pair_runs(comparison.child_runs(parent_run_id))
+    if found.empty:
         return
-    settings = BenchSettings(rounds=rounds, seconds_per_sample=seconds_per_sample)
-    timed = []
-    labels = comparison.pair_labels(pairs)
-    for number, (label, (_, pair)) in enumerate(zip(labels, pairs.iterrows(), strict=True), 1):
-        signals.raise_if_stopped()  # a stop noted while the last pair was timed
-        entry = {"run_id_custom": pair["run_id_custom"], "run_id_stock": pair["run_id_stock"]}
-        try:
-            entry["seconds"] = backends.run_in_backend(
-                _backend_of(entry["run_id_custom"]),
-                _time_pair,
-                mlflow.get_tracking_uri(),
-                entry,
-                settings,
-            )
-        except Exception as error:  # the pair is reported untimed, with the reason
-            entry["not_timed"] = lifecycle.describe_error(error)
-            print(
-                f"paired timing {number}/{len(pairs)} [{label}]: not timed here "
-                f"({entry['not_timed']}); the report shows its jobs' own figures",
-                flush=True,
-            )
-        else:
-            figures = paired.pair_figures(entry)
-            print(
-                f"paired timing {number}/{len(pairs)} [{label}]: custom / stock step time "
-                f"{figures['step_time_ratio']:.3f}, latency {figures['infer_latency_ratio']:.3f}",
-                flush=True,
-            )
-        timed.append(entry)
-    document = {"rounds": rounds, "seconds_per_sample": seconds_per_sample, "pairs": timed}
+    started = time.perf_counter()
+    labels = comparison.pair_labels(found)
+    entries = [
+        {"run_id_custom": row["run_id_custom"], "run_id_stock": row["run_id_stock"]}
+        for _, row in found.iterrows()
+    ]
+    rounds, done = settings.rounds, 0
+    while True:
+        for entry in (e for e in entries if "not_timed" not in e):
+            signals.raise_if_stopped()
+            _time_more(entry, rounds, settings.seconds_per_sample)
+        done += rounds
+        timed = [e for e in entries if "seconds" in e]
+        if not timed or _pooled(timed)["half_width"] <= settings.target:
+            break
+        if done + ROUNDS_PER_PASS > settings.max_rounds:
+            break
+        rounds = ROUNDS_PER_PASS
+    wall_s = time.perf_counter() - started
+    for number, (label, entry) in enumerate(zip(labels, entries, strict=True), 1):
+        print(f"paired timing {number}/{len(entries)} [{label}]: {_outcome(entry)}", flush=True)
+    if timed:
+        pooled = _pooled(timed)
+        print(
+            f"paired timing: {done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled "
+            f"step-time ratio {pooled['ratio']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}]",
+            flush=True,
+        )
+    document = {
+        "rounds": done,
+        "max_rounds": settings.max_rounds,
+        "target_half_width": settings.target,
+        "seconds_per_sample": settings.seconds_per_sample,
+        "wall_s": wall_s,
+        "pairs": entries,
+    }
     mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
+
+
+def _time_more(entry, rounds, seconds_per_sample):
+    """Adds `rounds` rounds to a pair's entry; a pair that cannot be timed gets `not_timed`."""
+    run_ids = (entry["run_id_custom"], entry["run_id_stock"])
+    try:
+        seconds = backends.run_in_backend(
+            _backend_of(run_ids[0]),
+            time_pair,
+            mlflow.get_tracking_uri(),
+            run_ids,
+            rounds,
+            seconds_per_sample,
+        )
+    except Exception as error:
+        entry.pop("seconds", None)
+        entry["not_timed"] = lifecycle.describe_error(error)
+        return
+    kept = entry.setdefault("seconds", {m: {"custom": [], "stock": []} for m in MEASURES})
+    for measure, by_layer in seconds.items():
+        for layer, values in by_layer.items():
+            kept[measure][layer] += values
+
+
+def _pooled(entries):
+    """The step-time ratio over the rounds of all pairs, and its interval's largest half-width."""
+    custom = np.concatenate([e["seconds"]["train_step"]["custom"] for e in entries])
+    stock = np.concatenate([e["seconds"]["train_step"]["stock"] for e in entries])
+    summary = ratio_summary(custom, stock)
+    half = max(summary["ratio"] - summary["ci_low"], summary["ci_high"] - summary["ratio"])
+    return {**summary, "half_width": half}
+
+
+def _outcome(entry):
+    if "not_timed" in entry:
+        return f"not timed ({entry['not_timed']}); the report shows its jobs' own figures"
+    figures = paired.pair_figures(entry)
+    return (
+        f"custom / stock step time {figures['step_time_ratio']:.3f}, "
+        f"latency {figures['infer_latency_ratio']:.3f}"
+    )
 
 
 def _backend_of(run_id):
@@ -81,30 +132,55 @@ def _backend_of(run_id):
     return mlflow.get_run(run_id).data.tags.get("keras_backend", "tensorflow")
 
 
-def _time_pair(tracking_uri, entry, settings):
-    """`{measure: {layer: [seconds per round]}}` of one pair, from its jobs' logged configs.
+_clocks = {}
 
-    Runs in a process of the jobs' backend (see `process.backends`).
+
+def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
+    """`{measure: {layer: [seconds]}}` of `rounds` more rounds of a pair, in this process.
+
+    The pair's clock is kept for the next pass. Runs in a process of the
+    jobs' backend (see `process.backends`).
     """
-    mlflow.set_tracking_uri(tracking_uri)
-    runs = {layer: mlflow.get_run(entry[f"run_id_{layer}"]) for layer in ("custom", "stock")}
-    configs = {
-        layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config.yaml"))
-        for layer, run in runs.items()
-    }
+    if run_ids not in _clocks:
+        mlflow.set_tracking_uri(tracking_uri)
+        custom_run = mlflow.get_run(run_ids[0])
+        configs = {
+            layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml"))
+            for layer, run_id in zip(pair_timing.LAYERS, run_ids, strict=True)
+        }
+        cfg = configs["custom"]
+        device = resolve_device(custom_run.data.tags.get("device", cfg.device.name)).spec
+        with _job_context(cfg, device):
+            clock = pair_timing.PairClock(
+                _pair_models(run_ids, configs), seconds_per_sample, MEASURES
+            )
+        _clocks[run_ids] = (clock, cfg, device)
+    clock, cfg, device = _clocks[run_ids]
+    with _job_context(cfg, device):
+        seconds = clock.time(rounds)
+    return {m: {layer: seconds[m][layer] for layer in pair_timing.LAYERS} for m in MEASURES}
+
+
+@contextlib.contextmanager
+def _job_context(cfg, device):
+    """The precision, determinism and device the pair's jobs ran with."""
+    with job_settings(str(cfg.trainer.precision), cfg.trainer.deterministic), keras.device(device):
+        yield
+
+
+def _pair_models(run_ids, configs):
+    """The pair's models: the ones its jobs trained here, else built from their logged configs."""
+    kept = [pair_timing.kept_model(run_id) for run_id in run_ids]
+    if all(kept):
+        (custom, train_data, batch), (stock, _, _) = kept
+        return pair_timing.PairModels({"custom": custom, "stock": stock}, train_data, batch)
     cfg = configs["custom"]
-    placement = resolve_device(runs["custom"].data.tags.get("device", cfg.device.name))
     keras.backend.clear_session(free_memory=False)
-    with job_settings(str(cfg.trainer.precision), cfg.trainer.deterministic):
-        bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
-        x, y = bundle.examples("train", cfg.trainer.batch_size)
-        with keras.device(placement.spec):
-            models = {}
-            for layer, layer_cfg in configs.items():
-                keras.utils.set_random_seed(cfg.seed)
-                models[layer] = job_model(layer_cfg, bundle.input_shape, bundle.num_classes)
-            seconds = time_model_pair(models, x, y, settings)
-    return {
-        measure: {layer: times.tolist() for layer, times in by_layer.items()}
-        for measure, by_layer in seconds.items()
-    }
+    bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
+    x, y = bundle.examples("train", cfg.trainer.batch_size)
+    return pair_timing.paired_models(
+        lambda layer: job_model(configs[layer], bundle.input_shape, bundle.num_classes),
+        cfg.seed,
+        pair_timing.training_data(x, y),
+        x,
+    )

@@ -1,4 +1,4 @@
-"""Keras callbacks of a job: per-epoch metrics and timings into MLflow, a stop on NaN."""
+"""Keras callbacks of a job: per-epoch metrics and timings into MLflow, stops on NaN and when asked."""
 
 import time
 
@@ -21,20 +21,10 @@ _EPOCH_METRICS = {
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Logs each epoch's losses, accuracies, time and median step time to the active run.
 
-    Each epoch's metrics get step = epoch (from 0) and the time the epoch
-    ended. They are sent in batches, at most `flush_every_s` apart and at the
-    end of training (a store round trip per epoch costs more than a short
-    epoch); `flush()` sends what is left when training stops on an error. It
-    also times every training step, so that steady-state step time excludes
-    the first epoch's tracing and warm-up; `epoch_step_time_ms` is each
-    epoch's median step, the spread behind the job's `step_time_ms`.
-
-    Args:
-        flush_every_s: Longest wait, in seconds, before epoch metrics are sent.
-
-    Attributes:
-        epoch_times: Wall time of each epoch, in seconds.
-        step_times: Per epoch, the wall time of each training step, in seconds.
+    Metrics get step = epoch and are sent in batches at most `flush_every_s`
+    apart (a store round trip per short epoch costs more than the epoch).
+    Every training step is timed, so that the steady-state step time leaves
+    out the first epoch's tracing.
     """
 
     def __init__(self, flush_every_s=2.0):
@@ -53,8 +43,7 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        # Reading the loss waits for the step to finish, on any device.
-        keras.ops.convert_to_numpy(logs["loss"])
+        keras.ops.convert_to_numpy(logs["loss"])  # waits for the step, on any device
         self.step_times[-1].append(time.perf_counter() - self._step_started)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -71,20 +60,20 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self.flush()
 
     def flush(self):
-        """Sends the epoch metrics not sent yet to the active run."""
+        """Sends the epoch metrics not sent yet."""
         if self._pending:
             mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, self._pending)
         self._pending = []
         self._flushed_at = time.perf_counter()
 
     def steady_state_step_time_s(self):
-        """Median step time after the first epoch (of the first, with one epoch)."""
-        steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0]
-        return float(np.median(steps))
+        """The median step after the first epoch; with one epoch, after its first step."""
+        steps = [t for epoch in self.step_times[1:] for t in epoch]
+        return float(np.median(steps or self.step_times[0][1:] or self.step_times[0]))
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras's `TerminateOnNaN`, raising `TrainingDivergedError` so the job ends FAILED."""
+    """Keras's `TerminateOnNaN`, raising `TrainingDivergedError` so that the job ends FAILED."""
 
     def __init__(self):
         super().__init__(raise_error=True)
@@ -97,11 +86,7 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 class StopWhenAsked(keras.callbacks.Callback):
-    """Raises `Interrupted` after the step in which the process was asked to stop.
-
-    The checkpoint of `signals.stops_at_checkpoints` in training, validation
-    and prediction: the stop is acted on between steps, never inside one.
-    """
+    """Acts on a stop signal between steps, never inside one (see `signals.stops_at_checkpoints`)."""
 
     def on_train_batch_end(self, batch, logs=None):
         raise_if_stopped()

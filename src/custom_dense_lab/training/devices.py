@@ -1,4 +1,4 @@
-"""Which device a job runs on: resolving `device=auto|cpu|gpu` on the active Keras backend."""
+"""Which device a job runs on: `device=auto|cpu|gpu` resolved on the active Keras backend."""
 
 import platform
 from dataclasses import dataclass
@@ -14,10 +14,9 @@ class Placement:
 
     Args:
         kind: `"cpu"` or `"gpu"`.
-        spec: The device for `keras.device`, on every backend: `"cpu"` or `"gpu:0"`
-            (PyTorch keeps CPU tensors on `cpu`, not `cpu:0`, and would copy a
-            variable placed on the latter at every step, losing its gradient).
-        name: The hardware's model name (CPU model or GPU name).
+        spec: The device for `keras.device` on every backend: `"cpu"` (PyTorch
+            would copy a variable placed on `cpu:0` at every step) or `"gpu:0"`.
+        name: The CPU model or GPU name.
     """
 
     kind: str
@@ -26,19 +25,12 @@ class Placement:
 
 
 def resolve_device(requested):
-    """Resolves a `device` option to a `Placement`, on the active Keras backend.
-
-    Args:
-        requested: `"auto"` (the first GPU if there is one, else the CPU),
-            `"cpu"` or `"gpu"`.
-
-    Returns:
-        A `Placement`.
+    """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"`.
 
     Raises:
-        ConfigError: `"gpu"` was requested and the backend sees no GPU.
+        ConfigError: `"gpu"` was asked for and the backend sees none.
     """
-    gpus = gpu_names()
+    gpus = _gpu_names()
     if requested == "gpu" and not gpus:
         raise ConfigError(
             "device",
@@ -48,11 +40,16 @@ def resolve_device(requested):
         )
     if requested in ("gpu", "auto") and gpus:
         return Placement("gpu", "gpu:0", gpus[0])
-    return Placement("cpu", "cpu", cpu_model_name())
+    return Placement("cpu", "cpu", _cpu_model_name())
 
 
-def gpu_names():
-    """The names of the GPUs the active Keras backend can use, in its order."""
+def device_kind_of(variable):
+    """`"gpu"` or `"cpu"`: where a variable, and so its layer's ops, lives."""
+    device = str(variable.value.device).lower()
+    return "gpu" if "gpu" in device or "cuda" in device else "cpu"
+
+
+def _gpu_names():
     backend = keras.config.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -66,17 +63,14 @@ def gpu_names():
 
         try:
             return [device.device_kind for device in jax.devices("gpu")]
-        except RuntimeError:  # jax was installed without a GPU backend
+        except RuntimeError:  # jax without a GPU backend
             return []
-    if backend == "torch":
-        import torch
+    import torch
 
-        return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
-    return []
+    return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
 
 
-def cpu_model_name():
-    """Returns the CPU's model name, as the OS reports it."""
+def _cpu_model_name():
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
@@ -85,13 +79,3 @@ def cpu_model_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def device_kind_of(variable):
-    """Returns `"gpu"` or `"cpu"`: where a variable (and so its layer's ops) lives.
-
-    The backends name a device differently: TensorFlow `.../device:GPU:0`, JAX
-    `cuda:0`, PyTorch `cuda:0`; each names a CPU with "cpu" in it.
-    """
-    device = str(variable.value.device).lower()
-    return "gpu" if "gpu" in device or "cuda" in device else "cpu"

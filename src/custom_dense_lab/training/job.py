@@ -8,6 +8,7 @@ import traceback
 import keras
 import mlflow
 
+from custom_dense_lab.benchmark import pairs, timing
 from custom_dense_lab.config.validation import validate_config
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
 from custom_dense_lab.errors import (
@@ -16,7 +17,6 @@ from custom_dense_lab.errors import (
     Interrupted,
     TrainingDivergedError,
 )
-from custom_dense_lab.launch import requeue
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
@@ -25,7 +25,6 @@ from custom_dense_lab.training import compiled_models, quantized
 from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.flops import training_matmul_flops
-from custom_dense_lab.training.inference import forward, time_inference, time_inference_interleaved
 from custom_dense_lab.training.models import job_model
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
@@ -52,23 +51,13 @@ class PhaseClock:
 def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     """Trains and evaluates one model, recording everything in one MLflow run.
 
-    The run is a child of the sweep's parent run when there is one, resumes the
-    run `mlflow run` started when there is one, and is new otherwise. A failing
-    job leaves its run FAILED with a `failure_reason` tag and returns `None`;
-    an interrupted one (SIGINT, SIGTERM) leaves it KILLED and raises
-    `Interrupted`. While the job runs, its run's heartbeat is refreshed.
-
-    Args:
-        cfg: The composed job config.
-        overrides: The job's command-line overrides, as Hydra lists them.
-        in_sweep: Whether the job is part of a multirun.
-        parent_run_id: The sweep's parent run, when there is one.
+    The run is a child of the sweep's parent when there is one, the run
+    `mlflow run` opened when there is one, else new. A failed job ends its run
+    FAILED with the reason and returns `None`; a stopped one ends it KILLED
+    and raises `Interrupted`.
 
     Returns:
         The final metrics, or `None` when the job failed.
-
-    Raises:
-        Interrupted: The process was asked to stop.
     """
     clock = PhaseClock()
     # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
@@ -83,7 +72,6 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.start_run(
-        run_id=requeue.resume_requeued_run(parent_run_id, overrides),  # SLURM started it again
         experiment_id=experiment_id,
         run_name=run_name,
         parent_run_id=parent_run_id,
@@ -111,9 +99,11 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
     lifecycle.finish_active_run()
+    quantized_accuracy = metrics.get("quantized_test_accuracy")
     print(
         f"done [{label}] test_accuracy={metrics['test_accuracy']:.4f} "
-        f"step_time_ms={metrics['step_time_ms']:.3f} overhead_s={metrics['overhead_s']:.2f} "
+        + (f"quantized_test_accuracy={quantized_accuracy:.4f} " if quantized_accuracy else "")
+        + f"step_time_ms={metrics['step_time_ms']:.3f} overhead_s={metrics['overhead_s']:.2f} "
         f"run_id={run.info.run_id}",
         flush=True,
     )
@@ -130,10 +120,7 @@ def _end_killed(interrupted, label):
 
 
 def _end_on_full_disk(storage, run_id):
-    """Frees what the failed write left, ends the run FAILED, and raises `storage` for the sweep.
-
-    The program says it, once: the sweep stops (see `StorageFullError`).
-    """
+    """Frees what the failed write left, ends the run FAILED, and raises `storage`: the sweep stops."""
     with contextlib.suppress(Exception):  # a store that cannot be read: nothing to free
         records.remove_unfinished_models(run_id)
     lifecycle.end_active_run("FAILED", str(storage))
@@ -198,14 +185,20 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             # The job ships the quantized model, when it asks for one (`quantize`), timed
             # in turns with the float one.
             shipped, quantized_figures = model, {}
-            if cfg.quantize is None:
-                inference = time_inference(compiled, sample, reuse)
-            else:
+            timed = [compiled]
+            if cfg.quantize is not None:
                 shipped = quantized.quantized_copy(model, cfg.quantize.value)
-                inference, quantized_timings = time_inference_interleaved(
-                    [compiled, shipped], sample, reuse
-                )
-                quantized_figures = quantized.measure(shipped, bundle.test, quantized_timings)
+                timed.append(shipped)
+            forwards = [_forward_pass(m, sample, reuse) for m in timed]
+            inference, *quantized_timings = timing.inference_timings(timed, sample, forwards)
+            if quantized_timings:
+                quantized_figures = quantized.measure(shipped, bundle.test, quantized_timings[0])
+            pairs.keep(
+                mlflow.active_run().info.run_id,
+                compiled,
+                _step_data(bundle, trainer.batch_size),
+                sample[: trainer.batch_size],
+            )
             clock.lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
@@ -229,7 +222,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     signals.raise_if_stopped()
     model_id = None
     if cfg.mlflow.log_model:
-        outputs = forward(compiled if shipped is model else shipped, sample[:4], reuse)
+        outputs = timing.wait_for(forwards[-1](timing.as_input(sample[:4])))
         last_epoch = len(epochs.epoch_times) - 1
         model_id = records.log_model(shipped, sample[:4], outputs, last_epoch, run_tags).model_id
     clock.lap("overhead_log_model_s")
@@ -239,6 +232,20 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     # Linked to the model, so that the Models page shows the final figures.
     mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
+
+
+def _forward_pass(model, sample, reuse):
+    """The model's compiled forward pass, kept beside it for the later jobs that train through it."""
+    return reuse.get(
+        "forward passes", model, lambda: timing.compiled_forward(model, sample.shape[1:])
+    )
+
+
+def _step_data(bundle, batch_size):
+    """One training batch as the sweep's paired timing runs the job's training step on it."""
+    if keras.config.backend() == "tensorflow":
+        return bundle.train.take(1).cache().repeat()
+    return bundle.examples("train", batch_size)
 
 
 def _verbosity(level, in_sweep):

@@ -1,14 +1,11 @@
-"""Post-training quantization of a job's trained model: a quantized copy, evaluated, timed, sized."""
+"""Post-training quantization of a job's trained model: a quantized copy, evaluated and sized."""
 
 import keras
 import numpy as np
 
 
 def quantized_copy(model, mode):
-    """A copy of the trained `model` quantized with `keras.Model.quantize(mode)`; `model` stays float.
-
-    The copy is compiled for evaluation with `model`'s loss and metrics.
-    """
+    """A copy of the trained `model` quantized with `Model.quantize(mode)`, compiled for evaluation."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     copy.quantize(mode)
@@ -22,13 +19,7 @@ def size_bytes(model):
 
 
 def measure(quantized, test_data, timings):
-    """The quantized model's test figures, inference timings and size, as `quantized_*` metrics.
-
-    Args:
-        quantized: A model from `quantized_copy`.
-        test_data: The test split, batched.
-        timings: Its inference timings (see `time_inference_interleaved`).
-    """
+    """The quantized model's test figures, inference `timings` and size, as `quantized_*` metrics."""
     test = quantized.evaluate(test_data, return_dict=True, verbose=0)
     figures = {
         "test_loss": float(test["loss"]),

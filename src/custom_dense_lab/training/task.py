@@ -7,7 +7,9 @@ and start as quietly as the program.
 """
 
 from custom_dense_lab.process.startup import quiet_start
+from custom_dense_lab.sweep import launcher_watch
 
+launcher_watch.watch_launcher()  # a sweep's worker: from its start, before TensorFlow loads
 quiet_start()
 
 
@@ -23,7 +25,7 @@ from hydra.types import RunMode
 from custom_dense_lab.config import CONFIG_DIR
 from custom_dense_lab.errors import Interrupted, JobInterruptedError, StorageFullError
 from custom_dense_lab.process import backends, signals
-from custom_dense_lab.sweep import launcher_watch, parent
+from custom_dense_lab.sweep import parent
 from custom_dense_lab.tracking import disk
 from custom_dense_lab.training.job import run_job
 
@@ -49,8 +51,7 @@ def run_task(cfg):
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
-    if parent.in_worker_process():
-        launcher_watch.watch_launcher(parent.launcher_pid(), parent_run)
+    launcher_watch.watch_launcher()  # and at the start of every job
     try:
         disk.check_free_space()
         metrics = _run_job_on_disk(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)

@@ -7,12 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from custom_dense_lab.benchmark.pairing import (
-    BenchConfig,
-    BenchSettings,
-    MatmulReference,
-    measure_pair,
-)
+from custom_dense_lab.benchmark.grid_bench import BenchConfig, BenchSettings, measure_pair
+from custom_dense_lab.benchmark.timing import MatmulReference
 from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.training.flops import training_matmul_flops
 

@@ -219,15 +219,17 @@ def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(trac
     monkeypatch.setattr(signals, "_stop_signal", None)
     handlers = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
     signals.raise_on_stop_signals()
-    real_time_inference = job_module.time_inference
+    real_inference_timings = job_module.timing.inference_timings
 
-    def time_inference_stopped_by_a_signal(*args, **kwargs):
+    def inference_timings_stopped_by_a_signal(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
         if signals.stop_requested() is not None:
             raise TypeError("an error raised while tracing, after a stop")
-        return real_time_inference(*args, **kwargs)
+        return real_inference_timings(*args, **kwargs)
 
-    monkeypatch.setattr(job_module, "time_inference", time_inference_stopped_by_a_signal)
+    monkeypatch.setattr(
+        job_module.timing, "inference_timings", inference_timings_stopped_by_a_signal
+    )
     try:
         with pytest.raises(errors.Interrupted) as raised:
             job(tracking, *QUICK)

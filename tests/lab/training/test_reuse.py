@@ -11,7 +11,9 @@ from hydra.utils import get_class, instantiate
 
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process.reuse import ProcessReuse
-from custom_dense_lab.training import compiled_models, inference
+from custom_dense_lab.benchmark import timing
+from custom_dense_lab.training import compiled_models
+from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.job import run_job
 from custom_dense_lab.training.models import build_mlp
 
@@ -99,15 +101,17 @@ def test_inference_traces_one_forward_pass_per_model_and_does_not_keep_the_model
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     batch = np.ones((8, 3), np.float32)
     reuse = ProcessReuse()
-    first = inference.time_inference(model, batch, reuse, single_repeats=3, batch_repeats=2)
-    inference.time_inference(model, batch, reuse, single_repeats=3, batch_repeats=2)
+    for _ in range(2):
+        forward = job_module._forward_pass(model, batch, reuse)
+        (first,) = timing.inference_timings([model], batch, [forward], 3, 2)
     assert set(first) == {"infer_latency_ms_p50", "infer_latency_ms_p95", "infer_throughput_sps"}
     traced = reuse.get("forward passes", model, lambda: None)
+    assert traced is forward
     assert traced.experimental_get_tracing_count() == 1
-    outputs = inference.forward(model, batch, reuse)
+    outputs = timing.wait_for(traced(timing.as_input(batch)))
     np.testing.assert_allclose(outputs, model(batch).numpy(), rtol=1e-6)
     held = weakref.ref(model)
-    del model, traced
+    del model, traced, forward
     gc.collect()
     assert held() is None
     assert reuse.size("forward passes") == 0
