@@ -65,6 +65,7 @@ def time_sweep_pairs(parent_run_id, settings):
         if done + ROUNDS_PER_PASS > settings.max_rounds:
             break
         rounds = ROUNDS_PER_PASS
+    _clocks.clear()
     wall_s = time.perf_counter() - started
     for number, (label, entry) in enumerate(zip(labels, entries, strict=True), 1):
         print(f"paired timing {number}/{len(entries)} [{label}]: {_outcome(entry)}", flush=True)
@@ -119,7 +120,7 @@ def _pooled(entries):
 
 def _outcome(entry):
     if "not_timed" in entry:
-        return f"not timed ({entry['not_timed']}); the report shows its jobs' own figures"
+        return f"not timed here ({entry['not_timed']}); the report shows its jobs' own figures"
     figures = paired.pair_figures(entry)
     return (
         f"custom / stock step time {figures['step_time_ratio']:.3f}, "

@@ -3,6 +3,7 @@
 Sweeps run by Hydra, in this and in other processes: tests/e2e.
 """
 
+import json
 import os
 import time
 
@@ -11,6 +12,7 @@ import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_of
 
+from custom_dense_lab.benchmark import sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
 from custom_dense_lab.errors import SweepNotFoundError
 from custom_dense_lab.reports import paired
@@ -134,20 +136,29 @@ def end_sweep(callback, config):
 
 
 @pytest.mark.slow  # a sweep, with its pairs timed
-def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ratio(
-    tracking, tmp_path, capsys
+def test_the_sweep_times_its_pairs_in_turns_from_its_jobs_models_and_reports_the_ratio(
+    tracking, tmp_path, capsys, monkeypatch
 ):
-    rounds = ("pair_timing.rounds=3", "pair_timing.seconds_per_sample=0.01")
+    rounds = (
+        "pair_timing.rounds=3",
+        "pair_timing.max_rounds=3",
+        "pair_timing.seconds_per_sample=0.01",
+    )
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
     jobs_before = {layer: mlflow.get_run(run).data.metrics for layer, run in jobs.items()}
+    # The jobs' models are still in this process: the pair is timed from them, not rebuilt.
+    monkeypatch.setattr(sweep_pairs, "job_model", None)
     end_sweep(callback, config)
 
     out = capsys.readouterr().out
     assert "paired timing 1/1 [pair]: custom / stock step time " in out
-    timings = paired.load_timings(parent_id)
-    (entry,) = timings.values()
+    assert "paired timing: 3 rounds of 1 pairs in " in out
+    document = json.loads(mlflow.artifacts.load_text(f"runs:/{parent_id}/{paired.TIMINGS_JSON}"))
+    assert (document["rounds"], document["max_rounds"]) == (3, 3)
+    assert document["wall_s"] > 0
+    (entry,) = document["pairs"]
     assert (entry["run_id_custom"], entry["run_id_stock"]) == (jobs["custom"], jobs["stock"])
-    for measure in ("train_step", "infer_batch", "infer_single"):
+    for measure in ("train_step", "infer_single"):
         for layer in ("custom", "stock"):
             seconds = entry["seconds"][measure][layer]
             assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
@@ -161,10 +172,30 @@ def test_the_sweep_times_its_pairs_in_turns_at_its_end_and_reports_the_paired_ra
 
 
 @pytest.mark.slow  # a sweep, with its pairs timed
+@pytest.mark.parametrize(("target", "expected_rounds"), [("0.99", 2), ("0.000001", 6)])
+def test_the_paired_timing_adds_rounds_until_the_interval_is_within_the_target(
+    tracking, tmp_path, target, expected_rounds
+):
+    settings = (
+        "pair_timing.rounds=2",
+        "pair_timing.max_rounds=6",
+        f"pair_timing.target={target}",
+        "pair_timing.seconds_per_sample=0.005",
+    )
+    callback, config, parent_id, _ = sweep_of_one_pair(tracking, tmp_path, *settings)
+    end_sweep(callback, config)
+    document = json.loads(mlflow.artifacts.load_text(f"runs:/{parent_id}/{paired.TIMINGS_JSON}"))
+    assert document["rounds"] == expected_rounds
+    (entry,) = document["pairs"]
+    assert len(entry["seconds"]["train_step"]["custom"]) == expected_rounds
+
+
+@pytest.mark.slow  # a sweep, with its pairs timed
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="a GPU is visible")
 def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, tmp_path, capsys):
-    rounds = ("pair_timing.rounds=2", "pair_timing.seconds_per_sample=0.01")
+    rounds = ("pair_timing.rounds=2", "pair_timing.max_rounds=2")
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
+    sweep_pairs.pair_timing._kept.clear()  # as where the jobs ran in other processes
     mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
     end_sweep(callback, config)
 
