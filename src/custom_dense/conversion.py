@@ -36,6 +36,7 @@ def convert(model, to="custom"):
 
     copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
     _copy_weights(model, copy)
+    _mark_calibrated(copy)
     return copy
 
 
@@ -52,3 +53,16 @@ def _copy_weights(source, target):
     for variable in target.weights:
         # A copy: on JAX, an array two models shared would be freed by either's training.
         variable.assign(keras.ops.convert_to_numpy(values[variable.path]))
+
+
+def _mark_calibrated(model):
+    """Marks GPTQ and AWQ layers calibrated, as loading a saved model does.
+
+    Built from its config, such a layer has no float kernel and awaits
+    calibration; the values copied into it are the calibrated ones.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            _mark_calibrated(layer)
+        elif layer.quantization_mode in ("gptq", "awq"):
+            setattr(layer, f"is_{layer.quantization_mode}_calibrated", True)

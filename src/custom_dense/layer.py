@@ -5,7 +5,7 @@ import numbers
 import keras
 from keras import activations, constraints, initializers, ops, quantizers, regularizers
 
-from custom_dense.quantization import DenseQuantization
+from custom_dense.quantization import CALIBRATED_MODES, DenseQuantization
 
 
 @keras.saving.register_keras_serializable(package="custom_dense")
@@ -111,7 +111,8 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
             self.quantized_build(
                 (input_dim, self.units), self.quantization_mode, self.quantization_config
             )
-        if self.quantization_mode not in ("int8", "int4"):  # those kernels are quantized_build's
+        if self.quantization_mode not in ("int8", "int4", *CALIBRATED_MODES):
+            # Those kernels are quantized_build's.
             self._kernel = self.add_weight(
                 name="kernel",
                 shape=(input_dim, self.units),
@@ -138,9 +139,13 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
         """The effective kernel: the base kernel plus the scaled LoRA update."""
         if not self.built:
             raise AttributeError("You must build the layer before accessing `kernel`.")
-        kernel = self._kernel
-        if self.quantization_mode == "int4":
-            kernel = quantizers.unpack_int4(kernel, self._orig_output_dim, axis=-1)
+        mode = self.quantization_mode
+        if mode in CALIBRATED_MODES and getattr(self, f"is_{mode}_calibrated"):
+            kernel = self._calibrated_integer_kernel()  # as Dense: `(units, input_dim)`
+        elif mode == "int4":
+            kernel = quantizers.unpack_int4(self._kernel, self.units, axis=-1)
+        else:
+            kernel = self._kernel
         if not self.lora_enabled:
             return kernel
         update = ops.matmul(self.lora_kernel_a, self.lora_kernel_b)
@@ -151,7 +156,15 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
         outputs = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # As Dense: a subclass's own `call` would give way to the quantized call.
+        if type_check and type(self) is not CustomDense:
+            raise self._not_implemented_error(self.quantize)
+        super().quantize(mode, config=config)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -168,16 +181,19 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
             b_initializer: Initializer for `lora_kernel_b`; zeros make the
                 layer start exactly where the base kernel is.
         """
+        # Dense's messages, word for word.
         if self.kernel_constraint:
             raise ValueError(
-                "LoRA is incompatible with kernel constraints. To enable LoRA "
+                "Lora is incompatible with kernel constraints. In order to enable lora "
                 "on this layer, remove the `kernel_constraint` argument."
             )
         if not self.built:
-            raise ValueError("Cannot enable LoRA on a layer that isn't yet built.")
+            raise ValueError("Cannot enable lora on a layer that isn't yet built.")
         if self.lora_enabled:
-            raise ValueError("LoRA is already enabled. This can only be done once per layer.")
-        # A built layer's variable tracker is locked; adding state needs it open.
+            raise ValueError("lora is already enabled. This can only be done once per layer.")
+        if self.quantization_mode == "gptq":
+            raise NotImplementedError("lora is not currently supported with GPTQ quantization.")
+        # Keras locks a built layer's variable tracker; adding state needs it open.
         self._tracker.unlock()
         input_dim, units = self.kernel.shape
         # float32 whatever the policy, so that small updates do not underflow.
@@ -222,6 +238,9 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
         for index, name in enumerate(names):
             variable = self._kernel if name == "kernel" else getattr(self, name)
             variable.assign(store[str(index)])
+        # A saved GPTQ or AWQ layer is a calibrated one.
+        self.is_gptq_calibrated = self.quantization_mode == "gptq"
+        self.is_awq_calibrated = self.quantization_mode == "awq"
         if self.lora_enabled:
             self.lora_kernel_a.assign(ops.zeros(self.lora_kernel_a.shape))
             self.lora_kernel_b.assign(ops.zeros(self.lora_kernel_b.shape))

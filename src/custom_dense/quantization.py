@@ -1,4 +1,4 @@
-"""Post-training quantization of `CustomDense`: int8, int4 and float8, computed as Dense's.
+"""Post-training quantization of `CustomDense`: int8, int4, float8, GPTQ and AWQ, as Dense's.
 
 `DenseQuantization` is a mixin for a layer with Dense's variables (`_kernel`,
 `bias`, `units`, LoRA) and Dense's arithmetic: its variables, their order,
@@ -18,6 +18,13 @@ quantized here holds and computes what a quantized Dense does.
   pass, with scales from delayed scaling over an amax history; the optimizer
   overwrites those variables with what the gradient computed
   (`overwrite_with_gradient`).
+
+- gptq and awq: `quantize` adds the variables that calibration
+  (`custom_dense.quantize_model`) fills: the kernel quantized to unsigned
+  `weight_bits` integers with a scale and zero point per group of
+  `group_size` inputs, transposed to `(units, input_dim)` and, at 4 bits,
+  packed two to a byte along the units; AWQ adds a scale per input. Until
+  calibrated, the layer computes with its float kernel.
 
 int8 and int4 layers train through LoRA (the quantized kernel stays frozen);
 their inputs' gradient comes from the dequantized kernel.
@@ -47,7 +54,10 @@ _SAVED_VARIABLES = {
         "outputs_grad_scale",
         "outputs_grad_amax_history",
     ),
+    "gptq": ("bias", "quantized_kernel", "kernel_scale", "kernel_zero", "g_idx"),
+    "awq": ("bias", "quantized_kernel", "kernel_scale", "kernel_zero", "awq_scales", "g_idx"),
 }
+CALIBRATED_MODES = ("gptq", "awq")
 
 
 class DenseQuantization:
@@ -57,25 +67,22 @@ class DenseQuantization:
     is a quantized one, and saves `saved_values()` (loads `saved_names()`)
     in `save_own_variables` (`load_own_variables`). Keras
     calls `quantize` (through `Layer.quantize`'s checks, which are Dense's)
-    and, for a quantized layer, `_int8_call`, `_int4_call` or `_float8_call`
-    instead of `call`.
+    and, for a quantized layer, `_int8_call`, `_int4_call`, `_float8_call`,
+    `_gptq_call` or `_awq_call` instead of `call`.
     """
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Quantizes the built layer's float kernel in place.
 
         Args:
-            mode: `"int8"`, `"int4"` or `"float8"`.
-            type_check: Accepted for Dense's signature; every subclass may
-                quantize, since the arithmetic lives here.
+            mode: `"int8"`, `"int4"`, `"float8"`, `"gptq"` or `"awq"`.
+            type_check: Dense's argument; the layer's own `quantize`
+                checks it before calling this one.
             config: A `keras.quantizers.QuantizationConfig` (e.g. an
                 `Int8QuantizationConfig` with no activation quantizer for
-                weight-only int8, or an `Int4QuantizationConfig` with its
-                `block_size`); Keras resolves a mode string into one.
-
-        Raises:
-            NotImplementedError: `"gptq"` or `"awq"`, which Keras applies
-                to its own Dense and EinsumDense layers only.
+                weight-only int8, an `Int4QuantizationConfig` with its
+                `block_size`, a `GPTQConfig`); Keras resolves a mode string
+                into one.
         """
         self.quantization_config = config
         kernel_shape = self._kernel.shape
@@ -96,17 +103,15 @@ class DenseQuantization:
             self.kernel_scale.assign(kernel_scale)
             if kernel_zero is not None:
                 self.kernel_zero.assign(kernel_zero)
-        elif mode == "float8":
-            self.quantized_build(kernel_shape, mode)
+        elif mode in ("float8", *CALIBRATED_MODES):
+            self.quantized_build(kernel_shape, mode, config)
         else:
-            raise self._not_implemented_error(
-                self.quantize,
-                f"Mode {mode!r} is applied by Keras to its own Dense and EinsumDense "
-                "layers only; CustomDense quantizes to int8, int4 and float8.",
-            )
+            raise self._quantization_mode_error(mode)
         if self.dtype_policy.quantization_mode is None:
             policy_name = mode
-            if mode == "int4":
+            if mode in CALIBRATED_MODES:
+                policy_name = config.dtype_policy_string()
+            elif mode == "int4":
                 block_size = _block_size(self, config)
                 policy_name = f"int4/{-1 if block_size is None else block_size}"
             self.dtype_policy = dtype_policies.get(f"{policy_name}_from_{self.dtype_policy.name}")
@@ -119,8 +124,11 @@ class DenseQuantization:
             self._int4_build(kernel_shape, config)
         elif mode == "float8":
             self._float8_build()
+        elif mode in CALIBRATED_MODES:
+            self._calibrated_build(kernel_shape, mode, config)
         else:
             raise self._quantization_mode_error(mode)
+        # Read by Keras's `Layer`, which refuses to quantize a layer twice.
         self._is_quantized = True
 
     def saved_names(self):
@@ -187,7 +195,6 @@ class DenseQuantization:
             trainable=False,
         )
         block_size = _block_size(self, config)
-        self._int4_block_size = block_size
         grouped = block_size is not None and block_size > 0
         scale_shape = (math.ceil(input_dim / block_size), self.units) if grouped else (self.units,)
         self.kernel_scale = self.add_weight(
@@ -210,8 +217,6 @@ class DenseQuantization:
                 dtype="float32",
                 trainable=False,
             )
-        self._orig_input_dim = input_dim
-        self._orig_output_dim = output_dim
 
     def _float8_build(self):
         amax_history_length = getattr(
@@ -243,12 +248,78 @@ class DenseQuantization:
                 ),
             )
 
+    def _calibrated_build(self, kernel_shape, mode, config):
+        """The variables GPTQ or AWQ calibration fills, as Dense's; the float kernel stays."""
+        input_dim, units = kernel_shape
+        setattr(self, f"is_{mode}_calibrated", False)
+        self.kernel_shape = kernel_shape
+        group_size = _quantization_setting(self, config, "group_size")
+        groups = 1 if group_size == -1 else math.ceil(input_dim / group_size)
+        packed_units = (units + 1) // 2 if self._calibrated_bits(config) == 4 else units
+        fixed = {"initializer": "zeros", "trainable": False}
+        self.quantized_kernel = self.add_weight(
+            name="kernel", shape=(packed_units, input_dim), dtype="uint8", **fixed
+        )
+        self.kernel_scale = self.add_weight(
+            name="kernel_scale", shape=(units, groups), **{**fixed, "initializer": "ones"}
+        )
+        self.kernel_zero = self.add_weight(
+            name="kernel_zero", shape=(units, groups), dtype="uint8", **fixed
+        )
+        if mode == "awq":
+            self.awq_scales = self.add_weight(
+                name="awq_scales", shape=(input_dim,), **{**fixed, "initializer": "ones"}
+            )
+        self.g_idx = self.add_weight(name="g_idx", shape=(input_dim,), dtype="float32", **fixed)
+
+    def _calibrated_bits(self, config=None):
+        """The bits of a GPTQ kernel, from its config or dtype policy; AWQ's are always 4."""
+        if self.quantization_mode == "awq" or isinstance(config, quantizers.AWQConfig):
+            return 4
+        return _quantization_setting(self, config, "weight_bits")
+
+    def _calibrated_integer_kernel(self):
+        """A calibrated GPTQ or AWQ kernel's integers, unpacked: `(units, input_dim)`."""
+        if self._calibrated_bits() != 4:
+            return self.quantized_kernel
+        return quantizers.unpack_int4(
+            self.quantized_kernel, orig_len=self.units, axis=0, dtype="uint8"
+        )
+
+    def _gptq_call(self, inputs, training=None):
+        return self._calibrated_call(inputs, "gptq")
+
+    def _awq_call(self, inputs, training=None):
+        return self._calibrated_call(inputs, "awq")
+
+    def _calibrated_call(self, inputs, mode):
+        if not getattr(self, f"is_{mode}_calibrated"):
+            kernel = self._kernel
+        else:
+            kernel = ops.transpose(
+                _dequantize_grouped(
+                    self._calibrated_integer_kernel(),
+                    self.kernel_scale,
+                    self.kernel_zero,
+                    self.g_idx,
+                    axis=-1,
+                )
+            )
+            if mode == "awq":
+                kernel = ops.divide(kernel, ops.expand_dims(self.awq_scales, -1))
+        outputs = ops.matmul(inputs, kernel)
+        if self.bias is not None:
+            outputs = ops.add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
     def _int8_call(self, inputs, training=None):
         outputs = self._integer_matmul(inputs, self._kernel)
         return self._finish_quantized_call(inputs, outputs)
 
     def _int4_call(self, inputs, training=None):
-        kernel = quantizers.unpack_int4(self._kernel, self._orig_output_dim, axis=-1)
+        kernel = quantizers.unpack_int4(self._kernel, self.units, axis=-1)
         outputs = self._integer_matmul(inputs, kernel)
         return self._finish_quantized_call(inputs, outputs)
 
@@ -273,11 +344,13 @@ class DenseQuantization:
                 # As Dense: a bfloat16-rounded bias, which XLA fuses into the matmul.
                 bias = ops.cast(ops.cast(bias, "bfloat16"), bias.dtype)
             outputs = ops.add(outputs, bias)
-        return self.activation(outputs)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
 
     def _integer_matmul(self, inputs, kernel):
         """`inputs @ kernel` on an int8 or unpacked int4 kernel, its input gradient in float."""
-        if getattr(self, "_int4_block_size", None) not in (None, -1):
+        if getattr(self, "kernel_zero", None) is not None:  # int4 in groups
             return _grouped_matmul(
                 inputs, kernel, self.kernel_scale, self.kernel_zero, self.g_idx, self.compute_dtype
             )
@@ -293,14 +366,16 @@ class DenseQuantization:
             outputs = ops.cast(outputs, self.compute_dtype)
         if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
 
     def _dequantized_kernel(self):
         """The float kernel an int8 or int4 layer computes with, `(input_dim, units)`."""
         if self.quantization_mode == "int8":
             return ops.divide(ops.cast(self._kernel, self.compute_dtype), self.kernel_scale)
-        kernel = quantizers.unpack_int4(self._kernel, self._orig_output_dim, axis=-1)
-        if getattr(self, "_int4_block_size", None) in (None, -1):
+        kernel = quantizers.unpack_int4(self._kernel, self.units, axis=-1)
+        if getattr(self, "kernel_zero", None) is None:  # per channel
             return ops.divide(ops.cast(kernel, self.compute_dtype), self.kernel_scale)
         grouped = _dequantize_grouped(kernel, self.kernel_scale, self.kernel_zero, self.g_idx)
         return ops.cast(grouped, self.compute_dtype)
@@ -321,14 +396,19 @@ class DenseQuantization:
         )
 
 
-def _block_size(layer, config):
-    """The int4 group size from the config, else from the layer's dtype policy; `None` per channel."""
-    if isinstance(config, quantizers.Int4QuantizationConfig):
-        return config.block_size
+def _quantization_setting(layer, config, name):
+    """`name` (e.g. `"block_size"`) from the config, else from the layer's dtype policy."""
+    if config is not None and hasattr(config, name):
+        return getattr(config, name)
     policy = layer.dtype_policy
     if isinstance(policy, dtype_policies.DTypePolicyMap):
         policy = policy[layer.path]
-    block_size = getattr(policy, "block_size", None)
+    return getattr(policy, name, None)
+
+
+def _block_size(layer, config):
+    """The int4 group size; `None` per output channel."""
+    block_size = _quantization_setting(layer, config, "block_size")
     return None if block_size == -1 else block_size
 
 
@@ -374,11 +454,15 @@ def _grouped_matmul(inputs, kernel, kernel_scale, kernel_zero, g_idx, compute_dt
     )
 
 
-def _dequantize_grouped(kernel, scale, zero, g_idx):
-    """`(kernel - zero) * scale`, each input row with its group's scale and zero point."""
+def _dequantize_grouped(kernel, scale, zero, g_idx, axis=0):
+    """`(kernel - zero) * scale`, each input with its group's scale and zero point.
+
+    The groups run along `axis` of `scale` and `zero`: 0 for int4's `(groups, units)`,
+    -1 for GPTQ's and AWQ's `(units, groups)`.
+    """
     groups = ops.cast(g_idx, "int32")
-    scales = ops.take(scale, groups, axis=0)
-    zeros = ops.cast(ops.take(zero, groups, axis=0), scales.dtype)
+    scales = ops.take(scale, groups, axis=axis)
+    zeros = ops.cast(ops.take(zero, groups, axis=axis), scales.dtype)
     return ops.multiply(ops.subtract(kernel, zeros), scales)
 
 

@@ -143,18 +143,79 @@ def test_lora_from_constructor_keeps_lora_alpha():
     assert layer.get_config()["lora_rank"] == 2 and layer.get_config()["lora_alpha"] == 6
 
 
-def test_lora_refuses_what_dense_refuses():
-    with pytest.raises(ValueError, match="isn't yet built"):
-        CustomDense(2).enable_lora(1)
-    constrained = CustomDense(2, kernel_constraint="non_neg")
-    constrained.build((None, 3))
-    with pytest.raises(ValueError, match="kernel constraints"):
-        constrained.enable_lora(1)
-    layer = CustomDense(2)
+def _error(action):
+    """`(type, message)` of the exception `action()` raises, the class named as Dense."""
+    with pytest.raises(Exception) as raised:
+        action()
+    return type(raised.value), str(raised.value).replace("CustomDense", "Dense")
+
+
+def _built(layer_class, **kwargs):
+    layer = layer_class(2, **kwargs)
     layer.build((None, 3))
+    return layer
+
+
+def _enabled_twice(layer_class):
+    layer = _built(layer_class)
     layer.enable_lora(1)
-    with pytest.raises(ValueError, match="already enabled"):
-        layer.enable_lora(1)
+    layer.enable_lora(1)
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        lambda layer_class: layer_class(2).enable_lora(1),
+        lambda layer_class: _built(layer_class, kernel_constraint="non_neg").enable_lora(1),
+        _enabled_twice,
+    ],
+    ids=["unbuilt", "kernel constraint", "twice"],
+)
+def test_lora_refuses_what_dense_refuses_with_dense_s_error(mistake):
+    dense_error = _error(lambda: mistake(keras.layers.Dense))
+    assert _error(lambda: mistake(CustomDense)) == dense_error
+    assert dense_error[0] is ValueError
+
+
+def test_an_activation_set_to_none_after_construction_is_linear_as_in_dense():
+    dense = _built(keras.layers.Dense, activation="relu")
+    custom = _built(CustomDense, activation="relu")
+    custom.set_weights(dense.get_weights())
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    for layer in (dense, custom):
+        layer.activation = None
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(custom(x)), keras.ops.convert_to_numpy(dense(x))
+    )
+    assert np.any(keras.ops.convert_to_numpy(custom(x)) < 0)
+
+
+class DoubledDense(keras.layers.Dense):
+    def call(self, inputs):
+        return 2 * super().call(inputs)
+
+
+class DoubledCustomDense(CustomDense):
+    def call(self, inputs):
+        return 2 * super().call(inputs)
+
+
+def test_a_subclass_is_refused_quantization_unless_type_check_is_off_as_dense_s():
+    dense, custom = _built(DoubledDense), _built(DoubledCustomDense)
+    dense_error = _error(lambda: dense.quantize("int8"))
+    assert _error(lambda: custom.quantize("int8")) == dense_error
+    assert dense_error[0] is NotImplementedError and "DoubledDense" in dense_error[1]
+    assert custom.quantization_mode is None
+    custom.quantize("int8", type_check=False)
+    dense.quantize("int8", type_check=False)
+    assert custom.quantization_mode == dense.quantization_mode == "int8"
+
+
+def test_model_quantize_skips_a_subclass_with_dense_s_warning():
+    model = keras.Sequential([keras.Input((3,)), DoubledCustomDense(2)])
+    with pytest.warns(UserWarning, match="does not have a `quantize` method implemented"):
+        model.quantize("int8")
+    assert model.layers[0].quantization_mode is None
 
 
 def test_lora_trains_only_the_update_and_saves_merged(tmp_path):

@@ -18,14 +18,16 @@ import custom_dense.layer
 LAB_MODULES = ("mlflow", "hydra", "omegaconf", "tensorflow_datasets", "custom_dense_lab")
 
 
-def test_exports_are_the_layer_and_convert_and_the_layer_is_registered_with_keras():
+def test_exports_are_the_layer_convert_and_quantize_model_and_the_layer_is_registered():
+    from custom_dense.calibration import quantize_model
     from custom_dense.conversion import convert
     from custom_dense.layer import CustomDense
 
-    assert custom_dense.__all__ == ["CustomDense", "convert"]
+    assert custom_dense.__all__ == ["CustomDense", "convert", "quantize_model"]
     assert custom_dense.CustomDense is CustomDense
     assert custom_dense.convert is convert
-    assert {"CustomDense", "convert", "__version__"} <= set(dir(custom_dense))
+    assert custom_dense.quantize_model is quantize_model
+    assert {"CustomDense", "convert", "quantize_model", "__version__"} <= set(dir(custom_dense))
     with pytest.raises(AttributeError, match="no attribute 'Dense'"):
         _ = custom_dense.Dense
     assert keras.saving.get_registered_name(CustomDense) == "custom_dense>CustomDense"

@@ -251,12 +251,3 @@ def test_mistakes_get_dense_s_errors_with_dense_s_messages(mistake):
 
     error_type, message = attempt(CustomDense)
     assert (error_type, message.replace("CustomDense", "Dense")) == attempt(keras.layers.Dense)
-
-
-def test_gptq_and_awq_are_refused_in_one_message_that_says_why():
-    layer = CustomDense(UNITS)
-    layer.build((None, INPUT_DIM))
-    config = quantizers.GPTQConfig(dataset=None, tokenizer=None)
-    with pytest.raises(NotImplementedError, match="Keras to its own Dense and EinsumDense"):
-        layer.quantize("gptq", config=config)
-    assert layer.quantization_mode is None
