@@ -1,8 +1,4 @@
-"""The command lines of `custom-dense-compare`, `-studies`, `-bench` and `-ui`, free of heavy imports.
-
-Each program builds its parser here, and answers `--help` before it loads
-TensorFlow and MLflow (`answer_help`): in a fraction of a second.
-"""
+"""The command lines of `custom-dense-compare`, `-studies`, `-bench` and `-ui`, free of heavy imports."""
 
 import argparse
 import sys
@@ -10,27 +6,16 @@ from pathlib import Path
 
 HELP_FLAGS = ("-h", "--help")
 # The studies of `custom-dense-studies`, as `reports.studies.STUDIES` builds them.
-STUDY_NAMES = (
-    "parity",
-    "width",
-    "activations_initializers",
-    "devices",
-    "quantization",
-    "backends",
-)
+STUDY_NAMES = ("parity", "width", "activations_initializers", "devices", "quantization", "backends")
 # The bench's grids: `--quick`, else the full one; flags replace their parts.
 QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
 FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}
 
 
 def answer_help(parser_factory, module_file):
-    """Prints the program's help and exits 0, if its command line asks for it; else nothing.
+    """Prints the help and exits 0 when this process runs the program with `-h` / `--help`.
 
-    Args:
-        parser_factory: Builds the program's `argparse.ArgumentParser`.
-        module_file: The program module's `__file__`. The command line is the
-            program's only when the process runs it (as its console script or
-            with `python -m`), not when another program imports the module.
+    Before TensorFlow and MLflow load: in a fraction of a second.
     """
     parser = parser_factory()
     if is_program(parser.prog, module_file) and any(arg in HELP_FLAGS for arg in sys.argv[1:]):
@@ -65,12 +50,7 @@ def studies_parser():
     )
     parser.add_argument("--experiment", default=None, help="default: study-<study>")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="default: experiments/<study> in the working folder",
-    )
+    parser.add_argument("--output", type=Path, help="default: experiments/<study> here")
     return parser
 
 
@@ -91,9 +71,7 @@ def bench_parser():
     parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
     parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
     parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
-    parser.add_argument(
-        "--rounds", type=_positive_int, help="timed rounds per measure (default 15, quick 7)"
-    )
+    parser.add_argument("--rounds", type=_positive_int, help="timed rounds (default 15, quick 7)")
     parser.add_argument(
         "--seconds-per-sample",
         type=_positive_float,
@@ -121,9 +99,7 @@ def bench_parser():
     )
     parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
-    parser.add_argument(
-        "--output-dir", type=Path, default=None, help="also write bench.csv and bench.png here"
-    )
+    parser.add_argument("--output-dir", type=Path, help="also write bench.csv and bench.png here")
     return parser
 
 
@@ -136,9 +112,7 @@ def ui_parser():
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     parser.add_argument("--port", type=_port, default=5000, help="default: 5000")
     parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working folder",
+        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db"
     )
     return parser
 
@@ -151,7 +125,6 @@ def _port(text):
 
 
 def _positive(convert, words):
-    """An argparse type: `convert(text)`, refused with `words` unless it is above 0."""
 
     def parse(text):
         try:

@@ -1,5 +1,4 @@
-"""The lab's error types: a bad setting, an unreachable server, no sweep, no data,
-divergence, and an interrupt."""
+"""The lab's error types."""
 
 import signal
 
@@ -7,29 +6,18 @@ from hydra.errors import CompactHydraException
 
 
 class ConfigError(ValueError):
-    """A setting with a value the project cannot use.
-
-    Args:
-        key: The dotted config key, e.g. `"model.units"`.
-        value: The value received.
-        accepted: What would be accepted, in words, e.g. `"a positive integer"`.
-    """
+    """A setting the project cannot use: one line naming the key, the value and what is accepted."""
 
     def __init__(self, key, value, accepted):
-        self.key = key
-        self.value = value
-        self.accepted = accepted
+        self.key, self.value, self.accepted = key, value, accepted
         super().__init__(f"Invalid {key}={value!r}: expected {accepted}.")
 
-    def __reduce__(self):  # a job in another process raises it here too (`process.backends`)
+    def __reduce__(self):  # raised in a backend's worker process, and again in its caller
         return type(self), (self.key, self.value, self.accepted)
 
 
 class TrackingServerUnreachableError(ConfigError, CompactHydraException):
-    """A tracking URI where no MLflow tracking server answers.
-
-    Hydra prints it as its one-line message, without a traceback.
-    """
+    """No MLflow tracking server answers at the URI (Hydra prints it in one line)."""
 
 
 class SweepNotFoundError(LookupError):
@@ -37,7 +25,7 @@ class SweepNotFoundError(LookupError):
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A dataset that is neither prepared locally nor downloadable right now."""
+    """A dataset neither prepared locally nor downloadable now."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -45,22 +33,11 @@ class TrainingDivergedError(RuntimeError):
 
 
 class JobInterruptedError(RuntimeError):
-    """A sweep's job, in a worker process, was asked to stop; its run is recorded KILLED.
-
-    Raised instead of `Interrupted` where the launcher (joblib, submitit) must
-    see an ordinary failure of the job to record it and carry on.
-    """
+    """A sweep's job in a worker process was stopped: an ordinary failure to its launcher."""
 
 
 class Interrupted(BaseException):
-    """The process was asked to stop (SIGINT or SIGTERM): runs end KILLED, the sweep stops.
-
-    A `BaseException`, like `KeyboardInterrupt`, so that no `except Exception`
-    on the way swallows it.
-
-    Args:
-        signum: The signal received.
-    """
+    """SIGINT or SIGTERM: runs end KILLED. A `BaseException`, so `except Exception` lets it by."""
 
     def __init__(self, signum):
         self.signum = signum
@@ -71,19 +48,14 @@ class Interrupted(BaseException):
 
     @property
     def exit_status(self):
-        """The shell's convention for a process ended by the signal: 128 + its number."""
+        """The shell's status for the signal: 128 + its number."""
         return 128 + self.signum
 
     @classmethod
     def from_exception(cls, stop):
-        """Returns `stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
+        """`stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
         return stop if isinstance(stop, cls) else cls(signal.SIGINT)
 
 
 class StorageFullError(BaseException):
-    """The disk of the store, the artifacts or the outputs is full or read-only: the sweep stops.
-
-    Every later job would fail the same way. A `BaseException`, like
-    `Interrupted`, because Hydra's launchers catch every `Exception` of a job
-    and go on with the next.
-    """
+    """A full or read-only disk: the sweep stops (Hydra's launchers go on after an `Exception`)."""

@@ -1,15 +1,10 @@
-"""One validation path: from command-line overrides to checked configs, or one `ConfigError`.
+"""From a command line to every job's checked config, or one `ConfigError` line.
 
-Every config problem is found before any job runs, for every value a sweep
-takes (on the command line and in a preset's `hydra.sweeper.params`): Hydra
-composes the first job's config (the overrides that do not sweep and the first
-value of each command-line sweep: it holds the preset's sweep), then the config
-with the first value of every swept key, with the second, and so on, shorter
-sweeps starting over. What Hydra and OmegaConf report (the override grammar,
-an unknown group option, an unknown key, a wrong type) is turned into one
-line that names the key, the value and what is accepted; `validate_values`
-then checks the values of each composed config (and the program checks their
-Keras names once Keras has loaded: `validate_keras_names`).
+Hydra composes the first job's config, then one config per row of the sweep:
+row i takes the i-th value of every swept key (the command line's and the
+preset's `hydra.sweeper.params`), shorter sweeps starting over. Hydra's and
+OmegaConf's errors become one line naming the key, the value and what is
+accepted; `validation.validate_values` checks each config's values.
 """
 
 import dataclasses
@@ -19,140 +14,76 @@ import types
 import typing
 
 import hydra
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from custom_dense_lab.config import overrides as override_text
 from custom_dense_lab.config.command_line import config_dirs, overrides_of
+from custom_dense_lab.config.overrides import parse_one, raw_value
 from custom_dense_lab.config.validation import validate_values
 from custom_dense_lab.errors import ConfigError
 
-_OPTUNA_STORAGE_KEY = "hydra.sweeper.storage"
-_OPTUNA_STORAGE_ACCEPTED = (
-    "null: optuna 2.10 keeps the study in memory (its database storage needs SQLAlchemy 1, "
-    "MLflow 3 needs SQLAlchemy 2)"
-)
-_ABSENT = object()
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def compose_command_line(args, config_dir):
-    """Composes and checks the config of every job the command line would run, Keras names aside.
-
-    The schemas must be registered (`schema.register_schemas()`). The Keras
-    names need Keras, and so the backend: `custom-dense-train` checks them
-    (`validation.validate_keras_names`) once the rest passed and TensorFlow
-    has loaded, and so refuses any other mistake seconds sooner.
+    """Composes and checks the config of every value the command line's jobs take.
 
     Args:
-        args: Normalized command-line arguments (see `command_line.normalize`).
-        config_dir: The shipped Hydra config folder; folders that `--config-dir`
-            adds among `args` are searched too.
+        args: Normalized arguments (see `command_line.normalize`).
+        config_dir: The shipped config folder; `--config-dir` folders in `args` are added.
 
     Returns:
-        The jobs' configs, each checked by `validation.validate_values`: first
-        the first job's (the overrides that do not sweep, and the first value of
-        each that does), with Hydra's own config under `hydra`.
-
-    Raises:
-        ConfigError: For the first override or value that cannot work.
+        The configs, with `hydra`, the first job's first; Keras names are unchecked.
     """
-    overrides = [(text, _parse(text)) for text in overrides_of(args)]
-    _check_given_once(overrides)
-    fixed = [text for text, override in overrides if not override.is_sweep_override()]
+    given = {}
+    for override in map(_parse, overrides_of(args)):
+        key = override.key_or_group
+        if key in given:
+            raise ConfigError(
+                key,
+                raw_value(override),
+                f"one value per key on the command line; {key} is also given as "
+                f"{given[key].input_line!r}",
+            )
+        given[key] = override
+    fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
     fixed += _search_path(config_dirs(args))
+    sweeps = [_values(o) for o in given.values() if o.is_discrete_sweep()]
     with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        _check_added_keys(overrides, fixed)
-        # The first job's config: a key of one group option is checked with that option.
-        first_values = [values[0] for values in _values(_discrete_sweeps(overrides))]
-        base = _compose_row(fixed, first_values, overrides)
-        configs = [base]
-        sweeps = _values(_discrete_sweeps(overrides, base))
-        configs += [_compose_row(fixed, row, overrides) for row in _rows(sweeps)]
+        configs = [_compose(fixed, [values[0] for values in sweeps], given)]
+        preset = OmegaConf.select(configs[0], "hydra.sweeper.params") or {}
+        from_preset = [_parse(f"{key}={values}") for key, values in preset.items()]
+        sweeps += [
+            _values(o) for o in from_preset if o.is_discrete_sweep() and o.key_or_group not in given
+        ]
+        rows = max(map(len, sweeps), default=0)
+        configs += [
+            _compose(fixed, [values[i % len(values)] for values in sweeps], given)
+            for i in range(0 if from_preset else 1, rows)
+        ]
     for cfg in configs:
-        _check_hydra_settings(cfg)
         validate_values(cfg)
     return configs
 
 
-def _check_given_once(overrides):
-    """Refuses a key given twice: Hydra would take the last value without a word."""
-    first = {}
-    for text, override in overrides:
-        key = override.key_or_group
-        if key in first:
-            raise ConfigError(
-                key,
-                override_text.raw_value(override),
-                f"one value per key on the command line; {key} is also given as {first[key]!r}",
-            )
-        first[key] = text
+def _values(override):
+    """A swept override's values, each as a `key=value` override."""
+    return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
 
 
 def _search_path(folders):
-    """The override that adds the user's config folders (`--config-dir`) to the shipped one."""
+    """The override that adds the user's `--config-dir` folders to the shipped one."""
     for folder in folders:
         if not pathlib.Path(folder).is_dir():
             raise ConfigError("--config-dir", folder, "an existing folder of config files")
-    if not folders:
-        return []
-    return [f"hydra.searchpath=[{','.join(pathlib.Path(f).resolve().as_uri() for f in folders)}]"]
-
-
-def _rows(sweeps):
-    """The first value of every sweep, then the second, ...; shorter sweeps start over."""
-    longest = max(map(len, sweeps), default=0)
-    return [[values[i % len(values)] for values in sweeps] for i in range(longest)]
-
-
-def _values(sweeps):
-    """Each swept override's values, as `key=value` overrides."""
-    return [
-        [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
-        for override in sweeps
-    ]
-
-
-def _compose_row(fixed, values, overrides):
-    """Composes one row of sweep values; a failure Hydra ties to no key is traced to a value.
-
-    A failure about a key inside a swept group names the group's value, since
-    the same override may work with its other values (`dataset.n_samples`
-    with `dataset=synthetic`, not with `dataset=digits`).
-
-    Args:
-        fixed: The overrides that do not sweep.
-        values: One value of each swept key, as `key=value` overrides.
-        overrides: Every override of the command line, `(text, parsed)`, to
-            name the value of a key a failure is about.
-    """
-    row = [(text, _parse(text)) for text in values]
-    try:
-        return _compose([*fixed, *values], [*row, *overrides])
-    except ConfigError as error:
-        if error.key == "override" and len(values) > 1:
-            for value in values:
-                _compose([*fixed, value], [(value, _parse(value))])
-        others = [text for text, override in row if _holds(override.key_or_group, error.key)]
-        if not others:
-            raise
-        raise ConfigError(
-            error.key,
-            error.value,
-            f"{error.accepted} (in the sweep's jobs with {' '.join(others)})",
-        ) from None
-
-
-def _holds(group, key):
-    """Whether `key` lies inside the config group (or section) `group`."""
-    return key.startswith(f"{group}.")
+    uris = ",".join(pathlib.Path(folder).resolve().as_uri() for folder in folders)
+    return [f"hydra.searchpath=[{uris}]"] if folders else []
 
 
 def _parse(text):
     try:
-        override = override_text.parse_one(text)
+        return parse_one(text)
     except OverrideParseException as error:
         reason = str(error).splitlines()[0].removeprefix("LexerNoViableAltException: ")
         raise ConfigError(
@@ -161,16 +92,46 @@ def _parse(text):
             f"key=value in Hydra's override grammar ({reason}; quote values with spaces, "
             "commas or non-ASCII letters, e.g. key='a b')",
         ) from None
-    return override
 
 
-def _compose(texts, overrides):
+def _compose(fixed, row, given):
+    """Composes one row; a failure inside a swept group names the group's value in the row."""
+    values = {o.key_or_group: raw_value(o) for o in given.values()}
+    values.update((text.partition("=")[0], text.partition("=")[2]) for text in row)
     try:
-        return hydra.compose("config", overrides=texts, return_hydra_config=True)
+        cfg = hydra.compose("config", overrides=[*fixed, *row], return_hydra_config=True)
+        _check_declared(cfg, "", values)
+        return cfg
     except MissingConfigException as error:
         raise _unknown_option(error) from None
     except ConfigCompositionException as error:
-        raise _translate(error, overrides) from None
+        problem = _translate(error, values, " ".join([*fixed, *row]))
+    except ConfigError as error:
+        problem = error
+    groups = [text for text in row if problem.key.startswith(f"{text.partition('=')[0]}.")]
+    if groups:
+        raise ConfigError(
+            problem.key,
+            problem.value,
+            f"{problem.accepted} (in the sweep's jobs with {' '.join(groups)})",
+        )
+    raise problem
+
+
+def _check_declared(node, path, values):
+    """Refuses a key its schema does not declare (added by `+key` or `++key`)."""
+    schema = OmegaConf.get_type(node)
+    declared = (
+        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    )
+    for key, child in node.items_ex(resolve=False):
+        full_key = f"{path}{key}"
+        if full_key == "hydra":
+            continue
+        if declared is not None and key not in declared:
+            raise ConfigError(full_key, values.get(full_key), _known_keys(node, full_key))
+        if isinstance(child, DictConfig):
+            _check_declared(child, f"{full_key}.", values)
 
 
 def _unknown_option(error):
@@ -181,97 +142,47 @@ def _unknown_option(error):
     return ConfigError(group, option, f"one of {', '.join(options)}")
 
 
-def _translate(error, overrides):
+def _translate(error, values, overrides):
     cause = error.__cause__
     key = getattr(cause, "full_key", None)
-    value = _value_of(key, overrides)
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) and key:
-        return ConfigError(key, value, _known_keys(cause.parent_node, key))
+        return ConfigError(key, values.get(key), _known_keys(cause.parent_node, key))
     if isinstance(cause, ValidationError) and key:
-        declared = _declared_type(cause.parent_node, key.rpartition(".")[2])
-        return ConfigError(key, value, _accepted(declared) if declared else "a valid value")
-    first_line = str(error).splitlines()[0]
-    return ConfigError("override", " ".join(text for text, _ in overrides), first_line)
+        owner = OmegaConf.get_type(cause.parent_node) if cause.parent_node is not None else None
+        declared = (
+            typing.get_type_hints(owner).get(key.rpartition(".")[2])
+            if dataclasses.is_dataclass(owner)
+            else None
+        )
+        return ConfigError(key, values.get(key), _accepted(declared))
+    return ConfigError("override", overrides, str(error).splitlines()[0])
 
 
-def _value_of(key, overrides):
-    for _, override in overrides:
-        if override.key_or_group.lstrip("+") == key:
-            return override_text.raw_value(override)
-    return None
-
-
-def _known_keys(parent, key):
-    section = key.rpartition(".")[0]
-    if not isinstance(parent, DictConfig):
+def _known_keys(node, key):
+    """What a key inside `node` may be: the keys its schema declares, else those it has."""
+    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    if dataclasses.is_dataclass(schema):
+        names = [field.name for field in dataclasses.fields(schema)]
+    elif isinstance(node, DictConfig):
+        names = [str(name) for name in node]
+    else:
         return "a key of the config"
-    keys = ", ".join(sorted(str(name) for name in parent if not str(name).startswith("_")))
+    section = key.rpartition(".")[0]
     where = f"`{section}` has" if section else "its top-level keys are"
-    return f"a key of the config; {where} {keys}"
-
-
-def _declared_type(parent, field):
-    """The type the schema's dataclass declares for `field` of `parent`, else `None`."""
-    owner = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
-    if owner is None or not dataclasses.is_dataclass(owner):
-        return None
-    return typing.get_type_hints(owner).get(field)
+    return f"a key of the config; {where} {', '.join(sorted(n for n in names if n[0] != '_'))}"
 
 
 def _accepted(declared):
+    """`declared` in words: `an integer`, `one of a, b (0)`, `... or null`."""
     kind, optional = declared, False
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         optional = type(None) in typing.get_args(kind)
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         words = "one of " + ", ".join(
-            member.name
-            if isinstance(member.value, str) or member.value < 0
-            else f"{member.name} ({member.value})"
-            for member in kind
+            m.name if isinstance(m.value, str) or m.value < 0 else f"{m.name} ({m.value})"
+            for m in kind
         )
     else:
         words = _TYPE_WORDS.get(kind, "a valid value")
     return words + (" or null" if optional else "")
-
-
-def _check_added_keys(overrides, fixed):
-    """Refuses `+key=...` and `++key=...` that would add a key the schema does not have.
-
-    Whether the key exists is judged on the config composed without such overrides.
-    """
-    loader = GlobalHydra.instance().config_loader()
-    adding = []
-    for text, override in overrides:
-        key = override.key_or_group
-        is_group = key.startswith("hydra") or bool(loader.get_group_options(key))
-        if (override.is_add() or override.is_force_add()) and not is_group:
-            adding.append((text, override))
-    if not adding:
-        return
-    added_texts = {text for text, _ in adding}
-    base = _compose([text for text in fixed if text not in added_texts], overrides)
-    for _, override in adding:
-        key = override.key_or_group
-        if override.is_add() or OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
-            parent = OmegaConf.select(base, key.rpartition(".")[0]) if "." in key else base
-            raise ConfigError(key, override_text.raw_value(override), _known_keys(parent, key))
-
-
-def _discrete_sweeps(overrides, base=None):
-    """The swept overrides whose values can be listed: the command line's, and the preset's of `base`."""
-    sweeps = [override for _, override in overrides if override.is_discrete_sweep()]
-    preset = (OmegaConf.select(base, "hydra.sweeper.params") if base is not None else None) or {}
-    swept_keys = {override.key_or_group for override in sweeps}
-    for key, values in preset.items():
-        if key not in swept_keys and isinstance(values, str):
-            override = _parse(f"{key}={values}")
-            if override.is_discrete_sweep():
-                sweeps.append(override)
-    return sweeps
-
-
-def _check_hydra_settings(cfg):
-    storage = OmegaConf.select(cfg, _OPTUNA_STORAGE_KEY)
-    if storage is not None:
-        raise ConfigError(_OPTUNA_STORAGE_KEY, storage, _OPTUNA_STORAGE_ACCEPTED)

@@ -1,9 +1,7 @@
-"""The types of the Hydra config, registered in Hydra's ConfigStore.
+"""The types of the Hydra config: each key's type, and through Enums the values it accepts.
 
-The YAML files in `conf/` hold every value and default; these dataclasses say
-what type each key has and, through Enums, which values a key with a fixed set
-of them accepts. Hydra checks both when it composes the config. The options of
-a config group (`layer`, `dataset`, `device`, `optimizer`) are its YAML files.
+The YAML files in `conf/` hold the values; Hydra checks them against these
+dataclasses as it composes. A group's options are its YAML files.
 """
 
 import enum
@@ -14,32 +12,24 @@ from omegaconf import MISSING
 
 
 class Precision(enum.Enum):
-    """Keras dtype policies a job may train under."""
-
     float32 = "float32"
     mixed_float16 = "mixed_float16"
     mixed_bfloat16 = "mixed_bfloat16"
 
 
 class Backend(enum.Enum):
-    """Keras backends a job may run on, each in a process of its own (see `process.backends`)."""
-
     tensorflow = "tensorflow"
     jax = "jax"
     torch = "torch"
 
 
 class Quantization(enum.Enum):
-    """Post-training quantization modes of `keras.Model.quantize` a job may apply after training."""
-
     int8 = "int8"
     int4 = "int4"
     float8 = "float8"
 
 
 class Verbosity(enum.Enum):
-    """`model.fit` verbosity: `auto` (a progress bar on a terminal, outside sweeps) or 0, 1, 2."""
-
     auto = -1
     silent = 0
     progress_bar = 1
@@ -122,6 +112,8 @@ class MlflowConfig:
 @dataclass
 class PairTimingConfig:
     rounds: int = MISSING
+    max_rounds: int = MISSING
+    target: float = MISSING
     seconds_per_sample: float = MISSING
 
 

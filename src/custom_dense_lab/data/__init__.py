@@ -1,7 +1,4 @@
-"""Datasets: the offline `sklearn_digits` TFDS builder, catalog datasets, synthetic data.
-
-Importing this package registers the `sklearn_digits` builder with TFDS.
-"""
+"""Datasets (the offline `sklearn_digits` TFDS builder, catalog, synthetic), pipelines, lineage."""
 
 from custom_dense_lab.data.lineage import log_dataset_inputs
 from custom_dense_lab.data.pipeline import DatasetBundle, load_dataset

@@ -3,28 +3,16 @@
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from custom_dense_lab.data.digest import content_digest
+from custom_dense_lab.data.sources import content_digest
 
 # The digest's length in the MLflow UI: 64 bits of the SHA-256.
 _DIGEST_CHARS = 16
 
 
 def describe_dataset(bundle):
-    """Describes a `DatasetBundle`'s training split for `mlflow.log_input`.
+    """`(dataset, tags)` for `mlflow.log_input`: the training split, with a digest of every split.
 
-    The digest covers every example of every split (training, validation and
-    test; MLflow's own covers the first 10,000 training rows), so two runs
-    share it exactly when they trained, validated and were tested on the same
-    examples.
-
-    Args:
-        bundle: A `DatasetBundle`.
-
-    Returns:
-        A pair `(dataset, tags)`: an `mlflow.data` dataset named after the
-        configured dataset, sourced from its prepared TFDS folder (or the code,
-        for synthetic data), and input tags with the builder, its version and
-        the split sizes.
+    MLflow's own digest covers the first 10,000 training rows only.
     """
     features, labels = bundle.arrays["train"]
     dataset = mlflow.data.from_numpy(
@@ -49,11 +37,10 @@ def describe_dataset(bundle):
 
 
 def log_dataset_inputs(bundle):
-    """Logs the bundle's training data as an input of the active MLflow run.
+    """Logs the bundle's training data as an input of the active run.
 
-    Parallel jobs may log the same dataset at the same moment; on a database
-    server the store then refuses the second one as a duplicate, which already
-    exists by then, so that one is logged once more.
+    Parallel jobs logging the same dataset at once: the store refuses the second
+    as a duplicate, which exists by then, so it is logged again.
     """
     dataset, tags = describe_dataset(bundle)
     try:

@@ -14,19 +14,9 @@ EVALUATION_BATCH_SIZE = 1024
 
 @dataclass
 class DatasetBundle:
-    """Batched pipelines plus the facts a model and a run record need.
+    """Batched pipelines of `(float32 features in [0, 1], int64 labels)`, and what a run records.
 
-    Args:
-        train, validation, test: Batched `tf.data.Dataset`s of
-            `(float32 features in [0, 1], int64 labels)`; validation and test
-            in batches of `EVALUATION_BATCH_SIZE`.
-        input_shape: Shape of one example's features.
-        num_classes: Number of label classes.
-        sizes: Number of examples in each split.
-        name: The dataset's name as configured (`digits`, `synthetic`, ...).
-        lineage: What identifies the source (builder, version, location).
-        arrays: The unscaled splits as `(features, labels)` numpy pairs.
-        scale: The factor that takes unscaled features to [0, 1].
+    `arrays` holds the unscaled splits as numpy pairs; `scale` takes them to [0, 1].
     """
 
     train: tf.data.Dataset
@@ -41,33 +31,21 @@ class DatasetBundle:
     scale: float = 1.0
 
     def examples(self, split, count):
-        """The first `count` examples of `split` as numpy `(features, labels)`, as the pipelines
-        give them."""
+        """The first `count` examples of `split` as numpy `(features, labels)`, as the pipelines give them."""
         features, labels = self.arrays[split]
         return _scaled(features[:count], self.scale), labels[:count].astype(np.int64)
 
 
 def load_dataset(config, batch_size, seed, reuse=None):
-    """Builds the pipelines described by a `dataset` config.
+    """The `DatasetBundle` of a `dataset` config.
 
-    Validation examples are carved from the training split by a seeded
-    permutation (`config.val_fraction`); features are scaled to [0, 1] float32
-    in memory; the training pipeline is reshuffled every epoch with `seed`;
-    each is batched and prefetched, without tf.data's autotuning. Evaluation batches are
-    larger than training ones: the metrics are means over all examples, the
-    same for any batching up to float rounding, and each batch is one more call per epoch.
+    A seeded permutation carves validation from the training split; training
+    batches are reshuffled every epoch with `seed`. Evaluation batches are
+    larger: the metrics are means, the same for any batching up to rounding.
 
     Args:
-        config: A `dataset` config (`name`, `val_fraction`, and the keys of
-            its kind: `data_dir`, `download` for TFDS datasets; `n_samples`,
-            `n_features`, `n_classes`, `test_fraction` for `synthetic`).
-        batch_size: Examples per batch.
-        seed: Seed of the validation split and of the shuffle.
-        reuse: The `ProcessReuse` to keep what was read and built in, for
-            later jobs of the process; default: nothing is kept.
-
-    Returns:
-        A `DatasetBundle`.
+        reuse: A `ProcessReuse` keeping what was read and built for later jobs;
+            default: nothing is kept.
     """
     reuse = reuse or ProcessReuse()
     if config.name == "synthetic":
@@ -103,11 +81,9 @@ def load_dataset(config, batch_size, seed, reuse=None):
 
 
 def _evaluation_pipelines(source, val_idx, scale, reuse):
-    """The validation and test pipelines of `source` with validation examples `val_idx`.
+    """The validation and test pipelines, shared by a process's jobs: they keep no state.
 
-    They hold no state from one pass to the next, so the jobs of a sweep in
-    one process share them: an entry keeps its source's training features, so
-    that their id cannot come back for other arrays while it is kept.
+    An entry keeps its source's features, so that their id cannot come back for other arrays.
     """
     features, labels = source.train
 
@@ -130,8 +106,7 @@ def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    # Batches come from memory: tf.data's autotuning thread would cost more than it tunes,
-    # and in a parallel sweep each worker's would compete with the other workers' training.
+    # Batches come from memory: tf.data's autotuning thread would only compete with training.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)

@@ -1,9 +1,4 @@
-"""`sklearn_digits`: a TFDS builder for the 8x8 digits that scikit-learn ships on disk.
-
-Preparing it reads no network: the 1,797 images come from scikit-learn's package
-data (a copy of the test part of the UCI "Optical Recognition of Handwritten
-Digits" set). Importing this module registers the builder with TFDS.
-"""
+"""`sklearn_digits`: a TFDS builder, prepared offline, of the 8x8 digits scikit-learn ships."""
 
 from typing import ClassVar
 
@@ -18,12 +13,9 @@ _MAX_PIXEL = 16
 
 
 class SklearnDigits(tfds.core.GeneratorBasedBuilder):
-    """scikit-learn's handwritten digits: 1,797 grayscale 8x8 images of 10 classes.
+    """scikit-learn's 1,797 handwritten digits (UCI), pixels 0..16 scaled to 0..255.
 
-    Pixels, 0 to 16 in the source, are stored as uint8 scaled to 0..255 like
-    other TFDS image datasets. The split is fixed: 360 test images drawn
-    stratified by class with `train_test_split(random_state=0)`, and the other
-    1,437 for training.
+    The split is fixed: 360 test images stratified by class (`random_state=0`), 1,437 to train.
     """
 
     VERSION = tfds.core.Version("1.0.0")

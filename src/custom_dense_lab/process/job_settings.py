@@ -8,17 +8,9 @@ import keras
 
 @contextlib.contextmanager
 def job_settings(precision, deterministic):
-    """Applies one job's dtype policy and op determinism, and restores both after.
+    """One job's dtype policy and its backend's deterministic ops, restored after it.
 
-    Jobs of an in-process sweep share the process: what one job turns on must
-    not leak into the next. Determinism is the backend's own switch:
-    TensorFlow's op determinism, PyTorch's deterministic algorithms; JAX's
-    operations are deterministic already on the CPU, and XLA's GPU ones
-    with `--xla_gpu_deterministic_ops` in `XLA_FLAGS`.
-
-    Args:
-        precision: A Keras dtype policy name, e.g. `"mixed_bfloat16"`.
-        deterministic: Whether ops must run deterministically.
+    JAX's ops are deterministic already on the CPU (on a GPU: `--xla_gpu_deterministic_ops`).
     """
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
@@ -35,32 +27,33 @@ def _determinism(deterministic):
     if not deterministic or backend == "jax":
         yield
         return
+    is_on, turn = _determinism_switch(backend)
+    was_on = is_on()
+    turn(True)
+    try:
+        yield
+    finally:
+        turn(was_on)
+
+
+def _determinism_switch(backend):
+    """The backend's `(is deterministic, set deterministic)` functions."""
     if backend == "tensorflow":
+        # The lab's one private call: TensorFlow's public API turns op determinism on, but
+        # neither reads it nor turns it off (tests/lab/training: a deterministic job, then not).
         import tensorflow as tf
+        from tensorflow.python.framework import config
 
-        # TensorFlow's public API can turn op determinism on, but not read it or turn it off.
-        from tensorflow.python.framework.config import (
-            disable_op_determinism,
-            is_op_determinism_enabled,
-        )
+        def turn(on):
+            (
+                tf.config.experimental.enable_op_determinism
+                if on
+                else config.disable_op_determinism
+            )()
 
-        was_deterministic = is_op_determinism_enabled()
-        tf.config.experimental.enable_op_determinism()
-        try:
-            yield
-        finally:
-            if not was_deterministic:
-                disable_op_determinism()
-        return
-    if backend != "torch":
-        raise ValueError(f"no deterministic mode for the Keras backend {backend!r}")
+        return config.is_op_determinism_enabled, turn
     import torch
 
     # cuBLAS refuses deterministic matmuls without a fixed workspace (NVIDIA's documented value).
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+    return torch.are_deterministic_algorithms_enabled, torch.use_deterministic_algorithms

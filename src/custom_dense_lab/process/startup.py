@@ -1,10 +1,4 @@
-"""Start-up of the command-line programs: TensorFlow without its log chatter.
-
-Each program of the lab (`custom_dense_lab.train`, `.compare`, `.bench`,
-`.studies`) calls `quiet_start()` first, before it imports anything that
-imports TensorFlow. Worker processes of a sweep (joblib, submitit) import the
-program's module to run a job, and so start quietly too.
-"""
+"""Start-up of the programs, and of sweep workers that import them: TensorFlow without its chatter."""
 
 import atexit
 import contextlib
@@ -26,23 +20,14 @@ _KNOWN_HARMLESS_WARNINGS = (
 
 
 def quiet_start(import_tensorflow=True):
-    """Imports TensorFlow without its start-up logs; quiets MLflow and known-harmless warnings.
+    """Imports TensorFlow with file descriptor 2 muted, and quiets MLflow and harmless warnings.
 
-    TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before
-    `TF_CPP_MIN_LOG_LEVEL` applies, so the import runs with it sent to
-    /dev/null. Does nothing more than set the log levels once TensorFlow is in.
-    Without the lab's packages (`pip install custom-dense` alone), says in one
-    line what to install, and exits with status 1.
-    A stop signal until the program takes over ends the process with one line.
-    MLflow's retries of an unreachable tracking server log one short line each
-    (see `tracking.retries`). Python's cyclic garbage collector pauses while the
-    imports run, and then leaves the objects they made alone (see
-    `_spare_collector`).
+    Says in one line what to install when the lab's packages are missing; a
+    stop ends the process with one line until the program takes over.
+    Python's collector pauses while the imports run (see `_spare_collector`).
 
     Args:
-        import_tensorflow: Whether the program imports TensorFlow. The programs that
-            only read the tracking store (`compare`, `studies`) pass `False`,
-            and so answer seconds sooner.
+        import_tensorflow: `False` for the programs that only read the store.
     """
     # 3: TensorFlow's C++ errors too, which are notes here, such as which int8 matmul kernel
     # runs on this CPU; a real failure reaches Python as an exception.
@@ -85,16 +70,10 @@ def quiet_start(import_tensorflow=True):
 
 
 def _spare_collector():
-    """Keeps the objects made so far, and at exit all objects, out of Python's cyclic collector.
+    """Leaves the objects the imports made, and at exit all objects, out of the cyclic collector.
 
-    TensorFlow, Keras and MLflow load millions of objects that live as long as
-    the process. The collections that ran while they loaded walked them again
-    and again (about 1.4 of the 7 CPU-seconds of `import tensorflow, mlflow,
-    hydra, tensorflow_datasets`): `quiet_start` pauses the collector until
-    here. Each full collection after it walked them all (about 0.15 s, ten
-    times in a 16-job sweep), and so did the collections of the interpreter's
-    shutdown (1-2 s a process). Frozen objects are still freed by reference
-    counting; only cycles among them wait for the process to end.
+    Millions of them live as long as the process; collections walking them
+    again and again cost seconds a process (docs/architecture.md).
     """
     gc.freeze()
     gc.enable()
@@ -103,7 +82,7 @@ def _spare_collector():
 
 @contextlib.contextmanager
 def _stderr_to_devnull():
-    """Sends file descriptor 2 to /dev/null, and gives it back; yields a copy of the original."""
+    """Sends descriptor 2 to /dev/null in the block; yields a copy of the original."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:

@@ -216,7 +216,7 @@ def test_the_defaults_are_in_the_yaml_and_typed_by_the_schema():
     # `true` on the command line is a boolean to Hydra; the key takes it as the word.
     assert compose_config("trainer.jit_compile=true").trainer.jit_compile == "True"
     check_command_line(["-m", "trainer.jit_compile=auto,true,false,False"], CONFIG_DIR)
-    assert (cfg.pair_timing.rounds, cfg.pair_timing.seconds_per_sample) == (10, 0.1)
+    assert cfg.pair_timing.rounds >= 2 and 0 < cfg.pair_timing.target < 1
     # Hydra ends its callbacks in reverse order: the pairs are timed before the report.
     callbacks = compose_config(with_hydra=True).hydra.callbacks
     assert list(callbacks) == ["mlflow_sweep", "paired_timing"]
