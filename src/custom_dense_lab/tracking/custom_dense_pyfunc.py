@@ -1,64 +1,70 @@
-"""The pyfunc loader of a logged model: imports custom_dense, then lets MLflow's Keras flavor load.
+"""The logged model's format: MLflow's Keras 3 flavor (no pickle), a copy of the library, and
+this file as its pyfunc loader, which imports `custom_dense` before Keras loads the model.
 
-This file travels with every logged model, as `code/custom_dense_pyfunc.py`,
-beside a copy of the library in `library/custom_dense/` and the copy's version
-in `library/VERSION` (see `keras_flavor.save_model`). MLflow puts `code/` on
-`sys.path` and imports this module by its file name; it imports nothing but
-the standard library, `packaging` and MLflow, so it runs wherever MLflow does.
-
-The layer's code comes from an installed `custom_dense` when there is one of a
-compatible version, and from the copy only where none is installed. The copy
-goes at the end of `sys.path`, so it never shadows an installed package.
-Loading a model runs the layer's code, as with any MLflow model that carries
-custom code: load models from stores you trust.
+This file travels with every model as `code/custom_dense_pyfunc.py`: MLflow imports it by
+name, so it imports only the standard library, `packaging` and MLflow. The layer's code comes
+from an installed `custom_dense` of a compatible version, else from the model's copy, put at
+the end of `sys.path` so that it never shadows an installed package. Loading a model runs the
+layer's code: load models from stores you trust.
 """
 
 import importlib.util
 import pathlib
+import shutil
 import sys
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.keras.load import KerasModelWrapper
+from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME
 from packaging.version import Version
 
 LIBRARY_DIR = "library"
 VERSION_FILE = "VERSION"
+_CODE_DIR = "code"
+
+
+def save_model(path, mlflow_model, keras_model, signature, pip_requirements):
+    """Writes the model in the empty folder `path`: `Model.log` calls it with this module as flavor."""
+    import custom_dense  # here, not above: a loading process may not have it yet
+
+    mlflow.keras.save_model(
+        keras_model,
+        path,
+        mlflow_model=mlflow_model,
+        signature=signature,
+        pip_requirements=pip_requirements,
+    )
+    library = pathlib.Path(path, LIBRARY_DIR)
+    package = pathlib.Path(custom_dense.__file__).parent
+    shutil.copytree(package, library / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+    (library / VERSION_FILE).write_text(f"{custom_dense.__version__}\n")
+    (pathlib.Path(path) / _CODE_DIR).mkdir()
+    shutil.copyfile(__file__, pathlib.Path(path, _CODE_DIR, pathlib.Path(__file__).name))
+    pyfunc = mlflow_model.flavors["python_function"]
+    pyfunc["loader_module"] = pathlib.Path(__file__).stem
+    pyfunc["code"] = _CODE_DIR
+    mlflow_model.save(pathlib.Path(path, MLMODEL_FILE_NAME))
 
 
 def _load_pyfunc(path):
-    """Loads the model for `mlflow.pyfunc.load_model`, after importing `custom_dense`.
-
-    Importing the package registers `CustomDense` with Keras, whose safe-mode
-    `load_model` then finds it.
+    """Loads the model for `mlflow.pyfunc.load_model` (MLflow's name for a loader's entry point).
 
     Raises:
-        MlflowException: An installed `custom_dense` whose version cannot load
-            the model.
+        MlflowException: An installed `custom_dense` whose version cannot load the model.
     """
-    import_custom_dense(_model_folder(path) / LIBRARY_DIR)
-    return mlflow.keras._load_pyfunc(path)
-
-
-def _model_folder(path):
-    """The folder of the model MLflow loads: `path`, or its parent, whichever holds `MLmodel`."""
-    path = pathlib.Path(path)
-    return path if (path / MLMODEL_FILE_NAME).is_file() else path.parent
+    path = pathlib.Path(path)  # the model's folder, or its `data` folder
+    folder = path if (path / MLMODEL_FILE_NAME).is_file() else path.parent
+    import_custom_dense(folder / LIBRARY_DIR)  # registers CustomDense for Keras's safe mode
+    return KerasModelWrapper(mlflow.keras.load_model(str(folder)), Model.load(folder).signature)
 
 
 def import_custom_dense(library):
-    """Imports the installed `custom_dense` if compatible, else the copy in `library`.
-
-    Args:
-        library: The folder that holds the model's copy of the package and its
-            `VERSION` file.
-
-    Returns:
-        The imported module.
+    """Imports the installed `custom_dense` if compatible with the copy in `library`, else the copy.
 
     Raises:
-        MlflowException: `custom_dense` is installed in a version that is not
-            compatible with the model's copy.
+        MlflowException: The installed `custom_dense` is not compatible with the copy.
     """
     shipped = (library / VERSION_FILE).read_text().strip()
     if importlib.util.find_spec("custom_dense") is None:
@@ -76,12 +82,8 @@ def import_custom_dense(library):
 
 
 def compatible(installed, shipped):
-    """Whether an installed version can stand in for the shipped one: semantic versioning.
-
-    The same major version and no older than the shipped one; before 1.0, the
-    same minor version too. Releases compare by number (`0.3` is `0.3.0`); a
-    development or local build counts as its release.
-    """
+    """Whether an installed version can stand in for the shipped one, by semantic versioning:
+    the same major version (before 1.0, minor) and no older; a dev build counts as its release."""
     installed, shipped = (Version(Version(v).base_version) for v in (installed, shipped))
     same_series = installed.major == shipped.major and (
         shipped.major > 0 or installed.minor == shipped.minor

@@ -1,17 +1,9 @@
-"""A run's life: who runs it, that it is alive, and how it ends.
+"""A run's life: the process that runs it, its heartbeat, and how it ends.
 
-Every job and sweep parent records where it runs: the host, the process id
-and the process's start time (so that a reused process id is not mistaken for
-it), and the launcher's job id where there is one. While it runs, `Heartbeat`
-refreshes its `heartbeat` tag. It ends FINISHED, or FAILED or KILLED with the
-reason in its `failure_reason` tag (`end_run`, `end_active_run`). A run left
-RUNNING by a process that is gone (killed, out of memory, a lost node) is
-recognised by whoever opens the store next (`close_lost_runs`): on the same
-host by its process, elsewhere by a heartbeat older than `STALE_AFTER_S`.
-
-Imports MLflow and psutil only (and `disk`, which imports MLflow), so that a
-sweep's worker processes can load the sweep callback before TensorFlow (see
-`custom_dense_lab.process.startup`).
+A run left RUNNING by a process that is gone is closed FAILED by whoever opens the store
+next (`close_lost_runs`): on its own host by its process (id and start time), elsewhere by a
+heartbeat older than `STALE_AFTER_S`. Imports MLflow and psutil only, so that a sweep's
+workers load it before TensorFlow.
 """
 
 import os
@@ -30,24 +22,26 @@ PID_TAG = "pid"
 PROCESS_STARTED_TAG = "process_started"
 LAUNCHER_JOB_TAG = "launcher_job_id"
 HEARTBEAT_TAG = "heartbeat"
+FAILURE_TAG = "failure_reason"
+REOPENED_TAG = "reopened"
+REOPENED_TEXT = "closed as lost while its job still ran; the job then finished it"
 HEARTBEAT_INTERVAL_S = 30.0
-# A run on another host whose heartbeat is older than this is taken for lost.
 STALE_AFTER_S = 300.0
 LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
-# `mlflow run` opens a run before it builds the project's environment and starts the entry
-# point, which then tags the run with its process. A run of `mlflow run` that no process took
-# up this long after it opened (a conda environment may take many minutes to build) belongs
-# to a project that never started.
+# `mlflow run` opens its run before it builds the project's environment (a conda one may take
+# many minutes); a run that no process took up this long after belongs to a project that
+# never started.
 PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 PROJECT_START_TIMEOUT_S = 3600.0
 NEVER_STARTED_REASON = (
     "`mlflow run` opened this run, but the project never started (no process took it up "
     f"within {PROJECT_START_TIMEOUT_S / 60:.0f} minutes)"
 )
+_MAX_TAG_LENGTH = 5000  # MLflow's limit on a tag's value
 
 
 def process_tags():
-    """Tags that identify this process: host, pid, start time, launcher job id, heartbeat."""
+    """The tags that identify this process: host, pid, start time, launcher job id, heartbeat."""
     process = psutil.Process()
     tags = {
         HOST_TAG: socket.gethostname(),
@@ -56,20 +50,20 @@ def process_tags():
         HEARTBEAT_TAG: f"{time.time():.0f}",
     }
     job_id = launcher_job_id()
-    if job_id:
-        tags[LAUNCHER_JOB_TAG] = job_id
-    return tags
+    return {**tags, LAUNCHER_JOB_TAG: job_id} if job_id else tags
+
+
+def launcher_job_id():
+    """SLURM's `<array job>_<task>` or job id, else submitit's local job id, else `None`."""
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
 
 
 class Heartbeat:
-    """Refreshes a run's `heartbeat` tag every `interval_s` seconds, in a daemon thread.
+    """Around a run's work, refreshes its `heartbeat` tag every `interval_s` in a daemon thread.
 
-    Use as a context manager around the run's work. A failed refresh (the
-    store briefly away) is skipped; the next one tries again.
-
-    Args:
-        run_id: The run to keep alive.
-        interval_s: Seconds between refreshes.
+    A refresh that fails (the store briefly away) is skipped.
     """
 
     def __init__(self, run_id, interval_s=HEARTBEAT_INTERVAL_S):
@@ -96,40 +90,28 @@ class Heartbeat:
 
 
 def close_lost_runs(experiment_id, reason=LOST_REASON):
-    """Marks the experiment's RUNNING runs whose process is gone as FAILED.
-
-    Runs that `mlflow run` opened for a project that never started are closed
-    too, with their own reason (see `never_started`).
-
-    Args:
-        experiment_id: The experiment to look in.
-        reason: The `failure_reason` to record.
-
-    Returns:
-        The ids of the runs it closed.
-    """
+    """Fails the experiment's RUNNING runs whose process is gone, or whose project never
+    started; returns their ids."""
     running = mlflow.MlflowClient().search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
     )
     closed = []
     for run in running:
-        if is_lost(run.data.tags):
-            fail_run(run.info.run_id, reason)
-        elif never_started(run):
-            fail_run(run.info.run_id, NEVER_STARTED_REASON)
-        else:
-            continue
-        closed.append(run.info.run_id)
+        why = (
+            reason
+            if is_lost(run.data.tags)
+            else NEVER_STARTED_REASON
+            if never_started(run)
+            else None
+        )
+        if why:
+            fail_run(run.info.run_id, why)
+            closed.append(run.info.run_id)
     return closed
 
 
 def never_started(run, now=None):
-    """Whether `mlflow run` opened `run` over `PROJECT_START_TIMEOUT_S` ago and no process took it up.
-
-    Args:
-        run: An MLflow `Run`.
-        now: The current time, in seconds since the epoch; default: now.
-    """
+    """Whether `mlflow run` opened `run` over `PROJECT_START_TIMEOUT_S` ago and no process took it."""
     tags = run.data.tags
     if PROJECT_ENTRY_POINT_TAG not in tags or PID_TAG in tags or HEARTBEAT_TAG in tags:
         return False
@@ -137,17 +119,8 @@ def never_started(run, now=None):
 
 
 def is_lost(tags, now=None):
-    """Whether the process a run's tags describe is gone.
-
-    Args:
-        tags: The run's tags.
-        now: The current time, in seconds since the epoch; default: now.
-
-    Returns:
-        `True` for a run of this host whose process has ended (or is another
-        process with the same id), or a run elsewhere whose heartbeat is stale;
-        `False` when it may still run, or when the run carries no such tags.
-    """
+    """Whether the process a run's tags name is gone (on this host), or its heartbeat is stale
+    (elsewhere); `False` for a run without such tags."""
     if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
         return local_process(tags) is None
     if HEARTBEAT_TAG in tags:
@@ -156,68 +129,35 @@ def is_lost(tags, now=None):
 
 
 def local_process(tags):
-    """The id of the live process of this host that a run's tags describe, else `None`.
-
-    `None` as well for a run of another host, or whose process id now belongs
-    to another process (a different start time).
-    """
+    """The pid of this host's live process that a run's tags name (same id and start time), else
+    `None`."""
     if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
         return None
-    pid, started = int(tags[PID_TAG]), tags.get(PROCESS_STARTED_TAG)
+    started = tags.get(PROCESS_STARTED_TAG)
     try:
-        process = psutil.Process(pid)
+        process = psutil.Process(int(tags[PID_TAG]))
         if started is not None and abs(process.create_time() - float(started)) > 1.0:
             return None
-        return None if process.status() == psutil.STATUS_ZOMBIE else pid
+        return None if process.status() == psutil.STATUS_ZOMBIE else process.pid
     except psutil.NoSuchProcess:
         return None
 
 
-def launcher_job_id():
-    """This process's job id in its launcher.
-
-    Returns:
-        SLURM's `<array job id>_<task id>` in an array task, else SLURM's job
-        id, else submitit's local job id; `None` outside a launcher's job.
-    """
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
-
-
-FAILURE_TAG = "failure_reason"
-# A run closed as lost whose job then finished it.
-REOPENED_TAG = "reopened"
-REOPENED_TEXT = "closed as lost while its job still ran; the job then finished it"
-# MLflow's limit on a tag's value.
-_MAX_TAG_LENGTH = 5000
-
-
 def end_run(run_id, status="FINISHED", reason=None):
-    """Ends a run with `status`; a reason is recorded first, in its `failure_reason` tag.
-
-    Args:
-        run_id: The run to end.
-        status: `"FINISHED"`, `"FAILED"` or `"KILLED"`.
-        reason: Why it failed or was stopped, or `None`.
-    """
+    """Ends a run with `status`, its `failure_reason` tag first where a reason is given."""
     if reason is not None:
-        _tag_reason(run_id, reason)
+        mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
     mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
 def fail_run(run_id, reason, status="FAILED"):
-    """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason` tag."""
+    """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason`."""
     end_run(run_id, status, reason)
 
 
 def finish_active_run():
-    """Ends this process's active run FINISHED.
-
-    A run that another process closed as lost while its job was in fact alive
-    (its heartbeat delayed) loses that stale `failure_reason` and gets the tag
-    `reopened`, which says what happened.
-    """
+    """Ends this process's active run FINISHED; one closed as lost meanwhile (a late heartbeat)
+    loses that reason and is tagged `reopened`."""
     run_id = mlflow.active_run().info.run_id
     client = mlflow.MlflowClient()
     if client.get_run(run_id).data.tags.get(FAILURE_TAG) == LOST_REASON:
@@ -229,9 +169,8 @@ def finish_active_run():
 def end_active_run(status, reason, details=None):
     """Ends this process's active run with `status` and the reason, whatever the store accepts.
 
-    Each record is tried on its own, so that a store that refuses one (an
-    unwritable artifact root, say) still gets the others; the run always leaves
-    MLflow's active-run stack, so the next job of the process gets its own run.
+    Each record is tried on its own, and the run always leaves MLflow's active-run stack;
+    what the store refused is said in one line.
 
     Args:
         status: `"FAILED"` or `"KILLED"`.
@@ -239,30 +178,21 @@ def end_active_run(status, reason, details=None):
         details: A traceback to log as `traceback.txt`, or `None`.
     """
     run_id = mlflow.active_run().info.run_id
-    problems = []
+    records = [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
     if details:
+        records.insert(0, lambda: mlflow.log_text(details, "traceback.txt"))
+    problems = []
+    for record in [*records, lambda: mlflow.end_run(status=status)]:
         try:
-            mlflow.log_text(details, "traceback.txt")
+            record()
         except Exception as error:
             problems.append(describe_error(error))
-    try:
-        _tag_reason(run_id, reason)
-    except Exception as error:
-        problems.append(describe_error(error))
-    try:
-        mlflow.end_run(status=status)
-    except Exception as error:
-        problems.append(describe_error(error))
     if problems:
         print(f"error: could not record run {run_id} fully: {problems[0]}", file=sys.stderr)
 
 
-def _tag_reason(run_id, reason):
-    mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
-
-
 def describe_error(error):
-    """An exception as one line: its type and its message, or what a full disk caused."""
+    """An exception as one line: what a full disk caused, else its type and message."""
     storage = disk.storage_failure(error)
     if storage is not None:
         return str(storage)

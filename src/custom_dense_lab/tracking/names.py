@@ -1,10 +1,6 @@
-"""Run names that read in the MLflow UI: a sweep by what it varies, a job by its values.
-
-Pure functions of Hydra override strings, so that they can be checked without
-MLflow. A sweep's parent is named after when it started and the keys it sweeps
-("11-25 18:48 · custom vs stock · units 32,128"); each job after its own
-values of those keys only ("custom u128"), at most 32 characters and distinct
-within its sweep; a single job after its overrides ("stock u256 e30").
+"""Run names that read in the MLflow UI, from Hydra overrides: a sweep's parent by when it
+started and what it varies ("11-25 18:48 · custom vs stock · units 32,128"), its jobs by their
+values of those keys ("custom u128"), a single job by its overrides ("stock u256 e30").
 """
 
 import collections
@@ -17,7 +13,7 @@ from custom_dense_lab.config.overrides import Override, parse
 
 MAX_JOB_NAME = 32
 SWEEP_TAG_PREFIX = "sweep."
-# The parent's tag listing the keys its sweep varies, comma-separated, for the jobs to read.
+# The parent's tag listing the keys its sweep varies, comma-separated.
 SWEPT_KEYS_TAG = "custom_dense.swept_keys"
 # Every job's command-line overrides, as one string.
 OVERRIDES_TAG = "custom_dense.overrides"
@@ -25,28 +21,21 @@ OVERRIDES_TAG = "custom_dense.overrides"
 _QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose", "trainer.reuse", "pair_timing.")
 _MAX_LISTED_VALUES = 4
 _HASH_CHARS = 5
-# How a job's name shows a key's value: a prefix before the value ("u" + "128").
+# How a job's name shows a key's value: a prefix before it ("u" + "128"); other keys "key=value".
 _JOB_PREFIXES = {
-    "layer": "",
+    **dict.fromkeys(["layer", "model.activation", "model.kernel_initializer", "optimizer"], ""),
+    **dict.fromkeys(["trainer.precision", "dataset", "device", "backend"], ""),
+    **dict.fromkeys(["model.bias_initializer", "model.use_bias"], "bias:"),
     "model.units": "u",
     "model.depth": "d",
-    "model.activation": "",
-    "model.kernel_initializer": "",
-    "model.bias_initializer": "bias:",
-    "model.use_bias": "bias:",
     "seed": "s",
     "trainer.epochs": "e",
     "trainer.batch_size": "b",
-    "trainer.precision": "",
-    "optimizer": "",
     "optimizer.learning_rate": "lr",
     "optimizer.momentum": "mom",
-    "dataset": "",
-    "device": "",
-    "backend": "",
     "trainer.jit_compile": "jit:",
 }
-# How a sweep's name labels a key ("units 32,128").
+# How a sweep's name labels a key ("units 32,128"); other keys by their last part.
 _SWEEP_LABELS = {
     "model.units": "units",
     "model.depth": "depth",
@@ -76,24 +65,17 @@ _SHORT_VALUES = {
 
 
 def swept_values(task_overrides, sweeper_params=None):
-    """The keys a sweep varies, each with the values it takes when they are listed.
+    """The keys a sweep varies, `layer` first, with their listed values (`None` for an interval).
 
     Args:
-        task_overrides: The sweep's command line, as Hydra lists it
-            (`hydra.overrides.task`), e.g. `["layer=custom,stock", "seed=0"]`.
-        sweeper_params: The sweeper's `params` (a preset's grid, or an Optuna
-            search space), `{key: sweep string}`; the command line wins for a
-            key in both.
-
-    Returns:
-        `{key: [value, ...]}` in the order the sweep lists them, `layer` first;
-        the list is `None` for a sweep over a range or an interval.
+        task_overrides: The sweep's command line (`hydra.overrides.task`).
+        sweeper_params: The sweeper's `params` (a preset's grid, an Optuna search space),
+            `{key: sweep string}`; the command line wins for a key in both.
     """
     overrides = [f"{key}={value}" for key, value in (sweeper_params or {}).items()]
     by_key = {}
     for override in parse([*task_overrides, *overrides]):
-        if override.key_or_group not in by_key:
-            by_key[override.key_or_group] = override
+        by_key.setdefault(override.key_or_group, override)
     swept = {
         key: _listed_values(override)
         for key, override in by_key.items()
@@ -103,46 +85,21 @@ def swept_values(task_overrides, sweeper_params=None):
 
 
 def sweep_name(swept, started=None):
-    """Names a sweep's parent run after when it started and what it varies.
-
-    The start comes first: the runs table cuts long names, and the time is
-    what tells apart two sweeps of the same keys.
-
-    Args:
-        swept: `{key: [value, ...] or None}`, as `swept_values` returns it.
-        started: Seconds since the epoch; default now.
-
-    Returns:
-        For example `"11-25 18:48 · custom vs stock · units 32,128"`.
-    """
+    """A sweep's name from `swept_values`, its start (default: now) first: the runs table cuts
+    long names, and the time tells apart two sweeps of the same keys."""
     parts = [_sweep_part(key, values) for key, values in swept.items()] or ["sweep"]
     return " · ".join([time.strftime("%m-%d %H:%M", time.localtime(started)), *parts])
 
 
 def job_values(job_overrides, keys):
-    """The job's value of each key, from its overrides (`HydraConfig.get().overrides.task`).
-
-    Returns:
-        `{key: value}` for every key of `keys` the overrides set, in the order of `keys`.
-    """
+    """`{key: value}` for each of `keys` that the job's overrides set, in the order of `keys`."""
     values = {o.key_or_group: _value_text(o) for o in parse(job_overrides)}
     return {key: values[key] for key in keys if key in values}
 
 
 def job_name(values):
-    """Names a job of a sweep by its values of the swept keys only.
-
-    Tokens are short ("custom", "u128", "tanh", "lr0.001"). A name longer than
-    32 characters keeps its first tokens and ends with a hash of all the
-    values ("u128 d3 sigmoid glorotU #757e9"), so that names stay distinct
-    within a sweep.
-
-    Args:
-        values: `{key: value}` of the swept keys, as `job_values` returns it.
-
-    Returns:
-        For example `"stock u32 tanh"`.
-    """
+    """A sweep's job named by its `job_values` ("stock u32 tanh"); past `MAX_JOB_NAME`, its first
+    tokens and a hash of all values ("u128 d3 sigmoid glorotU #757e9"), distinct in its sweep."""
     tokens = [_job_token(key, value) for key, value in values.items()]
     name = " ".join(tokens) or "job"
     if len(name) <= MAX_JOB_NAME:
@@ -154,15 +111,7 @@ def job_name(values):
 
 
 def single_job_name(layer, job_overrides):
-    """Names a job run on its own: its layer and what its overrides change.
-
-    Args:
-        layer: The job's `layer` (`custom` or `stock`).
-        job_overrides: The job's command-line overrides.
-
-    Returns:
-        For example `"stock u256 e30"`, at most 32 characters.
-    """
+    """A job run on its own, named by its layer and its overrides ("stock u256 e30")."""
     values = {"layer": layer}
     for override in parse(job_overrides):
         key = override.key_or_group
@@ -173,12 +122,7 @@ def single_job_name(layer, job_overrides):
 
 
 def numbered(labels):
-    """The labels with each repeat numbered, in order: `custom, custom, stock` -> `custom, custom #2, stock`.
-
-    A sweep that lists a value twice (`layer=custom,custom,stock`) runs two jobs
-    with the same values; their names and report rows stay distinct this way,
-    each at most `MAX_JOB_NAME` characters.
-    """
+    """The labels with each repeat numbered: `custom, custom, stock` -> `custom, custom #2, stock`."""
     seen = collections.Counter()
     result = []
     for label in labels:
@@ -189,7 +133,7 @@ def numbered(labels):
 
 
 def job_tags(values):
-    """Tags that let the runs table group a sweep's jobs: `sweep.<key>` = the job's value."""
+    """`sweep.<key>` tags, by which the runs table groups a sweep's jobs."""
     return {f"{SWEEP_TAG_PREFIX}{key}": value for key, value in values.items()}
 
 
@@ -201,10 +145,7 @@ def _listed_values(override):
 
 
 def _value_text(override: Override):
-    return _format(override.value())
-
-
-def _format(value):
+    value = override.value()
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, bool):

@@ -16,31 +16,22 @@ from mlflow.models import Model, infer_signature
 from omegaconf import OmegaConf
 
 import custom_dense_lab
-from custom_dense_lab.tracking import keras_flavor, names
+from custom_dense_lab.tracking import custom_dense_pyfunc, names
 
-# The lab's own code: its commit is the code's, whatever folder a job runs in.
 _LAB_DIR = pathlib.Path(custom_dense_lab.__file__).parent
-_MODEL_REQUIREMENTS = ("keras", "numpy", "mlflow")
+_PINNED = ("keras", "numpy", "mlflow")
 
 
 def config_params(cfg):
-    """Returns the resolved config as MLflow params, `{dotted.key: value}`, e.g. `model.units`.
-
-    Hydra's instantiation keys (`_target_`) say how, not what, and are left out.
-    """
+    """The resolved config as MLflow params, `{"model.units": 64, ...}`, without `_target_` keys."""
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     flat = pd.json_normalize(container, sep=".").iloc[0].to_dict()
     return {key: value for key, value in flat.items() if not key.endswith("._target_")}
 
 
 def environment_tags(layer, placement, device_kind):
-    """Tags that say what ran where: implementation, device, versions, code state.
-
-    Args:
-        layer: `"custom"` or `"stock"`.
-        placement: The resolved `Placement` the job asked for.
-        device_kind: Where the model's variables, and so its ops, actually live.
-    """
+    """Tags that say what ran where: the layer, the device (where the variables live, and the
+    `Placement` asked for), the versions and the lab's commit."""
     commit, dirty = git_state(_LAB_DIR)
     return {
         "layer_impl": layer,
@@ -55,11 +46,7 @@ def environment_tags(layer, placement, device_kind):
 
 
 def backend_versions():
-    """The version tags of the Keras backend this process runs on.
-
-    `tf_version` always (the data pipelines are `tf.data` on every backend),
-    and `jax_version` or `torch_version` on those backends.
-    """
+    """`tf_version` (`tf.data` runs on every backend), and `jax_version` or `torch_version`."""
     versions = {"tf_version": tf.__version__}
     backend = keras.config.backend()
     if backend in ("jax", "torch"):
@@ -69,7 +56,7 @@ def backend_versions():
 
 @functools.cache
 def git_state(folder):
-    """Returns `(commit, "true"|"false")` of the repository holding `folder`, else `("unknown",) * 2`."""
+    """`(commit, "true" or "false")` of the repository holding `folder`, else `("unknown",) * 2`."""
     try:
         repository = git.Repo(folder, search_parent_directories=True)
         return repository.head.commit.hexsha, str(repository.is_dirty()).lower()
@@ -78,7 +65,7 @@ def git_state(folder):
 
 
 def log_job_artifacts(cfg, overrides, model):
-    """Logs the resolved config, the overrides and the model summary as files."""
+    """Logs `config.yaml`, `overrides.yaml` and `model_summary.txt`."""
     mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     mlflow.log_text(OmegaConf.to_yaml(list(overrides)), "overrides.yaml")
     lines = []
@@ -88,39 +75,23 @@ def log_job_artifacts(cfg, overrides, model):
 
 def model_requirements():
     """Pinned pip requirements of a logged model, from this environment's versions."""
-    tensorflow = "tensorflow-cpu" if _installed("tensorflow-cpu") else "tensorflow"
-    return [
-        f"{name}=={importlib.metadata.version(name)}" for name in (tensorflow, *_MODEL_REQUIREMENTS)
-    ]
+    try:
+        tensorflow = f"tensorflow-cpu=={importlib.metadata.version('tensorflow-cpu')}"
+    except importlib.metadata.PackageNotFoundError:
+        tensorflow = f"tensorflow=={importlib.metadata.version('tensorflow')}"
+    return [tensorflow, *(f"{name}=={importlib.metadata.version(name)}" for name in _PINNED)]
 
 
 def log_model(model, sample_inputs, sample_outputs, step, tags):
-    """Logs a Keras model as `model`, with a signature, pinned requirements and the library.
+    """Logs a Keras model as `model` in the format of `custom_dense_pyfunc`; returns its `ModelInfo`.
 
-    The model is saved in Keras's own format with no pickle, and loads through
-    `custom_dense_pyfunc`, which imports `custom_dense` first (Keras safe mode
-    stays on). Giving the signature and requirements up front skips MLflow's
-    inference of both (seconds per model). A copy of the library travels with
-    the model, so a process without custom_dense installed can load and
-    serve it.
-
-    The model gets the run's params, and the metrics the run logged at
-    `step`; the job links its final metrics to it with `model_id`.
-
-    Args:
-        model: The trained Keras model.
-        sample_inputs: A small float32 numpy batch, for the signature.
-        sample_outputs: The model's outputs for `sample_inputs`.
-        step: The last epoch: its metrics become the model's.
-        tags: Tags of the model (the job's swept keys).
-
-    Returns:
-        The logged model's `ModelInfo`.
+    The signature and requirements are given, not inferred (seconds per model). The model
+    gets the run's params and the metrics logged at `step`, the last epoch.
     """
     return Model.log(
         artifact_path=None,
         name="model",
-        flavor=keras_flavor,
+        flavor=custom_dense_pyfunc,
         flavor_name="keras",
         keras_model=model,
         signature=infer_signature(sample_inputs, sample_outputs),
@@ -131,14 +102,9 @@ def log_model(model, sample_inputs, sample_outputs, step, tags):
 
 
 def remove_unfinished_models(run_id):
-    """Deletes the local files of the run's logged models that never became READY.
+    """Deletes the local files of the run's models that never became READY; returns the folders.
 
-    A model whose upload failed (a full disk, say) leaves a part-written copy
-    that nothing can read; removing it frees the space that the run's own
-    closing needs. Models in remote artifact stores are left alone.
-
-    Returns:
-        The folders removed.
+    A part-written model (a full disk) frees the space the run's own closing needs.
     """
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     models = mlflow.search_logged_models(
@@ -157,19 +123,9 @@ def remove_unfinished_models(run_id):
 
 
 def job_identity(cfg, overrides, parent_run_id):
-    """The job's run name and tags: its values of the keys its sweep varies, and its overrides.
-
-    Args:
-        cfg: The composed job config.
-        overrides: The job's overrides (`HydraConfig.get().overrides.task`).
-        parent_run_id: The sweep's parent run, whose `custom_dense.swept_keys`
-            tag lists the keys the sweep varies; `None` for a single job. A job
-            of a sweep that varies nothing is named as a single job.
-
-    Returns:
-        `(run_name, tags)`: the tags are `custom_dense.overrides` and, in a sweep,
-        `sweep.<key>` for each swept key.
-    """
+    """`(run_name, tags)` of a job: named by its values of the keys its sweep varies (the
+    parent's `custom_dense.swept_keys`), else as a single job; tagged with its overrides and
+    `sweep.<key>` values."""
     swept = ""
     if parent_run_id is not None:
         swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")
@@ -178,11 +134,3 @@ def job_identity(cfg, overrides, parent_run_id):
     if not values:
         return names.single_job_name(cfg.layer.name, overrides), tags
     return names.job_name(values), {**tags, **names.job_tags(values)}
-
-
-def _installed(distribution):
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True

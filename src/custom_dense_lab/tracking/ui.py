@@ -1,9 +1,7 @@
-"""Where users look: the experiment as the MLflow UI presents it, and links into the UI.
+"""Where users look: the experiment's kind and description in the MLflow UI, and links into it.
 
-The experiment carries its kind (`mlflow.experimentKind`: training runs, not
-GenAI traces) and a description (`mlflow.note.content`). MLflow 3.17's UI
-picks its view from its own GenAI / Model training switch, which a link sets
-with `?workflowType=machine_learning`: every link printed here carries it.
+Every link carries `?workflowType=machine_learning`, which sets the UI's switch between its
+GenAI and its model-training views.
 """
 
 import pathlib
@@ -16,7 +14,6 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 LOCAL_UI = "http://127.0.0.1:5000"
-# The UI's switch between its GenAI and its model-training views.
 VIEW_QUERY = "workflowType=machine_learning"
 DEFAULT_EXPERIMENT = "Default"
 
@@ -44,11 +41,10 @@ logs its `config.yaml` and `overrides.yaml`, and the parent its `sweep_overrides
 
 def describe_experiment(experiment_id):
     """Gives the experiment its kind and description where it has none; keeps a user's own."""
-    experiment = mlflow.get_experiment(experiment_id)
-    client = mlflow.MlflowClient()
+    tags = mlflow.get_experiment(experiment_id).tags
     for key, value in ((EXPERIMENT_KIND_TAG, EXPERIMENT_KIND), (NOTE_TAG, EXPERIMENT_DESCRIPTION)):
-        if key not in experiment.tags:
-            client.set_experiment_tag(experiment_id, key, value)
+        if key not in tags:
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, key, value)
 
 
 def ui_address(tracking_uri):
@@ -81,16 +77,8 @@ def ui_command(tracking_uri):
 
 
 def where_to_look(run_id, configured_experiment, what="this run"):
-    """Prints the links to the run's experiment and to the run in the UI, and how to start it.
-
-    Warns on stderr when the run sits in MLflow's `Default` experiment while
-    the config names another: what `mlflow run` does without `--experiment-name`.
-
-    Args:
-        run_id: The run to point at (a single job, or a sweep's parent).
-        configured_experiment: `mlflow.experiment_name` of the config.
-        what: What the run is, for the line of its link ("this sweep").
-    """
+    """Prints the links to the run's experiment and to the run (`what` it is), and how to start
+    the UI; warns when `mlflow run` without `--experiment-name` put it in `Default`."""
     uri = mlflow.get_tracking_uri()
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     name = mlflow.get_experiment(experiment_id).name
