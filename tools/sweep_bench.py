@@ -25,7 +25,6 @@ import pandas as pd
 import sweep_phases
 
 from custom_dense_lab.errors import ConfigError
-from custom_dense_lab.process.worker_threads import THREAD_VARIABLES
 from custom_dense_lab.tracking import store
 
 # This checkout's code: tools/ stands beside src/.
@@ -274,7 +273,7 @@ def _for_code(args, src):
 def _clean_env(src):
     env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LD_")}
     env["PYTHONPATH"] = str(src)
-    return {k: v for k, v in env.items() if k not in THREAD_VARIABLES}
+    return env
 
 
 def _imported_from(src):

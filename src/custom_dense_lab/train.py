@@ -26,7 +26,6 @@ from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.config.validation import validate_keras_names
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
-from custom_dense_lab.process.worker_threads import worker_thread_settings
 from custom_dense_lab.sweep import finish
 from custom_dense_lab.tracking import disk, lifecycle, store
 
@@ -101,9 +100,6 @@ def _check_command_line(args):
     """
     try:
         configs = compose_command_line(args, CONFIG_DIR)
-        cores = len(os.sched_getaffinity(0))
-        overrides = command_line.overrides_of(args)
-        os.environ.update(worker_thread_settings(overrides, cores, os.environ))
         store.use_store(configs[0].mlflow.tracking_uri)
         disk.check_free_space()
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()

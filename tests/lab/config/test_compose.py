@@ -128,6 +128,11 @@ def check_command_line(args, config_dir):
             "Invalid pair_timing.rounds=1: expected 0 (no paired timing) or an integer in",
         ),
         (
+            ["pair_timing.rounds=5", "pair_timing.max_rounds=3"],
+            "Invalid pair_timing.max_rounds=3: expected an integer in [5, 1000].",
+        ),
+        (["pair_timing.target=0"], "Invalid pair_timing.target=0.0: expected a fraction > 0"),
+        (
             ["pair_timing.seconds_per_sample=0"],
             "Invalid pair_timing.seconds_per_sample=0.0: expected a number of seconds > 0",
         ),
