@@ -1,7 +1,9 @@
 """A process of one Keras backend, doing the calls its starting process sends (see `backends`).
 
-Started as `python -m custom_dense_lab.process.backend_worker REQUESTS REPLIES`
-with `KERAS_BACKEND` set, and the two file descriptors of its pipes. Each
+Started as `python -m custom_dense_lab.process.backend_worker REQUESTS REPLIES
+CALLER` with `KERAS_BACKEND` set: the two file descriptors of its pipes, and
+the process id of the process that started it, which it watches: once that
+one is gone, it closes its runs FAILED and exits (`sweep.launcher_watch`). Each
 request is a `(function, args)` message of `backends.send`; each reply
 `("returned", value)` or `("raised", exception)`. Its stops come from the
 process that started it: each is noted and acted on at the next checkpoint
@@ -20,10 +22,12 @@ import sys
 import traceback
 
 from custom_dense_lab.process import backends, signals
+from custom_dense_lab.sweep import launcher_watch
 
 
-def main(requests_fd, replies_fd):
+def main(requests_fd, replies_fd, caller_pid):
     """Answers requests until the pipe closes; exits 130 or 143 after a stop."""
+    launcher_watch.watch_caller(caller_pid)
     _keep_tensorflow_off_the_gpus()
     signals.note_stops_only()
     while True:
@@ -76,4 +80,4 @@ def _keep_tensorflow_off_the_gpus():
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(*map(int, sys.argv[1:]))

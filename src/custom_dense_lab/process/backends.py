@@ -14,7 +14,8 @@ takes while the worker works is passed on to it, and the worker acts on it at
 its next checkpoint (its job ends KILLED there, and says so). If it has not
 ended `STOP_GRACE_S` later, it is killed. Either way `Interrupted` is raised
 here. A worker ends when this process closes the pipe (after its current
-call), or when this process ends.
+call), or when this process ends: it watches this process, and stops once it
+is gone (see `sweep.launcher_watch`).
 """
 
 import atexit
@@ -121,6 +122,7 @@ class _Worker:
                 "custom_dense_lab.process.backend_worker",
                 str(request_read),
                 str(reply_write),
+                str(os.getpid()),
             ],
             env={**os.environ, "KERAS_BACKEND": backend},
             pass_fds=(request_read, reply_write),

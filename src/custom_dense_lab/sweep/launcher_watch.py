@@ -1,79 +1,133 @@
-"""A sweep's worker process ends its jobs when the process that launched the sweep is gone.
+"""A process that works for another stops, its runs closed FAILED, once that other one is gone.
 
-joblib's and submitit's local workers are children of the launching process.
-Killed outright (SIGKILL, out of memory), it cannot stop them: they would go
-on for minutes, finishing jobs for a sweep that no longer exists.
+A sweep's local worker process (joblib, submitit_local) works for the
+sweep's launching process, and a backend worker (`process.backends`) for the
+process that started it. Killed outright (SIGKILL, out of memory), that
+process cannot stop them: they would go on for minutes, finishing jobs for a
+sweep that no longer exists. So each looks whether it is alive from its own
+start (before TensorFlow loads), at the start of every job, and every
+`CHECK_INTERVAL_S`. Once it is gone, the process kills its own children (its
+backend workers), closes their RUNNING runs and its own FAILED with the
+reason, and the sweep's parent too where its process is gone, and exits with
+status 1.
+
+Imports MLflow and psutil only, so that a worker can start watching before
+TensorFlow loads.
 """
 
 import os
+import socket
 import sys
 import threading
 import time
 
 import mlflow
+import psutil
 
+from custom_dense_lab.sweep import parent
 from custom_dense_lab.tracking import lifecycle
 
 LAUNCHER_ENDED = "the sweep's launching process ended"
+CALLER_ENDED = "the process that started this backend worker ended"
 CHECK_INTERVAL_S = 1.0
 
 _watching = threading.Event()
-# The parent of the sweep this process last ran a job for.
-_parent_run_id = None
+_stopping = threading.Lock()
 
 
-def watch_launcher(launcher_pid, parent_run_id):
-    """Ends this process when the launcher is gone, its runs and the sweep's parent closed FAILED.
+def watch_launcher():
+    """In a sweep's local worker process, stops it, now or later, once the sweep's launcher is gone.
 
-    Watches from a daemon thread, once per process, and only where the
-    launcher is this process's parent: a job on another host, or started by
-    SLURM, has its own watch (the scheduler).
+    Does nothing in other processes, nor in a job that SLURM started: the
+    scheduler has its own watch.
+    """
+    if parent.in_worker_process() and os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        launcher_pid = parent.launcher_pid()
+        _watch(lambda: launcher_alive(launcher_pid), LAUNCHER_ENDED)
+
+
+def watch_caller(caller_pid):
+    """Stops this backend worker, now or later, once the process that started it is gone.
 
     Args:
-        launcher_pid: The process id of the sweep's launching process.
-        parent_run_id: The sweep's parent run.
+        caller_pid: The process id of the process that started this one.
     """
-    global _parent_run_id
-    _parent_run_id = parent_run_id
-    if os.getppid() != launcher_pid or _watching.is_set():
-        return
-    _watching.set()
-    threading.Thread(
-        target=_watch,
-        args=(launcher_pid,),
-        name="sweep-launcher-watch",
-        daemon=True,
-    ).start()
+    _watch(lambda: os.getppid() == caller_pid, CALLER_ENDED)
 
 
-def _watch(launcher_pid):
-    while os.getppid() == launcher_pid:
-        time.sleep(CHECK_INTERVAL_S)
+def launcher_alive(launcher_pid):
+    """Whether the launcher runs: this process's parent, or a live process of its id and age.
+
+    The launcher started each of its workers. A process that took its id after
+    it ended started after them, and so is younger than this one.
+    """
+    if os.getppid() == launcher_pid:
+        return True
     try:
-        close_orphaned_runs(_parent_run_id)
-    finally:
-        print(f"error: {LAUNCHER_ENDED}: this worker stops", file=sys.stderr, flush=True)
-        os._exit(1)
+        launcher = psutil.Process(launcher_pid)
+        started_first = launcher.create_time() <= psutil.Process().create_time()
+        return started_first and launcher.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
-def close_orphaned_runs(parent_run_id):
-    """Closes this process's RUNNING jobs of the sweep FAILED, and the parent if its process is gone.
+def _watch(is_alive, reason):
+    if not is_alive():
+        _stop(reason)
+    if not _watching.is_set():
+        _watching.set()
+        threading.Thread(
+            target=_check_forever, args=(is_alive, reason), name="owner-watch", daemon=True
+        ).start()
+
+
+def _check_forever(is_alive, reason):
+    while is_alive():
+        time.sleep(CHECK_INTERVAL_S)
+    _stop(reason)
+
+
+def _stop(reason):
+    with _stopping:  # the watch and a job's start may both find the owner gone: one stops
+        try:
+            children = psutil.Process().children()
+            for child in children:
+                child.kill()
+            psutil.wait_procs(children, timeout=CHECK_INTERVAL_S * 5)
+            close_orphaned_runs([os.getpid(), *(child.pid for child in children)], reason)
+        finally:
+            print(f"error: {reason}: this worker stops", file=sys.stderr, flush=True)
+            os._exit(1)
+
+
+def close_orphaned_runs(pids, reason):
+    """Closes FAILED the RUNNING runs of the processes `pids` of this host, and a lost sweep parent.
+
+    Args:
+        pids: The process ids whose runs to close with `reason`.
+        reason: Their `failure_reason`.
 
     Returns:
-        The ids of the runs it closed.
+        The ids of the runs it closed. The sweep's parent (in the environment)
+        is among them where it is RUNNING on this host and its process is gone
+        (its reason: `LAUNCHER_ENDED`).
     """
-    client = mlflow.MlflowClient()
-    parent = client.get_run(parent_run_id)
-    mine = client.search_runs(
-        [parent.info.experiment_id],
+    pids = {str(pid) for pid in pids}
+    parent_run_id = os.environ.get(parent.PARENT_RUN_ENV)
+    running = mlflow.search_runs(
+        search_all_experiments=True,
         filter_string=(
-            f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING' "
-            f"and tags.{lifecycle.PID_TAG} = '{os.getpid()}'"
+            f"attributes.status = 'RUNNING' and tags.{lifecycle.HOST_TAG} = '{socket.gethostname()}'"
         ),
+        output_format="list",
     )
-    closed = [run.info.run_id for run in mine]
-    if parent.info.status == "RUNNING" and lifecycle.is_lost(parent.data.tags):
-        closed.append(parent_run_id)
-    for run_id in closed:
-        lifecycle.fail_run(run_id, LAUNCHER_ENDED)
+    closed = []
+    for run in running:
+        if run.data.tags.get(lifecycle.PID_TAG) in pids:
+            lifecycle.fail_run(run.info.run_id, reason)
+        elif run.info.run_id == parent_run_id and lifecycle.is_lost(run.data.tags):
+            lifecycle.fail_run(run.info.run_id, LAUNCHER_ENDED)
+        else:
+            continue
+        closed.append(run.info.run_id)
     return closed
