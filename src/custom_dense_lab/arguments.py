@@ -125,6 +125,7 @@ def _port(text):
 
 
 def _positive(convert, words):
+    """An argparse type: `convert(text)`, refused with `words` unless it is above 0."""
 
     def parse(text):
         try:

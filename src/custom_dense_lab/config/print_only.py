@@ -26,7 +26,8 @@ def answer_print_only(module_file):
     if args in (["--help"], ["-h"]) and _print_help():
         raise SystemExit(0)
     sys.argv = [sys.argv[0], *args]
-    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(print)()
+    app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+    app(lambda cfg: None)()  # Hydra's print-only flags never call the task
     raise SystemExit(0)
 
 
