@@ -12,6 +12,7 @@ quiet_start(import_tensorflow=False)  # TensorFlow loads once the arguments and 
 
 import os
 import sys
+import tempfile
 
 import mlflow
 
@@ -33,6 +34,8 @@ def main(argv=None):
     argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
     args = parse_args(argv)
     try:
+        if args.output_dir:
+            _require_writable(args.output_dir)
         if args.backend:
             _require_backend(args.backend)
         store.use_store(args.tracking_uri)
@@ -50,6 +53,18 @@ def main(argv=None):
     from custom_dense_lab.benchmark import grid_bench  # TensorFlow and Keras load here, quietly
 
     grid_bench.run_bench(args, experiment_id)
+
+
+def _require_writable(folder):
+    """Refuses an output folder the bench could not write its files to, before it times anything."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            "--output-dir", str(folder), f"a folder this process can write ({error.strerror})"
+        ) from None
 
 
 def _require_backend(backend):

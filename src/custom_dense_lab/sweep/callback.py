@@ -14,20 +14,17 @@ from custom_dense_lab.tracking import lifecycle, ui
 
 
 class MlflowSweepCallback(Callback):
-    """Opens the sweep's parent run before the jobs and reports on it after them.
+    """Opens the sweep's parent run before its jobs and closes it, with the report, after them.
 
-    The parent is the run `mlflow run` started, when there is one, else a new
-    run. The tracking store, the experiment and the parent all exist before
-    any job starts, so parallel jobs only add runs to them. At the end, the
-    parent gets the comparison report and the best job, and is marked FAILED
-    if any job failed.
+    The parent is the run `mlflow run` opened, where there is one. The store,
+    the experiment and the parent exist before any job starts, so parallel
+    jobs only add runs to them.
     """
 
     def on_multirun_start(self, config, **kwargs):
-        """Opens the parent run; without one, the sweep stops with exit 2 before any job.
+        """Opens the parent run; without one, the sweep stops with one line and exit 2.
 
-        Hydra turns what a callback raises into a warning and goes on, so a
-        parent that cannot be created is said here, in one line.
+        (Hydra would turn what a callback raises into a warning and go on.)
         """
         try:
             parent, experiment_id = open_parent(config)
@@ -49,11 +46,9 @@ class MlflowSweepCallback(Callback):
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Closes the sweep, says where to look; ends the process with status 1 if any job failed.
+        """Closes the sweep and says where to look; exits 1 where a job failed.
 
-        The sweep's pairs were timed just before, by the callback after this
-        one (`benchmark.sweep_callback.PairedTimingCallback`: Hydra ends its
-        callbacks in reverse order).
+        The pairs were timed just before (`PairedTimingCallback`, registered after this one).
         """
         parent = os.environ.get(PARENT_RUN_ENV)
         with signals.stops_deferred():  # the jobs are done: the parent closes whole

@@ -19,18 +19,10 @@ LAUNCHER_PID_ENV = "CUSTOM_DENSE_SWEEP_LAUNCHER_PID"
 
 
 def parent_run_id(sweep_dir):
-    """The id of the sweep's parent run, as every job of the sweep can find it.
+    """The sweep's parent run id: from the environment the launcher passes on, else its file.
 
-    The sweep exports it as `$CUSTOM_DENSE_PARENT_RUN_ID` to the processes it
-    starts (in process, joblib, submitit_local), which is read first: it comes
-    from this very sweep. Jobs on other hosts read the copy the sweep writes to
-    `<sweep dir>/mlflow_parent_run_id` on the shared file system.
-
-    Args:
-        sweep_dir: The sweep folder (`hydra.sweep.dir`).
-
-    Returns:
-        The run id, or `None` outside a sweep.
+    Jobs on other hosts (SLURM) read `<sweep dir>/mlflow_parent_run_id` on the
+    shared file system; `None` outside a sweep.
     """
     if PARENT_RUN_ENV in os.environ:
         return os.environ[PARENT_RUN_ENV]
@@ -51,11 +43,7 @@ def in_worker_process():
 
 
 def open_parent(config):
-    """Creates (or adopts) the sweep's parent run and tells the sweep's processes its id.
-
-    Returns:
-        `(parent run id, experiment id)`.
-    """
+    """Creates (or adopts) the sweep's parent run and passes its id on; `(run id, experiment id)`."""
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
     if config.mlflow.tracking_uri:
         mlflow.set_tracking_uri(config.mlflow.tracking_uri)
@@ -82,11 +70,10 @@ def open_parent(config):
 
 
 def find_sweep(experiment_name, parent=None):
-    """Returns a sweep's parent run id: `parent` if given, else the experiment's latest sweep.
+    """`parent` where it is a sweep's parent run, else the experiment's latest sweep.
 
     Raises:
-        SweepNotFoundError: `parent` is not a run of the store, or not a sweep's
-            parent; or the experiment holds no sweep.
+        SweepNotFoundError: There is no such sweep.
     """
     if parent:
         try:

@@ -46,3 +46,15 @@ def test_measure_pair_times_every_measure_for_both_layers_over_every_round():
     assert timings["peak_gflops"].shape == (4,) and np.all(timings["peak_gflops"] > 0)
     assert timings["train_flops"] == 2 * 2 * 32 * 784 * 16 + 3 * 2 * 32 * 16 * 10
     assert config.shape == "784-16-10"
+
+
+def test_an_output_dir_the_bench_cannot_write_is_refused_before_anything_is_timed(capsys):
+    from custom_dense_lab import bench
+
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--quick", "--output-dir", "/proc/1/bench"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: Invalid --output-dir='/proc/1/bench': expected a folder this process can write "
+        "(No such file or directory)."
+    ]
