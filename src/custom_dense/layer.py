@@ -20,9 +20,10 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
     It is a drop-in replacement for `keras.layers.Dense`: the same arguments,
     defaults, variables (in the same order), config keys and saved format, and,
     given the same seed, the same initial weights. `quantize("int8")`,
-    `"int4"` and `"float8"` (or `keras.Model.quantize`) quantize it as they
-    do Dense, with the same variables and arithmetic (see
-    `custom_dense.quantization`).
+    `"int4"`, `"float8"`, `"gptq"` and `"awq"` (or `keras.Model.quantize`)
+    quantize it as they do Dense, with the same variables and arithmetic (see
+    `custom_dense.quantization`); `custom_dense.quantize_model` calibrates
+    GPTQ and AWQ, which Keras's own driver does for Dense alone.
 
     With LoRA enabled (`lora_rank`, or `enable_lora()` on a built layer), the
     base kernel is frozen and the effective kernel is
@@ -161,9 +162,12 @@ class CustomDense(DenseQuantization, keras.layers.Layer):
         return outputs
 
     def quantize(self, mode=None, type_check=True, config=None):
-        # As Dense: a subclass's own `call` would give way to the quantized call.
+        # As Dense, with Dense's message: a subclass's own `call` would give way to the
+        # quantized call.
         if type_check and type(self) is not CustomDense:
-            raise self._not_implemented_error(self.quantize)
+            raise NotImplementedError(
+                f"Layer {type(self).__name__} does not have a `quantize` method implemented."
+            )
         super().quantize(mode, config=config)
 
     def compute_output_shape(self, input_shape):

@@ -103,10 +103,8 @@ class DenseQuantization:
             self.kernel_scale.assign(kernel_scale)
             if kernel_zero is not None:
                 self.kernel_zero.assign(kernel_zero)
-        elif mode in ("float8", *CALIBRATED_MODES):
+        else:  # Keras has checked the mode: float8, gptq or awq, whose build is all
             self.quantized_build(kernel_shape, mode, config)
-        else:
-            raise self._quantization_mode_error(mode)
         if self.dtype_policy.quantization_mode is None:
             policy_name = mode
             if mode in CALIBRATED_MODES:
@@ -124,21 +122,16 @@ class DenseQuantization:
             self._int4_build(kernel_shape, config)
         elif mode == "float8":
             self._float8_build()
-        elif mode in CALIBRATED_MODES:
+        else:  # gptq or awq: a quantized dtype policy has one of Keras's modes
             self._calibrated_build(kernel_shape, mode, config)
-        else:
-            raise self._quantization_mode_error(mode)
         # Read by Keras's `Layer`, which refuses to quantize a layer twice.
         self._is_quantized = True
 
     def saved_names(self):
         """The names of the variables the layer saves, in Dense's order for its mode."""
-        mode = self.quantization_mode
-        if mode not in _SAVED_VARIABLES:
-            raise self._quantization_mode_error(mode)
         return [
             name
-            for name in _SAVED_VARIABLES[mode]
+            for name in _SAVED_VARIABLES[self.quantization_mode]
             if name == "kernel" or getattr(self, name, None) is not None
         ]
 
