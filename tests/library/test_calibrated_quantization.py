@@ -183,6 +183,35 @@ def test_a_calibrated_layer_saves_the_layout_dense_declares_and_both_classes_loa
     np.testing.assert_array_equal(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(dense(x)))
 
 
+@pytest.mark.parametrize("mode", ["gptq", "awq"])
+def test_a_store_of_numbered_values_loads_into_a_layer_built_from_its_policy_as_into_dense(mode):
+    """Dense's own test of this layout (`test_legacy_load_own_variables`), side by side."""
+    rng = np.random.default_rng(0)
+    store = {
+        "bias": rng.random((16,)).astype("float32"),
+        "quantized_kernel": rng.integers(0, 16, size=(8, 8), dtype="uint8"),
+        "kernel_scale": rng.random((16, 1)).astype("float32"),
+        "kernel_zero": rng.integers(0, 16, size=(16, 1), dtype="uint8"),
+        "awq_scales": rng.random((8,)).astype("float32") + 0.5,
+        "g_idx": np.zeros((8,), dtype="float32"),
+    }
+    if mode == "gptq":
+        del store["awq_scales"]
+    store = {str(index): value for index, value in enumerate(store.values())}
+    layers = []
+    for layer_class in (keras.layers.Dense, CustomDense):
+        layer = layer_class(16, dtype=f"{mode}/4/8_from_float32")
+        layer.build((None, 8))
+        layer.load_own_variables(store)
+        layers.append(layer)
+    dense, custom = layers
+
+    assert getattr(custom, f"is_{mode}_calibrated") and getattr(dense, f"is_{mode}_calibrated")
+    assert_same_variables(dense, custom)
+    x = rng.normal(size=(3, 8)).astype("float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(custom(x)), ops.convert_to_numpy(dense(x)))
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_convert_moves_calibrated_models_both_ways(name):
     config = CONFIGS[name]
