@@ -97,16 +97,13 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
     )
     closed = []
     for run in running:
-        why = (
-            reason
-            if is_lost(run.data.tags)
-            else NEVER_STARTED_REASON
-            if never_started(run)
-            else None
-        )
-        if why:
-            fail_run(run.info.run_id, why)
-            closed.append(run.info.run_id)
+        if is_lost(run.data.tags):
+            fail_run(run.info.run_id, reason)
+        elif never_started(run):
+            fail_run(run.info.run_id, NEVER_STARTED_REASON)
+        else:
+            continue
+        closed.append(run.info.run_id)
     return closed
 
 
