@@ -1,12 +1,10 @@
 """GPTQ and AWQ over a model's dense layers, calibrated on batches of its own inputs."""
 
 import keras
-from keras import ops
-from keras.src.quantizers.awq import AWQ
-from keras.src.quantizers.gptq import GPTQ
-from keras.src.quantizers.quantizers import GPTQQuantizer
 
 from custom_dense.layer import CustomDense
+from custom_dense.layer_awq import LayerAWQ
+from custom_dense.layer_gptq import LayerGPTQ
 
 
 def quantize_model(model, config, calibration_data):
@@ -42,50 +40,14 @@ def quantize_model(model, config, calibration_data):
         if type(layer) not in (CustomDense, keras.layers.Dense):
             continue
         layer.quantize(mode, config=config)
-        algorithm, record = _ALGORITHMS[mode]
-        calibration = algorithm(layer, config)
+        calibration = _ALGORITHMS[mode](layer, config)
         layer_inputs = keras.Model(model_inputs, layer.input)
         for batch in batches:
-            getattr(calibration, record)(layer_inputs(batch, training=False))
+            calibration.record(layer_inputs(batch, training=False))
         calibration.quantize_layer()
         calibration.free()
     # As `keras.Model.quantize`: the compiled functions ran the float layers.
     model.train_function = model.test_function = model.predict_function = None
 
 
-class LayerGPTQ(GPTQ):
-    """Keras's GPTQ for one layer with Dense's kernel and GPTQ variables, of any class.
-
-    Keras's `GPTQ` accepts `Dense` and `EinsumDense` by type; this sets up the
-    state it gives a `Dense` and leaves the algorithm to it.
-    """
-
-    def __init__(self, layer, config):
-        self.original_layer = self.layer = layer
-        self.num_samples = 0
-        self.config = config
-        self.quantizer = GPTQQuantizer(config, compute_dtype=layer.variable_dtype)
-        self.kernel_shape = layer.kernel.shape
-        self.rows, self.columns = self.kernel_shape
-        self.hessian = ops.zeros((self.rows, self.rows), dtype="float32")
-
-    def quantize_layer(self):
-        self.quantize_and_correct_layer()
-
-
-class LayerAWQ(AWQ):
-    """Keras's AWQ for one layer with Dense's kernel and AWQ variables, of any class."""
-
-    def __init__(self, layer, config):
-        self.original_layer = self.layer = layer
-        self.config = config
-        self.num_samples = 0
-        self.kernel_shape = layer.kernel.shape
-        self.rows, self.columns = self.kernel_shape
-        self.activation_magnitudes = ops.zeros((self.rows,), dtype="float32")
-
-
-_ALGORITHMS = {
-    "gptq": (LayerGPTQ, "update_hessian_with_batch"),
-    "awq": (LayerAWQ, "update_activation_magnitudes"),
-}
+_ALGORITHMS = {"gptq": LayerGPTQ, "awq": LayerAWQ}
