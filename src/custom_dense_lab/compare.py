@@ -2,7 +2,16 @@
 
 from custom_dense_lab import arguments
 
-arguments.answer_help(arguments.compare_parser, __file__)  # at once, before MLflow loads
+
+def parser():
+    parser = arguments.compare_parser()
+    parser.add_argument(
+        "--full", action="store_true", help="print every figure of every pair (comparison.md)"
+    )
+    return parser
+
+
+arguments.answer_help(parser, __file__)  # at once, before MLflow loads
 
 from custom_dense_lab.process.startup import quiet_start
 
@@ -15,26 +24,17 @@ import mlflow
 
 from custom_dense_lab.errors import ConfigError, StorageFullError, SweepNotFoundError
 from custom_dense_lab.process import signals
-from custom_dense_lab.reports import comparison
+from custom_dense_lab.reports.comparison import log_report
 from custom_dense_lab.sweep.parent import find_sweep
 from custom_dense_lab.tracking import lifecycle, store, ui
 
-COMPARISON_KIND_TAG = "kind"
-COMPARED_SWEEP_TAG = "compared_sweep"
-
 
 def open_sweep(experiment, parent=None, tracking_uri=None):
-    """Points MLflow at the store and returns a sweep's parent run id.
+    """Points MLflow at the store and returns the sweep's parent run id: `parent`, else the latest.
 
-    Exits with status 2 and one line on stderr when there is no store yet (none
-    is created), the store cannot be used, `parent` is not a sweep's parent
-    run, or the experiment holds no sweep. Runs of the experiment whose process
-    is gone are closed first, whatever is found after.
-
-    Args:
-        experiment: The experiment to take the latest sweep of.
-        parent: A parent run id, which wins over `experiment`.
-        tracking_uri: The store; default `$MLFLOW_TRACKING_URI`.
+    Runs of the experiment whose process is gone are closed first. Exits 2
+    with one line where there is no store (none is created), no such sweep, or
+    the sweep still runs; 1 where the store is full.
     """
     try:
         missing = store.missing_sqlite_file(tracking_uri)
@@ -43,14 +43,18 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         store.use_store(tracking_uri)
         if parent:
             parent = find_sweep(experiment, parent)
-            lifecycle.close_lost_runs(mlflow.get_run(parent).info.experiment_id)
-            return parent
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
-        store.check_experiment(experiment, "--experiment")  # a deleted one: how to restore it
-        lifecycle.close_lost_runs(found.experiment_id)
-        return find_sweep(experiment)
+            experiment_id = mlflow.get_run(parent).info.experiment_id
+        else:
+            found = mlflow.get_experiment_by_name(experiment)
+            if found is None:
+                raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
+            store.check_experiment(experiment, "--experiment")  # a deleted one: how to restore it
+            experiment_id = found.experiment_id
+        lifecycle.close_lost_runs(experiment_id)
+        parent = parent or find_sweep(experiment)
+        if mlflow.get_run(parent).info.status == "RUNNING":
+            raise SweepNotFoundError(f"sweep {parent} is still running: compare it once it ends")
+        return parent
     except (ConfigError, SweepNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -60,15 +64,9 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
 
 
 def record_on_project_run(parent, markdown):
-    """Under `mlflow run . -e compare`, makes the run that `mlflow run` opened the report's record.
+    """Under `mlflow run . -e compare`, names the project's run after the sweep and logs the report.
 
-    The report itself is logged on the sweep's parent; the project's run gets
-    a name and tags that say which sweep it compared, and the report's text,
-    instead of staying empty. Does nothing outside `mlflow run`.
-
-    Args:
-        parent: The sweep's parent run id.
-        markdown: The report, as `comparison.log_report` returned it.
+    The report itself goes to the sweep's parent; outside `mlflow run` this does nothing.
     """
     run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
     if not run_id or store.project_run_problem(run_id) is not None:
@@ -76,8 +74,8 @@ def record_on_project_run(parent, markdown):
     client = mlflow.MlflowClient()
     sweep = client.get_run(parent)
     client.update_run(run_id, name=f"comparison · {sweep.info.run_name}")
-    client.set_tag(run_id, COMPARISON_KIND_TAG, "comparison")
-    client.set_tag(run_id, COMPARED_SWEEP_TAG, parent)
+    client.set_tag(run_id, "kind", "comparison")
+    client.set_tag(run_id, "compared_sweep", parent)
     link = f"#/experiments/{sweep.info.experiment_id}/runs/{parent}?{ui.VIEW_QUERY}"
     note = f"The comparison of sweep [{sweep.info.run_name}]({link}), rebuilt: `comparison.md`."
     client.set_tag(run_id, ui.NOTE_TAG, note)
@@ -86,13 +84,12 @@ def record_on_project_run(parent, markdown):
 
 def main(argv=None):
     signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
-    args = arguments.compare_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
-    pairs, markdown = comparison.log_report(parent)
-    record_on_project_run(parent, markdown)
-    print(f"Sweep {parent}\n")
-    print(markdown)
-    if pairs.empty:
+    report = log_report(parent)
+    record_on_project_run(parent, report.markdown)
+    print(f"Sweep {parent}\n\n{report.markdown if args.full else report.terminal}")
+    if report.pairs.empty:
         print("error: the sweep has no finished custom/stock pair to compare", file=sys.stderr)
         sys.exit(1)
 

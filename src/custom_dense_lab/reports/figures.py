@@ -1,176 +1,153 @@
-"""The sweep's figures, sized for the MLflow UI's artifact view (700 pixels wide).
-
-`comparison_figure` answers "is custom as fast and as accurate as stock?" per
-pair: time ratios around 1.0, accuracy gaps around 0. `learning_curves_figure`
-overlays each pair's training: custom a wide pale solid line, stock dashed on
-top of it (so that equal curves show both), one colour a pair.
-"""
+"""The sweep's figures, 700 pixels wide for the MLflow UI's artifact view."""
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-WIDTH_IN = 7.0
-DPI = 100
-_ROW_IN = 0.32
-# Axes never zoom in further than this around their reference (1.0 or 0).
-_MIN_RATIO_HALF_SPAN = 0.1
-_MIN_DELTA_HALF_SPAN = 0.01
-# Custom: a wide, pale solid line; stock: a dashed line on top, so that equal curves show both.
-_CURVE_STYLES = {
+from custom_dense_lab.reports.summary import TO_TENSORFLOW_COLUMNS
+
+WIDTH_IN, DPI, ROW_IN = 7.0, 100, 0.32
+# One marker per quantity, in every panel: (marker, colour, legend).
+TO_TENSORFLOW_STYLES = dict(
+    zip(
+        TO_TENSORFLOW_COLUMNS,
+        [
+            ("^", "tab:blue", "step, custom / TF's"),
+            ("v", "tab:blue", "step, stock / TF's"),
+            ("P", "tab:orange", "latency, custom / TF's"),
+            ("X", "tab:orange", "latency, stock / TF's"),
+        ],
+        strict=True,
+    )
+)
+# The step-time points' legend, by (every pair timed, some pair timed).
+STEP_LABELS = {
+    (True, True): "training step, timed in turns (bar: 95% interval)",
+    (False, False): "training step, the jobs' own (bar: per-epoch range)",
+    (False, True): "training step (bar: 95% interval; per-epoch range where not timed)",
+}
+# Custom a wide pale line, stock dashed on top of it: equal curves show both.
+CURVE_STYLES = {
     "custom": {"linestyle": "-", "linewidth": 4.0, "alpha": 0.4},
     "stock": {"linestyle": "--", "linewidth": 1.6},
 }
 
 
-def comparison_figure(
-    labels,
-    step_ratios,
-    step_spreads,
-    latency_ratios,
-    accuracy_deltas,
-    step_label,
-    to_tensorflow=None,
-):
-    """Per pair: custom / stock time ratios beside the test accuracy delta.
+def comparison_figure(pairs, histories):
+    """Per pair, the custom / stock time ratios around 1.0 beside the accuracy delta around 0.
 
-    A sweep over Keras backends gets a third panel: each pair's step time and
-    latency over TensorFlow's pair of the same config, custom and stock, on a
-    log scale.
+    A timed pair shows its paired ratios and the step-time ratio's 95% interval;
+    a pair not timed its jobs' own ratios and the range of its per-epoch
+    step-time ratios. A quantized pair shows its quantized models' figures. A
+    sweep over backends gets a panel of each pair's times over TensorFlow's.
 
     Args:
-        labels: One label per pair (what the pair's jobs share, e.g. "u128 tanh").
-        step_ratios: Training-step time, custom / stock, per pair.
-        step_spreads: Per pair, `(low, high)` of the bar around its step-time
-            ratio, or `None` for no bar.
-        latency_ratios: Single-sample inference latency, custom / stock.
-        accuracy_deltas: Test accuracy, custom - stock.
-        step_label: The legend's words for the step-time points and bars.
-        to_tensorflow: `{series: per-pair ratios}` for the third panel, the
-            series `step_time_vs_tensorflow_custom` and the like (NaN on
-            TensorFlow's own pairs), or `None` for two panels.
-
-    Returns:
-        A matplotlib `Figure`.
+        pairs: The pairs, with `summary.add_figures` and a `pair` label.
+        histories: Per pair, its jobs' histories (`runs.epoch_histories`).
     """
-    rows = np.arange(len(labels))
-    panels = (
-        [["time", "accuracy"], ["backend", "backend"]] if to_tensorflow else [["time", "accuracy"]]
+    timed = pairs["step_time_ratio"].notna()
+    epochs = pd.DataFrame([_epoch_range(curves) for curves in histories], pairs.index)
+    low = pairs["step_time_ratio_ci_low"].where(timed, epochs[0])
+    high = pairs["step_time_ratio_ci_high"].where(timed, epochs[1])
+    step = pairs["step_time_ratio"].fillna(pairs["sequential_step_time_ratio"])
+    latency = pairs["infer_latency_ratio"].fillna(pairs["sequential_infer_latency_ratio"])
+    accuracy = pairs["test_accuracy_delta"]
+    if "quantized_test_accuracy_delta" in pairs:
+        latency = pairs["quantized_infer_latency_ratio"].fillna(latency)
+        accuracy = pairs["quantized_test_accuracy_delta"].fillna(accuracy)
+    rows = np.arange(len(pairs))
+    panels = [["time", "accuracy"]]
+    if TO_TENSORFLOW_COLUMNS[0] in pairs:
+        panels.append(["backend", "backend"])
+    figure = Figure(figsize=(WIDTH_IN, (1.0 + ROW_IN * len(rows)) * len(panels) + 0.5), dpi=DPI)
+    axes = figure.subplot_mosaic(panels, width_ratios=[3, 2])
+    time, delta = axes["time"], axes["accuracy"]
+    time.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
+    time.plot(
+        step,
+        rows + 0.12,
+        "o",
+        color="tab:blue",
+        label=STEP_LABELS[bool(timed.all()), bool(timed.any())],
     )
-    height = (1.0 + _ROW_IN * len(labels)) * len(panels) + 0.5
-    figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
-    named = figure.subplot_mosaic(panels, width_ratios=[3, 2])
-    time_axis, accuracy_axis = named["time"], named["accuracy"]
-    accuracy_axis.sharey(time_axis)
-    accuracy_axis.tick_params(labelleft=False)
-    axes = list(named.values())
-    low = [s[0] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
-    high = [s[1] if s else r for r, s in zip(step_ratios, step_spreads, strict=True)]
-    time_axis.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
-    # A job's ratio (of median step times) need not lie inside its per-epoch range.
-    time_axis.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
-    time_axis.plot(step_ratios, rows + 0.12, "o", color="tab:blue", label=step_label)
-    time_axis.plot(latency_ratios, rows - 0.12, "D", color="tab:orange", label="inference latency")
-    _center(time_axis, [*low, *high, *latency_ratios], 1.0, _MIN_RATIO_HALF_SPAN)
-    time_axis.set_title("time, custom / stock (1.0 = equal)", fontsize=10)
-
-    accuracy_axis.axvline(0.0, color="0.2", linestyle="--", linewidth=1)
-    accuracy_axis.plot(accuracy_deltas, rows, "s", color="tab:green")
-    _center(accuracy_axis, accuracy_deltas, 0.0, _MIN_DELTA_HALF_SPAN)
-    accuracy_axis.set_title("test accuracy, custom - stock", fontsize=10)
-
-    row_axes = [time_axis]
-    if to_tensorflow:
-        _draw_to_tensorflow(named["backend"], rows, to_tensorflow)
-        row_axes.append(named["backend"])
-    for axis in row_axes:
-        axis.set_yticks(rows, labels, fontsize=9)
-        axis.set_ylim(len(labels) - 0.5, -0.5)
-    for axis in (time_axis, accuracy_axis):
-        axis.xaxis.set_major_locator(MaxNLocator(5))
-        axis.tick_params(axis="x", labelsize=8)
-        axis.grid(axis="x", color="0.9")
-    handles, names = [], []
-    for axis in axes:
-        axis_handles, axis_names = axis.get_legend_handles_labels()
-        handles += axis_handles
-        names += axis_names
-    figure.legend(handles, names, loc="lower center", ncol=2, fontsize=8)
-    legend_rows = (len(handles) + 1) // 2
-    figure.tight_layout(rect=(0, (0.1 + 0.17 * legend_rows) / figure.get_figheight(), 1, 1))
+    time.plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
+    _center(time, [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
+    delta.plot(accuracy, rows, "s", color="tab:green")
+    _center(delta, accuracy, 0.0, 0.01, "test accuracy, custom - stock")
+    delta.sharey(time)
+    delta.tick_params(labelleft=False)
+    if "backend" in axes:
+        for offset, (column, (marker, colour, label)) in zip(
+            np.linspace(0.18, -0.18, 4), TO_TENSORFLOW_STYLES.items(), strict=True
+        ):
+            axes["backend"].plot(pairs[column], rows + offset, marker, color=colour, label=label)
+        axes["backend"].axvline(1.0, color="0.2", linestyle="--", linewidth=1)
+        axes["backend"].set_xscale("log")
+        axes["backend"].xaxis.set_minor_formatter(NullFormatter())
+        axes["backend"].xaxis.set_major_formatter(ScalarFormatter())
+        axes["backend"].set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
+    for axis in (time, axes.get("backend")):
+        if axis is not None:
+            axis.set_yticks(rows, pairs["pair"], fontsize=9)
+            axis.set_ylim(len(rows) - 0.5, -0.5)
+    handles = [h for axis in axes.values() for h in axis.get_legend_handles_labels()[0]]
+    figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
+    bottom = (0.1 + 0.17 * ((len(handles) + 1) // 2)) / figure.get_figheight()
+    figure.tight_layout(rect=(0, bottom, 1, 1))
     return figure
 
 
-# The third panel's series: marker and colour per figure and layer.
-_TO_TENSORFLOW_STYLES = {
-    "step_time_vs_tensorflow_custom": ("o", "tab:blue", "step, custom / TF's"),
-    "step_time_vs_tensorflow_stock": ("x", "tab:blue", "step, stock / TF's"),
-    "infer_latency_vs_tensorflow_custom": ("D", "tab:orange", "latency, custom / TF's"),
-    "infer_latency_vs_tensorflow_stock": ("+", "tab:orange", "latency, stock / TF's"),
-}
-
-
-def _draw_to_tensorflow(axis, rows, to_tensorflow):
-    axis.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
-    offsets = np.linspace(0.18, -0.18, len(_TO_TENSORFLOW_STYLES))
-    for offset, (series, (marker, colour, label)) in zip(
-        offsets, _TO_TENSORFLOW_STYLES.items(), strict=True
-    ):
-        axis.plot(to_tensorflow[series], rows + offset, marker, color=colour, label=label)
-    axis.set_xscale("log")
-    axis.set_title("time, each backend / TensorFlow, same config (log scale)", fontsize=10)
-
-
-def learning_curves_figure(labels, curves):
-    """Each pair's validation accuracy and training loss per epoch, custom and stock overlaid.
-
-    Args:
-        labels: One label per pair.
-        curves: Per pair, `{(layer, metric): (epochs, values)}` for layer
-            `custom` or `stock` and metric `val_accuracy` or `train_loss`.
-
-    Returns:
-        A matplotlib `Figure`.
-    """
+def learning_curves_figure(labels, histories):
+    """Each pair's validation accuracy and training loss per epoch, custom and stock overlaid."""
     figure = Figure(figsize=(WIDTH_IN, max(3.4, 1.0 + 0.2 * len(labels))), dpi=DPI)
-    axes = figure.subplots(1, 2)
-    colours = pair_colours(len(labels))
-    for axis, metric, title in (
-        (axes[0], "val_accuracy", "validation accuracy"),
-        (axes[1], "train_loss", "training loss"),
+    palette = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"].colors
+    colours = [palette[index % len(palette)] for index in range(len(labels))]
+    for axis, metric, title in zip(
+        figure.subplots(1, 2),
+        ("val_accuracy", "train_loss"),
+        ("validation accuracy", "training loss"),
+        strict=True,
     ):
-        for colour, pair_curves in zip(colours, curves, strict=True):
-            for layer, style in _CURVE_STYLES.items():
-                if (layer, metric) in pair_curves:
-                    epochs, values = pair_curves[(layer, metric)]
-                    axis.plot(epochs, values, color=colour, **style)
+        for colour, curves in zip(colours, histories, strict=True):
+            for layer, style in CURVE_STYLES.items():
+                if (layer, metric) in curves:
+                    axis.plot(*curves[(layer, metric)], color=colour, **style)
         axis.set_title(title, fontsize=10)
         axis.set_xlabel("epoch", fontsize=9)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.tick_params(labelsize=8)
         axis.grid(color="0.9")
-    styles = [
-        Line2D([], [], color="0.3", label=layer, **style) for layer, style in _CURVE_STYLES.items()
+    handles = [Line2D([], [], color="0.3", label=layer, **s) for layer, s in CURVE_STYLES.items()]
+    handles += [
+        Line2D([], [], color=c, linewidth=3, label=label)
+        for c, label in zip(colours, labels, strict=True)
     ]
-    pairs = [
-        Line2D([], [], color=colour, linewidth=3, label=label)
-        for colour, label in zip(colours, labels, strict=True)
-    ]
-    figure.legend(handles=[*styles, *pairs], loc="center right", fontsize=8, frameon=False)
+    figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0, 0.84, 1))
     return figure
 
 
-def pair_colours(count):
-    """Distinct colours for `count` pairs: matplotlib's tab10, or tab20 past ten (then again)."""
-    palette = matplotlib.colormaps["tab10" if count <= 10 else "tab20"].colors
-    return [palette[index % len(palette)] for index in range(count)]
+def _epoch_range(curves):
+    """`(low, high)` of a pair's per-epoch step-time ratios after the first epoch; NaN unknown."""
+    custom, stock = (curves.get((layer, "epoch_step_time_ms")) for layer in ("custom", "stock"))
+    if custom is None or stock is None or len(custom[1]) != len(stock[1]):
+        return np.nan, np.nan
+    ratios = custom[1] / stock[1]
+    steady = ratios[1:] if len(ratios) > 1 else ratios
+    return steady.min(), steady.max()
 
 
-def _center(axis, values, reference, min_half_span):
-    """Sets the x range symmetric around `reference`, wide enough for `values`."""
-    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+def _center(axis, values, reference, min_half_span, title):
+    """A reference line, a range symmetric around it that holds `values`, the title and grid."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
     half_span = max(min_half_span, *(np.abs(finite - reference) * 1.15)) if finite.size else 1.0
+    axis.axvline(reference, color="0.2", linestyle="--", linewidth=1)
     axis.set_xlim(reference - half_span, reference + half_span)
+    axis.set_title(title, fontsize=10)
+    axis.xaxis.set_major_locator(MaxNLocator(5))
+    axis.tick_params(axis="x", labelsize=8)
+    axis.grid(axis="x", color="0.9")

@@ -7,7 +7,8 @@ import sys
 import mlflow
 import yaml
 
-from custom_dense_lab.reports import comparison
+from custom_dense_lab.reports.comparison import log_report
+from custom_dense_lab.reports.runs import best_job, child_runs
 from custom_dense_lab.sweep.interrupt import forward_interrupt
 from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, PARENT_RUN_ENV
 from custom_dense_lab.tracking import lifecycle, names
@@ -17,22 +18,13 @@ OPTUNA_RESULTS_FILE = "optimization_results.yaml"
 
 
 def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
-    """Closes the open sweep's parent run: lost jobs, report, best job, status.
+    """Closes the open sweep's parent run: its lost jobs, report, best job and status.
 
-    Runs still RUNNING belong to jobs whose process died: they are marked
-    FAILED, or KILLED when the sweep was interrupted (after the sweep's jobs
-    still running on this host were sent the same signal and given time to
-    record it themselves). The parent never stays RUNNING: it ends FINISHED,
-    FAILED when a job failed or the sweep stopped early, or KILLED when
-    interrupted, with the comparison report over the jobs that finished. Does
-    nothing when no sweep is open in this process.
-
-    Args:
-        sweep_dir: The sweep folder, where an Optuna sweep leaves its result;
-            `None` when the sweep stopped early.
-        abort_reason: Why the sweep stopped before all its jobs returned, or
-            `None` when it ran to the end.
-        interrupted: The `Interrupted` that stopped the sweep, if one did.
+    Runs still RUNNING belong to jobs whose process died: they end FAILED, or
+    KILLED when the sweep was interrupted (its jobs in other processes of this
+    host are sent the signal first). The parent ends FINISHED, FAILED when a
+    job failed or the sweep stopped early (`abort_reason`), or KILLED when
+    `interrupted`. Does nothing when no sweep is open in this process.
 
     Returns:
         The names of the jobs that did not finish.
@@ -49,10 +41,10 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
     problems = []
     failed_names = []
     try:
-        runs = comparison.child_runs(parent)
+        runs = child_runs(parent)
         for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
             lifecycle.fail_run(run_id, lost_reason, status=lost_status)
-        runs = comparison.child_runs(parent)
+        runs = child_runs(parent)
         _number_repeated_names(runs)
         failed = runs[runs["status"] != "FINISHED"] if not runs.empty else runs
         failed_names = [_job_label(row) for _, row in failed.iterrows()]
@@ -60,8 +52,7 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
             problems.append(
                 f"{len(failed_names)} of {len(runs)} jobs did not finish: {'; '.join(failed_names)}"
             )
-        _, markdown = comparison.log_report(parent)
-        print(markdown, flush=True)
+        print(log_report(parent).terminal, flush=True)
         _log_best_job(parent, runs)
         if sweep_dir is not None:
             _log_optuna_result(parent, pathlib.Path(sweep_dir) / OPTUNA_RESULTS_FILE)
@@ -108,12 +99,8 @@ def _close_parent(parent, interrupted, problems):
 
 
 def _log_best_job(parent, runs):
-    """Logs the finished job with the highest final `val_accuracy` on the parent run.
-
-    The parent gets the metric `best_val_accuracy`, the tags `best_run_id` and
-    `best_overrides`, and the best job's resolved config as `best_config.yaml`.
-    """
-    best = comparison.best_job(runs)
+    """Logs the best job (final `val_accuracy`) on the parent: metric, tags and its config."""
+    best = best_job(runs)
     if best is None:
         return
     client = mlflow.MlflowClient()

@@ -4,7 +4,7 @@ import contextlib
 import os
 import time
 
-from custom_dense_lab.reports import comparison
+from custom_dense_lab.reports.runs import child_runs
 from custom_dense_lab.tracking import lifecycle
 
 
@@ -14,7 +14,7 @@ def forward_interrupt(parent, interrupted, timeout_s=15.0):
     They record it themselves (KILLED, "interrupted by ..."); waits up to
     `timeout_s` for them to do so.
     """
-    runs = comparison.child_runs(parent)
+    runs = child_runs(parent)
     if runs.empty:
         return
     running = runs[runs["status"] == "RUNNING"]
@@ -33,7 +33,7 @@ def forward_interrupt(parent, interrupted, timeout_s=15.0):
             os.kill(pid, interrupted.signum)
     deadline = time.monotonic() + timeout_s
     while pids and time.monotonic() < deadline:
-        still = comparison.child_runs(parent)
+        still = child_runs(parent)
         if not (still["status"] == "RUNNING").any():
             return
         time.sleep(0.5)

@@ -12,7 +12,7 @@ from mlflow.entities import Metric, Param
 
 from custom_dense_lab import arguments
 from custom_dense_lab.process import backends
-from custom_dense_lab.reports import comparison, studies
+from custom_dense_lab.reports import paired, runs, studies, summary
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.training.job import run_job
 
@@ -50,6 +50,12 @@ def run_small_sweep(study):
         assert metrics is not None
     client.set_terminated(parent)
     return parent
+
+
+def pairs_of(parent):
+    """The sweep's pairs with their figures, as `custom-dense-studies` reads them."""
+    pairs = runs.pair_runs(runs.child_runs(parent))
+    return studies.numeric(summary.add_figures(pairs, paired.load_timings(parent)))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +111,7 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
     assert len(rows) == expected_rows[study]  # the header and one row per config
     if study == "activations_initializers":
         assert "activation=relu kernel_initializer=zeros" in markdown  # it does not train
-        _, table, _ = studies.activations_initializers(comparison.child_runs(parent))
+        _, table, _ = studies.activations_initializers(pairs_of(parent))
         assert set(table[table["model.kernel_initializer"] == "zeros"]["trains"]) == {"no"}
         glorot = table[table["model.kernel_initializer"] == "glorot_uniform"]
         assert set(glorot["trains"]) == {"yes"}
@@ -137,13 +143,13 @@ def test_zeros_with_relu_is_reported_as_not_training(tracking):
         client.set_terminated(child)
     client.set_terminated(parent)
 
-    runs = comparison.child_runs(parent)
-    summary, table, _ = studies.activations_initializers(runs)
+    words, table, _ = studies.activations_initializers(pairs_of(parent))
     assert list(table["trains"]) == ["yes", "no", "yes", "no"]
-    assert "2 of 4 pairs train" in summary
-    assert "activation=relu kernel_initializer=zeros" in summary
-    assert "activation=tanh kernel_initializer=zeros" in summary
-    assert studies.provenance(parent, runs).startswith(f"Sweep `{parent}` (8 jobs, 8 finished)")
+    assert "2 of 4 pairs train" in words
+    assert "activation=relu kernel_initializer=zeros" in words
+    assert "activation=tanh kernel_initializer=zeros" in words
+    provenance = studies.provenance(parent, runs.child_runs(parent))
+    assert provenance.startswith(f"Sweep `{parent}` (8 jobs, 8 finished)")
     assert set(studies.STUDIES) == set(SWEEPS)
 
 

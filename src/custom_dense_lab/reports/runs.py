@@ -1,0 +1,87 @@
+"""The runs a report reads: a sweep's jobs, its custom/stock pairs and their labels, its best job."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from custom_dense_lab.tracking import names
+
+LAYER_PARAM = "params.layer.name"
+LAYERS = ("custom", "stock")
+
+
+def child_runs(parent_run_id):
+    """The sweep's jobs, first started first, as `mlflow.search_runs` gives them."""
+    return mlflow.search_runs(
+        experiment_ids=[mlflow.get_run(parent_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def pair_runs(runs):
+    """Pairs FINISHED custom and stock jobs whose params differ only in the `layer` group.
+
+    The k-th custom and the k-th stock job of a config, in start order, make its
+    k-th pair (`layer=custom,custom,stock` pairs the first custom job).
+
+    Returns:
+        One row per pair: every other param (`model.units`, ...; those the sweep
+        varies listed in `attrs["config_columns"]`), every metric and tag of each
+        job as `<name>_custom` and `<name>_stock`, and `run_id_custom`,
+        `run_id_stock`. Empty when nothing pairs.
+    """
+    if runs.empty or LAYER_PARAM not in runs:
+        return pd.DataFrame()
+    params = sorted(
+        c for c in runs if c.startswith("params.") and not c.startswith("params.layer.")
+    )
+    config = [c.removeprefix("params.") for c in params]
+    finished = runs[runs["status"] == "FINISHED"].sort_values("start_time")
+    finished = finished.rename(columns=lambda c: c.removeprefix("params.").removeprefix("metrics."))
+    finished[config] = finished[config].astype(str)
+    finished["nth"] = finished.groupby([*config, "layer.name"]).cumcount()
+    metrics = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.")]
+    tags = [c for c in runs if c.startswith("tags.")]
+    kept = [*config, "nth", "run_id", *metrics, *tags]
+    custom, stock = (finished[finished["layer.name"] == layer][kept] for layer in LAYERS)
+    pairs = custom.merge(stock, on=[*config, "nth"], suffixes=("_custom", "_stock"))
+    pairs = pairs.drop(columns="nth").reset_index(drop=True)
+    pairs.attrs["config_columns"] = [
+        key
+        for key, param in zip(config, params, strict=True)
+        if runs[param].astype(str).nunique() > 1
+    ]
+    return pairs
+
+
+def pair_labels(pairs):
+    """A short label per pair, distinct: its values of the keys the sweep varies ("u128 tanh")."""
+    columns = pairs.attrs.get("config_columns", [])
+    return names.numbered(
+        names.job_name({c: str(row[c]) for c in columns}) if columns else "pair"
+        for _, row in pairs.iterrows()
+    )
+
+
+def best_job(runs):
+    """The finished job with the highest final `val_accuracy` (a row of `runs`), or `None`."""
+    if runs.empty or "metrics.val_accuracy" not in runs:
+        return None
+    finished = runs[(runs["status"] == "FINISHED") & runs["metrics.val_accuracy"].notna()]
+    return None if finished.empty else finished.loc[finished["metrics.val_accuracy"].idxmax()]
+
+
+def epoch_histories(pairs, keys=("epoch_step_time_ms", "val_accuracy", "train_loss")):
+    """Per pair, `{(layer, key): (epochs, values)}` of its custom and stock jobs' histories."""
+    client = mlflow.MlflowClient()
+    histories = []
+    for _, row in pairs.iterrows():
+        curves = {}
+        for layer in LAYERS:
+            for key in keys:
+                history = client.get_metric_history(row[f"run_id_{layer}"], key)
+                if history:
+                    curves[(layer, key)] = np.asarray(sorted((m.step, m.value) for m in history)).T
+        histories.append(curves)
+    return histories
