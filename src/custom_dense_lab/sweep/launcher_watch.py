@@ -15,7 +15,9 @@ Imports MLflow and psutil only, so that a worker can start watching before
 TensorFlow loads.
 """
 
+import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
@@ -92,12 +94,18 @@ def _stop(reason):
         try:
             children = psutil.Process().children()
             for child in children:
-                child.kill()
-            psutil.wait_procs(children, timeout=CHECK_INTERVAL_S * 5)
+                _kill(child.pid)
             close_orphaned_runs([os.getpid(), *(child.pid for child in children)], reason)
         finally:
             print(f"error: {reason}: this worker stops", file=sys.stderr, flush=True)
             os._exit(1)
+
+
+def _kill(child_pid):
+    """Kills a child process and waits for its end, leaving it to be reaped by its `Popen`."""
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):  # it ended meanwhile
+        os.kill(child_pid, signal.SIGKILL)
+        os.waitid(os.P_PID, child_pid, os.WEXITED | os.WNOWAIT)
 
 
 def close_orphaned_runs(pids, reason):
