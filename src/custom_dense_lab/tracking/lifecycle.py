@@ -164,16 +164,8 @@ def finish_active_run():
 
 
 def end_active_run(status, reason, details=None):
-    """Ends this process's active run with `status` and the reason, whatever the store accepts.
-
-    Each record is tried on its own, and the run always leaves MLflow's active-run stack;
-    what the store refused is said in one line.
-
-    Args:
-        status: `"FAILED"` or `"KILLED"`.
-        reason: The `failure_reason` tag.
-        details: A traceback to log as `traceback.txt`, or `None`.
-    """
+    """Ends the active run FAILED or KILLED with its `failure_reason` and a `traceback.txt`
+    (`details`), each record tried on its own; what the store refused is said in one line."""
     run_id = mlflow.active_run().info.run_id
     records = [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
     if details:

@@ -31,17 +31,10 @@ _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 def use_store(tracking_uri):
-    """Points MLflow at a store once it passes every check; returns the URI in use.
+    """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check.
 
-    A new SQLite store is created here, by one process at a time (see `sqlite_template`).
-
-    Args:
-        tracking_uri: `mlflow.tracking_uri`, or `None` for `$MLFLOW_TRACKING_URI`, else
-            MLflow's default.
-
-    Raises:
-        ConfigError: The store cannot be used; the message says why.
-        StorageFullError: Its disk is full or read-only.
+    Creates a new SQLite store, one process at a time. Returns the URI in use; raises
+    `ConfigError` saying why a store cannot be used, `StorageFullError` for its full disk.
     """
     from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
     key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
@@ -122,14 +115,10 @@ def project_run_problem(run_id):
 
 
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
-    """Makes an experiment the active one, creating it if needed; returns its id.
+    """Makes an experiment active, created if needed, and returns its id.
 
-    Args:
-        experiment_name: The experiment to use.
-        adopted_run_id: A run that already exists for this work (a sweep's parent, or the
-            run `mlflow run` opened): its experiment wins over `experiment_name`.
-        housekeeping: Whether to close the experiment's lost runs and describe it (a
-            sweep's launching process does both once for all its jobs).
+    The experiment of `adopted_run_id` (a sweep's parent, `mlflow run`'s run) wins over the
+    name. `housekeeping` closes its lost runs and describes it (once a sweep, by its launcher).
     """
     with _sqlite_store_lock(mlflow.get_tracking_uri()):
         if adopted_run_id:
