@@ -270,3 +270,19 @@ def test_quantize_model_refuses_a_config_of_another_mode_and_no_data():
     with pytest.raises(ValueError, match="`calibration_data` holds no batch"):
         quantize_model(custom, CONFIGS["gptq 4 bits, groups of 16"], [])
     assert [layer.quantization_mode for layer in custom.layers] == [None, None]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", ["gptq 4 bits, groups of 16", "awq groups of 16"])
+def test_quantize_model_under_mixed_precision_treats_stock_and_custom_alike(name, policy):
+    keras.config.set_dtype_policy(policy)
+    stock, custom = stock_and_custom_models()
+    for model in (stock, custom):
+        quantize_model(model, CONFIGS[name], batches())
+
+    assert (
+        custom.layers[0].dtype_policy.name == f"{CONFIGS[name].dtype_policy_string()}_from_{policy}"
+    )
+    assert_same_values(custom, stock)
+    x = batches(count=1, seed=5)[0]
+    np.testing.assert_array_equal(ops.convert_to_numpy(custom(x)), ops.convert_to_numpy(stock(x)))
