@@ -1,8 +1,4 @@
-"""The sweep's paired timing, read back: custom / stock ratios over the rounds timed in turns.
-
-Per pair, the median of its per-round ratios with a bootstrap 95% interval;
-for the sweep, the same pooled over the rounds of all its timed pairs.
-"""
+"""The sweep's paired timing read back: per pair and pooled, custom / stock ratios over rounds."""
 
 import json
 import math
@@ -18,13 +14,7 @@ RATIO_MEASURES = {"step_time": "train_step", "infer_latency": "infer_single"}
 
 
 def load_document(parent_run_id):
-    """The `paired_timings.json` a sweep logged on its parent, or `{}`.
-
-    It holds `rounds`, `seconds_per_sample` and `pairs` (per pair its run ids and
-    either `seconds`, `{measure: {"custom": [...], "stock": [...]}}`, or
-    `not_timed`, the reason); from sweeps that stop at a target interval also
-    `target_half_width`, `max_rounds` and `wall_s`.
-    """
+    """The `paired_timings.json` a sweep logged on its parent (see docs/runs.md), or `{}`."""
     client = mlflow.MlflowClient()
     if TIMINGS_JSON not in {artifact.path for artifact in client.list_artifacts(parent_run_id)}:
         return {}
@@ -32,11 +22,12 @@ def load_document(parent_run_id):
 
 
 def load_timings(parent_run_id):
-    """The timed pairs of `load_document`, by `(run_id_custom, run_id_stock)`."""
+    """`by_pair(load_document(parent_run_id))`."""
     return by_pair(load_document(parent_run_id))
 
 
 def by_pair(document):
+    """The document's pairs by `(run_id_custom, run_id_stock)`: each its `seconds` or `not_timed`."""
     return {(e["run_id_custom"], e["run_id_stock"]): e for e in document.get("pairs", [])}
 
 
@@ -57,11 +48,8 @@ def pair_figures(entry):
 
 
 def sweep_figures(entries):
-    """The ratios pooled over the rounds of all timed pairs, and `timed_pair_count`; `{}` if none.
-
-    Keys: `median_{name}_ratio`, `{name}_ratio_ci_low`, `{name}_ratio_ci_high`
-    for `step_time` and `infer_latency`.
-    """
+    """`median_{step_time,infer_latency}_ratio` with `_ci_low`, `_ci_high` pooled over the timed
+    pairs' rounds, and `timed_pair_count`; `{}` where none was timed."""
     timed = [entry for entry in entries if "seconds" in entry]
     if not timed:
         return {}

@@ -22,14 +22,12 @@ def child_runs(parent_run_id):
 def pair_runs(runs):
     """Pairs FINISHED custom and stock jobs whose params differ only in the `layer` group.
 
-    The k-th custom and the k-th stock job of a config, in start order, make its
-    k-th pair (`layer=custom,custom,stock` pairs the first custom job).
+    The k-th custom and k-th stock job of a config, in start order, make its k-th pair.
 
     Returns:
-        One row per pair: every other param (`model.units`, ...; those the sweep
-        varies listed in `attrs["config_columns"]`), every metric and tag of each
-        job as `<name>_custom` and `<name>_stock`, and `run_id_custom`,
-        `run_id_stock`. Empty when nothing pairs.
+        One row per pair: every other param (those the sweep varies listed in
+        `attrs["config_columns"]`), each job's metrics and tags and run id, as
+        `<name>_custom` and `<name>_stock`. Empty when nothing pairs.
     """
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()

@@ -13,19 +13,16 @@ TO_TENSORFLOW = {"step_time": "step_time_ms", "infer_latency": "infer_latency_ms
 TO_TENSORFLOW_COLUMNS = [
     f"{name}_vs_tensorflow_{layer}" for name in TO_TENSORFLOW for layer in LAYERS
 ]
-# Noisy: a step-time interval wider than ±5% of its ratio, or a job's step times swinging 2x.
+# Noisy: a step-time interval wider than ±5% of its ratio, or a job's step times swinging 2x
+# over the paired rounds or over its epochs after the first.
 NOISY_HALF_WIDTH = 0.05
 SWING = 2.0
 
 
 def add_figures(pairs, timings):
-    """Adds each pair's figures to `pairs` (from `runs.pair_runs`) and returns it.
+    """Adds to `pairs` (of `runs.pair_runs`) their deltas and ratios (docs/runs.md); returns it.
 
-    Adds `test_accuracy_delta` (custom - stock), the paired ratios of
-    `paired.pair_figures` (from `timings`, by run ids), the ratios of the jobs'
-    own figures `sequential_{step_time,infer_latency}_ratio`, with quantized
-    jobs `quantized_test_accuracy_delta` and `quantized_infer_latency_ratio`, and
-    in a sweep over backends the ratios to TensorFlow's pair of the same config.
+    The paired ratios come from `timings` (`paired.by_pair`), by the pairs' run ids.
     """
     if pairs.empty:
         return pairs
@@ -55,11 +52,9 @@ def varies_backend(pairs):
 
 
 def add_noise(pairs, timings, histories):
-    """Adds `noisy`: why a pair's speed figures are rough, or `""`.
+    """Adds `noisy`: why a pair's speed figures are rough (`NOISY_HALF_WIDTH`, `SWING`), or `""`.
 
-    Rough: a step-time interval wider than ±5% of its ratio, or a job's step
-    times over the paired rounds, or over its epochs after the first, swinging
-    from fastest to slowest by more than 2x.
+    `histories` are the pairs' epoch histories (`runs.epoch_histories`).
     """
     if pairs.empty:
         return
@@ -84,14 +79,7 @@ def add_noise(pairs, timings, histories):
 
 
 def summary_metrics(pairs, timings):
-    """The sweep's headline metrics, to 4 significant digits; NaN figures left out.
-
-    `max_abs_test_accuracy_delta`; the ratios pooled over the timed pairs'
-    rounds (`paired.sweep_figures`); the medians of the jobs' own ratios
-    `median_sequential_{step_time,infer_latency}_ratio`; `pair_count`; with
-    quantized pairs, their largest accuracy gap, median latency ratio and
-    count; across backends, `<ratio to TensorFlow>.<backend>`, medians over the configs.
-    """
+    """The sweep's metrics (docs/runs.md), to 4 significant digits; those that are NaN left out."""
     if pairs.empty:
         return {}
     keys = zip(pairs["run_id_custom"], pairs["run_id_stock"], strict=True)
