@@ -9,7 +9,6 @@ its next attempt records into the same run (`requeue.adopt_requeued_run`).
 """
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -50,13 +49,16 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def __call__(self, sweep_overrides, *args):
         """Runs one job in its SLURM task, in the run of its first attempt if SLURM requeued it."""
         from custom_dense_lab.launch import requeue  # after the job's quiet start-up
-        from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
 
-        requeue.adopt_requeued_run(os.environ.get(PARENT_RUN_ENV), sweep_overrides)
+        requeue.adopt_requeued_run(self.parent_run_id, sweep_overrides)
         return super().__call__(sweep_overrides, *args)
 
     def launch(self, job_overrides, initial_job_idx):
         """Returns one `JobReturn` per job; a job SLURM ended returns `None`, as a failed job does."""
+        from custom_dense_lab.sweep.parent import parent_run_id
+
+        # Each job gets the launcher pickled, and with it the sweep's parent run.
+        self.parent_run_id = parent_run_id(str(self.config.hydra.sweep.dir))
         params = dict(self.params)
         executor = submitit.AutoExecutor(
             cluster="slurm",
@@ -79,11 +81,15 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             [f"job_id_for_{number}" for number in numbers],
             [Singleton.get_state()] * len(numbers),
         )
-        return _collect(jobs, job_overrides)
+        return _collect(jobs, job_overrides, self.parent_run_id)
 
 
-def _collect(jobs, job_overrides):
-    """Waits until every job has ended; returns their `JobReturn`s in order."""
+def _collect(jobs, job_overrides, parent):
+    """Waits until every job has ended; returns their `JobReturn`s in order.
+
+    Args:
+        parent: The sweep's parent run, where the jobs' runs are.
+    """
     pending = dict(enumerate(zip(jobs, job_overrides, strict=True)))
     returns = [None] * len(jobs)
     ended_at = {}  # when SLURM first said that a job without a result had ended
@@ -98,7 +104,7 @@ def _collect(jobs, job_overrides):
             result = results[index]
             label = f"[{' '.join(filter_overrides(overrides))}]"
             if _completed(result):
-                _say_done(job, label, result)
+                _say_done(job, label, result, parent)
             else:
                 state = job.watcher.get_state(job.job_id, mode="standard")
                 if state.split()[0] in _UNFINISHED_STATES:
@@ -106,7 +112,7 @@ def _collect(jobs, job_overrides):
                 since = ended_at.setdefault(index, time.monotonic())
                 if result is None and time.monotonic() - since < _RESULT_GRACE_S:
                     continue
-                result = _ended_job(job, overrides, label, result, state)
+                result = _ended_job(job, overrides, label, result, state, parent)
             returns[index] = result
             del pending[index]
         if pending:
@@ -130,27 +136,25 @@ def _completed(result):
     return isinstance(result, JobReturn) and result.status == JobStatus.COMPLETED
 
 
-def _say_done(job, label, result):
+def _say_done(job, label, result, parent):
     if result.return_value is None:
-        print(f"FAILED {label} {_run_failure(job)} (SLURM job {job.job_id})", flush=True)
+        print(f"FAILED {label} {_run_failure(job, parent)} (SLURM job {job.job_id})", flush=True)
     else:
         score = f"val_accuracy={result.return_value:.4f}"
         print(f"done {label} {score} (SLURM job {job.job_id})", flush=True)
 
 
-def _run_failure(job):
+def _run_failure(job, parent):
     """The `failure_reason` the job recorded on its run."""
     from custom_dense_lab.launch import requeue
-    from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
     from custom_dense_lab.tracking.lifecycle import FAILURE_TAG
 
-    parent = os.environ.get(PARENT_RUN_ENV)
     runs = requeue.job_runs(parent, job.job_id) if parent else []
     reasons = [run.data.tags.get(FAILURE_TAG) for run in runs]
     return next((reason for reason in reversed(reasons) if reason), "see its run")
 
 
-def _ended_job(job, overrides, label, result, state):
+def _ended_job(job, overrides, label, result, state, parent):
     """A job that ended without completing: its own failure, or one SLURM caused, recorded."""
     name = state.split()[0]
     if isinstance(result, JobReturn) and name not in _ENDED_BY_SLURM:
@@ -166,10 +170,9 @@ def _ended_job(job, overrides, label, result, state):
         last_line = result.strip().splitlines()[-1] if result else "no result"
         reason = f"the job's process failed (SLURM state {state}): {last_line}"
     from custom_dense_lab.launch import requeue
-    from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
 
-    if os.environ.get(PARENT_RUN_ENV):
-        requeue.end_job_runs(os.environ[PARENT_RUN_ENV], job.job_id, overrides, reason)
+    if parent:
+        requeue.end_job_runs(parent, job.job_id, overrides, reason)
     print(f"FAILED {label} {reason} (SLURM job {job.job_id}; log {job.paths.stdout})", flush=True)
     ended = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ended.return_value = None
