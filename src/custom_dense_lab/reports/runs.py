@@ -37,7 +37,7 @@ def pair_runs(runs):
     config = [c.removeprefix("params.") for c in params]
     finished = runs[runs["status"] == "FINISHED"].sort_values("start_time")
     finished = finished.rename(columns=lambda c: c.removeprefix("params.").removeprefix("metrics."))
-    finished[config] = finished[config].astype(str)
+    finished[config] = finished[config].fillna("—").astype(str)  # "—": a job without the param
     finished["nth"] = finished.groupby([*config, "layer.name"]).cumcount()
     metrics = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.")]
     tags = [c for c in runs if c.startswith("tags.")]

@@ -164,10 +164,8 @@ def quantization(pairs):
         f"{pairs['quantized_test_accuracy_delta'].abs().max():.4f}. {modes}."
     )
     series = [
-        (f"{mode} {layer}", group, layer, style, colour)
-        for (mode, group), colour in zip(
-            pairs.groupby("quantize"), ("tab:blue", "tab:orange", "tab:green"), strict=False
-        )
+        (f"{mode} {layer}", group, layer, style, f"C{index}")
+        for index, (mode, group) in enumerate(pairs.groupby("quantize"))
         for layer, style in zip(LAYERS, LINES, strict=True)
     ]
     panels = {

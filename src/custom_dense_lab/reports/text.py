@@ -5,7 +5,7 @@ import textwrap
 
 import pandas as pd
 
-from custom_dense_lab.reports.summary import TO_TENSORFLOW_COLUMNS
+from custom_dense_lab.reports.summary import NOISY_HALF_WIDTH, TO_TENSORFLOW_COLUMNS
 from custom_dense_lab.tracking import ui
 
 NO_PAIRS = "No custom/stock pairs: the sweep has no jobs that differ only in `layer`."
@@ -164,7 +164,7 @@ def _dashes(frame, pairs):
     for column in frame.columns[frame.isna().any()]:
         if column.startswith(("step_time_ratio", "infer_latency_ratio")):
             reasons["timed"] = (
-                "not timed in turns (" + "; ".join(set(pairs["not_timed"]) - {""}) + ")"
+                "not timed in turns (" + "; ".join(sorted(set(pairs["not_timed"]) - {""})) + ")"
             )
         elif "_vs_tensorflow_" in column:
             reasons["tf"] = "TensorFlow's own pairs (the reference), or none of that config on it"
@@ -213,7 +213,7 @@ def _to_tensorflow(summary):
 def _pooled(summary, name):
     low, high = summary[f"{name}_ratio_ci_low"], summary[f"{name}_ratio_ci_high"]
     ratio = summary[f"median_{name}_ratio"]
-    wide = ", wider than ±5%: noisy" if high - low > 0.1 * ratio else ""
+    wide = ", wider than ±5%: noisy" if high - low > 2 * NOISY_HALF_WIDTH * ratio else ""
     return f"{ratio:.3f} (95% interval {low:.3f} to {high:.3f}{wide})"
 
 
