@@ -39,6 +39,10 @@ def main(argv=None):
     )
     output = args.output or Path("experiments") / args.study
     output.mkdir(parents=True, exist_ok=True)
+    if (output / "results.md").exists():
+        print(
+            f"Overwriting {output / 'results.md'} and results.png (--output DIR writes elsewhere)"
+        )
     (output / "results.md").write_text(markdown)
     figure.savefig(output / "results.png", dpi=100)
     client = mlflow.MlflowClient()

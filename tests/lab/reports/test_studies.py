@@ -109,6 +109,10 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
         "backends": 3,
     }
     assert len(rows) == expected_rows[study]  # the header and one row per config
+    if study == "parity":  # a second time over the same folder says so first
+        studies_cli.main([study, "--output", str(tmp_path)])
+        overwriting = f"Overwriting {tmp_path / 'results.md'} and results.png (--output DIR"
+        assert capsys.readouterr().out.startswith(overwriting)
     if study == "activations_initializers":
         assert "activation=relu kernel_initializer=zeros" in markdown  # it does not train
         _, table, _ = studies.activations_initializers(pairs_of(parent))
