@@ -7,22 +7,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from custom_dense_lab.reports.summary import TO_TENSORFLOW_COLUMNS
-
 WIDTH_IN, DPI, ROW_IN = 7.0, 100, 0.32
 # One marker per quantity, in every panel: (marker, colour, legend).
-TO_TENSORFLOW_STYLES = dict(
-    zip(
-        TO_TENSORFLOW_COLUMNS,
-        [
-            ("^", "tab:blue", "step, custom / TF's"),
-            ("v", "tab:blue", "step, stock / TF's"),
-            ("P", "tab:orange", "latency, custom / TF's"),
-            ("X", "tab:orange", "latency, stock / TF's"),
-        ],
-        strict=True,
-    )
-)
+TO_TENSORFLOW_STYLES = {
+    "step_time_vs_tensorflow_custom": ("^", "tab:blue", "step, custom / TF's"),
+    "step_time_vs_tensorflow_stock": ("v", "tab:blue", "step, stock / TF's"),
+    "infer_latency_vs_tensorflow_custom": ("P", "tab:orange", "latency, custom / TF's"),
+    "infer_latency_vs_tensorflow_stock": ("X", "tab:orange", "latency, stock / TF's"),
+}
 # The step-time points' legend, by (every pair timed, some pair timed).
 STEP_LABELS = {
     (True, True): "training step, timed in turns (bar: 95% interval)",
@@ -60,19 +52,14 @@ def comparison_figure(pairs, histories):
         accuracy = pairs["quantized_test_accuracy_delta"].fillna(accuracy)
     rows = np.arange(len(pairs))
     panels = [["time", "accuracy"]]
-    if TO_TENSORFLOW_COLUMNS[0] in pairs:
+    if "step_time_vs_tensorflow_custom" in pairs:
         panels.append(["backend", "backend"])
     figure = Figure(figsize=(WIDTH_IN, (1.0 + ROW_IN * len(rows)) * len(panels) + 0.5), dpi=DPI)
     axes = figure.subplot_mosaic(panels, width_ratios=[3, 2])
     time, delta = axes["time"], axes["accuracy"]
     time.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
-    time.plot(
-        step,
-        rows + 0.12,
-        "o",
-        color="tab:blue",
-        label=STEP_LABELS[bool(timed.all()), bool(timed.any())],
-    )
+    step_label = STEP_LABELS[bool(timed.all()), bool(timed.any())]
+    time.plot(step, rows + 0.12, "o", color="tab:blue", label=step_label)
     time.plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
     _center(time, [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
     delta.plot(accuracy, rows, "s", color="tab:green")

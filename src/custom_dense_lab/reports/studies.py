@@ -202,14 +202,9 @@ def backends(pairs):
         + "."
     )
     colours = {"tensorflow": "tab:orange", "jax": "tab:blue", "torch": "tab:red"}
+    lines = {"true": "o-", "false": "o:"}  # the compiler on, off
     series = [
-        (
-            f"{backend}, jit {jit}",
-            group,
-            "custom",
-            "o-" if jit == "true" else "o:",
-            colours[backend],
-        )
+        (f"{backend}, jit {jit}", group, "custom", lines[jit], colours[backend])
         for (backend, jit), group in pairs.groupby(["backend", "jit_compile"])
     ]
     panels = {
