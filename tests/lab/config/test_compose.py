@@ -86,12 +86,11 @@ def check_command_line(args, config_dir):
         (["seed=-1"], f"Invalid seed=-1: expected an integer in [0, {MAX_SEED}]."),
         (
             ["quantize=int2"],
-            "Invalid quantize='int2': expected one of int8, int4, float8 or null",
+            "Invalid quantize='int2': expected one of int8, int4, float8",
         ),
         (
             ["-m", "quantize=int4,int8", "trainer.precision=mixed_float16"],
-            "Invalid quantize='int8': expected int4, float8 or null with "
-            "trainer.precision=mixed_float16",
+            "Invalid quantize='int8': expected int4, float8",
         ),
         (["seed=4294967296"], f"Invalid seed=4294967296: expected an integer in [0, {MAX_SEED}]."),
         (
