@@ -27,6 +27,8 @@ class Quantization(enum.Enum):
     int8 = "int8"
     int4 = "int4"
     float8 = "float8"
+    gptq = "gptq"
+    awq = "awq"
 
 
 class Verbosity(enum.Enum):
@@ -129,6 +131,7 @@ class Config:
     seed: int = MISSING
     backend: Backend = MISSING
     quantize: Quantization | None = MISSING
+    calibration_batches: int = MISSING
     pair_timing: PairTimingConfig = MISSING
 
 

@@ -26,6 +26,7 @@ _INTEGER_RANGES = (
     ("model.depth", 0, MAX_DEPTH),
     ("trainer.epochs", 1, None),
     ("trainer.batch_size", 1, None),
+    ("calibration_batches", 1, None),
 )
 # The packages of each Keras backend, and the lab's extra that installs them.
 _BACKEND_PACKAGES = {
@@ -34,7 +35,7 @@ _BACKEND_PACKAGES = {
     "torch": (("torch",), "torch"),
 }
 _INT8_ACCEPTED = (
-    "int4, float8 or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under "
+    "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under "
     "float32 or bfloat16 compute)"
 )
 _OPTUNA_STORAGE_ACCEPTED = (

@@ -7,6 +7,7 @@ import traceback
 
 import keras
 import mlflow
+import numpy as np
 
 from custom_dense_lab.benchmark import pairs, timing
 from custom_dense_lab.config.validation import validate_config
@@ -187,7 +188,16 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             shipped, quantized_figures = model, {}
             timed = [compiled]
             if cfg.quantize is not None:
-                shipped = quantized.quantized_copy(model, cfg.quantize.value)
+                calibration, _ = bundle.examples(
+                    "train", cfg.calibration_batches * trainer.batch_size
+                )
+                shipped = quantized.quantized_copy(
+                    model,
+                    cfg.quantize.value,
+                    np.array_split(
+                        calibration, range(trainer.batch_size, len(calibration), trainer.batch_size)
+                    ),
+                )
                 timed.append(shipped)
             forwards = [_forward_pass(m, sample, reuse) for m in timed]
             inference, *quantized_timings = timing.inference_timings(timed, sample, forwards)

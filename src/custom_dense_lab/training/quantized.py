@@ -3,12 +3,28 @@
 import keras
 import numpy as np
 
+from custom_dense import quantize_model
 
-def quantized_copy(model, mode):
-    """A copy of the trained `model` quantized with `Model.quantize(mode)`, compiled for evaluation."""
+# GPTQ and AWQ at int4's bits and groups (4 bits, groups of 128 inputs), for a fair comparison.
+CALIBRATED = {
+    "gptq": lambda: keras.quantizers.GPTQConfig(None, None, weight_bits=4, group_size=128),
+    "awq": lambda: keras.quantizers.AWQConfig(None, None, group_size=128),
+}
+
+
+def quantized_copy(model, mode, calibration_batches=()):
+    """A copy of the trained `model` quantized to `mode`, compiled for evaluation; `model` stays float.
+
+    int8, int4 and float8 go through `Model.quantize(mode)`; GPTQ and AWQ
+    calibrate each dense layer on `calibration_batches` (numpy inputs) with
+    Keras's own algorithms (`custom_dense.quantize_model`).
+    """
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    copy.quantize(mode)
+    if mode in CALIBRATED:
+        quantize_model(copy, CALIBRATED[mode](), calibration_batches)
+    else:
+        copy.quantize(mode)
     copy.compile(loss=model.loss, metrics=["accuracy"])
     return copy
 

@@ -240,3 +240,16 @@ def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(trac
     run = only_run(tracking)
     assert run.info.status == "KILLED"
     assert run.data.tags["failure_reason"] == "interrupted by SIGINT"
+
+
+@pytest.mark.parametrize("mode", ["gptq", "awq"])
+def test_a_calibrated_quantization_ships_a_model_as_the_stock_job_does(tracking, mode):
+    figures = {}
+    for layer in ("custom", "stock"):
+        metrics = job(
+            tracking, *QUICK, f"layer={layer}", f"quantize={mode}", "calibration_batches=2"
+        )
+        figures[layer] = {k: v for k, v in metrics.items() if k.startswith("quantized_test")}
+    assert set(figures["custom"]) == {"quantized_test_loss", "quantized_test_accuracy"}
+    assert figures["custom"] == figures["stock"]
+    assert 0 < figures["custom"]["quantized_test_accuracy"] <= 1
