@@ -140,7 +140,10 @@ def _arrays(builder):
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, stale, damaged
         arrays = {}
         for split in ("train", "test"):
-            arrays[f"{split}_features"], arrays[f"{split}_labels"] = _split_arrays(builder, split)
+            batches = builder.as_dataset(split=split, as_supervised=True).batch(4096)
+            features, labels = zip(*tfds.as_numpy(batches), strict=True)
+            arrays[f"{split}_features"] = np.concatenate(features)
+            arrays[f"{split}_labels"] = np.concatenate(labels)
         saved = {"prepared_files": np.array(prepared), "content_digest": content_digest(arrays)}
         _save_quietly(folder / ARRAYS_FILE, {**arrays, **saved})
     for array in arrays.values():
@@ -168,24 +171,12 @@ def _save_quietly(path, arrays):
         partial.unlink(missing_ok=True)
 
 
-def _split_arrays(builder, split):
-    batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(4096)))
-    features = np.concatenate([images for images, _ in batches])
-    labels = np.concatenate([labels for _, labels in batches])
-    return features, labels
-
-
 def _is_writable(path):
     """Whether `path` is, or could be created as, a folder this process can write."""
     path = os.path.abspath(path)
     while not os.path.exists(path):
         path = os.path.dirname(path)
     return os.path.isdir(path) and os.access(path, os.W_OK)
-
-
-def _host_and_port(url):
-    parts = urlsplit(url)
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _require_download(name, builder, download):
@@ -198,7 +189,10 @@ def _require_download(name, builder, download):
             f"dataset={name} is not prepared in {builder.data_dir} and dataset.download=false: "
             f"{offline_hint}."
         )
-    for host, port in sorted({_host_and_port(url) for url in builder.url_infos}):
+    urls = [urlsplit(url) for url in builder.url_infos]
+    for host, port in sorted(
+        {(u.hostname, u.port or (443 if u.scheme == "https" else 80)) for u in urls}
+    ):
         try:
             socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
         except OSError as error:
