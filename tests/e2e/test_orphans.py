@@ -70,12 +70,12 @@ def start_joblib_sweep(folder, *overrides, env=None):
 
 def processes_of(launcher):
     """The processes that the sweep of `launcher` started: its workers, their backend workers."""
-    found = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):  # gone meanwhile, or a zombie
-            if process.environ().get(LAUNCHER_PID_ENV) == str(launcher.pid):
-                found.append(process)
-    return [process for process in found if process.pid != launcher.pid]
+    return [
+        process
+        for process in psutil.process_iter(["environ", "cmdline"])  # None where gone, or a zombie
+        if (process.info["environ"] or {}).get(LAUNCHER_PID_ENV) == str(launcher.pid)
+        and process.pid != launcher.pid
+    ]
 
 
 def kill(launcher):
@@ -94,9 +94,10 @@ def assert_nothing_outlives(launcher, killed_ms, uri, folder):
     psutil.wait_procs(processes_of(launcher), timeout=max(0.0, deadline - time.time()))
     alive = processes_of(launcher)
     for process in alive:  # the failure below names them; nothing is left to the next test
-        process.kill()
+        with contextlib.suppress(psutil.Error):
+            process.kill()
     launcher.wait()
-    assert not alive, [" ".join(process.cmdline()[:6]) for process in alive]
+    assert not alive, [" ".join(process.info["cmdline"][:6]) for process in alive]
     with using_store(uri, folder):
         runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert not [run for run in runs if run.info.status == "RUNNING"]
@@ -130,12 +131,13 @@ def test_a_launcher_killed_while_its_workers_import_leaves_no_worker(tmp_path):
 
 
 def test_a_launcher_killed_between_two_jobs_leaves_no_worker(tmp_path):
-    tests = Path(__file__).resolve().parents[1]
+    tests = Path(__file__).resolve().parents[1]  # where the callback's module is found
+    paths = [str(tests / "e2e"), str(tests), os.environ.get("PYTHONPATH")]
     uri, launcher = start_joblib_sweep(
         tmp_path,
         f"trainer.epochs={SHORT_EPOCHS},400,401",
         "+hydra.callbacks.kill_launcher._target_=test_orphans.KillTheLauncherAfterAShortJob",
-        env={"PYTHONPATH": os.pathsep.join([str(tests / "e2e"), str(tests)])},
+        env={"PYTHONPATH": os.pathsep.join(filter(None, paths))},
     )
     assert launcher.wait(timeout=300) == -signal.SIGKILL, launcher.stderr.read()[-2000:]
     with using_store(uri, tmp_path):
@@ -160,7 +162,7 @@ def test_a_launcher_killed_mid_training_takes_the_backend_workers_with_it(tmp_pa
     backend_workers = [
         process
         for process in processes_of(launcher)
-        if "custom_dense_lab.process.backend_worker" in process.cmdline()
+        if "custom_dense_lab.process.backend_worker" in process.info["cmdline"]
     ]
     assert len(backend_workers) == 2
 
