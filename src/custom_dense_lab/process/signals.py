@@ -85,21 +85,19 @@ def exit_if_stopped(when):
 
 @contextlib.contextmanager
 def _stop_handler_in_block(handler):
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     _handle_stop_signals(handler)
     try:
         yield
     finally:
         for signum, handler_before in previous.items():
-            signal.signal(signum, handler_before)
+            _handle_stop_signals(handler_before, (signum,))
 
 
-def _handle_stop_signals(handler):
+def _handle_stop_signals(handler, signums=STOP_SIGNALS):
+    """Python takes signals in the main thread only: elsewhere this does nothing."""
     if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
+        for signum in signums:
             signal.signal(signum, handler)
 
 
