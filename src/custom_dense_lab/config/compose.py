@@ -120,10 +120,7 @@ def _compose(fixed, row, given):
 
 def _check_declared(node, path, values):
     """Refuses a key its schema does not declare (added by `+key` or `++key`)."""
-    schema = OmegaConf.get_type(node)
-    declared = (
-        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
-    )
+    declared = _declared_keys(node)
     for key, child in node.items_ex(resolve=False):
         full_key = f"{path}{key}"
         if full_key == "hydra":
@@ -158,14 +155,18 @@ def _translate(error, values, overrides):
     return ConfigError("override", overrides, str(error).splitlines()[0])
 
 
+def _declared_keys(node):
+    """The keys the schema dataclass of `node` declares, or `None` for a node without one."""
+    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    return (
+        [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
+    )
+
+
 def _known_keys(node, key):
     """What a key inside `node` may be: the keys its schema declares, else those it has."""
-    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    if dataclasses.is_dataclass(schema):
-        names = [field.name for field in dataclasses.fields(schema)]
-    elif isinstance(node, DictConfig):
-        names = [str(name) for name in node]
-    else:
+    names = _declared_keys(node) or ([str(n) for n in node] if isinstance(node, DictConfig) else [])
+    if not names:
         return "a key of the config"
     section = key.rpartition(".")[0]
     where = f"`{section}` has" if section else "its top-level keys are"
