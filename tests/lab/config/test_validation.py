@@ -1,9 +1,15 @@
-"""`validate_config`: the values a config's types cannot refuse (ranges, names, rules)."""
+"""`validate_values` and `validate_keras_names`: what a config's types cannot refuse."""
 
 import pytest
 from helpers import compose_config
 
-from custom_dense_lab.config.validation import MAX_DEPTH, MAX_SEED, MAX_UNITS, validate_config
+from custom_dense_lab.config.validation import (
+    MAX_DEPTH,
+    MAX_SEED,
+    MAX_UNITS,
+    validate_keras_names,
+    validate_values,
+)
 from custom_dense_lab.errors import ConfigError
 
 SYNTHETIC = ("dataset=synthetic", "dataset.n_samples=300", "dataset.n_features=12")
@@ -33,7 +39,7 @@ SYNTHETIC = ("dataset=synthetic", "dataset.n_samples=300", "dataset.n_features=1
 )
 def test_bad_settings_name_key_value_and_accepted(overrides, key):
     with pytest.raises(ConfigError) as raised:
-        validate_config(compose_config(*overrides))
+        validate_values(compose_config(*overrides))
     assert raised.value.key == key
     assert f"Invalid {key}=" in str(raised.value) and "expected" in str(raised.value)
 
@@ -49,4 +55,6 @@ def test_bad_settings_name_key_value_and_accepted(overrides, key):
     ],
 )
 def test_good_settings_pass(overrides):
-    validate_config(compose_config(*overrides))
+    cfg = compose_config(*overrides)
+    validate_values(cfg)
+    validate_keras_names(cfg)
