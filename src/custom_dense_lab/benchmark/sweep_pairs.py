@@ -21,7 +21,8 @@ from custom_dense_lab.benchmark import pairs as pair_timing
 from custom_dense_lab.data import load_dataset
 from custom_dense_lab.process import backends, signals
 from custom_dense_lab.process.job_settings import job_settings
-from custom_dense_lab.reports import comparison, paired
+from custom_dense_lab.reports import paired
+from custom_dense_lab.reports.runs import child_runs, pair_labels, pair_runs
 from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.tracking import lifecycle
 from custom_dense_lab.training.devices import resolve_device
@@ -44,11 +45,11 @@ def time_sweep_pairs(parent_run_id, settings):
         settings: `pair_timing` of the sweep's config: `rounds`, `max_rounds`,
             `target` and `seconds_per_sample`.
     """
-    found = comparison.pair_runs(comparison.child_runs(parent_run_id))
+    found = pair_runs(child_runs(parent_run_id))
     if found.empty:
         return
     started = time.perf_counter()
-    labels = comparison.pair_labels(found)
+    labels = pair_labels(found)
     entries = [
         {"run_id_custom": row["run_id_custom"], "run_id_stock": row["run_id_stock"]}
         for _, row in found.iterrows()
