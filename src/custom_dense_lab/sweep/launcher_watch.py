@@ -1,18 +1,12 @@
 """A process that works for another stops, its runs closed FAILED, once that other one is gone.
 
-A sweep's local worker process (joblib, submitit_local) works for the
-sweep's launching process, and a backend worker (`process.backends`) for the
-process that started it. Killed outright (SIGKILL, out of memory), that
-process cannot stop them: they would go on for minutes, finishing jobs for a
-sweep that no longer exists. So each looks whether it is alive from its own
-start (before TensorFlow loads), at the start of every job, and every
-`CHECK_INTERVAL_S`. Once it is gone, the process kills its own children (its
-backend workers), closes their RUNNING runs and its own FAILED with the
-reason, and the sweep's parent too where its process is gone, and exits with
-status 1.
-
-Imports MLflow and psutil only, so that a worker can start watching before
-TensorFlow loads.
+A sweep's local worker (joblib, submitit_local) works for the sweep's launching
+process; a backend worker (`process.backends`) for the process that started it.
+Each looks whether that process is alive from its own start (before TensorFlow
+loads), at the start of every job, and every `CHECK_INTERVAL_S`. Once it is gone,
+it kills its children (its backend workers), closes their RUNNING runs and its
+own FAILED with the reason, and the sweep's parent too where its process is
+gone, and exits with status 1.
 """
 
 import contextlib
@@ -93,32 +87,25 @@ def _stop(reason):
     with _stopping:  # the watch and a job's start may both find the owner gone: one stops
         try:
             children = psutil.Process().children()
-            for child in children:
-                _kill(child.pid)
+            for child in children:  # killed, and left for their `Popen` to reap
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                    os.kill(child.pid, signal.SIGKILL)
+                    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
             close_orphaned_runs([os.getpid(), *(child.pid for child in children)], reason)
         finally:
             print(f"error: {reason}: this worker stops", file=sys.stderr, flush=True)
             os._exit(1)
 
 
-def _kill(child_pid):
-    """Kills a child process and waits for its end, leaving it to be reaped by its `Popen`."""
-    with contextlib.suppress(ProcessLookupError, ChildProcessError):  # it ended meanwhile
-        os.kill(child_pid, signal.SIGKILL)
-        os.waitid(os.P_PID, child_pid, os.WEXITED | os.WNOWAIT)
-
-
 def close_orphaned_runs(pids, reason):
-    """Closes FAILED the RUNNING runs of the processes `pids` of this host, and a lost sweep parent.
+    """Closes the RUNNING runs of processes `pids` of this host FAILED, and the sweep's lost parent.
 
     Args:
         pids: The process ids whose runs to close with `reason`.
-        reason: Their `failure_reason`.
+        reason: Their `failure_reason`; the parent's is `LAUNCHER_ENDED`.
 
     Returns:
-        The ids of the runs it closed. The sweep's parent (in the environment)
-        is among them where it is RUNNING on this host and its process is gone
-        (its reason: `LAUNCHER_ENDED`).
+        The ids of the runs it closed.
     """
     pids = {str(pid) for pid in pids}
     parent_run_id = os.environ.get(parent.PARENT_RUN_ENV)
