@@ -97,7 +97,7 @@ def assert_nothing_outlives(launcher, killed_ms, uri, folder):
         with contextlib.suppress(psutil.Error):
             process.kill()
     launcher.wait()
-    assert not alive, [" ".join(process.info["cmdline"][:6]) for process in alive]
+    assert not alive, [" ".join((process.info["cmdline"] or [])[:6]) for process in alive]
     with using_store(uri, folder):
         runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert not [run for run in runs if run.info.status == "RUNNING"]
@@ -114,7 +114,7 @@ def wait_until_a_worker_loads_tensorflow(launcher, timeout_s=300):
     while time.monotonic() < deadline:
         assert launcher.poll() is None, launcher.stderr.read()[-2000:]
         for worker in psutil.Process(launcher.pid).children():
-            with contextlib.suppress(psutil.Error), open(f"/proc/{worker.pid}/maps") as maps:
+            with contextlib.suppress(OSError), open(f"/proc/{worker.pid}/maps") as maps:
                 if "libtensorflow_framework" in maps.read():
                     return
         time.sleep(0.05)
@@ -162,7 +162,7 @@ def test_a_launcher_killed_mid_training_takes_the_backend_workers_with_it(tmp_pa
     backend_workers = [
         process
         for process in processes_of(launcher)
-        if "custom_dense_lab.process.backend_worker" in process.info["cmdline"]
+        if "custom_dense_lab.process.backend_worker" in (process.info["cmdline"] or [])
     ]
     assert len(backend_workers) == 2
 
