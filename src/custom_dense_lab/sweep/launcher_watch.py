@@ -43,11 +43,7 @@ def watch_launcher():
 
 
 def watch_caller(caller_pid):
-    """Stops this backend worker, now or later, once the process that started it is gone.
-
-    Args:
-        caller_pid: The process id of the process that started this one.
-    """
+    """Stops this backend worker, now or later, once `caller_pid`, which started it, is gone."""
     _watch(lambda: os.getppid() == caller_pid, CALLER_ENDED)
 
 
