@@ -9,9 +9,9 @@ import numpy as np
 from helpers import compose_config, runs_in
 from hydra.utils import get_class, instantiate
 
+from custom_dense_lab.benchmark import timing
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process.reuse import ProcessReuse
-from custom_dense_lab.benchmark import timing
 from custom_dense_lab.training import compiled_models
 from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.job import run_job
