@@ -48,6 +48,7 @@ _SWEEPING_MODULES = (
     "test_scale_out.py",
     "test_backends.py",
     "test_mlflow_project.py",
+    "test_orphans.py",
 )
 
 

@@ -340,7 +340,7 @@ def test_a_quantizing_sweep_pairs_custom_and_stock_at_each_mode_and_ships_quanti
     assert len(jobs) == 6 and {job.info.status for job in jobs} == {"FINISHED"}
     assert parent.data.metrics["pair_count"] == 3
     assert parent.data.metrics["quantized_pair_count"] == 2
-    assert "Quantized models (2 of the pairs)" in parent.data.tags["mlflow.note.content"]
+    assert "Quantized models (2 of the 3 pairs)" in parent.data.tags["mlflow.note.content"]
     int4 = next(
         job
         for job in jobs

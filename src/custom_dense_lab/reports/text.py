@@ -101,7 +101,8 @@ def verdict(pairs, summary, document):
         )
     if "quantized_pair_count" in summary:
         lines.append(
-            f"Quantized models ({summary['quantized_pair_count']:.0f} pairs): test accuracy within "
+            f"Quantized models ({summary['quantized_pair_count']:.0f} of the {len(pairs)} pairs): "
+            "test accuracy within "
             f"{summary['max_abs_quantized_test_accuracy_delta']:.4f}, latency c/s "
             f"{summary['median_quantized_infer_latency_ratio']:.3f} (median, the jobs' own)."
         )

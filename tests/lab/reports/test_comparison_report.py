@@ -301,7 +301,7 @@ def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
     assert summary.metrics["quantized_pair_count"] == 1
     assert summary.metrics["max_abs_quantized_test_accuracy_delta"] == pytest.approx(0.01)
     assert (
-        "- Quantized models (1 pairs): test accuracy within 0.0100, latency c/s 1.500"
+        "- Quantized models (1 of the 2 pairs): test accuracy within 0.0100, latency c/s 1.500"
         in (summary.tags[ui.NOTE_TAG])
     )
     assert "; pairs that do not quantize.\n" in markdown
