@@ -112,6 +112,9 @@ def calls_per_sample(call, seconds):
 def interleaved(calls, rounds, counts=None, first=0):
     """Times each call over `rounds` rounds, taking turns and reversing the order every round.
 
+    Each sample follows one untimed call of its own: the first call after another model's
+    runs slower, and in batches of rounds one side would always come first.
+
     Args:
         calls: `{name: zero-argument call that waits for its result}`, warmed up.
         rounds: Rounds; each round times every call once.
@@ -128,6 +131,7 @@ def interleaved(calls, rounds, counts=None, first=0):
         raise_if_stopped()
         for name in names if index % 2 == 0 else names[::-1]:
             count = counts[name] if counts else 1
+            calls[name]()  # untimed: every sample starts warm, whichever call ran before it
             started = time.perf_counter()
             for _ in range(count):
                 calls[name]()
