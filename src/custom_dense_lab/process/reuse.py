@@ -9,8 +9,10 @@ Kinds: `"sources"` (a prepared dataset's arrays), `"evaluation pipelines"`,
 import collections
 import weakref
 
-# How many entries of each kind a process keeps, the least recently used dropped first.
-LIMITS = {"sources": 4, "evaluation pipelines": 4, "compiled models": 8}
+# How many entries of each kind a process keeps, the least recently used dropped first. A
+# sweep's paired timing times the compiled models still kept (the studies hold 16 graphs);
+# a pair whose models are gone is built and traced again (about 5 s a pair on 2 cores).
+LIMITS = {"sources": 4, "evaluation pipelines": 4, "compiled models": 32}
 # Kinds keyed by an object they must not keep alive (a model).
 _WEAKLY_KEYED = ("forward passes",)
 
