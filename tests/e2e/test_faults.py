@@ -483,3 +483,32 @@ def test_a_folder_that_turns_read_only_mid_sweep_fails_its_job_and_stops_the_swe
     assert statuses == ["FAILED", "FAILED", "FINISHED"], statuses  # parent, second job, first job
     (parent,) = [run for run in runs if run.data.tags.get("custom_dense.sweep") == "true"]
     assert "the sweep stopped: read-only file system" in parent.data.tags["failure_reason"]
+
+
+def test_a_job_whose_backend_worker_dies_before_its_run_exists_is_counted_as_failed(tmp_path):
+    """With torch broken, the torch job fails before its run exists: the sweep still counts it."""
+    (tmp_path / "broken" / "torch").mkdir(parents=True)
+    (tmp_path / "broken" / "torch" / "__init__.py").write_text("raise ImportError('broken')\n")
+    uri = sqlite_uri(tmp_path)
+    pythonpath = os.pathsep.join([str(tmp_path / "broken"), os.environ.get("PYTHONPATH", "")])
+
+    result = run_module(
+        TRAIN,
+        "-m",
+        "backend=tensorflow,torch",
+        *QUIET_JOB,
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": pythonpath},
+    )
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    runs = all_runs(uri, tmp_path)
+    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    jobs = {run.data.params.get("backend", "torch"): run for run in runs if run is not parent}
+    assert jobs["tensorflow"].info.status == "FINISHED"
+    torch_job = jobs["torch"]
+    assert torch_job.info.status == "FAILED"
+    assert "the torch worker process ended" in torch_job.data.tags["failure_reason"]
+    assert torch_job.data.tags["custom_dense.overrides"].startswith("backend=torch")
+    assert parent.info.status == "FAILED"
+    assert "1 of 2 jobs did not finish: backend=torch" in parent.data.tags["failure_reason"]

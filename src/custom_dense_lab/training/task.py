@@ -26,7 +26,7 @@ from custom_dense_lab.config import CONFIG_DIR
 from custom_dense_lab.errors import Interrupted, JobInterruptedError, StorageFullError
 from custom_dense_lab.process import backends, signals
 from custom_dense_lab.sweep import parent
-from custom_dense_lab.tracking import disk
+from custom_dense_lab.tracking import disk, lifecycle, names, records
 from custom_dense_lab.training.job import run_job
 
 AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
@@ -67,6 +67,8 @@ def run_task(cfg):
         metrics = None
     except backends.BackendWorkerError as error:  # its run, if it has one, is closed as lost
         print(f"error: {error}", file=sys.stderr, flush=True)
+        if in_sweep:
+            _record_job_without_run(cfg, list(hydra_cfg.overrides.task), parent_run, str(error))
         metrics = None
     if metrics is None:
         if not in_sweep:
@@ -90,6 +92,26 @@ def state_of_finished_job():
         if single_job and run.info.status == "FINISHED":
             return f" {AFTER_THE_JOB}"
     return ""
+
+
+def _record_job_without_run(cfg, overrides, parent_run_id, reason):
+    """Gives a sweep's job that failed before its run existed a FAILED run, so that the sweep counts it."""
+    label = " ".join(overrides)
+    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+    siblings = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        output_format="list",
+    )
+    if any(run.data.tags.get(names.OVERRIDES_TAG) == label for run in siblings):
+        return
+    run_name, tags = records.job_identity(cfg, overrides, parent_run_id)
+    run = mlflow.MlflowClient().create_run(
+        experiment_id,
+        run_name=run_name,
+        tags={**tags, "mlflow.parentRunId": parent_run_id},
+    )
+    lifecycle.fail_run(run.info.run_id, reason)
 
 
 def _run_job_on_disk(cfg, overrides, in_sweep, parent_run):
