@@ -33,7 +33,11 @@ def compare_parser():
         description="Pair a sweep's custom and stock runs, print the comparison and log "
         "comparison.csv, comparison.md and comparison.png on its parent run.",
     )
-    parser.add_argument("--experiment", default="custom-dense", help="experiment name")
+    parser.add_argument(
+        "--experiment",
+        default="custom-dense",
+        help="experiment name ('': the latest sweep of any experiment)",
+    )
     parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
     return parser

@@ -41,8 +41,8 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         if missing:
             raise SweepNotFoundError(f"no sweep found: there is no tracking store at {missing}")
         store.use_store(tracking_uri)
-        if parent:
-            parent = find_sweep(experiment, parent)
+        if parent or not experiment:  # no experiment: the latest sweep of the store
+            parent = find_sweep(experiment or None, parent)
             experiment_id = mlflow.get_run(parent).info.experiment_id
         else:
             found = mlflow.get_experiment_by_name(experiment)

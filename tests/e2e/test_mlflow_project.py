@@ -106,7 +106,7 @@ def test_mlflow_run_dot_compare_records_the_report_on_its_own_run_not_an_empty_o
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     parent = _the_project_sweep(folder, {"custom", "stock"})
 
-    result = mlflow_run(project, folder, "-e", "compare", "-P", "experiment=project")
+    result = mlflow_run(project, folder, "-e", "compare")  # the store's latest sweep
 
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = mlflow.search_runs(

@@ -70,7 +70,7 @@ def open_parent(config):
 
 
 def find_sweep(experiment_name, parent=None):
-    """`parent` where it is a sweep's parent run, else the experiment's latest sweep.
+    """`parent` where it is a sweep's parent run, else the experiment's latest sweep (the store's, with none).
 
     Raises:
         SweepNotFoundError: There is no such sweep.
@@ -85,12 +85,15 @@ def find_sweep(experiment_name, parent=None):
                 f"run {parent!r} is not a sweep's parent run (it has no tag {SWEEP_TAG}=true)"
             )
         return parent
+    where = {"experiment_names": [experiment_name]} if experiment_name else {}
     runs = mlflow.search_runs(
-        experiment_names=[experiment_name],
+        **where,
+        search_all_experiments=not experiment_name,
         filter_string=f"tags.`{SWEEP_TAG}` = 'true'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
     if runs.empty:
-        raise SweepNotFoundError(f"no sweep found in experiment {experiment_name!r}")
+        place = f"experiment {experiment_name!r}" if experiment_name else "this tracking store"
+        raise SweepNotFoundError(f"no sweep found in {place}")
     return runs.iloc[0]["run_id"]

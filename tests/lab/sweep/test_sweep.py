@@ -10,7 +10,7 @@ import time
 import mlflow
 import pytest
 import tensorflow as tf
-from helpers import compose_config, runs_of
+from helpers import compose_config, runs_of, sqlite_uri, using_store
 
 from custom_dense_lab.benchmark import sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
@@ -217,3 +217,15 @@ def test_no_rounds_no_paired_timing(tracking, tmp_path):
     end_sweep(callback, config)
     assert paired.load_timings(parent_id) == {}
     assert "speed not timed in pairs" in mlflow.get_run(parent_id).data.tags[ui.NOTE_TAG]
+
+
+def test_find_sweep_without_an_experiment_takes_the_latest_sweep_of_the_store(tmp_path):
+    with using_store(sqlite_uri(tmp_path), tmp_path):
+        with pytest.raises(SweepNotFoundError, match=r"^no sweep found in this tracking store$"):
+            parent.find_sweep(None)
+        client = mlflow.MlflowClient()
+        for name in ("first", "second"):
+            time.sleep(0.01)  # start times are in milliseconds
+            experiment_id = client.create_experiment(name)
+            latest = client.create_run(experiment_id, tags={parent.SWEEP_TAG: "true"}).info.run_id
+        assert parent.find_sweep(None) == latest
