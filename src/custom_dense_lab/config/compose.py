@@ -37,16 +37,11 @@ def compose_command_line(args, config_dir):
         The configs, with `hydra`, the first job's first; Keras names are unchecked.
     """
     given = {}
-    for override in map(_parse, overrides_of(args)):
-        key = override.key_or_group
-        if key in given:
-            raise ConfigError(
-                key,
-                raw_value(override),
-                f"one value per key on the command line; {key} is also given as "
-                f"{given[key].input_line!r}",
-            )
-        given[key] = override
+    for override in map(
+        _parse, overrides_of(args)
+    ):  # a key given twice: the last wins, as in Hydra
+        given.pop(override.key_or_group, None)
+        given[override.key_or_group] = override
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
     fixed += _search_path(config_dirs(args))
     sweeps = [_values(o) for o in given.values() if o.is_discrete_sweep()]

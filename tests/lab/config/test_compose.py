@@ -264,15 +264,15 @@ def test_a_users_config_folder_adds_its_options_to_the_shipped_ones(tmp_path):
         check_command_line([f"--config-dir={missing}"], CONFIG_DIR)
 
 
-def test_a_key_given_twice_is_refused_naming_both_values():
-    with pytest.raises(
-        ConfigError,
-        match=r"^Invalid model\.units='32': expected one value per key on the command line; "
-        r"model\.units is also given as 'model\.units=16'\.$",
-    ):
-        check_command_line(["model.units=16", "trainer.epochs=2", "model.units=32"], CONFIG_DIR)
-    with pytest.raises(ConfigError, match=r"^Invalid layer='stock'"):
-        check_command_line(["-m", "layer=custom", "layer=stock"], CONFIG_DIR)
+def test_a_key_given_twice_takes_the_last_value_as_hydra_does():
+    cfg = check_command_line(["model.units=16", "trainer.epochs=2", "model.units=32"], CONFIG_DIR)
+    assert (cfg.model.units, cfg.trainer.epochs) == (32, 2)
+    cfg = check_command_line(["model.units=abc", "model.units=8"], CONFIG_DIR)
+    assert cfg.model.units == 8
+    with pytest.raises(ConfigError, match=r"^Invalid model\.units='abc'"):
+        check_command_line(["model.units=8", "model.units=abc"], CONFIG_DIR)
+    cfg = check_command_line(["-m", "layer=custom", "layer=stock"], CONFIG_DIR)
+    assert cfg.layer.name == "stock"
 
 
 def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_the_default(
