@@ -75,7 +75,9 @@ def bench_parser():
     parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
     parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
     parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
-    parser.add_argument("--rounds", type=_positive_int, help="timed rounds (default 15, quick 7)")
+    parser.add_argument(
+        "--rounds", type=_rounds, help="timed rounds, at least 2 (default 15, quick 7)"
+    )
     parser.add_argument(
         "--seconds-per-sample",
         type=_positive_float,
@@ -125,6 +127,13 @@ def _port(text):
     value = _positive_int(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return value
+
+
+def _rounds(text):
+    value = _positive_int(text)
+    if value < 2:  # one round gives no interval
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rounds (at least 2)")
     return value
 
 

@@ -49,6 +49,7 @@ def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch
     [
         (["--units", "0,64"], "argument --units: '0' is not a positive integer"),
         (["--rounds", "0"], "argument --rounds:"),
+        (["--rounds", "1"], "argument --rounds: '1' is not a number of rounds (at least 2)"),
         (["--seconds-per-sample", "-1"], "argument --seconds-per-sample:"),
     ],
 )
