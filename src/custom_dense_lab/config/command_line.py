@@ -34,8 +34,12 @@ def runs_jobs(args):
 
 
 def overrides_of(args):
-    """The `key=value` overrides among the arguments, in order."""
-    return [a for a, flag in _with_flags(args) if not flag and not a.startswith("-") and "=" in a]
+    """The overrides among the arguments (`key=value`, `~key`), in order."""
+    return [
+        a
+        for a, flag in _with_flags(args)
+        if not flag and not a.startswith("-") and ("=" in a or a.startswith("~"))
+    ]
 
 
 def config_dirs(args):

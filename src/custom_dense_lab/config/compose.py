@@ -18,7 +18,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from custom_dense_lab.config.command_line import config_dirs, overrides_of
+from custom_dense_lab.config.command_line import MULTIRUN_FLAGS, config_dirs, overrides_of
 from custom_dense_lab.config.overrides import parse_one, raw_value
 from custom_dense_lab.config.validation import validate_values
 from custom_dense_lab.errors import ConfigError
@@ -36,10 +36,21 @@ def compose_command_line(args, config_dir):
     Returns:
         The configs, with `hydra`, the first job's first; Keras names are unchecked.
     """
-    given = {}
-    for override in map(
-        _parse, overrides_of(args)
-    ):  # a key given twice: the last wins, as in Hydra
+    given = {}  # a key given twice takes its last value, as in Hydra
+    multirun = any(arg in MULTIRUN_FLAGS for arg in args)
+    for override in map(_parse, overrides_of(args)):
+        key = override.key_or_group
+        if override.is_delete() and not (pathlib.Path(config_dir) / key).is_dir():
+            raise ConfigError(
+                key,
+                override.input_line,
+                f"a value: every key of the config is required; set it ({key}=...) "
+                "instead of removing it",
+            )
+        if override.is_sweep_override() and not multirun:
+            raise ConfigError(
+                override.key_or_group, raw_value(override), "one value (-m sweeps over several)"
+            )
         given.pop(override.key_or_group, None)
         given[override.key_or_group] = override
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]

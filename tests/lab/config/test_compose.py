@@ -286,3 +286,16 @@ def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_th
     cfg = check_command_line(args, CONFIG_DIR)
 
     assert cfg.dataset.name == "synthetic" and cfg.dataset.n_samples == 128
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["~model.units"], r"^Invalid model\.units='~model\.units': expected a value: every key"),
+        (["~trainer", "trainer.epochs=1"], r"^Invalid trainer='~trainer': expected a value"),
+        (["model.units=16,32"], r"^Invalid model\.units='16,32': expected one value \(-m sweeps"),
+    ],
+)
+def test_removing_a_key_or_sweeping_without_m_is_one_line(args, message):
+    with pytest.raises(ConfigError, match=message):
+        check_command_line(args, CONFIG_DIR)
