@@ -50,7 +50,7 @@ class PairClock:
                     calls[layer], self._steps[layer] = timing.train_step_call(
                         pair.models[layer], pair.train_data
                     )
-                if reference is not None:  # between the two, so each follows it equally often
+                if reference is not None:  # the matmul's peak, timed in the same rounds
                     calls = {"custom": calls["custom"], "reference": reference, **calls}
             else:
                 batch = pair.batch[:1] if measure == "infer_single" else pair.batch
@@ -102,29 +102,45 @@ def paired_models(build, seed, train_data, batch):
 
 
 def training_data(x, y):
-    """One batch as what `timing.train_step_call` takes on the active backend."""
+    """One batch as what `timing.train_step_call` takes on the active backend.
+
+    On TensorFlow, a repeated batch whose batch size is unknown, as in the jobs' pipelines,
+    so that a job's traced train function runs it without tracing again.
+    """
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensors((x, y)).repeat()
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).repeat()
     return x, y
 
 
 _kept = {}
 
 
-def keep(run_id, model, train_data, batch):
-    """Keeps a job's trained model for its pair's timing at the sweep's end, while it lives.
+def keep(run_id, model, train_batch, batch):
+    """Keeps a job's compiled model, while it lives, for its pair's timing at the sweep's end.
 
-    The sweep then times the pair from these models, already traced, instead
-    of building them again from the configs its jobs logged.
+    The sweep then times the pair from the model its job trained through, already
+    traced, instead of building it again from the config the job logged.
+
+    Args:
+        run_id: The job's run.
+        model: The compiled model the job trained through (shared by the jobs of one graph).
+        train_batch: A numpy `(x, y)` training batch.
+        batch: A numpy batch of inputs for the forward passes.
     """
-    _kept[run_id] = (weakref.ref(model), train_data, batch)
+    _kept[run_id] = (weakref.ref(model), train_batch, batch)
+    weakref.finalize(model, _kept.pop, run_id, None)
 
 
 def kept_model(run_id):
-    """`(model, train_data, batch)` a job of this process kept, or `None` where it is gone."""
+    """`PairModels`-ready `(model, train_data, batch)` a job of this process kept, or `None`."""
     if run_id not in _kept:
         return None
-    model, train_data, batch = _kept[run_id]
-    return None if model() is None else (model(), train_data, batch)
+    model, (x, y), batch = _kept[run_id]
+    return None if model() is None else (model(), training_data(x, y), batch)
+
+
+def forget_kept():
+    """Forgets every kept model (the sweep has timed its pairs)."""
+    _kept.clear()

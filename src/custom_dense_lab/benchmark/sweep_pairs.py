@@ -2,10 +2,10 @@
 
 Every pair is timed `rounds` rounds, then a few rounds more each, pass after
 pass, until the pooled 95% interval of the sweep's step-time ratio is within
-`target` of its median, or a pair reaches `max_rounds`. A pair is timed from
-the models its jobs trained where they are still in this process; otherwise
-(joblib, SLURM, another Keras backend) its models are built again from the
-configs its jobs logged, in a process of its backend.
+`target` of its median, or the pairs reach `max_rounds`. A pair is timed from
+the compiled models its jobs trained through where they are still in the
+process that ran them; otherwise (joblib, SLURM) its models are built again
+from the configs its jobs logged, in a process of its backend.
 """
 
 import contextlib
@@ -54,19 +54,12 @@ def time_sweep_pairs(parent_run_id, settings):
         {"run_id_custom": row["run_id_custom"], "run_id_stock": row["run_id_stock"]}
         for _, row in found.iterrows()
     ]
-    rounds, done = settings.rounds, 0
-    while True:
-        for entry in (e for e in entries if "not_timed" not in e):
-            signals.raise_if_stopped()
-            _time_more(entry, rounds, settings.seconds_per_sample)
-        done += rounds
-        timed = [e for e in entries if "seconds" in e]
-        if not timed or _pooled(timed)["half_width"] <= settings.target:
-            break
-        if done + ROUNDS_PER_PASS > settings.max_rounds:
-            break
-        rounds = ROUNDS_PER_PASS
-    _clocks.clear()
+    try:
+        done, stopped_by = _time_until_settled(entries, settings)
+    finally:
+        _clocks.clear()
+        pair_timing.forget_kept()
+    timed = [e for e in entries if "seconds" in e]
     wall_s = time.perf_counter() - started
     for number, (label, entry) in enumerate(zip(labels, entries, strict=True), 1):
         print(f"paired timing {number}/{len(entries)} [{label}]: {_outcome(entry)}", flush=True)
@@ -83,9 +76,30 @@ def time_sweep_pairs(parent_run_id, settings):
         "target_half_width": settings.target,
         "seconds_per_sample": settings.seconds_per_sample,
         "wall_s": wall_s,
+        "stopped_by": stopped_by,
         "pairs": entries,
     }
     mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
+
+
+def _time_until_settled(entries, settings):
+    """Times the pairs pass after pass; returns the rounds each had, and what stopped them.
+
+    Returns:
+        `(rounds, "target" | "max_rounds")`.
+    """
+    rounds, done = settings.rounds, 0
+    while True:
+        for entry in (e for e in entries if "not_timed" not in e):
+            signals.raise_if_stopped()
+            _time_more(entry, rounds, settings.seconds_per_sample)
+        done += rounds
+        timed = [e for e in entries if "seconds" in e]
+        if not timed or _pooled(timed)["half_width"] <= settings.target:
+            return done, "target"
+        if done >= settings.max_rounds:
+            return done, "max_rounds"
+        rounds = min(ROUNDS_PER_PASS, settings.max_rounds - done)
 
 
 def _time_more(entry, rounds, seconds_per_sample):

@@ -179,7 +179,7 @@ def _dashes(frame, pairs):
 def _how_timed(pairs, summary, document):
     timed = f"{summary['timed_pair_count']:.0f} of the {len(pairs)} pairs"
     if "wall_s" in document:
-        capped = " (the cap)" if document["rounds"] >= document.get("max_rounds", math.inf) else ""
+        capped = " (the cap)" if document.get("stopped_by") == "max_rounds" else ""
         return (
             f"  timed in turns at the sweep's end, {timed}; paired timing: "
             f"{document['rounds']} rounds{capped} in {document['wall_s']:.0f} s."

@@ -206,7 +206,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             pairs.keep(
                 mlflow.active_run().info.run_id,
                 compiled,
-                _step_data(bundle, trainer.batch_size),
+                bundle.examples("train", trainer.batch_size),
                 sample[: trainer.batch_size],
             )
             clock.lap("overhead_inference_s")
@@ -234,7 +234,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     if cfg.mlflow.log_model:
         outputs = timing.wait_for(forwards[-1](timing.as_input(sample[:4])))
         last_epoch = len(epochs.epoch_times) - 1
-        model_id = records.log_model(shipped, sample[:4], outputs, last_epoch, run_tags).model_id
+        logged = quantized.loadable(shipped, cfg.quantize and cfg.quantize.value)
+        model_id = records.log_model(logged, sample[:4], outputs, last_epoch, run_tags).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
@@ -249,13 +250,6 @@ def _forward_pass(model, sample, reuse):
     return reuse.get(
         "forward passes", model, lambda: timing.compiled_forward(model, sample.shape[1:])
     )
-
-
-def _step_data(bundle, batch_size):
-    """One training batch as the sweep's paired timing runs the job's training step on it."""
-    if keras.config.backend() == "tensorflow":
-        return bundle.train.take(1).cache().repeat()
-    return bundle.examples("train", batch_size)
 
 
 def _verbosity(level, in_sweep):

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from custom_dense import quantize_model
+from custom_dense import convert, quantize_model
 
 # GPTQ and AWQ at int4's bits and groups (4 bits, groups of 128 inputs), for a fair comparison.
 CALIBRATED = {
@@ -27,6 +27,13 @@ def quantized_copy(model, mode, calibration_batches=()):
         copy.quantize(mode)
     copy.compile(loss=model.loss, metrics=["accuracy"])
     return copy
+
+
+def loadable(model, mode):
+    """The model to log: Keras 3.15's Dense saves GPTQ and AWQ layers without their zero
+    points, so that the file cannot be loaded again; CustomDense saves them whole, and a stock
+    model is logged converted to it (the same variables, bit for bit)."""
+    return convert(model, to="custom") if mode in CALIBRATED else model
 
 
 def size_bytes(model):

@@ -380,13 +380,20 @@ def test_the_terminal_gets_a_summary_within_100_columns_and_comparison_md_every_
 
 def test_the_paired_timing_says_its_rounds_and_seconds(sweep):
     _, parent, jobs = sweep
-    log_paired_timings(parent, jobs, PAIRED_STEPS, keys={"wall_s": 14.2, "max_rounds": 50})
+    log_paired_timings(
+        parent, jobs, PAIRED_STEPS, keys={"wall_s": 14.2, "max_rounds": 50, "stopped_by": "target"}
+    )
     report = comparison.log_report(parent)
     assert (
         "\n  timed in turns at the sweep's end, 2 of the 2 pairs; paired timing: 4 rounds in 14 s.\n"
         in (report.terminal)
     )
-    log_paired_timings(parent, jobs, PAIRED_STEPS, keys={"wall_s": 30.0, "max_rounds": 4})
+    log_paired_timings(
+        parent,
+        jobs,
+        PAIRED_STEPS,
+        keys={"wall_s": 30.0, "max_rounds": 4, "stopped_by": "max_rounds"},
+    )
     assert "paired timing: 4 rounds (the cap) in 30 s." in comparison.log_report(parent).markdown
 
 

@@ -195,7 +195,7 @@ def test_the_paired_timing_adds_rounds_until_the_interval_is_within_the_target(
 def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, tmp_path, capsys):
     rounds = ("pair_timing.rounds=2", "pair_timing.max_rounds=2")
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
-    sweep_pairs.pair_timing._kept.clear()  # as where the jobs ran in other processes
+    sweep_pairs.pair_timing.forget_kept()  # as where the jobs ran in other processes
     mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
     end_sweep(callback, config)
 

@@ -6,6 +6,7 @@ import signal
 
 import keras
 import mlflow
+import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_in
@@ -253,3 +254,13 @@ def test_a_calibrated_quantization_ships_a_model_as_the_stock_job_does(tracking,
     assert set(figures["custom"]) == {"quantized_test_loss", "quantized_test_accuracy"}
     assert figures["custom"] == figures["stock"]
     assert 0 < figures["custom"]["quantized_test_accuracy"] <= 1
+
+
+def test_a_stock_gptq_job_logs_a_model_that_loads_and_predicts_as_it_measured(tracking):
+    """Keras's Dense saves GPTQ layers without their zero points: the job logs CustomDense."""
+    metrics = job(tracking, "trainer.epochs=1", "layer=stock", "quantize=gptq")
+    run = only_run(tracking)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    features = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    assert loaded.predict(features).shape == (4, 10)
+    assert 0 < metrics["quantized_test_accuracy"] <= 1
