@@ -95,6 +95,13 @@ def validate_values(cfg):
     )
     storage = OmegaConf.select(cfg, "hydra.sweeper.storage")
     _require(storage is None, "hydra.sweeper.storage", storage, _OPTUNA_STORAGE_ACCEPTED)
+    workers = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
+    _require(
+        workers != 0,
+        "hydra.launcher.n_jobs",
+        workers,
+        "a number of worker processes: 1 or more, or -1 for one per core",
+    )
 
 
 def _validate_dataset(dataset):

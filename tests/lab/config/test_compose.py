@@ -294,6 +294,10 @@ def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_th
         (["~model.units"], r"^Invalid model\.units='~model\.units': expected a value: every key"),
         (["~trainer", "trainer.epochs=1"], r"^Invalid trainer='~trainer': expected a value"),
         (["model.units=16,32"], r"^Invalid model\.units='16,32': expected one value \(-m sweeps"),
+        (
+            ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+            r"^Invalid hydra\.launcher\.n_jobs=0: expected a number of worker processes",
+        ),
     ],
 )
 def test_removing_a_key_or_sweeping_without_m_is_one_line(args, message):
