@@ -14,7 +14,6 @@ import time
 
 import keras
 import mlflow
-import numpy as np
 from omegaconf import OmegaConf
 
 from custom_dense_lab.benchmark import pairs as pair_timing
@@ -23,7 +22,6 @@ from custom_dense_lab.process import backends, signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.reports import paired
 from custom_dense_lab.reports.runs import child_runs, pair_labels, pair_runs
-from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.tracking import lifecycle
 from custom_dense_lab.training.devices import resolve_device
 from custom_dense_lab.training.models import job_model
@@ -125,10 +123,8 @@ def _time_more(entry, rounds, seconds_per_sample):
 
 
 def _pooled(entries):
-    """The step-time ratio over the rounds of all pairs, and its interval's largest half-width."""
-    custom = np.concatenate([e["seconds"]["train_step"]["custom"] for e in entries])
-    stock = np.concatenate([e["seconds"]["train_step"]["stock"] for e in entries])
-    summary = ratio_summary(custom, stock)
+    """The pooled step-time ratio (`paired.pooled`), and its interval's largest half-width."""
+    summary = paired.pooled(entries, "train_step")
     half = max(summary["ratio"] - summary["ci_low"], summary["ci_high"] - summary["ratio"])
     return {**summary, "half_width": half}
 

@@ -40,7 +40,7 @@ def pair_figures(entry):
     timed = entry is not None and "seconds" in entry
     figures = {}
     for name, measure in RATIO_MEASURES.items():
-        summary = _pooled([entry], measure) if timed else {}
+        summary = pooled([entry], measure) if timed else {}
         for key, suffix in (("ratio", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
             figures[f"{name}_ratio{suffix}"] = summary.get(key, math.nan)
     reason = "the sweep did not time its pairs" if entry is None else entry.get("not_timed", "")
@@ -55,14 +55,15 @@ def sweep_figures(entries):
         return {}
     figures = {"timed_pair_count": len(timed)}
     for name, measure in RATIO_MEASURES.items():
-        summary = _pooled(timed, measure)
+        summary = pooled(timed, measure)
         figures[f"median_{name}_ratio"] = summary["ratio"]
         figures[f"{name}_ratio_ci_low"] = summary["ci_low"]
         figures[f"{name}_ratio_ci_high"] = summary["ci_high"]
     return figures
 
 
-def _pooled(entries, measure):
+def pooled(entries, measure):
+    """The custom / stock ratio of a measure over the rounds of all the timed pairs `entries`."""
     custom, stock = (
         np.concatenate([entry["seconds"][measure][layer] for entry in entries])
         for layer in ("custom", "stock")
