@@ -9,6 +9,7 @@ not depend on the jobs before it. The models live in the job's `ProcessReuse`.
 
 import json
 
+import keras
 from omegaconf import OmegaConf
 
 _INITIAL_VALUES_ONLY = ("kernel_initializer", "bias_initializer")
@@ -58,11 +59,15 @@ def compiled_model_for(model, key, batch, reuse):
 
 
 def copy_state(source, target):
-    """Assigns `source`'s variables and optimizer variables to `target`'s, in order."""
+    """Assigns copies of `source`'s variables and optimizer variables to `target`'s, in order.
+
+    Copies: a JAX variable assigned another's value shares its buffer, which the
+    compiled model's next `fit` or `evaluate` donates, deleting it under the other.
+    """
     if source is target:
         return
     for to, value in zip(_state(target), _state(source), strict=True):
-        to.assign(value)
+        to.assign(keras.ops.copy(value))
 
 
 def _state(model):
