@@ -21,33 +21,28 @@ from custom_dense_lab.errors import ConfigError, StorageFullError
 from custom_dense_lab.tracking import store
 
 
-def parse_args(argv):
-    """The bench's arguments (see `arguments.bench_parser`)."""
-    return arguments.bench_parser().parse_args(argv)
-
-
 def main(argv=None):
     """Checks the arguments and the tracking store, then runs the bench on the Keras backend asked for.
 
     Exits 2 with one line for bad input, before TensorFlow loads; 1 for a full disk.
     """
     argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
-    args = parse_args(argv)
+    args = arguments.bench_parser().parse_args(argv)
     try:
         if args.output_dir:
             _require_writable(args.output_dir)
         if args.backend:
-            _require_backend(args.backend)
+            try:
+                require_backend_installed(args.backend)
+            except ConfigError as error:
+                raise ConfigError("--backend", error.value, error.accepted) from None
         store.use_store(args.tracking_uri)
         experiment_id = store.open_experiment(
             args.experiment, mlflow.environment_variables.MLFLOW_RUN_ID.get()
         )
-    except ConfigError as error:
+    except (ConfigError, StorageFullError) as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except StorageFullError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(2 if isinstance(error, ConfigError) else 1)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend  # Keras chooses its backend as it loads
     from custom_dense_lab.benchmark import grid_bench  # TensorFlow and Keras load here, quietly
@@ -65,13 +60,6 @@ def _require_writable(folder):
         raise ConfigError(
             "--output-dir", str(folder), f"a folder this process can write ({error.strerror})"
         ) from None
-
-
-def _require_backend(backend):
-    try:
-        require_backend_installed(backend)
-    except ConfigError as error:
-        raise ConfigError("--backend", error.value, error.accepted) from None
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ The `python -m custom_dense_lab.bench` command: tests/e2e/test_bench_cli.py.
 import keras
 import numpy as np
 import pytest
+from helpers import import_cli
 
-from custom_dense_lab.benchmark.grid_bench import BenchConfig, BenchSettings, measure_pair
+from custom_dense_lab import arguments
 from custom_dense_lab.benchmark.timing import MatmulReference
 from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.training.flops import training_matmul_flops
@@ -33,24 +34,25 @@ def test_training_flops_count_forward_and_both_gradients_but_not_the_first_input
     assert training_matmul_flops(model, batch) == expected
 
 
-def test_measure_pair_times_every_measure_for_both_layers_over_every_round():
-    config = BenchConfig(units=16, depth=1, batch_size=32)
-    timings = measure_pair(
-        config, BenchSettings(rounds=4, seconds_per_sample=0.01), MatmulReference(n=256)
+def test_a_config_is_timed_in_every_measure_for_both_layers_against_the_matmul_peak():
+    grid_bench = import_cli("custom_dense_lab.benchmark.grid_bench")
+    flags = ["--units", "16", "--depth", "1", "--batch-size", "32", "--rounds", "4"]
+    args = arguments.bench_parser().parse_args([*flags, "--seconds-per-sample", "0.01"])
+    (config,), settings = grid_bench.grid_and_settings(args)
+    row = grid_bench.measure(config, settings, MatmulReference(n=256))
+    assert (row["config"], row["mlp"]) == ("u16_d1_b32", "784-16-10")
+    for measure in ("train_step", "infer_batch", "infer_single"):
+        assert row[f"{measure}_ms_custom"] > 0 and row[f"{measure}_ms_stock"] > 0
+        assert row[f"{measure}_min"] <= row[f"{measure}_ratio"] <= row[f"{measure}_max"]
+    flops = 2 * 2 * 32 * 784 * 16 + 3 * 2 * 32 * 16 * 10
+    assert row["train_gflops_custom"] == pytest.approx(flops / row["train_step_ms_custom"] / 1e6)
+    assert row["train_peak_fraction_custom"] == pytest.approx(
+        row["train_gflops_custom"] / row["peak_gflops"]
     )
-    for layer in ("custom", "stock"):
-        for measure in ("train_step", "infer_batch", "infer_single"):
-            seconds = timings[layer][measure]
-            assert seconds.shape == (4,)
-            assert np.all(seconds > 0)
-    assert timings["peak_gflops"].shape == (4,) and np.all(timings["peak_gflops"] > 0)
-    assert timings["train_flops"] == 2 * 2 * 32 * 784 * 16 + 3 * 2 * 32 * 16 * 10
-    assert config.shape == "784-16-10"
 
 
 def test_an_output_dir_the_bench_cannot_write_is_refused_before_anything_is_timed(capsys):
-    from custom_dense_lab import bench
-
+    bench = import_cli("custom_dense_lab.bench")
     with pytest.raises(SystemExit) as stopped:
         bench.main(["--quick", "--output-dir", "/proc/1/bench"])
     assert stopped.value.code == 2

@@ -13,10 +13,7 @@ import warnings
 import pytest
 from helpers import import_cli
 
-
-@pytest.fixture(scope="module")
-def bench():
-    return import_cli("custom_dense_lab.bench")
+from custom_dense_lab import arguments
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +50,17 @@ def test_importing_a_program_here_puts_back_what_quiet_start_changes(monkeypatch
         (["--seconds-per-sample", "-1"], "argument --seconds-per-sample:"),
     ],
 )
-def test_the_bench_command_refuses_a_bad_value(bench, args, message, capsys):
+def test_the_bench_command_refuses_a_bad_value(args, message, capsys):
     with pytest.raises(SystemExit) as stopped:
-        bench.parse_args(args)
+        arguments.bench_parser().parse_args(args)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
 
 
-def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench, grid_bench):
+def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(grid_bench):
+    parse = arguments.bench_parser().parse_args
     configs, settings = grid_bench.grid_and_settings(
-        bench.parse_args(["--units", "16,32", "--depth", "1", "--rounds", "3"])
+        parse(["--units", "16,32", "--depth", "1", "--rounds", "3"])
     )
     assert [config.name for config in configs] == [
         "u16_d1_b64",
@@ -71,7 +69,7 @@ def test_the_bench_grid_is_the_product_of_the_flags_over_the_preset(bench, grid_
         "u32_d1_b512",
     ]
     assert settings.rounds == 3
-    _, quick = grid_bench.grid_and_settings(bench.parse_args(["--quick"]))
+    _, quick = grid_bench.grid_and_settings(parse(["--quick"]))
     assert (quick.rounds, quick.seconds_per_sample) == (7, 0.1)
 
 
