@@ -143,8 +143,7 @@ def test_a_sweep_against_a_live_tracking_server_logs_runs_and_models(
     assert parent.info.status == "FINISHED"
     assert {run.info.status for run in children.values()} == {"FINISHED"}
     assert parent.data.metrics["max_abs_test_accuracy_delta"] == 0.0
-    run = next(iter(children.values()))
-    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    model = mlflow.pyfunc.load_model("models:/custom-dense-digits@champion")  # the registry's
     prediction = np.asarray(model.predict(np.zeros((2, 8, 8, 1), dtype="float32")))
     assert prediction.shape == (2, 10)
     np.testing.assert_allclose(prediction.sum(axis=1), 1.0, rtol=1e-5)

@@ -27,6 +27,8 @@ from helpers import (
 pytestmark = pytest.mark.slow
 # The tests of the module's one sweep (`finished_sweep`) run in one worker under xdist.
 SHARES_THE_SWEEP = pytest.mark.xdist_group("finished_sweep")
+# Where the sweep registers its best custom model: its experiment's and dataset's name.
+CHAMPION_NAME = "custom-dense-digits"
 
 
 @pytest.fixture(scope="module")
@@ -151,14 +153,22 @@ def custom_run_of(finished_sweep):
 
 @SHARES_THE_SWEEP
 def test_logged_model_loads_where_custom_dense_is_not_installed(finished_sweep, tmp_path):
-    uri, custom_run = custom_run_of(finished_sweep)
+    uri, _ = custom_run_of(finished_sweep)
+    champion = mlflow.MlflowClient().get_model_version_by_alias(CHAMPION_NAME, "champion")
+    customs = [
+        run
+        for run in runs_of(champion.tags["sweep_run_id"])
+        if run.data.tags["layer_impl"] == "custom"
+    ]
+    assert float(champion.tags["score"]) == max(run.data.metrics["val_accuracy"] for run in customs)
+    assert champion.tags["job_run_id"] in {run.info.run_id for run in customs}
     code = (
         "import sys\n"
         "sys.path = [p for p in sys.path if '__editable__' not in p and not p.endswith('src')]\n"
         "import importlib.util\n"
         "assert importlib.util.find_spec('custom_dense') is None\n"
         "import mlflow, numpy as np\n"
-        f"model = mlflow.pyfunc.load_model('runs:/{custom_run.info.run_id}/model')\n"
+        f"model = mlflow.pyfunc.load_model('models:/{CHAMPION_NAME}@champion')\n"
         "probabilities = model.predict(np.random.rand(3, 8, 8, 1).astype('float32'))\n"
         "assert probabilities.shape == (3, 10)\n"
         "np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)\n"
@@ -175,11 +185,12 @@ def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
     finished_sweep, tmp_path
 ):
     uri, custom_run = custom_run_of(finished_sweep)
+    name = f"custom-u{custom_run.data.params['model.units']}-d1-relu"
     code = (
         "import importlib.util, pathlib, sys\n"
         "installed = pathlib.Path(importlib.util.find_spec('custom_dense').origin)\n"
         "import mlflow, numpy as np\n"
-        f"model = mlflow.pyfunc.load_model('runs:/{custom_run.info.run_id}/model')\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{custom_run.info.run_id}/{name}')\n"
         "assert model.predict(np.random.rand(2, 8, 8, 1).astype('float32')).shape == (2, 10)\n"
         "import custom_dense\n"
         "assert pathlib.Path(custom_dense.__file__) == installed, custom_dense.__file__\n"
@@ -194,12 +205,9 @@ def test_logged_model_runs_the_installed_custom_dense_and_never_shadows_it(
 @SHARES_THE_SWEEP
 def test_mlflow_models_serve_answers_invocations(finished_sweep, tmp_path):
     _, uri, _ = finished_sweep
-    mlflow.set_tracking_uri(uri)
-    (parent,) = sweep_parents()
-    run_id = runs_of(parent.info.run_id)[0].info.run_id
     port = free_port()
     server = subprocess.Popen(
-        [venv_program("mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model",
+        [venv_program("mlflow"), "models", "serve", "-m", f"models:/{CHAMPION_NAME}@champion",
          "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path, env=venv_env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
@@ -352,7 +360,7 @@ def test_a_quantizing_sweep_pairs_custom_and_stock_at_each_mode_and_ships_quanti
 
     code = (
         "import mlflow, numpy as np\n"
-        f"model = mlflow.pyfunc.load_model('runs:/{int4.info.run_id}/model')\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{int4.info.run_id}/custom-u16-d1-relu-int4')\n"
         "layers = model.get_raw_model().layers\n"
         "modes = {type(l).__name__: l.quantization_mode for l in layers if l.weights}\n"
         "assert modes == {'CustomDense': 'int4'}, modes\n"

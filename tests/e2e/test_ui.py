@@ -42,6 +42,9 @@ CHROMIUM_FLAGS = [
 SCREENSHOTS = os.environ.get("CUSTOM_DENSE_SCREENSHOTS")
 SWEEP = ("layer=custom,stock", "model.units=16,32", "trainer.epochs=3", "model.depth=1")
 JOB_NAMES = {"custom u16", "custom u32", "stock u16", "stock u32"}
+MODEL_NAMES = {"custom-u16-d1-relu", "custom-u32-d1-relu", "stock-u16-d1-relu", "stock-u32-d1-relu"}
+# Where the sweep registers its best custom model: its experiment's and dataset's name.
+REGISTERED = "custom-dense-digits"
 # What the UI (MLflow 3.17) stores once its Assistant panel was opened and closed.
 ASSISTANT_CLOSED = (
     ("mlflow.assistant.fab.autoOpenedOnFirstLoad_v1", "true"),
@@ -86,6 +89,7 @@ def sweep(tmp_path_factory):
             f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
             output_format="list",
         )
+        champion = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED, "champion")
     return types.SimpleNamespace(
         folder=folder,
         uri=uri,
@@ -93,6 +97,7 @@ def sweep(tmp_path_factory):
         parent=parent,
         jobs={job.info.run_id: job for job in jobs},
         models=models,
+        champion=champion,
         experiment_link=experiment_link[1],
         sweep_link=sweep_link[1],
     )
@@ -209,18 +214,23 @@ def test_comparison_png_renders_in_the_artifact_view(sweep, server, page):
     _screenshot(page, "comparison.png")
 
 
-def test_the_models_page_shows_each_jobs_final_metrics(sweep, server, page):
-    assert len(sweep.models) == 4 and {model.name for model in sweep.models} == {"model"}
+def test_the_models_page_lists_each_jobs_model_by_name_with_its_final_metrics(sweep, server, page):
+    assert {model.name for model in sweep.models} == MODEL_NAMES
     experiment = f"#/experiments/{sweep.experiment.experiment_id}"
     page.goto(f"{server}/{experiment}/models?{ui.VIEW_QUERY}")
-    for job in (sweep.jobs[model.source_run_id] for model in sweep.models):
-        page.get_by_text(repr(job.data.metrics["train_loss"]), exact=True).filter(
-            visible=True
-        ).first.wait_for(timeout=UI_TIMEOUT_MS)
-        # Every model is named `model` (`runs:/<id>/model`); its job's name tells them apart.
-        page.get_by_text(job.data.tags["mlflow.runName"], exact=True).filter(
-            visible=True
-        ).first.wait_for(timeout=UI_TIMEOUT_MS)
+    for model in sweep.models:
+        job = sweep.jobs[model.source_run_id]
+        for text in (
+            model.name,
+            job.data.tags["mlflow.runName"],
+            repr(job.data.metrics["train_loss"]),
+        ):
+            page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(
+                timeout=UI_TIMEOUT_MS
+            )
+    # The registered champion's row links to the registry.
+    page.get_by_role("link", name=REGISTERED).first.wait_for(timeout=UI_TIMEOUT_MS)
+    _screenshot(page, "models.png", height=430)
     model = sweep.models[0]
     job = sweep.jobs[model.source_run_id]
     page.goto(f"{server}/{experiment}/models/{model.model_id}?{ui.VIEW_QUERY}")
@@ -229,6 +239,19 @@ def test_the_models_page_shows_each_jobs_final_metrics(sweep, server, page):
         row = metrics.filter(has=page.get_by_role("cell", name=key, exact=True))
         row.first.wait_for(timeout=UI_TIMEOUT_MS)
         assert repr(job.data.metrics[key]) in row.first.inner_text()
+
+
+def test_the_registry_shows_the_best_custom_model_as_champion(sweep, server, page):
+    champion = sweep.champion
+    custom = [job for job in sweep.jobs.values() if job.data.tags["layer_impl"] == "custom"]
+    assert champion.tags["job_run_id"] in {job.info.run_id for job in custom}
+    assert float(champion.tags["score"]) == max(job.data.metrics["val_accuracy"] for job in custom)
+    assert champion.tags["sweep_run_id"] == sweep.parent.info.run_id
+    page.goto(f"{server}/#/models/{REGISTERED}?{ui.VIEW_QUERY}")
+    row = page.get_by_role("row").filter(has_text=f"Version {champion.version}")
+    row.get_by_text("champion").wait_for(timeout=UI_TIMEOUT_MS)
+    assert champion.tags["job_run_id"] in row.inner_text()
+    _screenshot(page, "registry.png", height=560)
 
 
 def _widen_run_names(page, by_px=200):

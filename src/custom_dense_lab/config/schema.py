@@ -109,6 +109,7 @@ class MlflowConfig:
     experiment_name: str = MISSING
     tracking_uri: str | None = MISSING
     log_model: bool = MISSING
+    register_model: bool = MISSING
 
 
 @dataclass

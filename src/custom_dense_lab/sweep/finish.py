@@ -8,10 +8,10 @@ import mlflow
 import yaml
 
 from custom_dense_lab.reports.comparison import log_report
-from custom_dense_lab.reports.runs import best_job, child_runs
+from custom_dense_lab.reports.runs import LAYER_PARAM, best_job, child_runs
 from custom_dense_lab.sweep.interrupt import forward_interrupt
 from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, PARENT_RUN_ENV
-from custom_dense_lab.tracking import lifecycle, names
+from custom_dense_lab.tracking import lifecycle, names, registry
 
 # What an Optuna sweep leaves in its sweep folder: the best trial's params and value.
 OPTUNA_RESULTS_FILE = "optimization_results.yaml"
@@ -22,9 +22,11 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
 
     Runs still RUNNING belong to jobs whose process died: they end FAILED, or
     KILLED when the sweep was interrupted (its jobs in other processes of this
-    host are sent the signal first). The parent ends FINISHED, FAILED when a
-    job failed or the sweep stopped early (`abort_reason`), or KILLED when
-    `interrupted`. Does nothing when no sweep is open in this process.
+    host are sent the signal first). Unless interrupted or stopped early, the
+    sweep registers its best custom models. The parent ends FINISHED, FAILED
+    when a job failed, the sweep stopped early (`abort_reason`) or a
+    registration failed, or KILLED when `interrupted`. Does nothing when no
+    sweep is open in this process.
 
     Returns:
         The names of the jobs that did not finish.
@@ -61,6 +63,8 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
             "jobs finished",
             flush=True,
         )
+        if interrupted is None and not abort_reason:
+            problems.extend(_register_best_models(parent, runs))
     except Exception as error:
         problems.append(
             f"the sweep's report could not be recorded ({lifecycle.describe_error(error)})"
@@ -109,6 +113,30 @@ def _log_best_job(parent, runs):
     client.set_tag(parent, "best_overrides", _job_label(best))
     config_text = mlflow.artifacts.load_text(f"runs:/{best['run_id']}/config.yaml")
     client.log_text(parent, config_text, "best_config.yaml")
+
+
+def _register_best_models(parent, runs):
+    """Registers the best finished custom job's model of each dataset, unless its config says
+    `mlflow.register_model=false`; says what it did in one line each.
+
+    Returns:
+        The problems: a registration that failed, in one line.
+    """
+    if runs.empty or LAYER_PARAM not in runs:
+        return []
+    custom = runs[runs[LAYER_PARAM] == "custom"]
+    try:
+        for _, jobs in custom.groupby("params.dataset.name"):
+            best = best_job(jobs)
+            if best is None or best.get("params.mlflow.register_model") == "False":
+                continue
+            said = registry.register_job_model(best["run_id"], parent)
+            print(said or f"nothing registered: {_job_label(best)} logged no model", flush=True)
+    except Exception as error:
+        return [
+            f"the best custom model could not be registered ({lifecycle.describe_error(error)})"
+        ]
+    return []
 
 
 def _job_label(row):

@@ -13,10 +13,11 @@ import pandas as pd
 import tensorflow as tf
 from mlflow.entities import LoggedModelStatus
 from mlflow.models import Model, infer_signature
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import OmegaConf
 
 import custom_dense_lab
-from custom_dense_lab.tracking import custom_dense_pyfunc, names
+from custom_dense_lab.tracking import custom_dense_pyfunc, names, registry
 
 _LAB_DIR = pathlib.Path(custom_dense_lab.__file__).parent
 _PINNED = ("keras", "numpy", "mlflow")
@@ -82,15 +83,28 @@ def model_requirements():
     return [tensorflow, *(f"{name}=={importlib.metadata.version(name)}" for name in _PINNED)]
 
 
-def log_model(model, sample_inputs, sample_outputs, step, tags):
-    """Logs a Keras model as `model` in the format of `custom_dense_pyfunc`; returns its `ModelInfo`.
+def model_name(cfg):
+    """A logged model's name from its config: layer, width, depth, activation, quantization
+    (`custom-u64-d2-relu`, `stock-u64-d2-relu-int8`)."""
+    quantize = [cfg.quantize.value] if cfg.quantize is not None else []
+    parts = [cfg.layer.name, f"u{cfg.model.units}", f"d{cfg.model.depth}", cfg.model.activation]
+    return registry.mlflow_name("-".join([*parts, *quantize]))
+
+
+def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
+    """Logs a Keras model under `model_name(cfg)` in the format of `custom_dense_pyfunc`;
+    returns its `ModelInfo`.
 
     The signature and requirements are given, not inferred (seconds per model). The model
-    gets the run's params and the metrics logged at `step`, the last epoch.
+    gets the run's params, the metrics logged at `step` (the last epoch), `tags`, and in a
+    sweep its parent's `sweep_run_id` and `sweep_name`.
     """
+    parent = mlflow.active_run().data.tags.get(MLFLOW_PARENT_RUN_ID)
+    if parent is not None:
+        tags = {**tags, "sweep_run_id": parent, "sweep_name": mlflow.get_run(parent).info.run_name}
     return Model.log(
         artifact_path=None,
-        name="model",
+        name=model_name(cfg),
         flavor=custom_dense_pyfunc,
         flavor_name="keras",
         keras_model=model,

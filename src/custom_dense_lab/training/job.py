@@ -235,7 +235,9 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         outputs = timing.wait_for(forwards[-1](timing.as_input(sample[:4])))
         last_epoch = len(epochs.epoch_times) - 1
         logged = quantized.loadable(shipped, cfg.quantize and cfg.quantize.value)
-        model_id = records.log_model(logged, sample[:4], outputs, last_epoch, run_tags).model_id
+        model_id = records.log_model(
+            logged, cfg, sample[:4], outputs, last_epoch, run_tags
+        ).model_id
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}

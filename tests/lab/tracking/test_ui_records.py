@@ -71,7 +71,7 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     (model,) = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
-    assert model.name == "model" and model.params["model.units"] == "16"
+    assert model.name == "custom-u16-d1-relu" and model.params["model.units"] == "16"
     assert model.tags[names.OVERRIDES_TAG] == " ".join(overrides)
     linked = {metric.key: metric for metric in model.metrics}
     assert {key: metric.value for key, metric in linked.items()} == run.data.metrics
@@ -80,7 +80,9 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     assert {m.step for m in model.metrics if m.key in ("train_loss", "val_accuracy")} == {2}
     assert linked["test_accuracy"].value == run.data.metrics["test_accuracy"]
 
-    folder = pathlib.Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model"))
+    folder = pathlib.Path(
+        mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/{model.name}")
+    )
     files = [path for path in folder.rglob("*") if path.is_file()]
     assert not [path for path in files if path.suffix in PICKLE_SUFFIXES]
     assert not [path for path in files if path.read_bytes()[:1] == b"\x80"]  # pickle's opcode
@@ -98,7 +100,7 @@ def test_a_single_job_is_named_and_its_model_holds_the_final_metrics_and_no_pick
     assert (folder / "library" / "VERSION").read_text() == f"{custom_dense.__version__}\n"
     assert "keras" in meta.flavors
 
-    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{model.name}")
     probabilities = loaded.predict(np.random.rand(3, 8, 8, 1).astype("float32"))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert any(isinstance(layer, CustomDense) for layer in loaded.get_raw_model().layers)

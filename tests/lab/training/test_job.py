@@ -95,7 +95,7 @@ def test_a_job_records_its_full_contract(tracking):
     logged = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
-    assert [model.name for model in logged] == ["model"]
+    assert [model.name for model in logged] == ["custom-u16-d2-relu"]
 
 
 def test_custom_and_stock_jobs_of_one_config_match(tracking):
@@ -260,7 +260,7 @@ def test_a_stock_gptq_job_logs_a_model_that_loads_and_predicts_as_it_measured(tr
     """Keras's Dense saves GPTQ layers without their zero points: the job logs CustomDense."""
     metrics = job(tracking, "trainer.epochs=1", "layer=stock", "quantize=gptq")
     run = only_run(tracking)
-    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/stock-u64-d2-relu-gptq")
     features = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
     assert loaded.predict(features).shape == (4, 10)
     assert 0 < metrics["quantized_test_accuracy"] <= 1

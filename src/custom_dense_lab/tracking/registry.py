@@ -1,0 +1,68 @@
+"""The model registry: a sweep's best custom model, and the `champion` alias it may take."""
+
+import contextlib
+import io
+import re
+
+import mlflow
+
+from custom_dense_lab.tracking.names import OVERRIDES_TAG
+
+CHAMPION = "champion"
+# What a job returns to its sweeper (and Optuna maximizes): the final val_accuracy, higher better.
+OBJECTIVE = "val_accuracy"
+
+
+def mlflow_name(text):
+    """`text` with each run of characters other than letters, digits, `_` and `-` made one `-`:
+    a name that logged models and registered models both accept."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text)
+
+
+def registered_model_name(experiment_name, dataset):
+    """One registered model per experiment and dataset: `custom-dense-digits`."""
+    return mlflow_name(f"{experiment_name}-{dataset}")
+
+
+def register_job_model(run_id, sweep_run_id):
+    """Registers the model of the finished job `run_id`; moves `champion` to it where it wins.
+
+    The new version is tagged with its sweep, job, dataset, objective, score and overrides.
+    It takes `champion` when the model has none, or when it scores higher than the
+    champion on the same dataset (by the champion's tags); a tie, or a champion whose tags
+    name no score or another dataset, keeps the alias where it is.
+
+    Returns:
+        A line that says what was registered, or `None` where the job logged no model.
+    """
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    models = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}'",
+        output_format="list",
+    )
+    if not models:
+        return None
+    dataset = run.data.params["dataset.name"]
+    score = run.data.metrics[OBJECTIVE]
+    name = registered_model_name(client.get_experiment(run.info.experiment_id).name, dataset)
+    tags = {
+        "sweep_run_id": sweep_run_id,
+        "job_run_id": run_id,
+        "dataset": dataset,
+        "objective": OBJECTIVE,
+        "score": repr(score),
+        "overrides": run.data.tags.get(OVERRIDES_TAG, ""),
+    }
+    with contextlib.redirect_stderr(io.StringIO()):  # MLflow's two lines, which ours replaces
+        version = mlflow.register_model(models[0].model_uri, name, tags=tags).version
+    said = f"registered {name} version {version} ({run.info.run_name}, {OBJECTIVE} {score:.4f})"
+    current = client.get_registered_model(name).aliases.get(CHAMPION)
+    champion = client.get_model_version(name, current).tags if current else None
+    if champion is None or (
+        champion.get("dataset") == dataset and float(champion.get("score", "inf")) < score
+    ):
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return f"{said}: now models:/{name}@{CHAMPION}"
+    return f"{said}: models:/{name}@{CHAMPION} stays version {current}"
