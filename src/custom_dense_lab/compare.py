@@ -55,12 +55,9 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         if mlflow.get_run(parent).info.status == "RUNNING":
             raise SweepNotFoundError(f"sweep {parent} is still running: compare it once it ends")
         return parent
-    except (ConfigError, SweepNotFoundError) as error:
+    except (ConfigError, SweepNotFoundError, StorageFullError) as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except StorageFullError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(1 if isinstance(error, StorageFullError) else 2)
 
 
 def record_on_project_run(parent, markdown):

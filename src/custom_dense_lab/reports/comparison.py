@@ -6,14 +6,7 @@ from typing import NamedTuple
 import mlflow
 from mlflow.entities import Metric
 
-from custom_dense_lab.reports import figures, paired, summary, text
-from custom_dense_lab.reports.runs import (
-    best_job,
-    child_runs,
-    epoch_histories,
-    pair_labels,
-    pair_runs,
-)
+from custom_dense_lab.reports import figures, paired, runs, summary, text
 from custom_dense_lab.tracking import ui
 
 TABLE_JSON = "comparison_table.json"
@@ -28,26 +21,23 @@ class Report(NamedTuple):
 
 
 def log_report(parent_run_id):
-    """Compares a sweep's custom and stock jobs and logs the comparison on its parent run.
-
-    Logs `comparison.csv`, `comparison.md`, the table `comparison_table.json`,
-    `comparison.png`, `learning_curves.png`, the summary metrics and the
-    verdict as the parent's description. Returns a `Report`.
-    """
-    runs = child_runs(parent_run_id)
+    """Compares a sweep's custom and stock jobs and logs the comparison on its parent run
+    (docs/runs.md): the files, the summary metrics, the verdict as its description."""
+    jobs = runs.child_runs(parent_run_id)
     document = paired.load_document(parent_run_id)
     timings = paired.by_pair(document)
-    pairs = summary.add_figures(pair_runs(runs), timings)
+    pairs = summary.add_figures(runs.pair_runs(jobs), timings)
     client = mlflow.MlflowClient()
     if pairs.empty:
         metrics, csv = {}, ""
     else:
-        pairs.insert(0, "pair", pair_labels(pairs))
-        histories = epoch_histories(pairs)
+        pairs.insert(0, "pair", runs.pair_labels(pairs))
+        histories = runs.epoch_histories(pairs)
         summary.add_noise(pairs, timings, histories)
         metrics = summary.summary_metrics(pairs, timings)
-        csv = text.full_table(pairs).to_csv(index=False)
-        _log_table(client, parent_run_id, text.full_table(pairs))
+        table = text.full_table(pairs)
+        csv = table.to_csv(index=False)
+        _log_table(client, parent_run_id, table)
         client.log_figure(
             parent_run_id, figures.comparison_figure(pairs, histories), COMPARISON_PNG
         )
@@ -59,16 +49,13 @@ def log_report(parent_run_id):
     client.log_text(parent_run_id, csv, "comparison.csv")
     client.log_text(parent_run_id, markdown, "comparison.md")
     experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
-    note = text.note(pairs, metrics, document, best_job(runs), experiment_id)
+    note = text.note(pairs, metrics, document, runs.best_job(jobs), experiment_id)
     client.set_tag(parent_run_id, ui.NOTE_TAG, note)
     return Report(pairs, text.terminal(pairs, metrics, document), markdown)
 
 
 def _log_table(client, run_id, table):
-    """Logs the pairs with `log_table`, which the UI shows as a table, or rewrites the one logged.
-
-    `log_table` appends to a table the run has: a rebuilt report writes over it.
-    """
+    """Logs the table as the UI shows tables; a rebuilt report writes over it (`log_table` appends)."""
     if TABLE_JSON in {artifact.path for artifact in client.list_artifacts(run_id)}:
         client.log_text(run_id, table.to_json(orient="split", index=False), TABLE_JSON)
     else:

@@ -8,18 +8,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 WIDTH_IN, DPI, ROW_IN = 7.0, 100, 0.32
-# One marker per quantity, in every panel: (marker, colour, legend).
+# Each quantity of the backends' panel: (marker, colour, legend).
 TO_TENSORFLOW_STYLES = {
     "step_time_vs_tensorflow_custom": ("^", "tab:blue", "step, custom / TF's"),
     "step_time_vs_tensorflow_stock": ("v", "tab:blue", "step, stock / TF's"),
     "infer_latency_vs_tensorflow_custom": ("P", "tab:orange", "latency, custom / TF's"),
     "infer_latency_vs_tensorflow_stock": ("X", "tab:orange", "latency, stock / TF's"),
-}
-# The step-time points' legend, by (every pair timed, some pair timed).
-STEP_LABELS = {
-    (True, True): "training step, timed in turns (bar: 95% interval)",
-    (False, False): "training step, the jobs' own (bar: per-epoch range)",
-    (False, True): "training step (bar: 95% interval; per-epoch range where not timed)",
 }
 # Custom a wide pale line, stock dashed on top of it: equal curves show both.
 CURVE_STYLES = {
@@ -31,10 +25,9 @@ CURVE_STYLES = {
 def comparison_figure(pairs, histories):
     """Per pair, the custom / stock time ratios around 1.0 beside the accuracy delta around 0.
 
-    A timed pair shows its paired ratios and the step-time ratio's 95% interval;
-    a pair not timed its jobs' own ratios and the range of its per-epoch
-    step-time ratios. A quantized pair shows its quantized models' figures. A
-    sweep over backends gets a panel of each pair's times over TensorFlow's.
+    A timed pair shows its paired ratios and the step-time ratio's 95% interval, one not
+    timed its jobs' own ratios and the range of its per-epoch ratios; a quantized pair its
+    quantized models' figures; a sweep over backends a panel of times over TensorFlow's.
 
     Args:
         pairs: The pairs, with `summary.add_figures` and a `pair` label.
@@ -57,8 +50,12 @@ def comparison_figure(pairs, histories):
     figure = Figure(figsize=(WIDTH_IN, (1.0 + ROW_IN * len(rows)) * len(panels) + 0.5), dpi=DPI)
     axes = figure.subplot_mosaic(panels, width_ratios=[3, 2])
     time, delta = axes["time"], axes["accuracy"]
+    step_label = (
+        "training step, timed in turns (bar: 95% interval)" if timed.all()
+        else "training step (bar: 95% interval; per-epoch range where not timed)" if timed.any()
+        else "training step, the jobs' own (bar: per-epoch range)"
+    )  # fmt: skip
     time.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
-    step_label = STEP_LABELS[bool(timed.all()), bool(timed.any())]
     time.plot(step, rows + 0.12, "o", color="tab:blue", label=step_label)
     time.plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
     _center(time, [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
@@ -66,20 +63,22 @@ def comparison_figure(pairs, histories):
     _center(delta, accuracy, 0.0, 0.01, "test accuracy, custom - stock")
     delta.sharey(time)
     delta.tick_params(labelleft=False)
+    labelled = [time]
     if "backend" in axes:
-        for offset, (column, (marker, colour, label)) in zip(
-            np.linspace(0.18, -0.18, 4), TO_TENSORFLOW_STYLES.items(), strict=True
-        ):
-            axes["backend"].plot(pairs[column], rows + offset, marker, color=colour, label=label)
-        axes["backend"].axvline(1.0, color="0.2", linestyle="--", linewidth=1)
-        axes["backend"].set_xscale("log")
-        axes["backend"].xaxis.set_minor_formatter(NullFormatter())
-        axes["backend"].xaxis.set_major_formatter(ScalarFormatter())
-        axes["backend"].set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
-    for axis in (time, axes.get("backend")):
-        if axis is not None:
-            axis.set_yticks(rows, pairs["pair"], fontsize=9)
-            axis.set_ylim(len(rows) - 0.5, -0.5)
+        backend = axes["backend"]
+        offsets = np.linspace(0.18, -0.18, len(TO_TENSORFLOW_STYLES))
+        for offset, (column, style) in zip(offsets, TO_TENSORFLOW_STYLES.items(), strict=True):
+            marker, colour, label = style
+            backend.plot(pairs[column], rows + offset, marker, color=colour, label=label)
+        backend.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
+        backend.set_xscale("log")
+        backend.xaxis.set_minor_formatter(NullFormatter())
+        backend.xaxis.set_major_formatter(ScalarFormatter())
+        backend.set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
+        labelled.append(backend)
+    for axis in labelled:
+        axis.set_yticks(rows, pairs["pair"], fontsize=9)
+        axis.set_ylim(len(rows) - 0.5, -0.5)
     handles = [h for axis in axes.values() for h in axis.get_legend_handles_labels()[0]]
     figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
     bottom = (0.1 + 0.17 * ((len(handles) + 1) // 2)) / figure.get_figheight()
@@ -92,12 +91,8 @@ def learning_curves_figure(labels, histories):
     figure = Figure(figsize=(WIDTH_IN, max(3.4, 1.0 + 0.2 * len(labels))), dpi=DPI)
     palette = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"].colors
     colours = [palette[index % len(palette)] for index in range(len(labels))]
-    for axis, metric, title in zip(
-        figure.subplots(1, 2),
-        ("val_accuracy", "train_loss"),
-        ("validation accuracy", "training loss"),
-        strict=True,
-    ):
+    titles = {"val_accuracy": "validation accuracy", "train_loss": "training loss"}
+    for axis, (metric, title) in zip(figure.subplots(1, 2), titles.items(), strict=True):
         for colour, curves in zip(colours, histories, strict=True):
             for layer, style in CURVE_STYLES.items():
                 if (layer, metric) in curves:
@@ -129,9 +124,8 @@ def _epoch_range(curves):
 
 def _center(axis, values, reference, min_half_span, title):
     """A reference line, a range symmetric around it that holds `values`, the title and grid."""
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    half_span = max(min_half_span, *(np.abs(finite - reference) * 1.15)) if finite.size else 1.0
+    offsets = np.abs(np.asarray(values, dtype=float) - reference)
+    half_span = max(min_half_span, 1.15 * offsets[np.isfinite(offsets)].max(initial=0))
     axis.axvline(reference, color="0.2", linestyle="--", linewidth=1)
     axis.set_xlim(reference - half_span, reference + half_span)
     axis.set_title(title, fontsize=10)

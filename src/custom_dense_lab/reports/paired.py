@@ -32,17 +32,15 @@ def by_pair(document):
 
 
 def pair_figures(entry):
-    """One pair's `{step_time,infer_latency}_ratio` with `_ci_low`, `_ci_high`, and `not_timed`.
-
-    The ratios are NaN, and `not_timed` the reason, for a pair not timed
-    (`entry` is `None` where the sweep timed no pair).
-    """
+    """One pair's `{step_time,infer_latency}_ratio` with `_ci_low`, `_ci_high`, and `not_timed`:
+    NaN and the reason for a pair not timed (`entry` is `None` where the sweep timed none)."""
     timed = entry is not None and "seconds" in entry
     figures = {}
     for name, measure in RATIO_MEASURES.items():
         summary = pooled([entry], measure) if timed else {}
-        for key, suffix in (("ratio", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
-            figures[f"{name}_ratio{suffix}"] = summary.get(key, math.nan)
+        figures[f"{name}_ratio"] = summary.get("ratio", math.nan)
+        figures[f"{name}_ratio_ci_low"] = summary.get("ci_low", math.nan)
+        figures[f"{name}_ratio_ci_high"] = summary.get("ci_high", math.nan)
     reason = "the sweep did not time its pairs" if entry is None else entry.get("not_timed", "")
     return {**figures, "not_timed": reason}
 

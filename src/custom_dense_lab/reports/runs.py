@@ -20,14 +20,12 @@ def child_runs(parent_run_id):
 
 
 def pair_runs(runs):
-    """Pairs FINISHED custom and stock jobs whose params differ only in the `layer` group.
+    """Pairs FINISHED custom and stock jobs whose params differ only in the `layer` group: the
+    k-th of each of a config, in start order, make its k-th pair.
 
-    The k-th custom and k-th stock job of a config, in start order, make its k-th pair.
-
-    Returns:
-        One row per pair: every other param (those the sweep varies listed in
-        `attrs["config_columns"]`), each job's metrics and tags and run id, as
-        `<name>_custom` and `<name>_stock`. Empty when nothing pairs.
+    Returns one row per pair (empty where nothing pairs): every other param (those the sweep
+    varies in `attrs["config_columns"]`), each job's metrics, tags and run id as `<name>_custom`
+    and `<name>_stock`.
     """
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()

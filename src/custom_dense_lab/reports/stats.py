@@ -5,13 +5,9 @@ import scipy.stats
 
 
 def ratio_summary(numerator, denominator, seed=0):
-    """Summarises per-round ratios of paired timings, e.g. custom / stock seconds.
-
-    Returns:
-        `ratio` (the median per-round ratio), `ci_low` and `ci_high` (its
-        percentile bootstrap 95% interval over rounds; the median itself for
-        one round), and `min` and `max` of the per-round ratios.
-    """
+    """Per-round ratios of paired timings (custom / stock seconds, say): `ratio`, their median;
+    `ci_low`, `ci_high`, its percentile bootstrap 95% interval (for one round, the median);
+    `min`, `max`."""
     ratios = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
     median = float(np.median(ratios))
     low = high = median

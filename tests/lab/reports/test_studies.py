@@ -13,6 +13,7 @@ from mlflow.entities import Metric, Param
 from custom_dense_lab import arguments
 from custom_dense_lab.process import backends
 from custom_dense_lab.reports import paired, runs, studies, summary
+from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.training.job import run_job
 
@@ -21,13 +22,14 @@ SWEEPS = {
     "parity": [["model.units=16"], ["seed=0", "seed=1"]],
     "width": [["model.units=8", "model.units=32"]],
     "activations_initializers": [
-        ["model.activation=relu", "model.activation=tanh"],
+        ["model.activation=relu"],
         ["model.kernel_initializer=glorot_uniform", "model.kernel_initializer=zeros"],
     ],
     "devices": [["device=cpu"], ["trainer.precision=float32", "trainer.precision=mixed_bfloat16"]],
-    "quantization": [["quantize=int8", "quantize=int4"], ["model.units=16"]],
-    # The JAX jobs run in a JAX worker process (see `process.backends`), as in a real sweep.
-    "backends": [["backend=tensorflow", "backend=jax"], ["trainer.jit_compile=false"]],
+    "quantization": [["quantize=int8"], ["model.units=16"]],
+    # On TensorFlow alone: a worker of another backend takes longer than all the other sweeps
+    # (several backends: test_backends_are_set_against_tensorflow, tests/e2e/test_backends.py).
+    "backends": [["backend=tensorflow"], ["trainer.jit_compile=false"]],
 }
 
 
@@ -103,10 +105,10 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
     expected_rows = {
         "parity": 2,
         "width": 3,
-        "activations_initializers": 5,
+        "activations_initializers": 3,
         "devices": 3,
-        "quantization": 3,
-        "backends": 3,
+        "quantization": 2,
+        "backends": 2,
     }
     assert len(rows) == expected_rows[study]  # the header and one row per config
     if study == "parity":  # a second time over the same folder says so first
@@ -121,31 +123,37 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
         assert set(glorot["trains"]) == {"yes"}
 
 
-def test_zeros_with_relu_is_reported_as_not_training(tracking):
-    """The report's reading of a sweep, from runs recorded here (the real sweep: the slow test)."""
+def log_sweep(experiment, jobs):
+    """A finished sweep of finished jobs, each `(params, metrics, tags)`: its parent run id."""
     client = mlflow.MlflowClient()
-    experiment_id = mlflow.set_experiment(tracking.experiment).experiment_id
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
     parent = client.create_run(experiment_id, tags={SWEEP_TAG: "true"}).info.run_id
-    accuracy = {"glorot_uniform": 0.9, "zeros": 0.1}
-    for layer, activation, initializer in itertools.product(
-        ("custom", "stock"), ("relu", "tanh"), accuracy
-    ):
-        child = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent}).info.run_id
-        params = {
-            "layer.name": layer,
-            "model.activation": activation,
-            "model.kernel_initializer": initializer,
-        }
-        metrics = {"test_accuracy": accuracy[initializer], "step_time_ms": 1.0}
+    for params, metrics, tags in jobs:
+        tags = {"mlflow.parentRunId": parent, **tags}
+        child = client.create_run(experiment_id, tags=tags).info.run_id
         client.log_batch(
             child,
-            params=[Param(key, value) for key, value in params.items()],
+            params=[Param(key, str(value)) for key, value in params.items()],
             metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()]
-            + [Metric("infer_latency_ms_p50", 0.1, 0, 0)]
-            + [Metric("val_accuracy", accuracy[initializer], 0, epoch) for epoch in range(2)],
+            + [Metric("val_accuracy", metrics["test_accuracy"], 0, epoch) for epoch in range(2)],
         )
         client.set_terminated(child)
     client.set_terminated(parent)
+    return parent
+
+
+def test_zeros_is_reported_as_not_training(tracking):
+    """The report's reading of a sweep, from runs recorded here (the real sweep: the slow test)."""
+    accuracy = {"glorot_uniform": 0.9, "zeros": 0.1}
+    jobs = [
+        (
+            {"layer.name": layer, "model.activation": activation, "model.kernel_initializer": init},
+            {"test_accuracy": accuracy[init], "step_time_ms": 1.0, "infer_latency_ms_p50": 0.1},
+            {},
+        )
+        for layer, activation, init in itertools.product(LAYERS, ("relu", "tanh"), accuracy)
+    ]
+    parent = log_sweep(tracking.experiment, jobs)
 
     words, table, _ = studies.activations_initializers(pairs_of(parent))
     assert list(table["trains"]) == ["yes", "no", "yes", "no"]
@@ -154,8 +162,33 @@ def test_zeros_with_relu_is_reported_as_not_training(tracking):
     assert "activation=tanh kernel_initializer=zeros" in words
     provenance = studies.provenance(parent, runs.child_runs(parent))
     assert provenance.startswith(f"Sweep `{parent}` (8 jobs, 8 finished)")
-    assert set(studies.STUDIES) == set(SWEEPS)
+
+
+def test_backends_are_set_against_tensorflow_and_the_fastest_is_named(tracking):
+    step_ms = {("tensorflow", 64): 2.0, ("jax", 64): 1.0, ("tensorflow", 256): 4.0}
+    step_ms |= {("jax", 256): 8.0}
+    jobs = [
+        (
+            {"layer.name": layer, "backend": backend, "model.units": units},
+            {"test_accuracy": 0.9, "step_time_ms": ms, "infer_latency_ms_p50": 0.1}
+            | {"train_gflops": 1.0},
+            {"jit_compile": "true"},
+        )
+        for (backend, units), ms in step_ms.items()
+        for layer in LAYERS
+    ]
+    parent = log_sweep(tracking.experiment, jobs)
+
+    words, table, figure = studies.backends(pairs_of(parent))
+    ratios = table.set_index(["backend", "model.units"])["step_time_vs_tensorflow_custom"]
+    assert ratios[("jax", 64)] == 0.5 and ratios[("jax", 256)] == 2.0
+    assert ratios[("tensorflow", 64)] != ratios[("tensorflow", 64)]  # NaN: the reference
+    assert "64 units: jax with jit_compile=true (1 ms); 256 units: tensorflow" in words
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == [
+        "backend=jax jit_compile=true",
+        "backend=tensorflow jit_compile=true",
+    ]
 
 
 def test_the_studies_command_offers_every_study_and_no_other():
-    assert tuple(studies.STUDIES) == arguments.STUDY_NAMES
+    assert tuple(studies.STUDIES) == arguments.STUDY_NAMES == tuple(SWEEPS)
