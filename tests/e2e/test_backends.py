@@ -102,7 +102,7 @@ def test_a_model_logged_on_one_backend_predicts_the_same_on_every_backend(backen
         for job in runs_of(parent.info.run_id)
         if job.data.params["backend"] == "jax" and job.data.tags["layer_impl"] == "custom"
     ]
-    model_uri = f"runs:/{jax_custom.info.run_id}/model"
+    model_uri = f"runs:/{jax_custom.info.run_id}/custom-u16-d1-relu"
     x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
     np.save(folder / "x.npy", x)
     code = (
