@@ -5,15 +5,12 @@ from mlflow.exceptions import MlflowException
 
 from custom_dense_lab.data.sources import content_digest
 
-# The digest's length in the MLflow UI: 64 bits of the SHA-256.
-_DIGEST_CHARS = 16
+_DIGEST_CHARS = 16  # 64 bits of the SHA-256 in the MLflow UI
 
 
 def describe_dataset(bundle):
-    """`(dataset, tags)` for `mlflow.log_input`: the training split, with a digest of every split.
-
-    MLflow's own digest covers the first 10,000 training rows only.
-    """
+    """`(dataset, tags)` for `mlflow.log_input`: the training split, with a digest of every split
+    (MLflow's own covers the first 10,000 training rows)."""
     features, labels = bundle.arrays["train"]
     dataset = mlflow.data.from_numpy(
         features,
@@ -37,11 +34,8 @@ def describe_dataset(bundle):
 
 
 def log_dataset_inputs(bundle):
-    """Logs the bundle's training data as an input of the active run.
-
-    Parallel jobs logging the same dataset at once: the store refuses the second
-    as a duplicate, which exists by then, so it is logged again.
-    """
+    """Logs the bundle's training data as an input of the active run (again where a parallel job
+    logged the same dataset at that moment: the store refuses the second as a duplicate)."""
     dataset, tags = describe_dataset(bundle)
     try:
         mlflow.log_input(dataset, context="training", tags=tags)

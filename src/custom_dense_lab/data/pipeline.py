@@ -14,10 +14,8 @@ EVALUATION_BATCH_SIZE = 1024
 
 @dataclass
 class DatasetBundle:
-    """Batched pipelines of `(float32 features in [0, 1], int64 labels)`, and what a run records.
-
-    `arrays` holds the unscaled splits as numpy pairs; `scale` takes them to [0, 1].
-    """
+    """Batched pipelines of `(float32 features in [0, 1], int64 labels)`, what a run records, and
+    the unscaled splits as numpy pairs (`arrays`), which `scale` takes to [0, 1]."""
 
     train: tf.data.Dataset
     validation: tf.data.Dataset
@@ -37,16 +35,9 @@ class DatasetBundle:
 
 
 def load_dataset(config, batch_size, seed, reuse=None):
-    """The `DatasetBundle` of a `dataset` config.
-
-    A seeded permutation carves validation from the training split; training
-    batches are reshuffled every epoch with `seed`. Evaluation batches are
-    larger: the metrics are means, the same for any batching up to rounding.
-
-    Args:
-        reuse: A `ProcessReuse` keeping what was read and built for later jobs;
-            default: nothing is kept.
-    """
+    """The `DatasetBundle` of a `dataset` config: validation carved from the training split by
+    `seed`, which reshuffles the training batches every epoch; `reuse` (a `ProcessReuse`) keeps
+    what was read and built for later jobs (default: nothing is kept)."""
     reuse = reuse or ProcessReuse()
     if config.name == "synthetic":
         source = make_synthetic(
@@ -81,10 +72,8 @@ def load_dataset(config, batch_size, seed, reuse=None):
 
 
 def _evaluation_pipelines(source, val_idx, scale, reuse):
-    """The validation and test pipelines, shared by a process's jobs: they keep no state.
-
-    An entry keeps its source's features, so that their id cannot come back for other arrays.
-    """
+    """The validation and test pipelines, shared by a process's jobs (they keep no state); an
+    entry holds its source's features, so that their id cannot come back for other arrays."""
     features, labels = source.train
 
     def build():

@@ -37,8 +37,7 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        del dl_manager  # Everything comes from scikit-learn's package data.
-        digits = load_digits()
+        digits = load_digits()  # scikit-learn's package data: nothing to download
         images = np.round(digits.images * (255 / _MAX_PIXEL)).astype(np.uint8)[..., None]
         indices = np.arange(len(digits.target))
         train_indices, test_indices = train_test_split(

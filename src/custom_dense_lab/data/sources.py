@@ -24,9 +24,7 @@ TFDS_BUILDERS = {
     "fashion_mnist": "fashion_mnist",
 }
 _PROBE_TIMEOUT_S = 3.0
-# A prepared dataset's splits as arrays, saved beside its TFRecords by the first reader:
-# 0.003 CPU-seconds to load against 0.42 to read the digits' TFRecords (docs/architecture.md).
-ARRAYS_FILE = "custom_dense_arrays.npz"
+ARRAYS_FILE = "custom_dense_arrays.npz"  # the splits, saved by the first reader (docs/datasets.md)
 _ARRAY_NAMES = ("train_features", "train_labels", "test_features", "test_labels")
 
 
@@ -41,13 +39,6 @@ class SourceData:
     lineage: dict = field(default_factory=dict)
 
 
-def resolve_data_dir(data_dir):
-    """Returns `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's default folder."""
-    return os.path.expanduser(
-        data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
-    )
-
-
 def content_digest(arrays):
     """A SHA-256 hex digest of `{name: array}`: every name, dtype, shape and byte, in name order."""
     digest = hashlib.sha256()
@@ -59,12 +50,13 @@ def content_digest(arrays):
 
 
 def load_tfds(name, reuse, data_dir=None, download=True):
-    """A TFDS dataset's `SourceData`, prepared first if needed, kept in `reuse` for later jobs.
-
-    A catalog dataset to download is refused in seconds when its hosts do not answer.
-    """
-    root = resolve_data_dir(data_dir)
+    """A TFDS dataset's `SourceData` (in `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's folder),
+    prepared first if needed, kept in `reuse`; a download is refused in seconds when its hosts
+    do not answer."""
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    root = os.path.expanduser(root)
     builder = tfds.builder(TFDS_BUILDERS[name], data_dir=root)
+    prepare_time_s = 0.0
     if not builder.is_prepared():
         if not _is_writable(root):
             raise ConfigError(
@@ -75,8 +67,6 @@ def load_tfds(name, reuse, data_dir=None, download=True):
         started = time.perf_counter()
         builder.download_and_prepare()
         prepare_time_s = time.perf_counter() - started
-    else:
-        prepare_time_s = 0.0
     key = (TFDS_BUILDERS[name], root)
     source = reuse.get("sources", key, lambda: _read_prepared(*key))
     return dataclasses.replace(source, lineage={**source.lineage, "prepare_time_s": prepare_time_s})
@@ -84,19 +74,11 @@ def load_tfds(name, reuse, data_dir=None, download=True):
 
 def _read_prepared(builder_name, root):
     builder = tfds.builder(builder_name, data_dir=root)
-    label_feature = builder.info.features["label"]
     arrays = _arrays(builder)
-    return SourceData(
-        train=(arrays["train_features"], arrays["train_labels"]),
-        test=(arrays["test_features"], arrays["test_labels"]),
-        num_classes=label_feature.num_classes,
-        max_value=255.0,
-        lineage={
-            "builder": builder.name,
-            "version": str(builder.version),
-            "data_dir": str(builder.data_dir),
-        },
-    )
+    train, test = ((arrays[f"{s}_features"], arrays[f"{s}_labels"]) for s in ("train", "test"))
+    lineage = {"builder": builder.name, "version": str(builder.version)}
+    lineage["data_dir"] = str(builder.data_dir)
+    return SourceData(train, test, builder.info.features["label"].num_classes, 255.0, lineage)
 
 
 def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
@@ -111,23 +93,16 @@ def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
         random_state=seed,
     )
     features = (features - features.min()) / (features.max() - features.min())
-    n_test = round(n_samples * test_fraction)
-    split = n_samples - n_test
-    return SourceData(
-        train=(features[:split].astype(np.float32), labels[:split].astype(np.int64)),
-        test=(features[split:].astype(np.float32), labels[split:].astype(np.int64)),
-        num_classes=n_classes,
-        max_value=1.0,
-        lineage={"builder": "synthetic", "version": "sklearn.make_classification"},
-    )
+    features, labels = features.astype(np.float32), labels.astype(np.int64)
+    split = n_samples - round(n_samples * test_fraction)
+    lineage = {"builder": "synthetic", "version": "sklearn.make_classification"}
+    train, test = (features[:split], labels[:split]), (features[split:], labels[split:])
+    return SourceData(train, test, n_classes, 1.0, lineage)
 
 
 def _arrays(builder):
-    """The train and test splits, read-only, from `ARRAYS_FILE` while it matches the prepared files.
-
-    The file holds the names, sizes and times of the files TFDS prepared and a
-    digest of its arrays; otherwise the TFRecords are read and the file saved anew.
-    """
+    """The train and test splits, read-only, from `ARRAYS_FILE` while it matches the prepared
+    files (their names, sizes and times) and its digest; else from the TFRecords, saved anew."""
     folder = pathlib.Path(builder.data_dir)
     prepared = _prepared_files(folder)
     try:
