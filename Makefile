@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # What the lock holds: the lab on TensorFlow for the CPU, JAX and PyTorch (its other Keras
 # backends), the team server, the tests, the docs.
-LOCK_EXTRAS := --extra lab --extra tensorflow-cpu --extra jax --extra torch --extra server \
+LOCK_EXTRAS := --extra lab --extra tensorflow-cpu --extra jax --extra torch --extra ray --extra server \
 	--extra test --extra docs
 # PyTorch's Linux wheels on PyPI are CUDA builds that pull in several GB of CUDA packages. The
 # lock pins torch without them: pip then takes a CPU-only build of that release where one is
@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 # Exact versions for Linux x86_64 and Python 3.11, from pyproject.toml's ranges.
 lock: setup
 	printf 'torch==$(TORCH_RELEASE)\n' | $(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) \
-		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --upgrade --quiet \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --prerelease if-necessary-or-explicit --upgrade --quiet \
 		-c /dev/stdin $(foreach name,$(CUDA_PACKAGES),--no-emit-package $(name)) \
 		-o requirements.lock
 

@@ -113,7 +113,7 @@ def compose_config(*overrides, with_hydra=False, config_dir=None):
 
     from custom_dense_lab.config import CONFIG_DIR
 
-    with initialize_config_dir(config_dir=str(config_dir or CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir or CONFIG_DIR)):
         return compose(
             config_name="config", overrides=list(overrides), return_hydra_config=with_hydra
         )

@@ -56,7 +56,7 @@ def compose_command_line(args, config_dir):
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
     fixed += _search_path(config_dirs(args))
     sweeps = [_values(o) for o in given.values() if o.is_discrete_sweep()]
-    with hydra.initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+    with hydra.initialize_config_dir(config_dir=str(config_dir)):
         configs = [_compose(fixed, [values[0] for values in sweeps], given)]
         preset = OmegaConf.select(configs[0], "hydra.sweeper.params") or {}
         from_preset = [_parse(f"{key}={values}") for key, values in preset.items()]

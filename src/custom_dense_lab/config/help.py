@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 
 def register_help_resolver():
-    OmegaConf.register_new_resolver("custom_dense_config_groups", config_groups, replace=True)
+    OmegaConf.register_resolver("custom_dense_config_groups", config_groups, replace=True)
 
 
 def config_groups():

@@ -26,7 +26,7 @@ def answer_print_only(module_file):
     if args in (["--help"], ["-h"]) and _print_help():
         raise SystemExit(0)
     sys.argv = [sys.argv[0], *args]
-    app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="config")
     app(lambda cfg: None)()  # Hydra's print-only flags never call the task
     raise SystemExit(0)
 
@@ -37,7 +37,7 @@ def _print_help():
     Hydra's own `--help` lists every config group for `$APP_CONFIG_GROUPS` and
     `$HYDRA_CONFIG_GROUPS` whether its template shows them or not.
     """
-    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
         cfg = hydra.compose("config", return_hydra_config=True)
         template = string.Template(cfg.hydra.help.template)
         if set(template.get_identifiers()) != {"CONFIG"}:

@@ -38,10 +38,6 @@ _INT8_ACCEPTED = (
     "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under "
     "float32 or bfloat16 compute)"
 )
-_OPTUNA_STORAGE_ACCEPTED = (
-    "null: optuna 2.10 keeps the study in memory (its database storage needs SQLAlchemy 1, "
-    "MLflow 3 needs SQLAlchemy 2)"
-)
 
 
 def validate_config(cfg):
@@ -93,8 +89,6 @@ def validate_values(cfg):
         timing.seconds_per_sample,
         f"a number of seconds > 0 and <= {MAX_SECONDS_PER_SAMPLE}",
     )
-    storage = OmegaConf.select(cfg, "hydra.sweeper.storage")
-    _require(storage is None, "hydra.sweeper.storage", storage, _OPTUNA_STORAGE_ACCEPTED)
     workers = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
     _require(
         workers != 0,

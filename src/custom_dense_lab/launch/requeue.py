@@ -1,4 +1,4 @@
-"""A SLURM job's runs when SLURM acts from outside it: ended for it, or adopted by its next attempt.
+"""A launcher job's runs when its scheduler acts from outside it: ended for it, or adopted by its next attempt.
 
 A job's runs are found under the sweep's parent by their `launcher_job_id`
 tag (see `lifecycle.process_tags`) and, where one sbatch job runs a whole
@@ -21,7 +21,7 @@ RESTARTS_TAG = "launcher_restarts"  # how many times SLURM started the run's job
 _PARENT_TAG = "mlflow.parentRunId"
 
 
-def end_job_runs(parent_run_id, job_id, overrides, reason):
+def end_job_runs(parent_run_id, job_id, overrides, reason, run_name=None):
     """Ends the job's unfinished runs FAILED with `reason`; one that never started gets a run.
 
     Returns:
@@ -37,7 +37,7 @@ def end_job_runs(parent_run_id, job_id, overrides, reason):
         experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
         runs = [
             mlflow.MlflowClient().create_run(
-                experiment_id, run_name=f"SLURM job {job_id}", tags=tags
+                experiment_id, run_name=run_name or f"SLURM job {job_id}", tags=tags
             )
         ]
     ended = [run.info.run_id for run in runs if run.info.status != "FINISHED"]

@@ -21,6 +21,7 @@ HOST_TAG = "host"
 PID_TAG = "pid"
 PROCESS_STARTED_TAG = "process_started"
 LAUNCHER_JOB_TAG = "launcher_job_id"
+LAUNCHER_JOB_ENV = "CUSTOM_DENSE_LAUNCHER_JOB_ID"  # the job id a launcher gives each task (Ray)
 HEARTBEAT_TAG = "heartbeat"
 FAILURE_TAG = "failure_reason"
 REOPENED_TAG = "reopened"
@@ -54,7 +55,9 @@ def process_tags():
 
 
 def launcher_job_id():
-    """SLURM's `<array job>_<task>` or job id, else submitit's local job id, else `None`."""
+    """SLURM's `<array job>_<task>` or job id, else submitit's or Ray's job id, else `None`."""
+    if os.environ.get(LAUNCHER_JOB_ENV):
+        return os.environ[LAUNCHER_JOB_ENV]
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
     return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")

@@ -3,6 +3,10 @@
 import keras
 from hydra.utils import get_class, instantiate
 
+# What a config's `_target_` may name, and what it may build: the lab's own code (the model,
+# the sweep's callbacks) and Keras. Hydra 1.4 warns on any other, and 1.5 refuses it.
+TRUSTED_TARGETS = ["custom_dense_lab.*", "keras.*"]
+
 
 def build_mlp(
     dense_class,
@@ -47,10 +51,11 @@ def job_model(cfg, input_shape, num_classes):
         input_shape=input_shape,
         num_classes=num_classes,
         name=f"mlp_{cfg.layer.name}",
+        _execution_whitelist_=TRUSTED_TARGETS,
     )
     jit_compile = str(cfg.trainer.get("jit_compile", "auto")).lower()
     model.compile(
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=instantiate(cfg.optimizer, _execution_whitelist_=TRUSTED_TARGETS),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
         jit_compile="auto" if jit_compile == "auto" else jit_compile == "true",

@@ -28,6 +28,7 @@ from custom_dense_lab.process import backends, signals
 from custom_dense_lab.sweep import parent
 from custom_dense_lab.tracking import disk, lifecycle, names, records
 from custom_dense_lab.training.job import run_job
+from custom_dense_lab.training.models import TRUSTED_TARGETS
 
 AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
 
@@ -79,9 +80,9 @@ def run_task(cfg):
     return metrics["val_accuracy"]
 
 
-hydra_app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")(
-    run_task
-)
+hydra_app = hydra.main(
+    config_path=str(CONFIG_DIR), config_name="config", execution_whitelist=TRUSTED_TARGETS
+)(run_task)
 
 
 def state_of_finished_job():

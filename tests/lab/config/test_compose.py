@@ -151,11 +151,11 @@ def test_non_ascii_values_are_refused_with_how_to_quote_them():
         check_command_line(["model.activation=ré"], CONFIG_DIR)
 
 
-def test_an_optuna_database_storage_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match=r"Invalid hydra.sweeper.storage='sqlite:///o.db'"):
-        check_command_line(
-            ["hparams_search=optuna", "hydra.sweeper.storage=sqlite:///o.db"], CONFIG_DIR
-        )
+def test_an_optuna_search_takes_a_database_storage_to_resume_from():
+    config = check_command_line(
+        ["-m", "hparams_search=optuna", "hydra.sweeper.storage=sqlite:///o.db"], CONFIG_DIR
+    )
+    assert config.hydra.sweeper.storage == "sqlite:///o.db"
 
 
 @pytest.fixture(scope="module")

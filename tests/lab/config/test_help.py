@@ -8,7 +8,7 @@ from custom_dense_lab.config.help import register_help_resolver
 
 def test_the_help_lists_every_group_option_and_no_schema():
     register_help_resolver()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR)):
         cfg = compose(config_name="config", return_hydra_config=True)
         template = cfg.hydra.help.template
         groups = dict(line.split(": ") for line in template.split("\n") if ": " in line)
