@@ -18,6 +18,7 @@ import time
 
 import mlflow
 from hydra.errors import CompactHydraException
+from omegaconf import OmegaConf
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import compose_command_line
@@ -100,19 +101,34 @@ def _check_command_line(args):
     """
     try:
         configs = compose_command_line(args, CONFIG_DIR)
-        store.use_store(configs[0].mlflow.tracking_uri)
-        disk.check_free_space()
+        _check_output_folder(configs[0], any(arg in command_line.MULTIRUN_FLAGS for arg in args))
+        tracking = configs[0].mlflow
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+        new_store = store.missing_sqlite_file(tracking.tracking_uri)
+        if new_store and not project_run:  # before its Default experiment gets a folder
+            store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
+        store.use_store(tracking.tracking_uri)
+        disk.check_free_space()
         if project_run:
             store.check_project_run(project_run)
         else:
-            store.check_experiment(configs[0].mlflow.experiment_name)
+            store.check_experiment(tracking.experiment_name)
+            store.check_artifact_location(tracking.experiment_name)
     except ConfigError as error:
         _reject(error)
     except StorageFullError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     return configs
+
+
+def _check_output_folder(cfg, multirun):
+    """Raises `ConfigError` unless this process can write the folder Hydra gives the job or sweep."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = OmegaConf.select(cfg, key)
+    problem = disk.write_problem(folder)
+    if problem:
+        raise ConfigError(key, folder, f"a folder this process can write ({problem})")
 
 
 @contextlib.contextmanager

@@ -294,7 +294,7 @@ def test_a_server_whose_api_fails_is_refused_at_once(tmp_path):
         ("garbage://x", "a tracking store MLflow supports"),
         (
             "sqlite:////proc/1/mlflow.db",
-            "a SQLite file in a folder this process can write (/proc/1)",
+            "a SQLite file in a folder this process can write (/proc/1 is not writable here)",
         ),
     ],
 )
@@ -349,30 +349,6 @@ def test_a_deleted_experiment_is_refused_with_how_to_restore_it(tmp_path):
     assert compared.returncode == 2
     assert compared.stderr.startswith("error: Invalid --experiment='gone': expected an experiment")
     assert len(compared.stderr.strip().splitlines()) == 1
-
-
-def test_an_unwritable_artifact_root_fails_each_job_in_its_own_run(tmp_path):
-    uri = sqlite_uri(tmp_path)
-    with using_store(uri, tmp_path):
-        mlflow.create_experiment("readonly", artifact_location="/proc/1/no-artifacts")
-
-    result = run_module(
-        TRAIN,
-        "-m",
-        "layer=custom,stock",
-        *QUIET_JOB,
-        "mlflow.experiment_name=readonly",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-
-    assert result.returncode == 1
-    runs = all_runs(uri, tmp_path)
-    jobs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
-    assert len(jobs) == 2
-    assert all(run.info.status == "FAILED" and run.data.tags["failure_reason"] for run in jobs)
-    assert not [run for run in runs if run.info.status == "RUNNING"]
-    assert "Run" not in result.stderr or "is already active" not in result.stderr
 
 
 def test_compare_refuses_what_is_not_a_sweep_with_a_finished_pair(tmp_path):
@@ -455,6 +431,55 @@ def test_a_disk_that_fills_up_mid_sweep_stops_it_in_one_line_with_true_states(tm
     assert [(run.info.run_id, run.info.status) for run in all_runs(uri, disk)] == [
         (run.info.run_id, run.info.status) for run in runs
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        ((), "hydra.run.dir"),
+        (("-m", "seed=0,1"), "hydra.sweep.dir"),
+        # Hydra's folder elsewhere: a new experiment would keep its artifacts in ./mlruns.
+        (("hydra.run.dir={writable}",), "mlflow.experiment_name"),
+    ],
+)
+def test_a_command_refused_in_a_read_only_folder_creates_nothing(tmp_path, mounted, args, key):
+    read_only = mounted(tmp_path / "read_only", "ro,size=1m")
+    store = tmp_path / "store"
+    store.mkdir()
+    args = [arg.format(writable=tmp_path / "outputs") for arg in args]
+
+    result = run_module(
+        TRAIN, *args, *QUIET_JOB, f"mlflow.tracking_uri={sqlite_uri(store)}", cwd=read_only
+    )
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: Invalid {key}="), line
+    assert f"{read_only} is on a read-only file system" in line
+    assert list(store.iterdir()) == []  # no store, so no experiment, no parent run
+
+
+@pytest.mark.parametrize("sweep", [(), ("-m", "layer=custom,stock")])
+def test_an_experiment_whose_artifacts_cannot_be_written_is_named_before_any_job(
+    tmp_path, mounted, sweep
+):
+    read_only = mounted(tmp_path / "read_only", "ro,size=1m")
+    uri = new_store(tmp_path)
+    with using_store(uri, tmp_path):
+        mlflow.create_experiment("elsewhere", artifact_location=str(read_only / "mlruns" / "1"))
+
+    result = run_module(
+        TRAIN, *sweep, *QUIET_JOB, "mlflow.experiment_name=elsewhere", cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr == (
+        "error: Invalid mlflow.experiment_name='elsewhere': expected an experiment whose "
+        f"artifacts this process can write (its artifact location {read_only}/mlruns/1: "
+        f"{read_only} is on a read-only file system; choose another name).\n"
+    )
+    assert all_runs(uri, tmp_path) == []
 
 
 def test_a_folder_that_turns_read_only_mid_sweep_fails_its_job_and_stops_the_sweep(

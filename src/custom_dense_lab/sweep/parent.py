@@ -43,7 +43,12 @@ def in_worker_process():
 
 
 def open_parent(config):
-    """Creates (or adopts) the sweep's parent run and passes its id on; `(run id, experiment id)`."""
+    """Creates (or adopts) the sweep's parent run and passes its id on; `(run id, experiment id)`.
+
+    The sweep's folder comes first: where it cannot be made, nothing is recorded.
+    """
+    sweep_dir = pathlib.Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
     if config.mlflow.tracking_uri:
         mlflow.set_tracking_uri(config.mlflow.tracking_uri)
@@ -63,8 +68,6 @@ def open_parent(config):
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
     tags = {**lifecycle.process_tags(), SWEEP_TAG: "true", names.SWEPT_KEYS_TAG: ",".join(swept)}
     client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
-    sweep_dir = pathlib.Path(config.hydra.sweep.dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / PARENT_ID_FILE).write_text(parent + "\n")
     return parent, experiment_id
 

@@ -50,6 +50,20 @@ def check_free_space():
             raise StorageFullError(f"no space left to start a job in {where}: {_space(usage)}")
 
 
+def write_problem(path):
+    """Why this process cannot write in the folder `path` (or create it), or `None` if it can.
+
+    Looks at its closest existing folder; /proc and /sys, where root may "write", count as
+    unwritable.
+    """
+    folder = _existing(path)
+    pseudo = folder.parts[:2] in (("/", "proc"), ("/", "sys"))
+    if not pseudo and folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+        return None
+    read_only = folder.is_dir() and os.statvfs(folder).f_flag & os.ST_RDONLY
+    return f"{folder} is {'on a read-only file system' if read_only else 'not writable here'}"
+
+
 def sqlite_store_path():
     """The SQLite file of the current tracking store, or `None` for other stores."""
     return sqlite_path(mlflow.get_tracking_uri())

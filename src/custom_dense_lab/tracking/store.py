@@ -6,6 +6,7 @@ SQLite file with a traceback; each check here answers in one line instead.
 
 import contextlib
 import os
+import pathlib
 import socket
 import sqlite3
 import urllib.parse
@@ -14,6 +15,7 @@ import filelock
 import mlflow
 import requests
 from mlflow.exceptions import MlflowException
+from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense_lab.tracking import disk, lifecycle, sqlite_template, ui
@@ -79,6 +81,42 @@ def check_experiment(experiment_name, key="mlflow.experiment_name"):
             "an experiment that is not deleted: restore it with `mlflow experiments restore "
             f"--experiment-id {experiment.experiment_id}`, delete it for good with `mlflow gc`, "
             "or choose another name",
+        )
+
+
+def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.experiment_name"):
+    """Raises `ConfigError` unless this process can write the experiment's artifacts.
+
+    An existing experiment keeps them at its artifact location; a new one, in a store that
+    is not a server, in `./mlruns`, as does the Default experiment of a new SQLite store.
+    Before `use_store`, for a store whose SQLite file does not exist yet, it looks nothing up.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    experiment = (
+        None if missing_sqlite_file(uri) else mlflow.get_experiment_by_name(experiment_name)
+    )
+    if experiment is not None:
+        location, remedy = (
+            experiment.artifact_location,
+            "its artifact location {}: {}; choose another name",
+        )
+    elif urllib.parse.urlsplit(uri).scheme in ("http", "https", "databricks"):
+        return  # the server decides
+    else:
+        location, remedy = (
+            DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH,
+            "a new one's go to {}: {}; run from a folder this process can write",
+        )
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme not in ("", "file"):
+        return
+    folder = pathlib.Path(parts.path if parts.scheme else location).resolve()
+    problem = disk.write_problem(folder)
+    if problem:
+        raise ConfigError(
+            key,
+            experiment_name,
+            f"an experiment whose artifacts this process can write ({remedy.format(folder, problem)})",
         )
 
 
@@ -185,10 +223,9 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
 
 def _check_sqlite_folder(key, uri, database):
     """Refuses a folder where neither the file nor its lock can be written (or /proc, /sys)."""
-    folder = next(parent for parent in database.parents if parent.exists())
-    pseudo = folder.parts[:2] in (("/", "proc"), ("/", "sys"))  # root may "write" there
-    if pseudo or not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
-        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({folder})")
+    problem = disk.write_problem(database.parent)
+    if problem:
+        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({problem})")
 
 
 def _check_sqlite_file(key, uri, database):
