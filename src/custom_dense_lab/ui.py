@@ -1,10 +1,5 @@
-"""`custom-dense-ui`: the MLflow UI over the lab's tracking store, said ready when it answers.
-
-`mlflow ui` prints its address once its socket is bound, and its first page can take seconds
-more (over a minute on a busy two-core machine). This program starts the same server with
-one worker and its chatter turned down, and prints the address once the server answers
-`/health` and a request to its store.
-"""
+"""`custom-dense-ui`: the MLflow UI over the lab's tracking store, said ready once it answers
+`/health` and a request to its store (docs/ui.md)."""
 
 from custom_dense_lab import arguments
 
@@ -17,22 +12,18 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 from custom_dense_lab.process import signals
 
 READY_TIMEOUT_S = 300
-_POLL_S = 0.2
 _READY_PATHS = ("/health", "/ajax-api/2.0/mlflow/experiments/search?max_results=1")
 
 
 def main(argv=None):
-    """Starts the UI, says when it answers, and runs until Ctrl-C or SIGTERM stops it with the server.
-
-    Exits 2 with one line for a store that cannot be used or a port in use, 1 when the server
-    ends or hangs before it answers, 130 or 143 after a stop signal.
-    """
+    """Starts the UI, says when it answers, and runs until Ctrl-C or SIGTERM stops it and the
+    server. Exits 2 with one line for a store that cannot be used or a port in use, 1 when the
+    server ends or hangs before it answers, 130 or 143 after a stop signal."""
     signals.exit_on_stop_signals("while the MLflow UI was starting")
     args = arguments.ui_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from custom_dense_lab.errors import ConfigError, StorageFullError
@@ -56,7 +47,10 @@ def main(argv=None):
 
     for signum in signals.STOP_SIGNALS:
         signal.signal(signum, pass_on)
-    server = _start_server(uri, args.host, args.port)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command += ["--registry-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    command += ["--workers", "1", "--uvicorn-opts", "--log-level warning"]
+    server = subprocess.Popen(command, env=server_environment(), start_new_session=True)
     started = time.monotonic()
     address = f"http://{args.host}:{args.port}"
     while not stops and server.poll() is None and not _answers(address):
@@ -66,7 +60,7 @@ def main(argv=None):
             sys.exit(
                 f"error: the MLflow server did not answer within {READY_TIMEOUT_S} s, and was stopped"
             )
-        time.sleep(_POLL_S)
+        time.sleep(0.2)
     if not stops and server.poll() is not None:
         sys.exit(
             f"error: the MLflow server ended (exit status {server.returncode}) before it "
@@ -81,8 +75,7 @@ def main(argv=None):
 
 def server_environment():
     """The environment of an `mlflow server` or `mlflow ui` the lab starts: MLflow's chatter
-    down to warnings, no telemetry, and no GenAI job runner (seven processes the lab never uses)
-    unless the environment asks for it."""
+    down to warnings, no telemetry, no GenAI job runner unless the environment asks for it."""
     return {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **os.environ,
@@ -106,24 +99,14 @@ def _check_port_free(host, port):
             raise ConfigError("--port", port, accepted) from None
 
 
-def _start_server(uri, host, port):
-    command = [
-        *(sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri),
-        *("--registry-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"),
-        *("--uvicorn-opts", "--log-level warning"),
-    ]
-    return subprocess.Popen(command, env=server_environment(), start_new_session=True)
-
-
 def _answers(address):
-    """Whether the server answers `/health` and a search of its store."""
-    for path in _READY_PATHS:
-        try:
+    try:
+        for path in _READY_PATHS:
             with urllib.request.urlopen(f"{address}{path}", timeout=5) as response:
                 if response.status != 200:
                     return False
-        except (urllib.error.URLError, OSError):
-            return False
+    except OSError:  # urllib's URLError too
+        return False
     return True
 
 

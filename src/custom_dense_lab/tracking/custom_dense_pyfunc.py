@@ -1,12 +1,6 @@
-"""The logged model's format: MLflow's Keras 3 flavor (no pickle), a copy of the library, and
-this file as its pyfunc loader, which imports `custom_dense` before Keras loads the model.
-
-This file travels with every model as `code/custom_dense_pyfunc.py`: MLflow imports it by
-name, so it imports only the standard library, `packaging` and MLflow. The layer's code comes
-from an installed `custom_dense` of a compatible version, else from the model's copy, put at
-the end of `sys.path` so that it never shadows an installed package. Loading a model runs the
-layer's code: load models from stores you trust.
-"""
+"""The logged model's format (docs/runs.md): MLflow's Keras 3 flavor, a copy of the library, and
+this file as its pyfunc loader. It travels with every model (`code/custom_dense_pyfunc.py`):
+it imports only the standard library, `packaging` and MLflow."""
 
 import importlib.util
 import pathlib
@@ -49,11 +43,7 @@ def save_model(path, mlflow_model, keras_model, signature, pip_requirements):
 
 
 def _load_pyfunc(path):
-    """Loads the model for `mlflow.pyfunc.load_model` (MLflow's name for a loader's entry point).
-
-    Raises:
-        MlflowException: An installed `custom_dense` whose version cannot load the model.
-    """
+    """Loads the model for `mlflow.pyfunc.load_model` (MLflow's name for a loader's entry point)."""
     path = pathlib.Path(path)  # the model's folder, or its `data` folder
     folder = path if (path / MLMODEL_FILE_NAME).is_file() else path.parent
     import_custom_dense(folder / LIBRARY_DIR)  # registers CustomDense for Keras's safe mode
@@ -61,11 +51,8 @@ def _load_pyfunc(path):
 
 
 def import_custom_dense(library):
-    """Imports the installed `custom_dense` if compatible with the copy in `library`, else the copy.
-
-    Raises:
-        MlflowException: The installed `custom_dense` is not compatible with the copy.
-    """
+    """Imports the installed `custom_dense`, refused where not compatible with the copy in
+    `library`; else the copy, last on `sys.path`, where it shadows no installed package."""
     shipped = (library / VERSION_FILE).read_text().strip()
     if importlib.util.find_spec("custom_dense") is None:
         sys.path.append(str(library))

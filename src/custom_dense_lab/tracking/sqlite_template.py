@@ -1,11 +1,5 @@
-"""New SQLite stores as copies of an empty one, so that MLflow builds its schema once per version.
-
-MLflow builds a new database by running every migration since its first (1.1 s; a copy
-takes 0.04 s). The empty store is one MLflow built, in the user's cache folder, with its
-Default experiment taken out: opening a copy, MLflow adds one whose artifacts go beside the
-new store. Its SHA-256 is kept beside it and checked before every copy; a file that differs
-is built again, with one line saying so.
-"""
+"""New SQLite stores as copies of an empty one that MLflow built once per schema, in the user's
+cache folder, checked by its SHA-256 before every copy (docs/architecture.md)."""
 
 import contextlib
 import hashlib
@@ -25,11 +19,8 @@ _MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" /
 
 
 def create_store(database):
-    """Creates the missing SQLite file `database` as a copy of the empty store.
-
-    Where no empty store can be built or copied (an unwritable cache folder, say), it
-    creates nothing, and MLflow builds the schema itself.
-    """
+    """Creates the missing SQLite file `database` as a copy of the empty store; where none can be
+    built or copied (an unwritable cache folder, say), nothing: MLflow builds the schema."""
     partial = database.with_name(f".{database.name}.{socket.gethostname()}.{os.getpid()}.partial")
     try:
         shutil.copyfile(_template(), partial)
@@ -49,7 +40,7 @@ def template_problem(template):
 
 
 def _template():
-    """The empty store of this MLflow's schema, built where missing or changed."""
+    """The empty store of this MLflow's schema, built again, saying so, where missing or changed."""
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
     migrations = " ".join(sorted(path.name for path in _MIGRATIONS.glob("*.py")))
     schema = hashlib.sha256(migrations.encode()).hexdigest()[:12]
@@ -75,7 +66,8 @@ def _build(template):
         partial = pathlib.Path(folder, template.name)
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments(max_results=1)
         with contextlib.closing(sqlite3.connect(partial)) as db, db:
-            db.execute("DELETE FROM experiments")  # the Default one, with this folder's artifacts
+            # The Default experiment: a copy's MLflow adds one whose artifacts go beside it.
+            db.execute("DELETE FROM experiments")
         _digest_file(partial).write_text(hashlib.sha256(partial.read_bytes()).hexdigest())
         os.replace(partial, template)
         os.replace(_digest_file(partial), _digest_file(template))

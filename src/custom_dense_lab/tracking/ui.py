@@ -1,8 +1,5 @@
-"""Where users look: the experiment's kind and description in the MLflow UI, and links into it.
-
-Every link carries `?workflowType=machine_learning`, which sets the UI's switch between its
-GenAI and its model-training views.
-"""
+"""Where users look: the experiment's kind and description in the MLflow UI, and links into it
+(`?workflowType=machine_learning`: the UI's model-training view, not its GenAI one)."""
 
 import pathlib
 import sys
@@ -47,26 +44,20 @@ def describe_experiment(experiment_id):
             mlflow.MlflowClient().set_experiment_tag(experiment_id, key, value)
 
 
-def ui_address(tracking_uri):
-    """The UI's address: the server itself for an HTTP(S) store, else a local `mlflow ui`."""
-    if urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https"):
-        return tracking_uri.rstrip("/")
-    return LOCAL_UI
-
-
 def experiment_url(tracking_uri, experiment_id):
-    """The UI's page of an experiment, opening on its training runs."""
-    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}?{VIEW_QUERY}"
+    """The UI's page of an experiment: on the server itself for an HTTP(S) store."""
+    address = tracking_uri.rstrip("/") if _is_server(tracking_uri) else LOCAL_UI
+    return f"{address}/#/experiments/{experiment_id}?{VIEW_QUERY}"
 
 
 def run_url(tracking_uri, experiment_id, run_id):
-    """The UI's page of a run, in the model-training view."""
-    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW_QUERY}"
+    """The UI's page of a run."""
+    return experiment_url(tracking_uri, f"{experiment_id}/runs/{run_id}")
 
 
 def ui_command(tracking_uri):
     """How to start a UI over a store that is not a server; `None` for a server."""
-    if urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https"):
+    if _is_server(tracking_uri):
         return None
     path = tracking_uri.removeprefix("sqlite:///")
     if path != tracking_uri and pathlib.Path(path).resolve() == pathlib.Path("mlflow.db").resolve():
@@ -77,8 +68,8 @@ def ui_command(tracking_uri):
 
 
 def where_to_look(run_id, configured_experiment, what="this run"):
-    """Prints the links to the run's experiment and to the run (`what` it is), and how to start
-    the UI; warns when `mlflow run` without `--experiment-name` put it in `Default`."""
+    """Prints the links to the run's experiment and to the run (`what` it is), how to start the
+    UI, and a warning where `mlflow run` without `--experiment-name` put it in `Default`."""
     uri = mlflow.get_tracking_uri()
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     name = mlflow.get_experiment(experiment_id).name
@@ -96,3 +87,7 @@ def where_to_look(run_id, configured_experiment, what="this run"):
             file=sys.stderr,
             flush=True,
         )
+
+
+def _is_server(tracking_uri):
+    return urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https")

@@ -7,11 +7,12 @@ changes in the process (environment, warning filters, log levels).
 import gc
 import logging
 import os
+import socket
 import sys
 import warnings
 
 import pytest
-from helpers import import_cli
+from helpers import import_cli, kept_process_state
 
 from custom_dense_lab import arguments
 
@@ -79,3 +80,17 @@ def test_compare_says_in_one_line_that_an_experiment_holds_no_sweep(compare, tra
     assert stopped.value.code == 2
     # The exact stderr of the program: tests/e2e/test_train_cli.py.
     assert capsys.readouterr().err.splitlines()[-1] == "error: no sweep found in experiment 'nope'"
+
+
+def test_the_ui_refuses_a_port_in_use_in_one_line(tracking, capsys):
+    ui = import_cli("custom_dense_lab.ui")
+    with socket.socket() as taken, kept_process_state(), pytest.raises(SystemExit) as stopped:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ui.main(["--port", str(port)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: Invalid --port={port}: expected a port free on 127.0.0.1 (Address already in "
+        "use): try --port 5001.\n"
+    )
