@@ -28,6 +28,16 @@ _INTEGER_RANGES = (
     ("trainer.batch_size", 1, None),
     ("calibration_batches", 1, None),
 )
+# The submitit launchers' (local, SLURM) sizes, which SLURM would refuse only at submission.
+_LAUNCHER_MINIMUMS = {
+    "timeout_min": 1,
+    "nodes": 1,
+    "tasks_per_node": 1,
+    "cpus_per_task": 1,
+    "gpus_per_node": 0,
+    "mem_gb": 1,
+    "array_parallelism": 1,
+}
 # The packages of each Keras backend, and the lab's extra that installs them.
 _BACKEND_PACKAGES = {
     "tensorflow": (("tensorflow",), "tensorflow-cpu"),
@@ -96,6 +106,31 @@ def validate_values(cfg):
         workers,
         "a number of worker processes: 1 or more, or -1 for one per core",
     )
+    for name, low in _LAUNCHER_MINIMUMS.items():
+        value = OmegaConf.select(cfg, f"hydra.launcher.{name}")
+        if value is not None:
+            _require_range(f"hydra.launcher.{name}", value, low)
+    _validate_ray_task(OmegaConf.select(cfg, "hydra.launcher.ray.remote") or {})
+
+
+def _validate_ray_task(remote):
+    """`hydra/launcher=ray`'s options of each job's task, which Ray itself checks only once launched."""
+    for key, accepted, ok in (
+        ("num_cpus", "a number of CPUs >= 0", lambda v: _is_number(v) and v >= 0),
+        ("num_gpus", "a number of GPUs >= 0", lambda v: _is_number(v) and v >= 0),
+        ("memory", "null or a number of bytes > 0", lambda v: _is_number(v, int) and v > 0),
+        (
+            "max_retries",
+            "an integer >= 0, or -1: no limit",
+            lambda v: _is_number(v, int) and v >= -1,
+        ),
+    ):
+        value = remote.get(key)
+        _require(value is None or ok(value), f"hydra.launcher.ray.remote.{key}", value, accepted)
+
+
+def _is_number(value, kind=(int, float)):
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def _validate_dataset(dataset):
