@@ -73,13 +73,15 @@ def _job_id(parent, number):
 
 
 def _launcher_context(job_id):
-    """What a job needs of the launching process: its folder, host, pid and sweep variables."""
-    from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, PARENT_RUN_ENV
+    """What a job needs of the launching process: its folder, its host, and the variables that
+    name the sweep (its parent run, folder and launcher) and the tracking store."""
     from custom_dense_lab.tracking.lifecycle import LAUNCHER_JOB_ENV
-    from custom_dense_lab.train import SWEEP_ID_ENV
 
-    names = (PARENT_RUN_ENV, LAUNCHER_PID_ENV, SWEEP_ID_ENV, "MLFLOW_TRACKING_URI")
-    environment = {name: os.environ[name] for name in names if name in os.environ}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("CUSTOM_DENSE_") or name == "MLFLOW_TRACKING_URI"
+    }
     return {
         "cwd": os.getcwd(),
         "host": socket.gethostname(),
