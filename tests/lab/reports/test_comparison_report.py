@@ -24,6 +24,25 @@ STEP_TIMES = {
 }
 
 
+def log_job(experiment_id, parent, params, metrics, history=None, name=None, status="FINISHED"):
+    """A job of the sweep `parent`: its params, final metrics and `{key: per-epoch values}`."""
+    client = mlflow.MlflowClient()
+    tags = {"mlflow.parentRunId": parent}
+    run = client.create_run(experiment_id, run_name=name or params["layer.name"], tags=tags)
+    epochs = [
+        Metric(key, value, 0, epoch)
+        for key, values in (history or {}).items()
+        for epoch, value in enumerate(values)
+    ]
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(key, str(value)) for key, value in params.items()],
+        metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()] + epochs,
+    )
+    client.set_terminated(run.info.run_id, status=status)
+    return run.info.run_id
+
+
 @pytest.fixture
 def sweep(tracking):
     """A parent and four finished jobs (custom and stock at 16 and 32 units), no training."""
@@ -31,29 +50,22 @@ def sweep(tracking):
     experiment_id = client.create_experiment(tracking.experiment)
     parent = client.create_run(experiment_id, run_name="parent").info.run_id
     jobs = {}
-    for units, layer in ((u, layer) for u in STEP_TIMES for layer in ("custom", "stock")):
-        tags = {"mlflow.parentRunId": parent}
-        run_id = client.create_run(experiment_id, run_name=f"{layer} u{units}", tags=tags)
-        run_id = run_id.info.run_id
-        for key, value in {"layer.name": layer, "model.units": units, "seed": "0"}.items():
-            client.log_param(run_id, key, value)
+    for units, layer in itertools.product(STEP_TIMES, ("custom", "stock")):
         step_times = STEP_TIMES[units][layer == "stock"]
-        for epoch in range(EPOCHS):
-            client.log_metric(run_id, "epoch_step_time_ms", step_times[epoch], step=epoch)
-            client.log_metric(run_id, "train_loss", 2.0 - epoch * 0.1 * int(units) / 16, step=epoch)
-            bonus = 0.001 * epoch * (layer == "custom")  # custom u32 is the best job
-            client.log_metric(
-                run_id, "val_accuracy", 0.2 * epoch * int(units) / 16 + bonus, step=epoch
-            )
+        bonus = 0.001 * (layer == "custom")  # custom u32 is the best job
+        history = {
+            "epoch_step_time_ms": step_times,
+            "train_loss": [2.0 - epoch * 0.1 * int(units) / 16 for epoch in range(EPOCHS)],
+            "val_accuracy": [epoch * (0.2 * int(units) / 16 + bonus) for epoch in range(EPOCHS)],
+        }
         final = {
             "test_accuracy": 0.5 if units == "16" else 0.75,
             "step_time_ms": step_times[-1],
             "infer_latency_ms_p50": 0.25,
         }
-        for key, value in final.items():
-            client.log_metric(run_id, key, value)
-        client.set_terminated(run_id)
-        jobs[(layer, units)] = run_id
+        params = {"layer.name": layer, "model.units": units, "seed": "0"}
+        name = f"{layer} u{units}"
+        jobs[(layer, units)] = log_job(experiment_id, parent, params, final, history, name)
     return experiment_id, parent, jobs
 
 
@@ -173,14 +185,6 @@ def test_the_figures_are_small_and_draw_the_per_epoch_spread(sweep, tmp_path):
         assert width == 700 and 150 < height < 500
 
 
-def test_a_sweep_without_pairs_says_so(tracking):
-    client = mlflow.MlflowClient()
-    parent = client.create_run(client.create_experiment(tracking.experiment)).info.run_id
-    comparison.log_report(parent)
-    note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
-    assert note.startswith(f"**{text.NO_PAIRS}**")
-
-
 def test_a_config_swept_twice_pairs_in_start_order_and_its_report_is_drawn(tracking):
     """`layer=custom,custom,stock` and a step ratio outside its per-epoch range (the median
     of a run's steps against the other's is not the median of per-epoch ratios)."""
@@ -193,16 +197,12 @@ def test_a_config_swept_twice_pairs_in_start_order_and_its_report_is_drawn(track
         ("custom", 0.6, [9.0, 1.0, 1.0, 1.0]),
         ("stock", 0.5, [9.0, 1.0, 2.0, 1.2]),
     ):
-        tags = {"mlflow.parentRunId": parent}
-        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
-        client.log_param(run, "layer.name", layer)
-        for epoch, step in enumerate(steps):
-            client.log_metric(run, "epoch_step_time_ms", step, step=epoch)
         final = {"test_accuracy": accuracy, "step_time_ms": 2.0 if layer == "stock" else 1.0}
-        for key, value in {**final, "infer_latency_ms_p50": 0.25}.items():
-            client.log_metric(run, key, value)
-        client.set_terminated(run)
-        started.setdefault(layer, run)
+        final["infer_latency_ms_p50"] = 0.25
+        history = {"epoch_step_time_ms": steps}
+        started.setdefault(
+            layer, log_job(experiment_id, parent, {"layer.name": layer}, final, history)
+        )
 
     pairs, _, _ = comparison.log_report(parent)
 
@@ -215,6 +215,7 @@ def test_a_config_swept_twice_pairs_in_start_order_and_its_report_is_drawn(track
 
 NAN = float("nan")
 SHAPES = {
+    "no jobs": [],
     "one layer only": [("custom", "FINISHED", 0.5, 1.0), ("custom", "FINISHED", 0.6, 1.1)],
     "stock only": [("stock", "FINISHED", 0.5, 1.0)],
     "a single pair": [("custom", "FINISHED", 0.5, 1.0), ("stock", "FINISHED", 0.5, 1.2)],
@@ -239,17 +240,13 @@ def test_compare_reports_on_every_shape_of_sweep_without_a_traceback(tracking, s
     parent = client.create_run(experiment_id, run_name="parent").info.run_id
     client.set_tag(parent, SWEEP_TAG, "true")
     for layer, status, accuracy, step_ms in SHAPES[shape]:
-        tags = {"mlflow.parentRunId": parent}
-        run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
-        client.log_param(run, "layer.name", layer)
+        final, history = {}, {}
         if accuracy is not None:
-            client.log_metric(run, "test_accuracy", accuracy)
-            client.log_metric(run, "infer_latency_ms_p50", 0.25)
+            final |= {"test_accuracy": accuracy, "infer_latency_ms_p50": 0.25}
         if step_ms is not None:
-            client.log_metric(run, "step_time_ms", step_ms)
-            for epoch in range(3):
-                client.log_metric(run, "epoch_step_time_ms", step_ms, step=epoch)
-        client.set_terminated(run, status=status)
+            final["step_time_ms"] = step_ms
+            history["epoch_step_time_ms"] = [step_ms] * 3
+        log_job(experiment_id, parent, {"layer.name": layer}, final, history, status=status)
     client.set_terminated(parent)
 
     status = 0
@@ -267,7 +264,8 @@ def test_compare_reports_on_every_shape_of_sweep_without_a_traceback(tracking, s
     assert f"Sweep {parent}" in captured.out
     artifacts = {a.path for a in client.list_artifacts(parent)}
     assert "comparison.md" in artifacts
-    assert mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
+    note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
+    assert paired != note.startswith(f"**{text.NO_PAIRS}**")
 
 
 def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
@@ -276,10 +274,6 @@ def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
     parent = client.create_run(experiment_id, run_name="parent").info.run_id
     for mode in ("None", "int8"):
         for layer, latency in (("custom", 0.3), ("stock", 0.2)):
-            tags = {"mlflow.parentRunId": parent}
-            run = client.create_run(experiment_id, run_name=layer, tags=tags).info.run_id
-            client.log_param(run, "layer.name", layer)
-            client.log_param(run, "quantize", mode)
             final = {"test_accuracy": 0.8, "step_time_ms": 1.0, "infer_latency_ms_p50": 0.25}
             if mode == "int8":
                 final |= {
@@ -287,9 +281,7 @@ def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
                     "quantized_infer_latency_ms_p50": latency,
                     "quantized_model_size_bytes": 1000.0,
                 }
-            for key, value in final.items():
-                client.log_metric(run, key, value)
-            client.set_terminated(run)
+            log_job(experiment_id, parent, {"layer.name": layer, "quantize": mode}, final)
 
     pairs, _, markdown = comparison.log_report(parent)
 
@@ -317,21 +309,6 @@ def test_a_single_pair_gets_an_interval_over_its_rounds(sweep):
     low, high = metrics["step_time_ratio_ci_low"], metrics["step_time_ratio_ci_high"]
     assert 0.98 <= low < 1.0 < high <= 1.02
     assert f"1.000 (95% interval {low:.3f} to {high:.3f})\n" in markdown
-
-
-def log_job(experiment_id, parent, params, metrics, epoch_steps=()):
-    """A finished job of the sweep `parent`, with its params, final metrics and epoch step times."""
-    client = mlflow.MlflowClient()
-    tags = {"mlflow.parentRunId": parent}
-    run = client.create_run(experiment_id, run_name=params["layer.name"], tags=tags).info.run_id
-    client.log_batch(
-        run,
-        params=[Param(key, str(value)) for key, value in params.items()],
-        metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()]
-        + [Metric("epoch_step_time_ms", ms, 0, epoch) for epoch, ms in enumerate(epoch_steps)],
-    )
-    client.set_terminated(run)
-    return run
 
 
 def test_the_terminal_gets_a_summary_within_100_columns_and_comparison_md_every_figure(
@@ -407,7 +384,9 @@ def test_a_pair_whose_interval_is_wide_or_whose_steps_swing_is_flagged_noisy(tra
         epochs = [9.0, 3.6, 187.0, 4.0] if swings else [9.0, 2.0, 2.1, 2.0]
         params = {"layer.name": layer, "model.units": units}
         metrics = {"test_accuracy": 0.5, "step_time_ms": 2.0, "infer_latency_ms_p50": 0.25}
-        jobs[(layer, units)] = log_job(experiment_id, parent, params, metrics, epochs)
+        jobs[(layer, units)] = log_job(
+            experiment_id, parent, params, metrics, {"epoch_step_time_ms": epochs}
+        )
     steady = [1.0, 1.01, 0.99, 1.0]
     log_paired_timings(
         parent,
@@ -450,7 +429,11 @@ def test_each_quantity_of_the_figure_has_a_marker_of_its_own(tracking):
     for backend, layer in itertools.product(("tensorflow", "torch"), ("custom", "stock")):
         metrics = {"test_accuracy": 0.5, "step_time_ms": 2.0, "infer_latency_ms_p50": 0.25}
         log_job(
-            experiment_id, parent, {"layer.name": layer, "backend": backend}, metrics, [2.0] * 3
+            experiment_id,
+            parent,
+            {"layer.name": layer, "backend": backend},
+            metrics,
+            {"epoch_step_time_ms": [2.0] * 3},
         )
     pairs = comparison.log_report(parent).pairs
     figure = figures.comparison_figure(pairs, runs.epoch_histories(pairs))
