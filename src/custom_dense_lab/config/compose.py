@@ -14,12 +14,14 @@ import types
 import typing
 
 import hydra
+import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from custom_dense_lab.config.command_line import MULTIRUN_FLAGS, config_dirs, overrides_of
 from custom_dense_lab.config.overrides import parse_one, raw_value
+from custom_dense_lab.config.schema import Config
 from custom_dense_lab.config.validation import validate_values
 from custom_dense_lab.errors import ConfigError
 
@@ -39,14 +41,7 @@ def compose_command_line(args, config_dir):
     given = {}  # a key given twice takes its last value, as in Hydra
     multirun = any(arg in MULTIRUN_FLAGS for arg in args)
     for override in map(_parse, overrides_of(args)):
-        key = override.key_or_group
-        if override.is_delete() and not (pathlib.Path(config_dir) / key).is_dir():
-            raise ConfigError(
-                key,
-                override.input_line,
-                f"a value: every key of the config is required; set it ({key}=...) "
-                "instead of removing it",
-            )
+        _check_prefix(override, pathlib.Path(config_dir) / override.key_or_group)
         if override.is_sweep_override() and not multirun:
             raise ConfigError(
                 override.key_or_group, raw_value(override), "one value (-m sweeps over several)"
@@ -71,6 +66,47 @@ def compose_command_line(args, config_dir):
     for cfg in configs:
         validate_values(cfg)
     return configs
+
+
+def _check_prefix(override, group_folder):
+    """Refuses `~key` of a key the config requires, and `+key` of a key it has (its schema's)."""
+    key = override.key_or_group
+    declared = _schema_type(key)
+    if override.is_add() and declared is not None:
+        raise ConfigError(
+            key,
+            raw_value(override),
+            f"{key}={raw_value(override)} without the + (the config has {key}; + adds a key "
+            "it does not have)",
+        )
+    if not override.is_delete() or (declared is None and group_folder.is_dir()):
+        return  # an optional group (hparams_search, a launcher) may go
+    if group_folder.is_dir():
+        instead = f"choose an option ({key}=...)"
+    elif dataclasses.is_dataclass(declared):
+        instead = f"set one of its keys ({key}.{dataclasses.fields(declared)[0].name}=...)"
+    else:
+        instead = f"set it ({key}=...)"
+    raise ConfigError(
+        key,
+        override.input_line,
+        f"a value: every key of the config is required; {instead} instead of removing it",
+    )
+
+
+def _schema_type(key):
+    """What the schema declares at the dotted `key`: a section's dataclass or a type; else `None`."""
+    node = Config
+    for name in key.split("."):
+        fields = (
+            {f.name: f.type for f in dataclasses.fields(node)}
+            if dataclasses.is_dataclass(node)
+            else {}
+        )
+        if name not in fields:
+            return None
+        node = fields[name]
+    return node
 
 
 def _values(override):
@@ -110,6 +146,8 @@ def _compose(fixed, row, given):
         return cfg
     except MissingConfigException as error:
         raise _unknown_option(error) from None
+    except yaml.YAMLError as error:
+        raise _unreadable_yaml(error) from None
     except ConfigCompositionException as error:
         problem = _translate(error, values, " ".join([*fixed, *row]))
     except ConfigError as error:
@@ -145,6 +183,19 @@ def _unknown_option(error):
     return ConfigError(group, option, f"one of {', '.join(options)}")
 
 
+def _unreadable_yaml(error):
+    """A config file that is not YAML: its name, and where and why it does not parse."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return ConfigError("config", None, f"YAML files that parse ({error})")
+    problem = getattr(error, "problem", None) or "not YAML"
+    return ConfigError(
+        "config",
+        mark.name,
+        f"a YAML file (line {mark.line + 1}, column {mark.column + 1}: {problem})",
+    )
+
+
 def _translate(error, values, overrides):
     cause = error.__cause__
     key = getattr(cause, "full_key", None)
@@ -158,7 +209,9 @@ def _translate(error, values, overrides):
             else None
         )
         return ConfigError(key, values.get(key), _accepted(declared))
-    return ConfigError("override", overrides, str(error).splitlines()[0])
+    return ConfigError(
+        "override", overrides, f"overrides Hydra can apply ({str(error).splitlines()[0]})"
+    )
 
 
 def _declared_keys(node):

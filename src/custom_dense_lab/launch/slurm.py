@@ -8,6 +8,8 @@ reason and counts as a failed job; a job SLURM requeued is waited for, and
 its next attempt records into the same run (`requeue.adopt_requeued_run`).
 """
 
+import contextlib
+import io
 import logging
 import time
 from pathlib import Path
@@ -15,10 +17,11 @@ from pathlib import Path
 import submitit
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
-from submitit.core.utils import pickle_load
+from submitit.core.utils import FailedJobError, pickle_load
 
 _POLL_S = 1.0  # how often the result files are read
 _STATE_POLL_S = 5.0  # how often SLURM is asked about jobs whose result says they did not complete
@@ -38,6 +41,10 @@ _ENDED_BY_SLURM = {
     "DEADLINE": "deadline reached",
 }
 log = logging.getLogger(__name__)
+
+
+class SubmissionError(CompactHydraException):
+    """sbatch refused the sweep's job array (Hydra's one-line errors: the program prints it)."""
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
@@ -73,14 +80,19 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         numbers = range(initial_job_idx, initial_job_idx + len(job_overrides))
         for number, overrides in zip(numbers, job_overrides, strict=True):
             log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
-        jobs = executor.map_array(
-            self,
-            [list(overrides) for overrides in job_overrides],
-            ["hydra.sweep.dir"] * len(numbers),
-            list(numbers),
-            [f"job_id_for_{number}" for number in numbers],
-            [Singleton.get_state()] * len(numbers),
-        )
+        try:  # submitit prints sbatch's errors too: they are said once, in the error's line
+            with contextlib.redirect_stderr(io.StringIO()):
+                jobs = executor.map_array(
+                    self,
+                    [list(overrides) for overrides in job_overrides],
+                    ["hydra.sweep.dir"] * len(numbers),
+                    list(numbers),
+                    [f"job_id_for_{number}" for number in numbers],
+                    [Singleton.get_state()] * len(numbers),
+                )
+        except FailedJobError as error:
+            reason = "; ".join(str(error).split("\n")) or "sbatch failed"
+            raise SubmissionError(f"SLURM refused the sweep's jobs: {reason}") from None
         return _collect(jobs, job_overrides, self.parent_run_id)
 
 

@@ -292,7 +292,37 @@ def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_th
     ("args", "message"),
     [
         (["~model.units"], r"^Invalid model\.units='~model\.units': expected a value: every key"),
-        (["~trainer", "trainer.epochs=1"], r"^Invalid trainer='~trainer': expected a value"),
+        (
+            ["~trainer", "trainer.epochs=1"],
+            r"^Invalid trainer='~trainer': expected a value: every key of the config is required; "
+            r"set one of its keys \(trainer\.epochs=\.\.\.\) instead of removing it\.$",
+        ),
+        (["~model.units=64"], r"^Invalid model\.units='~model\.units=64': expected a value"),
+        (["~layer"], r"^Invalid layer='~layer': .*; choose an option \(layer=\.\.\.\) instead"),
+        (
+            ["+model.units=3"],
+            r"^Invalid model\.units='3': expected model\.units=3 without the \+ \(the config has "
+            r"model\.units; \+ adds a key it does not have\)\.$",
+        ),
+        (["+layer=stock"], r"^Invalid layer='stock': expected layer=stock without the \+"),
+        (["++x=1"], r"^Invalid x='1': expected a key of the config; its top-level keys are "),
+        (["+newkey=1"], r"^Invalid newkey='1': expected a key of the config; its top-level keys"),
+        (
+            ["-m", "hydra/launcher=slurm", "hydra.launcher.timeout_min=-1"],
+            r"^Invalid hydra\.launcher\.timeout_min=-1: expected an integer >= 1\.$",
+        ),
+        (
+            ["-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=0"],
+            r"^Invalid hydra\.launcher\.cpus_per_task=0: expected an integer >= 1\.$",
+        ),
+        (
+            ["-m", "hydra/launcher=slurm", "hydra.launcher.partition=[1,2]"],
+            r"^Invalid hydra\.launcher\.partition='\[1,2\]': expected a string or null\.$",
+        ),
+        (
+            ["-m", "hydra/launcher=submitit_local", "hydra.launcher.gpus_per_node=-1"],
+            r"^Invalid hydra\.launcher\.gpus_per_node=-1: expected an integer >= 0\.$",
+        ),
         (["model.units=16,32"], r"^Invalid model\.units='16,32': expected one value \(-m sweeps"),
         (
             ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
@@ -300,6 +330,29 @@ def test_a_key_every_swept_group_option_has_is_checked_with_those_options_not_th
         ),
     ],
 )
-def test_removing_a_key_or_sweeping_without_m_is_one_line(args, message):
+def test_removing_or_adding_a_key_a_launcher_size_or_a_sweep_without_m_is_one_line(args, message):
     with pytest.raises(ConfigError, match=message):
         check_command_line(args, CONFIG_DIR)
+
+
+def test_an_optional_group_may_still_be_removed():
+    assert check_command_line(["~hparams_search"], CONFIG_DIR).model.units == 64
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "args", "where"),
+    [
+        ("experiment/mine.yaml", "model:\n  units: 3\n  depth: : 2\n", ["+experiment=mine"], 3),
+        ("dataset/mine.yaml", "name: [digits\n", ["dataset=mine"], 2),
+    ],
+)
+def test_a_config_file_that_does_not_parse_is_named_with_its_line(
+    tmp_path, path, text, args, where
+):
+    (tmp_path / path).parent.mkdir()
+    (tmp_path / path).write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        check_command_line(["-cd", str(tmp_path), *args], CONFIG_DIR)
+    assert str(raised.value).startswith(
+        f"Invalid config='{tmp_path / path}': expected a YAML file (line {where}, column "
+    )
