@@ -124,6 +124,46 @@ def test_a_model_logged_on_one_backend_predicts_the_same_on_every_backend(backen
         np.testing.assert_allclose(outputs[backend], outputs["jax"], atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def reuse_sweep(tmp_path_factory):
+    """Per backend, quantized jobs of one graph with and without the compiled models kept.
+
+    Hydra runs `seed=0,1 trainer.reuse=true,false` seed by seed: the job of seed 1 with
+    reuse trains through the compiled model of seed 0's, the job after it builds its own.
+    """
+    folder = tmp_path_factory.mktemp("reuse")
+    uri = sqlite_uri(folder)
+    result = run_module(
+        "custom_dense_lab.train", "-m", f"backend={','.join(BACKENDS)}", "seed=0,1",
+        "trainer.reuse=true,false", "quantize=int8", "trainer.epochs=1", "model.units=16",
+        "model.depth=1", "pair_timing.rounds=0", "mlflow.log_model=false",
+        cwd=folder, env={"MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with using_store(uri, folder):
+        (parent,) = sweep_parents()
+        return runs_of(parent.info.run_id)
+
+
+@pytest.mark.xdist_group("reuse_sweep")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_quantized_job_trained_through_a_kept_compiled_model_gives_the_same_figures(
+    reuse_sweep, backend
+):
+    jobs = {
+        (job.data.params["seed"], job.data.params["trainer.reuse"]): job.data.metrics
+        for job in reuse_sweep
+        if job.data.params["backend"] == backend
+    }
+    assert len(jobs) == 4
+    figures = ("test_loss", "test_accuracy", "quantized_test_loss", "quantized_test_accuracy")
+    for seed in ("0", "1"):
+        with_reuse, without = jobs[seed, "True"], jobs[seed, "False"]
+        assert {name: with_reuse[name] for name in figures} == {
+            name: without[name] for name in figures
+        }, (backend, seed)
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_while_a_backend_worker_trains_ends_its_run_killed_and_the_worker(
     tmp_path, signum, status
