@@ -39,10 +39,20 @@ def main(argv=None):
     """Checks the command line, then runs the Hydra application.
 
     Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
-    130 or 143 when SIGINT or SIGTERM stopped it, at any moment: while a run is
-    open, it ends KILLED (and the open sweep with it); before the first run or
-    after the last one ended, the runs stay as they are.
+    130 or 143 when SIGINT or SIGTERM stopped it, at any moment until the process
+    ends: while a run is open, it ends KILLED (and the open sweep with it); before
+    the first run or after the last one ended, the runs stay as they are.
     """
+    signals.take_stops_to_the_end(AFTER_THE_WORK)
+    try:
+        _run(argv)
+    except SystemExit as end:
+        signals.exit_with(end.code)
+        raise
+    signals.exit_with(0)
+
+
+def _run(argv):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here

@@ -110,9 +110,12 @@ def test_a_signal_while_the_command_line_is_checked_ends_it_in_one_line(tmp_path
     assert stderr == "error: interrupted by SIGINT while starting, before any run\n"
 
 
-def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(tmp_path, backend):
     uri = new_store(tmp_path)
-    process = start_train(*QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    process = start_train(
+        f"backend={backend}", *QUIET_JOB, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}
+    )
     for line in process.stdout:
         if line.startswith("done ["):
             process.send_signal(signal.SIGINT)
@@ -120,16 +123,38 @@ def test_a_signal_after_the_job_finished_leaves_its_run_finished_and_exits_130(t
     _, stderr = process.communicate(timeout=60)
 
     assert process.returncode == 130, stderr[-2000:]
-    # Whether the stop lands as the job returns or as the program winds up (a busy machine
-    # reads the line late) picks the line; the run stays FINISHED either way.
+    # Whether the stop lands as the job returns (a torch job: while its worker answers) or as
+    # the program winds up (a busy machine reads the line late) picks the line; the run stays
+    # FINISHED either way.
     assert stderr.strip().splitlines()[-1] in (
         "error: interrupted by SIGINT after the job had finished: its run stays FINISHED",
         "error: interrupted by SIGINT after the work had ended: every run keeps the state it "
         "ended in",
+        *(["error: interrupted by SIGINT"] if backend == "torch" else []),
     )
     (run,) = all_runs(uri, tmp_path)
     assert run.info.status == "FINISHED" and "failure_reason" not in run.data.tags
     assert "test_accuracy" in run.data.metrics
+
+
+@pytest.mark.parametrize(("stop", "status"), [("", 3), ("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_that_arrives_after_the_program_s_last_line_still_decides_its_status(stop, status):
+    # A signal blocked until the end stands for one that arrives after Python's last line:
+    # Python itself would exit 3, and never act on it.
+    code = (
+        "import os, signal\n"
+        "from custom_dense_lab.process import signals\n"
+        "signals.take_stops_to_the_end('after the work had ended')\n"
+        "signals.exit_with(3)\n"
+        f"if {stop!r}:\n"
+        f"    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.{stop or 'SIGINT'}])\n"
+        f"    os.kill(os.getpid(), signal.{stop or 'SIGINT'})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    assert result.returncode == status, result.stderr
+    line = f"error: interrupted by {stop} after the work had ended\n" if stop else ""
+    assert result.stderr == line
 
 
 def test_sigterm_stops_a_sweep_and_closes_its_parent_killed_with_the_report(tmp_path):

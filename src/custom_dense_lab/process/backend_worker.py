@@ -7,15 +7,17 @@ one is gone, it closes its runs FAILED and exits (`sweep.launcher_watch`). Each
 request is a `(function, args)` message of `backends.send`; each reply
 `("returned", value)` or `("raised", exception)`. Its stops come from the
 process that started it: each is noted and acted on at the next checkpoint
-(the current job ends KILLED); that process kills the worker if it waits too
-long. After a stop the worker answers, then exits with the signal's status. It
-exits at the end of its requests.
+(the current job ends KILLED); that process closes the pipes, and kills the
+worker if it waits too long. After a stop the worker answers where that process
+still listens, then exits with the signal's status. It exits at the end of its
+requests.
 """
 
 from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()
 
+import contextlib
 import os
 import pickle
 import sys
@@ -39,10 +41,8 @@ def main(requests_fd, replies_fd, caller_pid):
             reply = ("raised", _sendable(error))
         else:
             reply = _answer(*request)
-        try:
+        with contextlib.suppress(BrokenPipeError):  # the process that asked stopped listening
             backends.send(replies_fd, reply)
-        except BrokenPipeError:  # the process that asked is gone: nobody to answer
-            return
         stop = signals.stop_requested()
         if stop is not None:  # the caller was told, and says it: end quietly
             sys.exit(stop.exit_status)

@@ -167,17 +167,14 @@ class _Worker:
             ) from None
 
     def _stop(self, signum):
-        """Passes a stop on to the worker, and kills it if it has not ended in time."""
-        if not self.alive():
-            return
-        self.process.send_signal(signum)
-        try:
-            self.process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Passes a stop on to the worker and closes it: it ends at its next checkpoint, or at
+        once where it waits for a call (its answer may be in the pipe already)."""
+        if self.alive():
+            self.process.send_signal(signum)
+        self.close()
 
     def close(self):
+        """Closes the pipes, so that the worker ends; kills it if it has not ended in time."""
         if self._requests is None:
             return
         os.close(self._requests)
@@ -187,3 +184,4 @@ class _Worker:
             self.process.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()

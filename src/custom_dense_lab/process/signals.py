@@ -6,9 +6,12 @@ Starting and done, no run open: one line and the signal's exit status at once
 between steps (`stops_at_checkpoints`).
 """
 
+import atexit
 import contextlib
+import logging
 import os
 import signal
+import sys
 import threading
 
 from custom_dense_lab.errors import Interrupted
@@ -16,6 +19,7 @@ from custom_dense_lab.errors import Interrupted
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _stop_signal = None  # the stop this process received
+_exit_status = None  # see `exit_with`
 _stops_only_noted = False  # see `note_stops_only`
 
 
@@ -50,6 +54,24 @@ def exit_on_stop_signals(when=None, stderr_fd=2):
         stderr_fd: The descriptor of the process's standard error.
     """
     _handle_stop_signals(lambda signum, frame: _exit_now(signum, when, stderr_fd))
+
+
+def take_stops_to_the_end(when):
+    """Makes a stop up to the process's very end give its status and one line (`when`).
+
+    Python acts on a signal between two lines of its code: it drops one that arrives after
+    its exit functions, and dies of one that arrives while it unloads its modules, with no
+    line. So once the exit functions registered after this call have run, the stop signals
+    are blocked, one that came meanwhile is acted on, and the process ends there, with the
+    status of `exit_with`.
+    """
+    atexit.register(_end_process, when)
+
+
+def exit_with(code):
+    """The status the process ends with at `take_stops_to_the_end`'s end (a `SystemExit` code)."""
+    global _exit_status
+    _exit_status = 0 if code is None else code if isinstance(code, int) else 1
 
 
 @contextlib.contextmanager
@@ -110,6 +132,20 @@ def _note_first_stop_raise_second(signum, frame):
     if _stop_signal is not None and not _stops_only_noted:
         _raise_interrupted(signum, frame)
     note_stop(signum)
+
+
+def _end_process(when):
+    if _exit_status is None:  # an exception on its way out: Python ends the process
+        return
+    exit_on_stop_signals(when)
+    logging.shutdown()  # what the exit functions registered before this one would flush
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # one caught already is acted on here
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    for signum in sorted(signal.sigpending() & set(STOP_SIGNALS)):
+        _exit_now(signum, when, 2)
+    os._exit(_exit_status)
 
 
 def _exit_now(signum, when, stderr_fd):
