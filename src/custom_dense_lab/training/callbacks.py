@@ -18,6 +18,12 @@ _EPOCH_METRICS = {
 }
 
 
+NO_STEADY_STATE = (
+    "no step_time_ms or train_gflops: one epoch of one training step, which traces the "
+    "train function, has no steady-state step (train for more epochs or smaller batches)"
+)
+
+
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Logs each epoch's losses, accuracies, time and median step time to the active run.
 
@@ -67,9 +73,10 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self._flushed_at = time.perf_counter()
 
     def steady_state_step_time_s(self):
-        """The median step after the first epoch; with one epoch, after its first step."""
-        steps = [t for epoch in self.step_times[1:] for t in epoch]
-        return float(np.median(steps or self.step_times[0][1:] or self.step_times[0]))
+        """The median step after the first epoch; with one epoch, after its first step (which
+        traces the train function); `None` for one epoch of one step (see `NO_STEADY_STATE`)."""
+        steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0][1:]
+        return float(np.median(steps)) if steps else None
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):

@@ -23,7 +23,12 @@ from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
 from custom_dense_lab.training import compiled_models, quantized
-from custom_dense_lab.training.callbacks import EpochMetricsLogger, StopOnNaN, StopWhenAsked
+from custom_dense_lab.training.callbacks import (
+    NO_STEADY_STATE,
+    EpochMetricsLogger,
+    StopOnNaN,
+    StopWhenAsked,
+)
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.flops import training_matmul_flops
 from custom_dense_lab.training.models import job_model
@@ -104,7 +109,8 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     print(
         f"done [{label}] test_accuracy={metrics['test_accuracy']:.4f} "
         + (f"quantized_test_accuracy={quantized_accuracy:.4f} " if quantized_accuracy else "")
-        + f"step_time_ms={metrics['step_time_ms']:.3f} overhead_s={metrics['overhead_s']:.2f} "
+        + (f"step_time_ms={metrics['step_time_ms']:.3f} " if "step_time_ms" in metrics else "")
+        + f"overhead_s={metrics['overhead_s']:.2f} "
         f"run_id={run.info.run_id}",
         flush=True,
     )
@@ -219,14 +225,18 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         "test_accuracy": float(test["accuracy"]),
         "fit_time_s": fit_time_s,
         "first_epoch_time_s": epochs.epoch_times[0],
-        "step_time_ms": step_time_s * 1000.0,
-        "train_gflops": step_flops / step_time_s / 1e9,
         "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
         **inference,
         "param_count": float(model.count_params()),
         "model_size_bytes": float(quantized.size_bytes(model)),
         **quantized_figures,
     }
+    if step_time_s is None:
+        print(f"[{' '.join(overrides) or 'default config'}] {NO_STEADY_STATE}", flush=True)
+    else:
+        metrics.update(
+            step_time_ms=step_time_s * 1000.0, train_gflops=step_flops / step_time_s / 1e9
+        )
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
     signals.raise_if_stopped()

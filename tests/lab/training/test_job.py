@@ -16,7 +16,7 @@ from custom_dense_lab import errors
 from custom_dense_lab.config.validation import MAX_DEPTH, MAX_UNITS
 from custom_dense_lab.process import signals
 from custom_dense_lab.training import job as job_module
-from custom_dense_lab.training.callbacks import StopWhenAsked
+from custom_dense_lab.training.callbacks import NO_STEADY_STATE, StopWhenAsked
 from custom_dense_lab.training.job import run_job
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
@@ -96,6 +96,26 @@ def test_a_job_records_its_full_contract(tracking):
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
     assert [model.name for model in logged] == ["custom-u16-d2-relu"]
+
+
+# One training step per epoch: 100 samples, of which fewer than 128 train.
+ONE_STEP_EPOCHS = ("dataset=synthetic", "dataset.n_samples=100", "trainer.batch_size=128")
+
+
+def test_one_epoch_of_one_step_logs_no_step_time_and_says_why(tracking, capsys):
+    job(tracking, *ONE_STEP_EPOCHS, *QUICK)
+    metrics = only_run(tracking).data.metrics
+    assert "step_time_ms" not in metrics and "train_gflops" not in metrics
+    assert "test_accuracy" in metrics
+    out = capsys.readouterr().out
+    assert f"] {NO_STEADY_STATE}\n" in out and "step_time_ms=" not in out
+
+
+def test_the_step_time_of_one_step_epochs_leaves_out_the_first_epoch_s_tracing(tracking):
+    job(tracking, *ONE_STEP_EPOCHS, "trainer.epochs=2", "mlflow.log_model=false")
+    run = only_run(tracking)
+    first, second = mlflow.MlflowClient().get_metric_history(run.info.run_id, "epoch_step_time_ms")
+    assert run.data.metrics["step_time_ms"] == second.value < first.value
 
 
 def test_custom_and_stock_jobs_of_one_config_match(tracking):
