@@ -14,10 +14,19 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job, setup_globals
+from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_ray_launcher import ray_launcher
 from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
+_TOKEN_HINT = (
+    "; the cluster asks for token authentication: set RAY_AUTH_MODE=token, with its token in "
+    "~/.ray/auth_token or RAY_AUTH_TOKEN"
+)
+
+
+class ClusterError(CompactHydraException):
+    """Ray could not reach or start its cluster (Hydra's one-line errors: the program prints it)."""
 
 
 class RayLauncher(ray_launcher.RayLauncher):
@@ -36,7 +45,11 @@ class RayLauncher(ray_launcher.RayLauncher):
 
         setup_globals()
         if not ray.is_initialized():
-            ray.init(**OmegaConf.to_container(self.ray_cfg.init, resolve=True))
+            try:
+                ray.init(**OmegaConf.to_container(self.ray_cfg.init, resolve=True))
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
+                hint = _TOKEN_HINT if "InvalidAuthToken" in str(error.__cause__) else ""
+                raise ClusterError(f"Ray: {_first_line(error)}{hint}") from None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         parent = parent_run_id(str(sweep_dir))
