@@ -123,11 +123,16 @@ def _search_path(folders):
     return [f"hydra.searchpath=[{uris}]"] if folders else []
 
 
+_FRAMING = ("Error when parsing index", "Error parsing override", "See https://")
+
+
 def _parse(text):
     try:
         return parse_one(text)
     except OverrideParseException as error:
-        reason = str(error).splitlines()[0].removeprefix("LexerNoViableAltException: ")
+        # Hydra 1.4 opens with where the override was and closes with a link: the reason is between.
+        lines = [line for line in str(error).splitlines() if not line.startswith(_FRAMING)]
+        reason = (lines or [str(error)])[0].removeprefix("LexerNoViableAltException: ")
         raise ConfigError(
             "override",
             text,

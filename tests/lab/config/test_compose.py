@@ -55,6 +55,10 @@ def check_command_line(args, config_dir):
         (["trainer.precision=float7"], "Invalid trainer.precision='float7': expected one of"),
         (["trainer.verbose=3"], "Invalid trainer.verbose='3': expected one of auto, silent (0),"),
         (["model.units=["], "Invalid override='model.units=[': expected key=value in Hydra's"),
+        (
+            ["-m", "quantize=choice(null,int8)"],
+            "grammar (TypeError while evaluating 'choice(null,int8)': mismatch type argument",
+        ),
         (["model.activation=ré"], "Invalid override='model.activation=ré': expected key=value"),
         (["-m", "model.units=8,abc"], "Invalid model.units='abc': expected an integer."),
         (
