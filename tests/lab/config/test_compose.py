@@ -57,6 +57,7 @@ def check_command_line(args, config_dir):
         (["model.units=["], "Invalid override='model.units=[': expected key=value in Hydra's"),
         (
             ["-m", "quantize=choice(null,int8)"],
+            "Invalid override='quantize=choice(null,int8)': expected key=value in Hydra's override "
             "grammar (TypeError while evaluating 'choice(null,int8)': mismatch type argument",
         ),
         (["model.activation=ré"], "Invalid override='model.activation=ré': expected key=value"),
