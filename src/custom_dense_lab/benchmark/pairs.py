@@ -15,14 +15,8 @@ MEASURES = ("train_step", "infer_batch", "infer_single")
 
 @dataclasses.dataclass
 class PairModels:
-    """A custom and a stock model of one config, and what their training steps run on.
-
-    Args:
-        models: `{"custom": model, "stock": model}`, compiled.
-        train_data: What `timing.train_step_call` takes: on TensorFlow a
-            repeated `tf.data` batch, elsewhere a numpy `(x, y)`.
-        batch: A numpy batch of inputs for the forward passes.
-    """
+    """`{"custom": model, "stock": model}`, compiled; what `timing.train_step_call` takes
+    (`training_data`); a numpy batch of inputs for the forward passes."""
 
     models: dict
     train_data: object
@@ -32,9 +26,8 @@ class PairModels:
 class PairClock:
     """Times a pair's measures round after round, custom and stock taking turns.
 
-    Both layers make the same number of calls per sample, calibrated once
-    after warm-up to about `seconds_per_sample`. A `reference` (a
-    `timing.MatmulReference`) may stand between them in the training rounds.
+    Both layers make as many calls per sample, about `seconds_per_sample`; a
+    `reference` (`timing.MatmulReference`) may stand between their training steps.
     """
 
     def __init__(self, pair, seconds_per_sample, measures=MEASURES, reference=None):
@@ -50,7 +43,7 @@ class PairClock:
                     calls[layer], self._steps[layer] = timing.train_step_call(
                         pair.models[layer], pair.train_data
                     )
-                if reference is not None:  # the matmul's peak, timed in the same rounds
+                if reference is not None:
                     calls = {"custom": calls["custom"], "reference": reference, **calls}
             else:
                 batch = pair.batch[:1] if measure == "infer_single" else pair.batch
@@ -64,13 +57,10 @@ class PairClock:
                 for name, call in calls.items()
             }
             self._calls[measure] = calls
-        self.seconds = {
-            measure: {name: [] for name in calls} for measure, calls in self._calls.items()
-        }
         self.rounds = 0
 
     def time(self, rounds):
-        """Times `rounds` more rounds of every measure; returns their seconds per step or call."""
+        """`{measure: {name: [seconds per step or call]}}` of `rounds` more rounds."""
         timed = {}
         for measure, calls in self._calls.items():
             per_call = timing.interleaved(calls, rounds, self._counts[measure], first=self.rounds)
@@ -78,21 +68,12 @@ class PairClock:
             timed[measure] = {
                 name: (seconds / steps.get(name, 1)).tolist() for name, seconds in per_call.items()
             }
-            for name, seconds in timed[measure].items():
-                self.seconds[measure][name] += seconds
         self.rounds += rounds
         return timed
 
 
 def paired_models(build, seed, train_data, batch):
-    """A `PairModels` whose stock model starts from the custom one's weights.
-
-    Args:
-        build: `build(layer)` returns the compiled model of `"custom"` or `"stock"`.
-        seed: The random seed both are built under.
-        train_data: What their training steps run on (see `PairModels`).
-        batch: A numpy batch of inputs.
-    """
+    """A `PairModels` of `build(layer)` under `seed`, the stock model from the custom weights."""
     models = {}
     for layer in LAYERS:
         keras.utils.set_random_seed(seed)
@@ -102,11 +83,8 @@ def paired_models(build, seed, train_data, batch):
 
 
 def training_data(x, y):
-    """One batch as what `timing.train_step_call` takes on the active backend.
-
-    On TensorFlow, a repeated batch whose batch size is unknown, as in the jobs' pipelines,
-    so that a job's traced train function runs it without tracing again.
-    """
+    """One batch as `timing.train_step_call` takes it: on TensorFlow a repeated batch of
+    unknown size, as in the jobs' pipelines, which a job's traced train function runs as is."""
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -118,17 +96,8 @@ _kept = {}
 
 
 def keep(run_id, model, train_batch, batch):
-    """Keeps a job's compiled model, while it lives, for its pair's timing at the sweep's end.
-
-    The sweep then times the pair from the model its job trained through, already
-    traced, instead of building it again from the config the job logged.
-
-    Args:
-        run_id: The job's run.
-        model: The compiled model the job trained through (shared by the jobs of one graph).
-        train_batch: A numpy `(x, y)` training batch.
-        batch: A numpy batch of inputs for the forward passes.
-    """
+    """Keeps, while it lives, the compiled model the job `run_id` trained through, with a numpy
+    `(x, y)` training batch and a batch of inputs, for its pair's timing at the sweep's end."""
     _kept[run_id] = (weakref.ref(model), train_batch, batch)
     weakref.finalize(model, _kept.pop, run_id, None)
 
@@ -142,5 +111,4 @@ def kept_model(run_id):
 
 
 def forget_kept():
-    """Forgets every kept model (the sweep has timed its pairs)."""
     _kept.clear()

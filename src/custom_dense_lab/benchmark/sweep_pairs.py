@@ -1,12 +1,5 @@
-"""A sweep's speed verdict: its custom/stock pairs timed in turns at its end, until the answer holds.
-
-Every pair is timed `rounds` rounds, then a few rounds more each, pass after
-pass, until the pooled 95% interval of the sweep's step-time ratio is within
-`target` of its median, or the pairs reach `max_rounds`. A pair is timed from
-the compiled models its jobs trained through where they are still in the
-process that ran them; otherwise (joblib, SLURM) its models are built again
-from the configs its jobs logged, in a process of its backend.
-"""
+"""A sweep's speed verdict: its custom/stock pairs timed in turns at its end, until it holds
+(docs/architecture.md, One timing engine)."""
 
 import contextlib
 import json
@@ -32,26 +25,14 @@ ROUNDS_PER_PASS = 2
 
 
 def time_sweep_pairs(parent_run_id, settings):
-    """Times every finished custom/stock pair of a sweep and logs the figures on its parent.
-
-    A pair that cannot be timed (its jobs ran on a GPU this process does not
-    see, a config that is gone) is recorded with the reason; the report then
-    shows its jobs' own figures, labelled as sequential.
-
-    Args:
-        parent_run_id: The sweep's parent run.
-        settings: `pair_timing` of the sweep's config: `rounds`, `max_rounds`,
-            `target` and `seconds_per_sample`.
-    """
+    """Times every finished pair of a sweep by its `pair_timing` settings; logs the figures
+    on its parent. A pair that cannot be timed here is recorded with the reason."""
     found = pair_runs(child_runs(parent_run_id))
     if found.empty:
         return
     started = time.perf_counter()
     labels = pair_labels(found)
-    entries = [
-        {"run_id_custom": row["run_id_custom"], "run_id_stock": row["run_id_stock"]}
-        for _, row in found.iterrows()
-    ]
+    entries = found[["run_id_custom", "run_id_stock"]].to_dict("records")
     try:
         done, stopped_by = _time_until_settled(entries, settings)
     finally:
@@ -81,11 +62,7 @@ def time_sweep_pairs(parent_run_id, settings):
 
 
 def _time_until_settled(entries, settings):
-    """Times the pairs pass after pass; returns the rounds each had, and what stopped them.
-
-    Returns:
-        `(rounds, "target" | "max_rounds")`.
-    """
+    """Times the pairs pass after pass; returns `(rounds, "target" | "max_rounds")`."""
     rounds, done = settings.rounds, 0
     while True:
         for entry in (e for e in entries if "not_timed" not in e):
@@ -105,7 +82,8 @@ def _time_more(entry, rounds, seconds_per_sample):
     run_ids = (entry["run_id_custom"], entry["run_id_stock"])
     try:
         seconds = backends.run_in_backend(
-            _backend_of(run_ids[0]),
+            # TensorFlow for a run from before the lab recorded its backend
+            mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow"),
             time_pair,
             mlflow.get_tracking_uri(),
             run_ids,
@@ -139,20 +117,12 @@ def _outcome(entry):
     )
 
 
-def _backend_of(run_id):
-    """The Keras backend a job ran on (TensorFlow for a run from before the lab recorded it)."""
-    return mlflow.get_run(run_id).data.tags.get("keras_backend", "tensorflow")
-
-
 _clocks = {}
 
 
 def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
-    """`{measure: {layer: [seconds]}}` of `rounds` more rounds of a pair, in this process.
-
-    The pair's clock is kept for the next pass. Runs in a process of the
-    jobs' backend (see `process.backends`).
-    """
+    """`{measure: {layer: [seconds]}}` of `rounds` more rounds of a pair, in a process of its
+    backend; the pair's clock is kept for the next pass."""
     if run_ids not in _clocks:
         mlflow.set_tracking_uri(tracking_uri)
         custom_run = mlflow.get_run(run_ids[0])

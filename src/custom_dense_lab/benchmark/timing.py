@@ -1,8 +1,6 @@
 """The one timing engine: compiled calls on each Keras backend, timed in turns.
 
-Every figure of speed in the lab comes from here: a job's inference latency,
-the sweep's paired verdict and `custom-dense-bench`. Each timed call waits for
-its result; warm-up and compilation are never timed.
+Each timed call waits for its result; warm-up and compilation are never timed.
 """
 
 import time
@@ -29,10 +27,9 @@ def compiled(function):
 
 
 def compiled_forward(model, example_shape):
-    """The inference-mode forward pass of `model` as one compiled function, for any batch size.
+    """The inference-mode forward pass of `model`, compiled once for any batch size.
 
-    TensorFlow traces it once (with XLA where the model compiles with it); JAX
-    jits the stateless call over the model's current variables; PyTorch runs
+    JAX jits the stateless call over the model's current variables; PyTorch runs
     the module eagerly under `no_grad`. The function holds the model weakly.
     """
     held = weakref.ref(model)
@@ -46,9 +43,7 @@ def compiled_forward(model, example_shape):
             jit_compile=bool(model.jit_compile),
         )
     if backend == "jax":
-        import jax
-
-        stateless = jax.jit(
+        stateless = compiled(
             lambda trainable, non_trainable, x: held().stateless_call(
                 trainable, non_trainable, x, training=False
             )[0]
@@ -84,12 +79,11 @@ def forward_call(forward, batch):
 
 
 def train_step_call(model, data):
-    """A call that runs training steps of a compiled `model` and waits; its steps per call.
+    """`(call, steps per call)`: training steps of a compiled `model`, waited for.
 
-    On TensorFlow, one call of the model's traced train function over `data`,
-    a repeated `tf.data` batch: `steps_per_execution` steps (a model that has
-    not trained yet fits once first, which traces it). On JAX and PyTorch,
-    one `train_on_batch` of `data`, a numpy `(x, y)`: one step.
+    On TensorFlow, the model's traced train function over `data`, a repeated
+    `tf.data` batch (an untrained model fits once first, which traces it);
+    elsewhere `train_on_batch` of `data`, a numpy `(x, y)`.
     """
     if keras.config.backend() != "tensorflow":
         x, y = data
@@ -110,20 +104,12 @@ def calls_per_sample(call, seconds):
 
 
 def interleaved(calls, rounds, counts=None, first=0):
-    """Times each call over `rounds` rounds, taking turns and reversing the order every round.
+    """`{name: numpy seconds per call, one per round}` of `calls`, timed in turns.
 
-    Each sample follows one untimed call of its own: the first call after another model's
-    runs slower, and in batches of rounds one side would always come first.
-
-    Args:
-        calls: `{name: zero-argument call that waits for its result}`, warmed up.
-        rounds: Rounds; each round times every call once.
-        counts: `{name: calls per timed sample}`; one call each by default.
-        first: Index of the first round, so that rounds timed in several
-            batches keep alternating their order.
-
-    Returns:
-        `{name: numpy array of seconds per call, one per round}`.
+    The order reverses every round (`first` is the first round's index, so that
+    batches of rounds keep alternating), and each sample follows one untimed call
+    of its own: the first call after another model's runs slower. `counts` gives
+    `{name: calls per sample}`, one by default.
     """
     names = list(calls)
     seconds = {name: [] for name in names}
@@ -131,7 +117,7 @@ def interleaved(calls, rounds, counts=None, first=0):
         raise_if_stopped()
         for name in names if index % 2 == 0 else names[::-1]:
             count = counts[name] if counts else 1
-            calls[name]()  # untimed: every sample starts warm, whichever call ran before it
+            calls[name]()
             started = time.perf_counter()
             for _ in range(count):
                 calls[name]()
@@ -140,27 +126,14 @@ def interleaved(calls, rounds, counts=None, first=0):
 
 
 def warm_up(calls, times=3):
-    """Calls each call a few times, so that compilation and caches are behind them."""
     for call in calls.values():
         for _ in range(times):
             call()
 
 
-def inference_timings(models, batch, forwards=None, single_rounds=100, batch_rounds=20):
-    """Single-example latency and batched throughput of several models, timed in turns.
-
-    Args:
-        models: Built Keras models taking `batch`.
-        batch: A float32 numpy batch; its first example is the single input.
-        forwards: The models' compiled forward passes, where already made.
-        single_rounds: Timed single-example calls of each model.
-        batch_rounds: Timed whole-batch calls of each model.
-
-    Returns:
-        One dict per model: `infer_latency_ms_p50`, `infer_latency_ms_p95`,
-        `infer_throughput_sps`.
-    """
-    forwards = forwards or [compiled_forward(m, batch.shape[1:]) for m in models]
+def inference_timings(models, batch, forwards, single_rounds=100, batch_rounds=20):
+    """Per model, in turns: `infer_latency_ms_p50` and `_p95` of its first example, and
+    `infer_throughput_sps` of the whole numpy `batch`, from its compiled `forwards`."""
     single = {i: forward_call(f, batch[:1]) for i, f in enumerate(forwards)}
     whole = {i: forward_call(f, batch) for i, f in enumerate(forwards)}
     warm_up(single)
@@ -183,9 +156,8 @@ def inference_timings(models, batch, forwards=None, single_rounds=100, batch_rou
 class MatmulReference:
     """A large float32 matmul, the device's practical peak, timed beside the models' steps.
 
-    On TensorFlow the product is summed inside the graph, so that it never
-    leaves TensorFlow's memory; on JAX and PyTorch the product itself is
-    returned, which XLA computes faster than a fused sum.
+    TensorFlow sums the product inside the graph, so that it never leaves
+    TensorFlow's memory; XLA computes the bare product faster than a fused sum.
     """
 
     def __init__(self, n=2048):
