@@ -1,5 +1,6 @@
 """Which device a job runs on: `device=auto|cpu|gpu` resolved on the active Keras backend."""
 
+import contextlib
 import platform
 from dataclasses import dataclass
 
@@ -10,14 +11,8 @@ from custom_dense_lab.errors import ConfigError
 
 @dataclass(frozen=True)
 class Placement:
-    """A resolved device.
-
-    Args:
-        kind: `"cpu"` or `"gpu"`.
-        spec: The device for `keras.device` on every backend: `"cpu"` (PyTorch
-            would copy a variable placed on `cpu:0` at every step) or `"gpu:0"`.
-        name: The CPU model or GPU name.
-    """
+    """`kind` `"cpu"` or `"gpu"`; `spec` for `keras.device`, `"cpu"` (PyTorch would copy a
+    variable placed on `cpu:0` at every step) or `"gpu:0"`; `name`, the CPU model or GPU name."""
 
     kind: str
     spec: str
@@ -25,11 +20,8 @@ class Placement:
 
 
 def resolve_device(requested):
-    """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"`.
-
-    Raises:
-        ConfigError: `"gpu"` was asked for and the backend sees none.
-    """
+    """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"` (a
+    `ConfigError` where the backend sees none)."""
     gpus = _gpu_names()
     if requested == "gpu" and not gpus:
         raise ConfigError(
@@ -71,11 +63,8 @@ def _gpu_names():
 
 
 def _cpu_model_name():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()

@@ -2,30 +2,12 @@
 
 
 def training_matmul_flops(model, batch_size):
-    """Counts the matmul FLOPs of one training step of a model's dense layers.
+    """The matmul FLOPs of one training step of the model's layers with a 2-D `kernel`.
 
-    A dense layer mapping `n` features to `m` does `2 * batch * n * m` FLOPs
-    forward, as many again for the kernel's gradient and, except for the first
-    layer (whose input needs no gradient), as many for its input's gradient.
-    Bias, activation, loss and optimizer work is elementwise and not counted.
-
-    Args:
-        model: A built Keras model whose `layers`, in order, include its
-            dense layers; every layer with a 2-D `kernel` counts, CustomDense
-            and Dense alike.
-        batch_size: Examples per step.
-
-    Returns:
-        FLOPs per step, as a float.
+    A layer mapping `n` features to `m` does `2 * batch * n * m` forward, as many
+    for its kernel's gradient and, but for the first layer, for its input's.
+    Elementwise work (bias, activation, loss, optimizer) is not counted.
     """
-    flops = 0.0
-    first = True
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None or len(kernel.shape) != 2:
-            continue
-        n, m = kernel.shape
-        passes = 2 if first else 3
-        flops += passes * 2.0 * batch_size * n * m
-        first = False
-    return flops
+    kernels = [getattr(layer, "kernel", None) for layer in model.layers]
+    shapes = [kernel.shape for kernel in kernels if kernel is not None and len(kernel.shape) == 2]
+    return sum((2 if i == 0 else 3) * 2.0 * batch_size * n * m for i, (n, m) in enumerate(shapes))

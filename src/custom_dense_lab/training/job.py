@@ -38,33 +38,22 @@ _INFERENCE_BATCH = 256
 
 
 class PhaseClock:
-    """Accumulates wall time per named phase of a job."""
+    """Wall time per named phase of a job."""
 
     def __init__(self):
-        self.started = time.perf_counter()
+        self.started = self._mark = time.perf_counter()
         self.seconds = {}
-        self._mark = self.started
 
     def lap(self, phase):
         now = time.perf_counter()
         self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
         self._mark = now
 
-    def total(self):
-        return time.perf_counter() - self.started
-
 
 def run_job(cfg, overrides, in_sweep, parent_run_id=None):
-    """Trains and evaluates one model, recording everything in one MLflow run.
-
-    The run is a child of the sweep's parent when there is one, the run
-    `mlflow run` opened when there is one, else new. A failed job ends its run
-    FAILED with the reason and returns `None`; a stopped one ends it KILLED
-    and raises `Interrupted`.
-
-    Returns:
-        The final metrics, or `None` when the job failed.
-    """
+    """Trains and evaluates one model in one MLflow run (a child of the sweep's parent, else
+    the run `mlflow run` opened, else new); returns its final metrics. A failed job ends its
+    run FAILED and returns `None`; a stopped one ends it KILLED and raises `Interrupted`."""
     clock = PhaseClock()
     # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
     keras.backend.clear_session(free_memory=False)
@@ -105,22 +94,15 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
     lifecycle.finish_active_run()
-    quantized_accuracy = metrics.get("quantized_test_accuracy")
-    print(
-        f"done [{label}] test_accuracy={metrics['test_accuracy']:.4f} "
-        + (f"quantized_test_accuracy={quantized_accuracy:.4f} " if quantized_accuracy else "")
-        + (f"step_time_ms={metrics['step_time_ms']:.3f} " if "step_time_ms" in metrics else "")
-        + f"overhead_s={metrics['overhead_s']:.2f} "
-        f"run_id={run.info.run_id}",
-        flush=True,
-    )
+    shown = {"test_accuracy": 4, "quantized_test_accuracy": 4, "step_time_ms": 3, "overhead_s": 2}
+    figures = " ".join(f"{k}={metrics[k]:.{d}f}" for k, d in shown.items() if k in metrics)
+    print(f"done [{label}] {figures} run_id={run.info.run_id}", flush=True)
     if not in_sweep:
         ui.where_to_look(run.info.run_id, cfg.mlflow.experiment_name)
     return metrics
 
 
 def _end_killed(interrupted, label):
-    """Ends the job's run KILLED, says so, and raises `interrupted`."""
     lifecycle.end_active_run("KILLED", str(interrupted))
     print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
     raise interrupted from None
@@ -128,7 +110,7 @@ def _end_killed(interrupted, label):
 
 def _end_on_full_disk(storage, run_id):
     """Frees what the failed write left, ends the run FAILED, and raises `storage`: the sweep stops."""
-    with contextlib.suppress(Exception):  # a store that cannot be read: nothing to free
+    with contextlib.suppress(Exception):
         records.remove_unfinished_models(run_id)
     lifecycle.end_active_run("FAILED", str(storage))
     raise storage from None
@@ -168,6 +150,9 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             signals.raise_if_stopped()
 
             epochs = EpochMetricsLogger()
+            verbose = trainer.verbose.value  # -1: a progress bar on a terminal, outside sweeps
+            if verbose < 0:
+                verbose = int(sys.stdout.isatty() and not in_sweep)
             fit_started = time.perf_counter()
             try:
                 history = compiled.fit(
@@ -176,7 +161,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                     epochs=trainer.epochs,
                     shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
                     callbacks=[StopOnNaN(), epochs, StopWhenAsked()],
-                    verbose=_verbosity(trainer.verbose.value, in_sweep),
+                    verbose=verbose,
                 )
             finally:
                 epochs.flush()
@@ -189,10 +174,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             )
             clock.lap("overhead_evaluate_s")
             sample, _ = bundle.examples("test", _INFERENCE_BATCH)
-            # The job ships the quantized model, when it asks for one (`quantize`), timed
-            # in turns with the float one.
-            shipped, quantized_figures = model, {}
-            timed = [compiled]
+            # The job ships the quantized model where it asks for one, timed with the float one.
+            shipped, quantized_figures, timed = model, {}, [compiled]
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples(
                     "train", cfg.calibration_batches * trainer.batch_size
@@ -219,7 +202,6 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     step_time_s = epochs.steady_state_step_time_s()
-    step_flops = training_matmul_flops(model, trainer.batch_size)
     metrics = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
@@ -234,9 +216,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     if step_time_s is None:
         print(f"[{' '.join(overrides) or 'default config'}] {NO_STEADY_STATE}", flush=True)
     else:
-        metrics.update(
-            step_time_ms=step_time_s * 1000.0, train_gflops=step_flops / step_time_s / 1e9
-        )
+        flops = training_matmul_flops(model, trainer.batch_size)
+        metrics.update(step_time_ms=step_time_s * 1000.0, train_gflops=flops / step_time_s / 1e9)
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
     signals.raise_if_stopped()
@@ -251,7 +232,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     clock.lap("overhead_log_model_s")
 
     phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
-    overhead = clock.total() - clock.seconds["fit"]
+    overhead = time.perf_counter() - clock.started - clock.seconds["fit"]
     # Linked to the model, so that the Models page shows the final figures.
     mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
@@ -262,10 +243,3 @@ def _forward_pass(model, sample, reuse):
     return reuse.get(
         "forward passes", model, lambda: timing.compiled_forward(model, sample.shape[1:])
     )
-
-
-def _verbosity(level, in_sweep):
-    """Keras's `verbose` for a `trainer.verbose` level; -1 is `auto`."""
-    if level >= 0:
-        return level
-    return 1 if sys.stdout.isatty() and not in_sweep else 0

@@ -21,16 +21,11 @@ def build_mlp(
     use_bias=True,
     name="mlp",
 ):
-    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer.
-
-    Custom and stock models of one config differ only in `dense_class`: the
-    same named layers draw the same initial weights after the same seed.
-    """
-    common = {
-        "kernel_initializer": kernel_initializer,
-        "bias_initializer": bias_initializer,
-        "use_bias": use_bias,
-    }
+    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer: custom and
+    stock models of one config draw the same initial weights after the same seed."""
+    common = dict(
+        kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, use_bias=use_bias
+    )
     hidden = [
         dense_class(units, activation=activation, name=f"hidden_{i + 1}", **common)
         for i in range(depth)

@@ -13,12 +13,8 @@ CALIBRATED = {
 
 
 def quantized_copy(model, mode, calibration_batches=()):
-    """A copy of the trained `model` quantized to `mode`, compiled for evaluation; `model` stays float.
-
-    int8, int4 and float8 go through `Model.quantize(mode)`; GPTQ and AWQ
-    calibrate each dense layer on `calibration_batches` (numpy inputs) with
-    Keras's own algorithms (`custom_dense.quantize_model`).
-    """
+    """A copy of the trained `model` quantized to `mode`, compiled for evaluation; GPTQ and AWQ
+    calibrate on `calibration_batches` of numpy inputs (`custom_dense.quantize_model`)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if mode in CALIBRATED:
@@ -37,7 +33,7 @@ def loadable(model, mode):
 
 
 def size_bytes(model):
-    """The bytes of every variable of `model`: what its weights take in memory and on disk."""
+    """The bytes of every variable of `model`, in memory and on disk."""
     return int(sum(keras.ops.convert_to_numpy(variable).nbytes for variable in model.weights))
 
 
