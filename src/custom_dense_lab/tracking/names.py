@@ -65,13 +65,8 @@ _SHORT_VALUES = {
 
 
 def swept_values(task_overrides, sweeper_params=None):
-    """The keys a sweep varies, `layer` first, with their listed values (`None` for an interval).
-
-    Args:
-        task_overrides: The sweep's command line (`hydra.overrides.task`).
-        sweeper_params: The sweeper's `params` (a preset's grid, an Optuna search space),
-            `{key: sweep string}`; the command line wins for a key in both.
-    """
+    """The keys a sweep varies, `layer` first, with their listed values (`None` for an interval),
+    from its command line and, where that does not set the key, its sweeper's `params`."""
     overrides = [f"{key}={value}" for key, value in (sweeper_params or {}).items()]
     by_key = {}
     for override in parse([*task_overrides, *overrides]):
@@ -127,8 +122,8 @@ def numbered(labels):
     result = []
     for label in labels:
         seen[label] += 1
-        suffix = f" #{seen[label]}" if seen[label] > 1 else ""
-        result.append(label[: MAX_JOB_NAME - len(suffix)] + suffix if suffix else label)
+        suffix = f" #{seen[label]}"
+        result.append(label[: MAX_JOB_NAME - len(suffix)] + suffix if seen[label] > 1 else label)
     return result
 
 

@@ -34,30 +34,25 @@ def environment_tags(layer, placement, device_kind):
     """Tags that say what ran where: the layer, the device (where the variables live, and the
     `Placement` asked for), the versions and the lab's commit."""
     commit, dirty = git_state(_LAB_DIR)
-    return {
+    backend = keras.config.backend()
+    tags = {
         "layer_impl": layer,
         "device": device_kind,
         "device_name": placement.name,
-        "keras_backend": keras.config.backend(),
-        **backend_versions(),
+        "keras_backend": backend,
+        "tf_version": tf.__version__,  # tf.data runs on every backend
         "keras_version": keras.__version__,
         "git_commit": commit,
         "git_dirty": dirty,
     }
-
-
-def backend_versions():
-    """`tf_version` (`tf.data` runs on every backend), and `jax_version` or `torch_version`."""
-    versions = {"tf_version": tf.__version__}
-    backend = keras.config.backend()
-    if backend in ("jax", "torch"):
-        versions[f"{backend}_version"] = importlib.metadata.version(backend)
-    return versions
+    if backend != "tensorflow":
+        tags[f"{backend}_version"] = importlib.metadata.version(backend)
+    return tags
 
 
 @functools.cache
 def git_state(folder):
-    """`(commit, "true" or "false")` of the repository holding `folder`, else `("unknown",) * 2`."""
+    """`(commit, "true" or "false")` of the repository holding `folder`, else "unknown" twice."""
     try:
         repository = git.Repo(folder, search_parent_directories=True)
         return repository.head.commit.hexsha, str(repository.is_dirty()).lower()
@@ -92,13 +87,9 @@ def model_name(cfg):
 
 
 def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
-    """Logs a Keras model under `model_name(cfg)` in the format of `custom_dense_pyfunc`;
-    returns its `ModelInfo`.
-
-    The signature and requirements are given, not inferred (seconds per model). The model
-    gets the run's params, the metrics logged at `step` (the last epoch), `tags`, and in a
-    sweep its parent's `sweep_run_id` and `sweep_name`.
-    """
+    """Logs a Keras model as `model_name(cfg)` (`custom_dense_pyfunc`), with the metrics of
+    `step`, `tags` and its sweep's `sweep_run_id` and `sweep_name`; returns its `ModelInfo`.
+    The signature and requirements are given: MLflow infers them in seconds per model."""
     parent = mlflow.active_run().data.tags.get(MLFLOW_PARENT_RUN_ID)
     if parent is not None:
         tags = {**tags, "sweep_run_id": parent, "sweep_name": mlflow.get_run(parent).info.run_name}
@@ -116,10 +107,8 @@ def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
 
 
 def remove_unfinished_models(run_id):
-    """Deletes the local files of the run's models that never became READY; returns the folders.
-
-    A part-written model (a full disk) frees the space the run's own closing needs.
-    """
+    """Deletes the local files of the run's models that never became READY (a full disk), so
+    that the run can close; returns the folders."""
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     models = mlflow.search_logged_models(
         experiment_ids=[experiment_id],

@@ -25,15 +25,11 @@ def registered_model_name(experiment_name, dataset):
 
 
 def register_job_model(run_id, sweep_run_id):
-    """Registers the model of the finished job `run_id`; moves `champion` to it where it wins.
+    """Registers the model of the finished job `run_id`, tagged with its sweep, job, dataset,
+    objective, score and overrides; returns a line that says so, `None` without a model.
 
-    The new version is tagged with its sweep, job, dataset, objective, score and overrides.
-    It takes `champion` when the model has none, or when it scores higher than the
-    champion on the same dataset (by the champion's tags); a tie, or a champion whose tags
-    name no score or another dataset, keeps the alias where it is.
-
-    Returns:
-        A line that says what was registered, or `None` where the job logged no model.
+    It takes `champion` where there is none, or where it scores higher than the champion on
+    the same dataset (by the champion's tags); else the alias stays.
     """
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
