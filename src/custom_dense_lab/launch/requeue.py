@@ -8,6 +8,7 @@ sweep, their overrides.
 import os
 
 import mlflow
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from custom_dense_lab.tracking.lifecycle import (
     FAILURE_TAG,
@@ -18,19 +19,15 @@ from custom_dense_lab.tracking.lifecycle import (
 from custom_dense_lab.tracking.names import OVERRIDES_TAG
 
 RESTARTS_TAG = "launcher_restarts"  # how many times SLURM started the run's job again
-_PARENT_TAG = "mlflow.parentRunId"
 
 
 def end_job_runs(parent_run_id, job_id, overrides, reason, run_name=None):
-    """Ends the job's unfinished runs FAILED with `reason`; one that never started gets a run.
-
-    Returns:
-        The ids of the runs ended.
-    """
+    """Ends the job's unfinished runs FAILED with `reason` (one that never started gets a run);
+    returns their ids."""
     runs = job_runs(parent_run_id, job_id)
     if not runs:
         tags = {
-            _PARENT_TAG: parent_run_id,
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
             LAUNCHER_JOB_TAG: job_id,
             OVERRIDES_TAG: " ".join(overrides),
         }
@@ -71,6 +68,6 @@ def job_runs(parent_run_id, job_id):
     experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
     return mlflow.MlflowClient().search_runs(
         [experiment_id],
-        filter_string=f"tags.`{_PARENT_TAG}` = '{parent_run_id}' AND tags.`{LAUNCHER_JOB_TAG}` = '{job_id}'",
+        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND tags.`{LAUNCHER_JOB_TAG}` = '{job_id}'",
         order_by=["attributes.start_time ASC"],
     )

@@ -14,12 +14,8 @@ from custom_dense_lab.tracking import lifecycle, ui
 
 
 class MlflowSweepCallback(Callback):
-    """Opens the sweep's parent run before its jobs and closes it, with the report, after them.
-
-    The parent is the run `mlflow run` opened, where there is one. The store,
-    the experiment and the parent exist before any job starts, so parallel
-    jobs only add runs to them.
-    """
+    """Opens the sweep's parent run (or adopts the one `mlflow run` opened) before any job
+    starts, so that parallel jobs only add runs; closes it, with the report, after them."""
 
     def on_multirun_start(self, config, **kwargs):
         """Opens the parent run; without one, the sweep stops with one line and exit 2.
@@ -46,10 +42,8 @@ class MlflowSweepCallback(Callback):
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Closes the sweep and says where to look; exits 1 where a job failed.
-
-        The pairs were timed just before (`PairedTimingCallback`, registered after this one).
-        """
+        """Closes the sweep, its pairs timed just before, and says where to look; exits 1 where
+        a job failed."""
         parent = os.environ.get(PARENT_RUN_ENV)
         with signals.stops_deferred():  # the jobs are done: the parent closes whole
             failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))

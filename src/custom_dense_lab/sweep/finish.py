@@ -18,18 +18,12 @@ OPTUNA_RESULTS_FILE = "optimization_results.yaml"
 
 
 def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
-    """Closes the open sweep's parent run: its lost jobs, report, best job and status.
+    """Closes the sweep open in this process, if any; returns the jobs that did not finish.
 
-    Runs still RUNNING belong to jobs whose process died: they end FAILED, or
-    KILLED when the sweep was interrupted (its jobs in other processes of this
-    host are sent the signal first). Unless interrupted or stopped early, the
-    sweep registers its best custom models. The parent ends FINISHED, FAILED
-    when a job failed, the sweep stopped early (`abort_reason`) or a
-    registration failed, or KILLED when `interrupted`. Does nothing when no
-    sweep is open in this process.
-
-    Returns:
-        The names of the jobs that did not finish.
+    Runs still RUNNING, whose process died, end FAILED, or KILLED when `interrupted` (its
+    jobs of this host are sent the signal first). Unless interrupted or stopped early
+    (`abort_reason`), the best custom models are registered. The parent ends KILLED when
+    interrupted, FAILED with any problem, else FINISHED.
     """
     parent = os.environ.pop(PARENT_RUN_ENV, None)
     os.environ.pop(LAUNCHER_PID_ENV, None)
@@ -80,16 +74,14 @@ def _number_repeated_names(runs):
     """Gives jobs that share a name (a value swept twice) distinct ones, in the order they started."""
     if runs.empty:
         return
-    client = mlflow.MlflowClient()
     current = runs["tags.mlflow.runName"].astype(str).tolist()
-    for run_id, name, new in zip(runs["run_id"], current, names.numbered(current), strict=True):
-        if new != name:
-            client.update_run(run_id, name=new)
     runs["tags.mlflow.runName"] = names.numbered(current)
+    for run_id, name, new in zip(runs["run_id"], current, runs["tags.mlflow.runName"], strict=True):
+        if new != name:
+            mlflow.MlflowClient().update_run(run_id, name=new)
 
 
 def _close_parent(parent, interrupted, problems):
-    """Ends the parent KILLED when interrupted, FAILED with the problems, else FINISHED."""
     if interrupted is not None:
         status, reason = "KILLED", ". ".join([str(interrupted), *problems])
     elif problems:
@@ -103,7 +95,7 @@ def _close_parent(parent, interrupted, problems):
 
 
 def _log_best_job(parent, runs):
-    """Logs the best job (final `val_accuracy`) on the parent: metric, tags and its config."""
+    """Logs the best job (final `val_accuracy`) on the parent: metric, tags and config."""
     best = best_job(runs)
     if best is None:
         return
@@ -116,12 +108,8 @@ def _log_best_job(parent, runs):
 
 
 def _register_best_models(parent, runs):
-    """Registers the best finished custom job's model of each dataset, unless its config says
-    `mlflow.register_model=false`; says what it did in one line each.
-
-    Returns:
-        The problems: a registration that failed, in one line.
-    """
+    """Registers the best custom job's model of each dataset, unless `mlflow.register_model`
+    is false, saying so; returns a failed registration as a problem."""
     if runs.empty or LAYER_PARAM not in runs:
         return []
     custom = runs[runs[LAYER_PARAM] == "custom"]

@@ -1,12 +1,7 @@
-"""A process that works for another stops, its runs closed FAILED, once that other one is gone.
-
-A sweep's local worker (joblib, submitit_local) works for the sweep's launching
-process; a backend worker (`process.backends`) for the process that started it.
-Each looks whether that process is alive from its own start (before TensorFlow
-loads), at the start of every job, and every `CHECK_INTERVAL_S`. Once it is gone,
-it kills its children (its backend workers), closes their RUNNING runs and its
-own FAILED with the reason, and the sweep's parent too where its process is
-gone, and exits with status 1.
+"""A worker stops once the process it works for is gone: a sweep's local worker (joblib,
+submitit_local) its launcher, a backend worker its caller. It looks at its start, at every
+job's and every `CHECK_INTERVAL_S`; then kills its children, closes their runs, its own and a
+lost parent FAILED, and exits 1.
 """
 
 import contextlib
@@ -32,11 +27,7 @@ _stopping = threading.Lock()
 
 
 def watch_launcher():
-    """In a sweep's local worker process, stops it, now or later, once the sweep's launcher is gone.
-
-    Does nothing in other processes, nor in a job that SLURM started: the
-    scheduler has its own watch.
-    """
+    """Stops a sweep's local worker once its launcher is gone (SLURM watches its own jobs)."""
     if parent.in_worker_process() and os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
         launcher_pid = parent.launcher_pid()
         _watch(lambda: launcher_alive(launcher_pid), LAUNCHER_ENDED)
@@ -48,11 +39,8 @@ def watch_caller(caller_pid):
 
 
 def launcher_alive(launcher_pid):
-    """Whether the launcher runs: this process's parent, or a live process of its id and age.
-
-    The launcher started each of its workers. A process that took its id after
-    it ended started after them, and so is younger than this one.
-    """
+    """Whether the launcher runs: this process's parent, or a live process of its id older than
+    this one (a process that took its id after it ended is younger)."""
     if os.getppid() == launcher_pid:
         return True
     try:
@@ -94,15 +82,8 @@ def _stop(reason):
 
 
 def close_orphaned_runs(pids, reason):
-    """Closes the RUNNING runs of processes `pids` of this host FAILED, and the sweep's lost parent.
-
-    Args:
-        pids: The process ids whose runs to close with `reason`.
-        reason: Their `failure_reason`; the parent's is `LAUNCHER_ENDED`.
-
-    Returns:
-        The ids of the runs it closed.
-    """
+    """Closes FAILED the RUNNING runs of processes `pids` of this host with `reason`, and the
+    sweep's lost parent with `LAUNCHER_ENDED`; returns the ids of the runs closed."""
     pids = {str(pid) for pid in pids}
     parent_run_id = os.environ.get(parent.PARENT_RUN_ENV)
     running = mlflow.search_runs(
