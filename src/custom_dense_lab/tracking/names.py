@@ -35,10 +35,8 @@ _JOB_PREFIXES = {
     "optimizer.momentum": "mom",
     "trainer.jit_compile": "jit:",
 }
-# How a sweep's name labels a key ("units 32,128"); other keys by their last part.
+# How a sweep's name labels a key ("act relu,tanh"); other keys by their last part ("units").
 _SWEEP_LABELS = {
-    "model.units": "units",
-    "model.depth": "depth",
     "model.activation": "act",
     "model.kernel_initializer": "init",
     "model.bias_initializer": "bias init",
