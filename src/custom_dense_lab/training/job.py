@@ -140,12 +140,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                 bundle.examples("train", 2),
                 reuse,
             )
-            mlflow.set_tags(
-                {
-                    **records.environment_tags(cfg.layer.name, placement, device_kind),
-                    "jit_compile": str(bool(compiled.jit_compile)).lower(),
-                }
-            )
+            tags = records.environment_tags(cfg.layer.name, placement, device_kind)
+            mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
             clock.lap("overhead_build_s")
             signals.raise_if_stopped()
 
@@ -153,7 +149,6 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             verbose = trainer.verbose.value  # -1: a progress bar on a terminal, outside sweeps
             if verbose < 0:
                 verbose = int(sys.stdout.isatty() and not in_sweep)
-            fit_started = time.perf_counter()
             try:
                 history = compiled.fit(
                     bundle.train,
@@ -165,7 +160,6 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                 )
             finally:
                 epochs.flush()
-            fit_time_s = time.perf_counter() - fit_started
             clock.lap("fit")
 
             compiled_models.copy_state(compiled, model)
@@ -205,7 +199,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     metrics = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
-        "fit_time_s": fit_time_s,
+        "fit_time_s": clock.seconds["fit"],
         "first_epoch_time_s": epochs.epoch_times[0],
         "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
         **inference,
