@@ -1,6 +1,7 @@
 """The Hydra callback that times a sweep's custom/stock pairs in turns, at its end."""
 
 import os
+import sys
 
 from hydra.experimental.callback import Callback
 
@@ -17,7 +18,8 @@ class PairedTimingCallback(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         parent = os.environ.get(PARENT_RUN_ENV)
-        if not parent or config.pair_timing.rounds == 0:
+        stopping = sys.exc_info()[1] is not None  # Hydra calls this as a sweep stops, too
+        if not parent or config.pair_timing.rounds == 0 or stopping:
             return
         # TensorFlow loads here, where the sweep ends: Hydra makes this callback in every job too.
         from custom_dense_lab.benchmark.sweep_pairs import time_sweep_pairs

@@ -44,6 +44,8 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config, **kwargs):
         """Closes the sweep, its pairs timed just before, and says where to look; exits 1 where
         a job failed."""
+        if sys.exc_info()[1] is not None:  # Hydra calls this as the sweep stops: the program
+            return  # closes the sweep with what stopped it
         parent = os.environ.get(PARENT_RUN_ENV)
         with signals.stops_deferred():  # the jobs are done: the parent closes whole
             failed = finish_sweep(pathlib.Path(config.hydra.sweep.dir))
