@@ -95,28 +95,19 @@ def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.expe
     experiment = (
         None if missing_sqlite_file(uri) else mlflow.get_experiment_by_name(experiment_name)
     )
-    if experiment is not None:
-        location, remedy = (
-            experiment.artifact_location,
-            "its artifact location {}: {}; choose another name",
-        )
-    elif urllib.parse.urlsplit(uri).scheme in ("http", "https", "databricks"):
-        return  # the server decides
-    else:
-        location, remedy = (
-            DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH,
-            "a new one's go to {}: {}; run from a folder this process can write",
-        )
+    if experiment is None and urllib.parse.urlsplit(uri).scheme in ("http", "https", "databricks"):
+        return  # the server decides where a new experiment's artifacts go
+    location = experiment.artifact_location if experiment else DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     parts = urllib.parse.urlsplit(location)
-    if parts.scheme not in ("", "file"):
-        return
-    folder = pathlib.Path(parts.path if parts.scheme else location).resolve()
-    problem = disk.write_problem(folder)
+    problem = parts.scheme in ("", "file") and disk.write_problem(parts.path)
     if problem:
+        where = f"{'its artifact location' if experiment else 'a new one keeps them in'} "
+        remedy = "choose another name" if experiment else "run from a folder this process can write"
         raise ConfigError(
             key,
             experiment_name,
-            f"an experiment whose artifacts this process can write ({remedy.format(folder, problem)})",
+            f"an experiment whose artifacts this process can write ({where}"
+            f"{pathlib.Path(parts.path).resolve()}: {problem}; {remedy})",
         )
 
 
