@@ -28,6 +28,12 @@ def normalize(args):
     return [*front, *rest]
 
 
+def print_only_with_multirun(args):
+    """The print-only flag given with `-m`, which Hydra refuses with a traceback, else `None`."""
+    printing = sorted((PRINT_ONLY_FLAGS - {"--help", "-h", "--hydra-help"}) & set(args))
+    return printing[0] if printing and set(MULTIRUN_FLAGS) & set(args) else None
+
+
 def runs_jobs(args):
     """Whether the command line runs jobs, rather than only printing something."""
     return not PRINT_ONLY_FLAGS & set(args)

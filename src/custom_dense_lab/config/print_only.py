@@ -21,6 +21,14 @@ def answer_print_only(module_file):
     args = command_line.normalize(sys.argv[1:])
     if not is_program("custom-dense-train", module_file) or command_line.runs_jobs(args):
         return
+    if printing := command_line.print_only_with_multirun(args):
+        print(
+            f"error: Invalid {printing} with -m: expected one of them ({printing} prints and runs "
+            "no job; -m runs a sweep)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    args = [arg for arg in args if arg not in command_line.MULTIRUN_FLAGS]  # --help alike
     register_schemas()
     register_help_resolver()
     if args in (["--help"], ["-h"]) and _print_help():

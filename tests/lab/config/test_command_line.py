@@ -55,3 +55,16 @@ def test_config_folders_move_to_the_front_with_their_values():
         "layer=custom",
         "x=1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["-m", "--cfg", "job", "model.units=8,16"], "--cfg"),
+        (["--info", "--multirun"], "--info"),
+        (["-m", "--help"], None),
+        (["--cfg", "job"], None),
+    ],
+)
+def test_a_flag_that_only_prints_is_named_where_it_comes_with_a_sweep(args, flag):
+    assert command_line.print_only_with_multirun(args) == flag
