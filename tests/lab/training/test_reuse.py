@@ -7,7 +7,6 @@ import weakref
 import keras
 import numpy as np
 from helpers import compose_config, runs_in
-from hydra.utils import get_class, instantiate
 
 from custom_dense_lab.benchmark import timing
 from custom_dense_lab.process import reuse as process_reuse
@@ -15,7 +14,7 @@ from custom_dense_lab.process.reuse import ProcessReuse
 from custom_dense_lab.training import compiled_models
 from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.job import run_job
-from custom_dense_lab.training.models import build_mlp
+from custom_dense_lab.training.models import build_mlp, job_model
 
 QUICK = ("trainer.epochs=2", "mlflow.log_model=false", "model.units=16", "device=cpu")
 
@@ -77,17 +76,7 @@ def test_reuse_keeps_each_kind_bounded_the_least_recently_used_dropped_first():
 
 def test_a_new_compiled_model_holds_its_loss_and_metric_state_zeroed_before_training(tracking):
     config = compose_config(*QUICK)
-    model = instantiate(
-        config.model,
-        dense_class=get_class(config.layer.dense_class),
-        input_shape=(4,),
-        num_classes=3,
-    )
-    model.compile(
-        optimizer=instantiate(config.optimizer),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
+    model = job_model(config, (4,), 3)
     batch = (np.ones((2, 4), np.float32), np.array([0, 2]))
     assert compiled_models.compiled_model_for(model, "key", batch, ProcessReuse()) is model
     assert model.optimizer.built
