@@ -42,6 +42,7 @@ class RayLauncher(ray_launcher.RayLauncher):
         import ray
 
         from custom_dense_lab.sweep.parent import parent_run_id
+        from custom_dense_lab.tracking.lifecycle import LAUNCHER_JOB_ENV
 
         setup_globals()
         if not ray.is_initialized():
@@ -55,51 +56,46 @@ class RayLauncher(ray_launcher.RayLauncher):
         parent = parent_run_id(str(sweep_dir))
         remote = OmegaConf.to_container(self.ray_cfg.remote, resolve=True)
         remote_job = ray.remote(job).options(**remote)
+        context = _launcher_context()
+        numbers = range(initial_job_idx, initial_job_idx + len(job_overrides))
+        job_ids = [f"ray-{parent}-{number}" for number in numbers]
         launched = []
-        for number, overrides in enumerate(job_overrides, start=initial_job_idx):
+        for number, job_id, overrides in zip(numbers, job_ids, job_overrides, strict=True):
             log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
             sweep_config = self.hydra_context.config_loader.load_sweep_config(
                 self.config, list(overrides)
             )
             with open_dict(sweep_config):
-                sweep_config.hydra.job.id = _job_id(parent, number)
+                sweep_config.hydra.job.id = job_id
                 sweep_config.hydra.job.num = number
+            job_context = {
+                **context,
+                "environment": {**context["environment"], LAUNCHER_JOB_ENV: job_id},
+            }
             launched.append(
                 remote_job.remote(
                     self.hydra_context,
                     sweep_config,
                     self.task_function,
                     Singleton.get_state(),
-                    _launcher_context(_job_id(parent, number)),
+                    job_context,
                 )
             )
         return [
-            _outcome(ray, task, overrides, _job_id(parent, number), parent)
-            for number, (task, overrides) in enumerate(
-                zip(launched, job_overrides, strict=True), start=initial_job_idx
-            )
+            _outcome(ray, task, overrides, job_id, parent)
+            for task, overrides, job_id in zip(launched, job_overrides, job_ids, strict=True)
         ]
 
 
-def _job_id(parent, number):
-    return f"ray-{parent}-{number}"
-
-
-def _launcher_context(job_id):
+def _launcher_context():
     """What a job needs of the launching process: its folder, its host, and the variables that
     name the sweep (its parent run, folder and launcher) and the tracking store."""
-    from custom_dense_lab.tracking.lifecycle import LAUNCHER_JOB_ENV
-
     environment = {
         name: value
         for name, value in os.environ.items()
         if name.startswith("CUSTOM_DENSE_") or name == "MLFLOW_TRACKING_URI"
     }
-    return {
-        "cwd": os.getcwd(),
-        "host": socket.gethostname(),
-        "environment": {**environment, LAUNCHER_JOB_ENV: job_id},
-    }
+    return {"cwd": os.getcwd(), "host": socket.gethostname(), "environment": environment}
 
 
 def job(hydra_context, sweep_config, task_function, singleton_state, launcher):
