@@ -88,8 +88,10 @@ def test_a_job_whose_ray_worker_is_killed_ends_failed_and_the_sweep_goes_on(tmp_
         tmp_path, ray_cluster, "backend=jax", "trainer.epochs=2,2000", "pair_timing.rounds=0"
     )
     uri = sqlite_uri(tmp_path)
-    running = wait_for_running_runs(uri, tmp_path, 1, sweep, timeout=300)
-    (long_run,) = [run for run in running if run.data.params["trainer.epochs"] == "2000"]
+    long_run = None
+    while long_run is None:  # the short job may train first, and end
+        running = wait_for_running_runs(uri, tmp_path, 1, sweep, timeout=300)
+        long_run = next((r for r in running if r.data.params["trainer.epochs"] == "2000"), None)
     backend_worker = psutil.Process(int(long_run.data.tags["pid"]))
     ray_worker = backend_worker.parent()
     assert ray_worker.name().startswith("ray::")
