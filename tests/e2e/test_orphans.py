@@ -100,7 +100,8 @@ def assert_nothing_outlives(launcher, killed_ms, uri, folder):
     assert not alive, [" ".join((process.info["cmdline"] or [])[:6]) for process in alive]
     with using_store(uri, folder):
         runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert not [run for run in runs if run.info.status == "RUNNING"]
+    stderr = launcher.stderr.read()[-3000:]  # the workers' lines, whose writers are all gone
+    assert not [run.info.run_name for run in runs if run.info.status == "RUNNING"], stderr
     late = [run for run in runs if run.info.status == "FINISHED" and run.info.end_time > killed_ms]
     assert not late, [run.info.run_name for run in late]
     (parent,) = [run for run in runs if run.data.tags.get(SWEEP_TAG) == "true"]
