@@ -1,7 +1,6 @@
 """Datasets (the offline `sklearn_digits` TFDS builder, catalog, synthetic), pipelines, lineage."""
 
-from custom_dense_lab.data.lineage import log_dataset_inputs
-from custom_dense_lab.data.pipeline import DatasetBundle, load_dataset
+from custom_dense_lab.data.pipeline import DatasetBundle, load_dataset, log_dataset_inputs
 from custom_dense_lab.data.sklearn_digits import SklearnDigits
 
 __all__ = ["DatasetBundle", "SklearnDigits", "load_dataset", "log_dataset_inputs"]

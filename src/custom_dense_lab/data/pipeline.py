@@ -1,11 +1,14 @@
-"""From a dataset config to batched train / validation / test `tf.data` pipelines."""
+"""From a dataset config to batched train / validation / test `tf.data` pipelines, and what a run
+records of them as its MLflow dataset input."""
 
 from dataclasses import dataclass, field
 
+import mlflow
 import numpy as np
 import tensorflow as tf
+from mlflow.exceptions import MlflowException
 
-from custom_dense_lab.data.sources import load_tfds, make_synthetic
+from custom_dense_lab.data.sources import content_digest, load_tfds, make_synthetic
 from custom_dense_lab.process.reuse import ProcessReuse
 
 # Evaluation keeps no gradients: larger batches give the same metrics in fewer steps.
@@ -24,9 +27,9 @@ class DatasetBundle:
     num_classes: int
     sizes: dict
     name: str
-    lineage: dict = field(default_factory=dict)
-    arrays: dict = field(default_factory=dict, repr=False)
-    scale: float = 1.0
+    lineage: dict
+    arrays: dict = field(repr=False)
+    scale: float
 
     def examples(self, split, count):
         """The first `count` examples of `split` as numpy `(features, labels)`, as the pipelines give them."""
@@ -46,24 +49,34 @@ def load_dataset(config, batch_size, seed, reuse=None):
     else:
         source = load_tfds(config.name, reuse, config.data_dir, config.download)
 
-    train_features, train_labels = source.train
-    order = np.random.default_rng(seed).permutation(len(train_labels))
+    features, labels = source.train
+    order = np.random.default_rng(seed).permutation(len(labels))
     n_val = max(1, round(len(order) * config.val_fraction))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     arrays = {
-        "train": (train_features[train_idx], train_labels[train_idx]),
-        "validation": (train_features[val_idx], train_labels[val_idx]),
+        "train": (features[train_idx], labels[train_idx]),
+        "validation": (features[val_idx], labels[val_idx]),
         "test": source.test,
     }
     scale = 1.0 / source.max_value
-    validation, test = _evaluation_pipelines(source, val_idx, scale, reuse)
+
+    def evaluation():  # an entry holds its source's features, so that their id is not reused
+        return features, *(
+            _pipeline(*arrays[split], scale, EVALUATION_BATCH_SIZE)
+            for split in ("validation", "test")
+        )
+
+    key = (id(features), val_idx.tobytes())
+    shared = reuse.get("evaluation pipelines", key, evaluation)
+    if shared[0] is not features:
+        shared = reuse.put("evaluation pipelines", key, evaluation())
     return DatasetBundle(
         train=_pipeline(*arrays["train"], scale, batch_size, shuffle_seed=seed),
-        validation=validation,
-        test=test,
-        input_shape=tuple(train_features.shape[1:]),
+        validation=shared[1],
+        test=shared[2],
+        input_shape=tuple(features.shape[1:]),
         num_classes=source.num_classes,
-        sizes={split: len(labels) for split, (_, labels) in arrays.items()},
+        sizes={split: len(split_labels) for split, (_, split_labels) in arrays.items()},
         name=config.name,
         lineage=source.lineage,
         arrays=arrays,
@@ -71,20 +84,39 @@ def load_dataset(config, batch_size, seed, reuse=None):
     )
 
 
-def _evaluation_pipelines(source, val_idx, scale, reuse):
-    """The validation and test pipelines, shared by a process's jobs (they keep no state); an
-    entry holds its source's features, so that their id cannot come back for other arrays."""
-    features, labels = source.train
+def describe_dataset(bundle):
+    """`(dataset, tags)` for `mlflow.log_input`: the training split, with a digest of every split
+    (MLflow's own covers the first 10,000 training rows), 64 bits of it shown."""
+    parts = {
+        f"{split}_{part}": array
+        for split, pair in bundle.arrays.items()
+        for part, array in zip(("features", "labels"), pair, strict=True)
+    }
+    dataset = mlflow.data.from_numpy(
+        bundle.arrays["train"][0],
+        targets=bundle.arrays["train"][1],
+        source=bundle.lineage.get("data_dir"),
+        name=bundle.name,
+        digest=content_digest(parts)[:16],
+    )
+    sizes = {f"{split}_size": str(size) for split, size in bundle.sizes.items()}
+    return dataset, {
+        "builder": bundle.lineage["builder"],
+        "version": bundle.lineage["version"],
+        **sizes,
+    }
 
-    def build():
-        validation = _pipeline(features[val_idx], labels[val_idx], scale, EVALUATION_BATCH_SIZE)
-        return features, validation, _pipeline(*source.test, scale, EVALUATION_BATCH_SIZE)
 
-    key = (id(features), val_idx.tobytes())
-    entry = reuse.get("evaluation pipelines", key, build)
-    if entry[0] is not features:
-        entry = reuse.put("evaluation pipelines", key, build())
-    return entry[1], entry[2]
+def log_dataset_inputs(bundle):
+    """Logs the bundle's training data as an input of the active run (again where a parallel job
+    logged the same dataset at that moment: the store refuses the second as a duplicate)."""
+    dataset, tags = describe_dataset(bundle)
+    try:
+        mlflow.log_input(dataset, context="training", tags=tags)
+    except MlflowException as error:
+        if "UniqueViolation" not in str(error) and "UNIQUE constraint" not in str(error):
+            raise
+        mlflow.log_input(dataset, context="training", tags=tags)
 
 
 def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
@@ -94,11 +126,10 @@ def _pipeline(features, labels, scale, batch_size, shuffle_seed=None):
     )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     # Batches come from memory: tf.data's autotuning thread would only compete with training.
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.with_options(options)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _scaled(features, scale):

@@ -1,15 +1,9 @@
 """`sklearn_digits`: a TFDS builder, prepared offline, of the 8x8 digits scikit-learn ships."""
 
-from typing import ClassVar
-
 import numpy as np
 import tensorflow_datasets as tfds
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-TEST_SIZE = 360
-SPLIT_SEED = 0
-_MAX_PIXEL = 16
 
 
 class SklearnDigits(tfds.core.GeneratorBasedBuilder):
@@ -19,9 +13,6 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {
-        "1.0.0": "First release: 1,437 train / 360 test, stratified, random_state=0.",
-    }
 
     def _info(self):
         return self.dataset_info_from_configs(
@@ -38,14 +29,13 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         digits = load_digits()  # scikit-learn's package data: nothing to download
-        images = np.round(digits.images * (255 / _MAX_PIXEL)).astype(np.uint8)[..., None]
-        indices = np.arange(len(digits.target))
-        train_indices, test_indices = train_test_split(
-            indices, test_size=TEST_SIZE, stratify=digits.target, random_state=SPLIT_SEED
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+        splits = train_test_split(
+            np.arange(len(digits.target)), test_size=360, stratify=digits.target, random_state=0
         )
         return {
-            "train": self._generate_examples(images, digits.target, train_indices),
-            "test": self._generate_examples(images, digits.target, test_indices),
+            split: self._generate_examples(images, digits.target, indices)
+            for split, indices in zip(("train", "test"), splits, strict=True)
         }
 
     def _generate_examples(self, images, labels, indices):

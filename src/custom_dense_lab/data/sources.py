@@ -1,42 +1,36 @@
 """Where examples come from: TFDS builders (local or catalog) and a seeded generator."""
 
-import dataclasses
 import hashlib
 import os
 import pathlib
 import socket
-import time
 import zipfile
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
 import tensorflow_datasets as tfds
 from sklearn.datasets import make_classification
 
-from custom_dense_lab.data import sklearn_digits
+from custom_dense_lab.data.sklearn_digits import SklearnDigits
 from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
 
-# Dataset names as users type them (`dataset=...`), and the TFDS builders behind them.
-TFDS_BUILDERS = {
-    "digits": sklearn_digits.SklearnDigits.name,
-    "mnist": "mnist",
-    "fashion_mnist": "fashion_mnist",
-}
-_PROBE_TIMEOUT_S = 3.0
 ARRAYS_FILE = "custom_dense_arrays.npz"  # the splits, saved by the first reader (docs/datasets.md)
 _ARRAY_NAMES = ("train_features", "train_labels", "test_features", "test_labels")
+_OFFLINE_HINT = (
+    "use dataset=digits (prepared offline from scikit-learn) or a data_dir where it is already "
+    "prepared"
+)
 
 
-@dataclass(frozen=True)
-class SourceData:
+class SourceData(NamedTuple):
     """A dataset's `(features, labels)` splits before validation is carved off and features scaled."""
 
-    train: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
+    train: tuple
+    test: tuple
     num_classes: int
     max_value: float
-    lineage: dict = field(default_factory=dict)
+    lineage: dict
 
 
 def content_digest(arrays):
@@ -51,12 +45,10 @@ def content_digest(arrays):
 
 def load_tfds(name, reuse, data_dir=None, download=True):
     """A TFDS dataset's `SourceData` (in `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's folder),
-    prepared first if needed, kept in `reuse`; a download is refused in seconds when its hosts
-    do not answer."""
+    prepared first if needed, kept in `reuse`."""
     root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
     root = os.path.expanduser(root)
-    builder = tfds.builder(TFDS_BUILDERS[name], data_dir=root)
-    prepare_time_s = 0.0
+    builder = tfds.builder(SklearnDigits.name if name == "digits" else name, data_dir=root)
     if not builder.is_prepared():
         if not _is_writable(root):
             raise ConfigError(
@@ -64,17 +56,12 @@ def load_tfds(name, reuse, data_dir=None, download=True):
             )
         if builder.url_infos:
             _require_download(name, builder, download)
-        started = time.perf_counter()
         builder.download_and_prepare()
-        prepare_time_s = time.perf_counter() - started
-    key = (TFDS_BUILDERS[name], root)
-    source = reuse.get("sources", key, lambda: _read_prepared(*key))
-    return dataclasses.replace(source, lineage={**source.lineage, "prepare_time_s": prepare_time_s})
+    return reuse.get("sources", (builder.name, root), lambda: _read_prepared(builder))
 
 
-def _read_prepared(builder_name, root):
-    builder = tfds.builder(builder_name, data_dir=root)
-    arrays = _arrays(builder)
+def _read_prepared(builder):
+    arrays = _arrays(pathlib.Path(builder.data_dir), builder)
     train, test = ((arrays[f"{s}_features"], arrays[f"{s}_labels"]) for s in ("train", "test"))
     lineage = {"builder": builder.name, "version": str(builder.version)}
     lineage["data_dir"] = str(builder.data_dir)
@@ -92,24 +79,26 @@ def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
         n_clusters_per_class=1,
         random_state=seed,
     )
-    features = (features - features.min()) / (features.max() - features.min())
-    features, labels = features.astype(np.float32), labels.astype(np.int64)
+    features = ((features - features.min()) / (features.max() - features.min())).astype(np.float32)
     split = n_samples - round(n_samples * test_fraction)
     lineage = {"builder": "synthetic", "version": "sklearn.make_classification"}
     train, test = (features[:split], labels[:split]), (features[split:], labels[split:])
     return SourceData(train, test, n_classes, 1.0, lineage)
 
 
-def _arrays(builder):
-    """The train and test splits, read-only, from `ARRAYS_FILE` while it matches the prepared
-    files (their names, sizes and times) and its digest; else from the TFRecords, saved anew."""
-    folder = pathlib.Path(builder.data_dir)
-    prepared = _prepared_files(folder)
+def _arrays(folder, builder):
+    """The splits, read-only, from `ARRAYS_FILE` while it matches the prepared files (their names,
+    sizes and times) and its digest; else from the TFRecords, saved anew."""
+    prepared = sorted(
+        f"{entry.name} {entry.stat().st_size} {entry.stat().st_mtime_ns}"
+        for entry in os.scandir(folder)
+        if entry.is_file() and not entry.name.startswith(".") and entry.name != ARRAYS_FILE
+    )
     try:
         with np.load(folder / ARRAYS_FILE) as stored:
+            arrays = {name: stored[name] for name in _ARRAY_NAMES}
             if stored["prepared_files"].tolist() != prepared:
                 raise ValueError("the dataset was prepared again")
-            arrays = {name: stored[name] for name in _ARRAY_NAMES}
             if str(stored["content_digest"]) != content_digest(arrays):
                 raise ValueError("the saved arrays were changed")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, stale, damaged
@@ -119,31 +108,18 @@ def _arrays(builder):
             features, labels = zip(*tfds.as_numpy(batches), strict=True)
             arrays[f"{split}_features"] = np.concatenate(features)
             arrays[f"{split}_labels"] = np.concatenate(labels)
-        saved = {"prepared_files": np.array(prepared), "content_digest": content_digest(arrays)}
-        _save_quietly(folder / ARRAYS_FILE, {**arrays, **saved})
+        partial = folder / f".{ARRAYS_FILE}.{socket.gethostname()}.{os.getpid()}.partial"
+        try:  # saved in one step, where the folder allows
+            with open(partial, "wb") as file:
+                np.savez(
+                    file, **arrays, prepared_files=prepared, content_digest=content_digest(arrays)
+                )
+            os.replace(partial, folder / ARRAYS_FILE)
+        except OSError:
+            partial.unlink(missing_ok=True)
     for array in arrays.values():
         array.flags.writeable = False
     return arrays
-
-
-def _prepared_files(folder):
-    """`name size mtime_ns` of each file TFDS prepared in `folder`, sorted."""
-    return sorted(
-        f"{entry.name} {entry.stat().st_size} {entry.stat().st_mtime_ns}"
-        for entry in os.scandir(folder)
-        if entry.is_file() and not entry.name.startswith(".") and entry.name != ARRAYS_FILE
-    )
-
-
-def _save_quietly(path, arrays):
-    """Saves `arrays` in `path` in one step, where the folder allows."""
-    partial = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.partial")
-    try:
-        with open(partial, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
 
 
 def _is_writable(path):
@@ -155,23 +131,20 @@ def _is_writable(path):
 
 
 def _require_download(name, builder, download):
-    offline_hint = (
-        "use dataset=digits (prepared offline from scikit-learn) or a data_dir "
-        "where it is already prepared"
-    )
+    """Refuses, in seconds, a download that is turned off or whose hosts do not answer."""
     if not download:
         raise DatasetUnavailableError(
             f"dataset={name} is not prepared in {builder.data_dir} and dataset.download=false: "
-            f"{offline_hint}."
+            f"{_OFFLINE_HINT}."
         )
     urls = [urlsplit(url) for url in builder.url_infos]
     for host, port in sorted(
         {(u.hostname, u.port or (443 if u.scheme == "https" else 80)) for u in urls}
     ):
         try:
-            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+            socket.create_connection((host, port), timeout=3.0).close()
         except OSError as error:
             raise DatasetUnavailableError(
                 f"dataset={name} needs a download from {host}, which is unreachable "
-                f"({error.__class__.__name__}): {offline_hint}."
+                f"({type(error).__name__}): {_OFFLINE_HINT}."
             ) from None
