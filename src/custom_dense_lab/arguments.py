@@ -1,10 +1,10 @@
 """The command lines of `custom-dense-compare`, `-studies`, `-bench` and `-ui`, free of heavy imports."""
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
-HELP_FLAGS = ("-h", "--help")
 # The studies of `custom-dense-studies`, as `reports.studies.STUDIES` builds them.
 STUDY_NAMES = ("parity", "width", "activations_initializers", "devices", "quantization", "backends")
 # The bench's grids: `--quick`, else the full one; flags replace their parts.
@@ -13,12 +13,9 @@ FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds":
 
 
 def answer_help(parser_factory, module_file):
-    """Prints the help and exits 0 when this process runs the program with `-h` / `--help`.
-
-    Before TensorFlow and MLflow load: in a fraction of a second.
-    """
+    """Prints the help and exits 0, before anything heavy loads, when this process runs the program with `-h`."""
     parser = parser_factory()
-    if is_program(parser.prog, module_file) and any(arg in HELP_FLAGS for arg in sys.argv[1:]):
+    if is_program(parser.prog, module_file) and {"-h", "--help"} & set(sys.argv[1:]):
         parser.parse_args(sys.argv[1:])
 
 
@@ -38,8 +35,8 @@ def compare_parser():
         default="custom-dense",
         help="experiment name ('': the latest sweep of any experiment)",
     )
-    parser.add_argument("--parent", default=None, help="parent run id (default: latest sweep)")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument("--parent", help="parent run id (default: latest sweep)")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
     return parser
 
 
@@ -49,11 +46,9 @@ def studies_parser():
         description="Rebuild a study's results.md and results.png from its latest sweep in MLflow.",
     )
     parser.add_argument("study", choices=sorted(STUDY_NAMES))
-    parser.add_argument(
-        "--parent", default=None, help="the sweep's parent run id (default: latest)"
-    )
-    parser.add_argument("--experiment", default=None, help="default: study-<study>")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument("--parent", help="the sweep's parent run id (default: latest)")
+    parser.add_argument("--experiment", help="default: study-<study>")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
     parser.add_argument("--output", type=Path, help="default: experiments/<study> here")
     return parser
 
@@ -99,12 +94,11 @@ def bench_parser():
     parser.add_argument(
         "--backend",
         choices=["tensorflow", "jax", "torch"],
-        default=None,
         help="the Keras backend to time on, in a process of its own (default: $KERAS_BACKEND, "
         "else tensorflow)",
     )
     parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
-    parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
     parser.add_argument("--output-dir", type=Path, help="also write bench.csv and bench.png here")
     return parser
 
@@ -123,37 +117,22 @@ def ui_parser():
     return parser
 
 
-def _port(text):
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
-    return value
-
-
-def _rounds(text):
-    value = _positive_int(text)
-    if value < 2:  # one round gives no interval
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rounds (at least 2)")
-    return value
-
-
-def _positive(convert, words):
-    """An argparse type: `convert(text)`, refused with `words` unless it is above 0."""
+def _number(words, ok=lambda v: v > 0, convert=int):
+    """An argparse type: `convert(text)`, refused as not `words` unless `ok`."""
 
     def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = 0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {words}")
-        return value
+        with contextlib.suppress(ValueError):
+            if ok(value := convert(text)):
+                return value
+        raise argparse.ArgumentTypeError(f"{text!r} is not {words}")
 
     return parse
 
 
-_positive_int = _positive(int, "a positive integer")
-_positive_float = _positive(float, "a positive number")
+_positive_int = _number("a positive integer")
+_positive_float = _number("a positive number", convert=float)
+_rounds = _number("a number of rounds (at least 2)", lambda v: v >= 2)  # 1 gives no interval
+_port = _number("a port number (1 to 65535)", lambda v: 0 < v <= 65535)
 
 
 def _int_list(text):

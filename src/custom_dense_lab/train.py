@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import compose_command_line
-from custom_dense_lab.config.help import register_help_resolver
+from custom_dense_lab.config.print_only import register_help_resolver
 from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.config.validation import validate_keras_names
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
@@ -36,12 +36,8 @@ AFTER_THE_WORK = "after the work had ended: every run keeps the state it ended i
 
 
 def main(argv=None):
-    """Checks the command line, then runs the Hydra application.
-
-    Exits 2 with one line for bad input, before any job runs; 1 if a job failed;
-    130 or 143 when SIGINT or SIGTERM stopped it, at any moment until the process
-    ends: while a run is open, it ends KILLED (and the open sweep with it); before
-    the first run or after the last one ended, the runs stay as they are.
+    """Exits 2 with one line for bad input, before any job runs; 1 if a job failed; 130 or 143
+    when SIGINT or SIGTERM stopped it (an open run then ends KILLED, and its sweep with it).
     """
     signals.take_stops_to_the_end(AFTER_THE_WORK)
     try:
@@ -68,12 +64,11 @@ def _run(argv):
         _reject(error)
     # Hydra passes errors on instead of printing them: a full disk is said here, in one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    # From here on runs may be open: a stop ends them KILLED. Until here, it ends the process
-    # at once, with one line (see `quiet_start`).
+    # From here on a stop ends the open runs KILLED; until here it ended the process at once.
     signals.raise_on_stop_signals()
+    sys.argv = [sys.argv[0], *args]  # Hydra reads its command line from `sys.argv`
     try:
-        with _hydra_argv(args):
-            task.hydra_app()
+        task.hydra_app()
         signals.raise_if_stopped()  # a stop that a library caught and dropped
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
@@ -102,16 +97,13 @@ def _run(argv):
 
 
 def _check_command_line(args):
-    """Checks the configs and the tracking store before TensorFlow loads; exits at the first problem.
-
-    Exits 2 with one line for bad input, 1 for a disk too full to start a job.
-
-    Returns:
-        The jobs' configs, whose Keras names are still to check.
-    """
+    """The jobs' configs, Keras names still unchecked, once they and the store pass; else exits."""
     try:
         configs = compose_command_line(args, CONFIG_DIR)
-        _check_output_folder(configs[0], any(arg in command_line.MULTIRUN_FLAGS for arg in args))
+        key = "hydra.sweep.dir" if set(command_line.MULTIRUN_FLAGS) & set(args) else "hydra.run.dir"
+        folder = OmegaConf.select(configs[0], key)
+        if problem := disk.write_problem(folder):
+            raise ConfigError(key, folder, f"a folder this process can write ({problem})")
         tracking = configs[0].mlflow
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
         new_store = store.missing_sqlite_file(tracking.tracking_uri)
@@ -132,32 +124,8 @@ def _check_command_line(args):
     return configs
 
 
-def _check_output_folder(cfg, multirun):
-    """Raises `ConfigError` unless this process can write the folder Hydra gives the job or sweep."""
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    folder = OmegaConf.select(cfg, key)
-    problem = disk.write_problem(folder)
-    if problem:
-        raise ConfigError(key, folder, f"a folder this process can write ({problem})")
-
-
-@contextlib.contextmanager
-def _hydra_argv(args):
-    """Hands `args` to Hydra, which reads its command line from `sys.argv`."""
-    saved = sys.argv
-    sys.argv = [saved[0], *args]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def _reject(error):
-    """Prints one line, marks the run `mlflow run` opened for this program FAILED, exits 2.
-
-    A run in `$MLFLOW_RUN_ID` that is not this program's (see
-    `store.check_project_run`) is left as it is.
-    """
+    """Prints one line, marks the run `mlflow run` opened for this program FAILED, exits 2."""
     print(f"error: {error}", file=sys.stderr)
     project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
     with contextlib.suppress(Exception):  # the store itself may be what the error is about
@@ -167,9 +135,7 @@ def _reject(error):
 
 
 if __name__ == "__main__":
-    # `python -m` runs this file as `__main__`: run the program from its module instead, so
-    # that a sweep's worker processes unpickle `run_task` by reference, importing this module
-    # and so starting as quietly as this process.
+    # From the module, not `__main__`, so that a sweep's workers import it and start as quietly.
     from custom_dense_lab.train import main as run_program
 
     run_program()

@@ -3,14 +3,20 @@
 import shlex
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
-CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
-_JOINED_CONFIG_DIR_FLAGS = tuple(f"{flag}=" for flag in CONFIG_DIR_FLAGS)
-_VALUE_FLAGS = frozenset({*CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"})
-# Hydra's flags that print something and run no job.
-PRINT_ONLY_FLAGS = frozenset(
-    {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i"}
-    | {"--shell-completion", "-sc"}
-)
+_CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+_JOINED_CONFIG_DIR_FLAGS = ("--config-dir=", "-cd=")
+_VALUE_FLAGS = {*_CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"}
+# Hydra's flags that print something and run no job; the first three also with `-m`.
+_HELP_FLAGS = {"--help", "-h", "--hydra-help"}
+_PRINT_ONLY_FLAGS = _HELP_FLAGS | {
+    "--version",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+}
 
 
 def expand_mlproject_parameter(args, flag):
@@ -23,20 +29,19 @@ def normalize(args):
     args = expand_mlproject_parameter(args, "--overrides")
     front, rest = [], []
     for arg, flag in _with_flags(args):
-        moved = arg in (*MULTIRUN_FLAGS, *CONFIG_DIR_FLAGS) or flag in CONFIG_DIR_FLAGS
+        moved = arg in (*MULTIRUN_FLAGS, *_CONFIG_DIR_FLAGS) or flag in _CONFIG_DIR_FLAGS
         (front if moved or arg.startswith(_JOINED_CONFIG_DIR_FLAGS) else rest).append(arg)
     return [*front, *rest]
 
 
 def print_only_with_multirun(args):
     """The print-only flag given with `-m`, which Hydra refuses with a traceback, else `None`."""
-    printing = sorted((PRINT_ONLY_FLAGS - {"--help", "-h", "--hydra-help"}) & set(args))
+    printing = sorted((_PRINT_ONLY_FLAGS - _HELP_FLAGS) & set(args))
     return printing[0] if printing and set(MULTIRUN_FLAGS) & set(args) else None
 
 
 def runs_jobs(args):
-    """Whether the command line runs jobs, rather than only printing something."""
-    return not PRINT_ONLY_FLAGS & set(args)
+    return not _PRINT_ONLY_FLAGS & set(args)
 
 
 def overrides_of(args):
@@ -53,7 +58,7 @@ def config_dirs(args):
     return [
         arg.partition("=")[2] if arg.startswith(_JOINED_CONFIG_DIR_FLAGS) else arg
         for arg, flag in _with_flags(args)
-        if flag in CONFIG_DIR_FLAGS or arg.startswith(_JOINED_CONFIG_DIR_FLAGS)
+        if flag in _CONFIG_DIR_FLAGS or arg.startswith(_JOINED_CONFIG_DIR_FLAGS)
     ]
 
 

@@ -1,10 +1,6 @@
 """From a command line to every job's checked config, or one `ConfigError` line.
 
-Hydra composes the first job's config, then one config per row of the sweep:
-row i takes the i-th value of every swept key (the command line's and the
-preset's `hydra.sweeper.params`), shorter sweeps starting over. Hydra's and
-OmegaConf's errors become one line naming the key, the value and what is
-accepted; `validation.validate_values` checks each config's values.
+Hydra's and OmegaConf's errors become one line naming the key, the value and what is accepted.
 """
 
 import dataclasses
@@ -20,32 +16,27 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from custom_dense_lab.config.command_line import MULTIRUN_FLAGS, config_dirs, overrides_of
-from custom_dense_lab.config.overrides import parse_one, raw_value
+from custom_dense_lab.config.overrides import parse, raw_value
 from custom_dense_lab.config.schema import Config
 from custom_dense_lab.config.validation import validate_values
 from custom_dense_lab.errors import ConfigError
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_FRAMING = ("Error when parsing index", "Error parsing override", "See https://")
 
 
 def compose_command_line(args, config_dir):
-    """Composes and checks the config of every value the command line's jobs take.
-
-    Args:
-        args: Normalized arguments (see `command_line.normalize`).
-        config_dir: The shipped config folder; `--config-dir` folders in `args` are added.
-
-    Returns:
-        The configs, with `hydra`, the first job's first; Keras names are unchecked.
+    """Composes and checks a config for each row of the sweep's values (row i takes the i-th value
+    of every swept key, shorter sweeps starting over); returns them, the first job's first, with
+    `hydra`. Keras names are left to `validate_keras_names`.
     """
     given = {}  # a key given twice takes its last value, as in Hydra
     multirun = any(arg in MULTIRUN_FLAGS for arg in args)
     for override in map(_parse, overrides_of(args)):
         _check_prefix(override, pathlib.Path(config_dir) / override.key_or_group)
         if override.is_sweep_override() and not multirun:
-            raise ConfigError(
-                override.key_or_group, raw_value(override), "one value (-m sweeps over several)"
-            )
+            accepted = "one value (-m sweeps over several)"
+            raise ConfigError(override.key_or_group, raw_value(override), accepted)
         given.pop(override.key_or_group, None)
         given[override.key_or_group] = override
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
@@ -54,15 +45,12 @@ def compose_command_line(args, config_dir):
     with hydra.initialize_config_dir(config_dir=str(config_dir)):
         configs = [_compose(fixed, [values[0] for values in sweeps], given)]
         preset = OmegaConf.select(configs[0], "hydra.sweeper.params") or {}
-        from_preset = [_parse(f"{key}={values}") for key, values in preset.items()]
-        sweeps += [
-            _values(o) for o in from_preset if o.is_discrete_sweep() and o.key_or_group not in given
-        ]
-        rows = max(map(len, sweeps), default=0)
-        configs += [
-            _compose(fixed, [values[i % len(values)] for values in sweeps], given)
-            for i in range(0 if from_preset else 1, rows)
-        ]
+        for key, values in preset.items():
+            override = _parse(f"{key}={values}")
+            if override.is_discrete_sweep() and key not in given:
+                sweeps.append(_values(override))
+        rows = range(0 if preset else 1, max(map(len, sweeps), default=0))
+        configs += [_compose(fixed, [v[i % len(v)] for v in sweeps], given) for i in rows]
     for cfg in configs:
         validate_values(cfg)
     return configs
@@ -70,15 +58,13 @@ def compose_command_line(args, config_dir):
 
 def _check_prefix(override, group_folder):
     """Refuses `~key` of a key the config requires, and `+key` of a key it has (its schema's)."""
-    key = override.key_or_group
+    key, value = override.key_or_group, raw_value(override)
     declared = _schema_type(key)
     if override.is_add() and declared is not None:
-        raise ConfigError(
-            key,
-            raw_value(override),
-            f"{key}={raw_value(override)} without the + (the config has {key}; + adds a key "
-            "it does not have)",
+        accepted = (
+            f"{key}={value} without the + (the config has {key}; + adds a key it does not have)"
         )
+        raise ConfigError(key, value, accepted)
     if not override.is_delete() or (declared is None and group_folder.is_dir()):
         return  # an optional group (hparams_search, a launcher) may go
     if group_folder.is_dir():
@@ -87,11 +73,8 @@ def _check_prefix(override, group_folder):
         instead = f"set one of its keys ({key}.{dataclasses.fields(declared)[0].name}=...)"
     else:
         instead = f"set it ({key}=...)"
-    raise ConfigError(
-        key,
-        override.input_line,
-        f"a value: every key of the config is required; {instead} instead of removing it",
-    )
+    accepted = f"a value: every key of the config is required; {instead} instead of removing it"
+    raise ConfigError(key, override.input_line, accepted)
 
 
 def _schema_type(key):
@@ -110,7 +93,6 @@ def _schema_type(key):
 
 
 def _values(override):
-    """A swept override's values, each as a `key=value` override."""
     return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
 
 
@@ -123,28 +105,25 @@ def _search_path(folders):
     return [f"hydra.searchpath=[{uris}]"] if folders else []
 
 
-_FRAMING = ("Error when parsing index", "Error parsing override", "See https://")
-
-
 def _parse(text):
     try:
-        return parse_one(text)
+        (override,) = parse([text])
+        return override
     except OverrideParseException as error:
         # Hydra 1.4 opens with where the override was and closes with a link: the reason is between.
         lines = [line for line in str(error).splitlines() if not line.startswith(_FRAMING)]
         reason = (lines or [str(error)])[0].removeprefix("LexerNoViableAltException: ")
-        raise ConfigError(
-            "override",
-            text,
+        accepted = (
             f"key=value in Hydra's override grammar ({reason}; quote values with spaces, "
-            "commas or non-ASCII letters, e.g. key='a b')",
-        ) from None
+            "commas or non-ASCII letters, e.g. key='a b')"
+        )
+        raise ConfigError("override", text, accepted) from None
 
 
 def _compose(fixed, row, given):
     """Composes one row; a failure inside a swept group names the group's value in the row."""
     values = {o.key_or_group: raw_value(o) for o in given.values()}
-    values.update((text.partition("=")[0], text.partition("=")[2]) for text in row)
+    values.update(text.split("=", 1) for text in row)
     try:
         cfg = hydra.compose("config", overrides=[*fixed, *row], return_hydra_config=True)
         _check_declared(cfg, "", values)
@@ -157,13 +136,10 @@ def _compose(fixed, row, given):
         problem = _translate(error, values, " ".join([*fixed, *row]))
     except ConfigError as error:
         problem = error
-    groups = [text for text in row if problem.key.startswith(f"{text.partition('=')[0]}.")]
+    groups = " ".join(text for text in row if problem.key.startswith(f"{text.split('=')[0]}."))
     if groups:
-        raise ConfigError(
-            problem.key,
-            problem.value,
-            f"{problem.accepted} (in the sweep's jobs with {' '.join(groups)})",
-        )
+        accepted = f"{problem.accepted} (in the sweep's jobs with {groups})"
+        raise ConfigError(problem.key, problem.value, accepted)
     raise problem
 
 
@@ -193,12 +169,8 @@ def _unreadable_yaml(error):
     mark = getattr(error, "problem_mark", None)
     if mark is None:
         return ConfigError("config", None, f"YAML files that parse ({error})")
-    problem = getattr(error, "problem", None) or "not YAML"
-    return ConfigError(
-        "config",
-        mark.name,
-        f"a YAML file (line {mark.line + 1}, column {mark.column + 1}: {problem})",
-    )
+    where = f"line {mark.line + 1}, column {mark.column + 1}: {error.problem or 'not YAML'}"
+    return ConfigError("config", mark.name, f"a YAML file ({where})")
 
 
 def _translate(error, values, overrides):
@@ -208,15 +180,10 @@ def _translate(error, values, overrides):
         return ConfigError(key, values.get(key), _known_keys(cause.parent_node, key))
     if isinstance(cause, ValidationError) and key:
         owner = OmegaConf.get_type(cause.parent_node) if cause.parent_node is not None else None
-        declared = (
-            typing.get_type_hints(owner).get(key.rpartition(".")[2])
-            if dataclasses.is_dataclass(owner)
-            else None
-        )
-        return ConfigError(key, values.get(key), _accepted(declared))
-    return ConfigError(
-        "override", overrides, f"overrides Hydra can apply ({str(error).splitlines()[0]})"
-    )
+        hints = typing.get_type_hints(owner) if dataclasses.is_dataclass(owner) else {}
+        return ConfigError(key, values.get(key), _accepted(hints.get(key.rpartition(".")[2])))
+    accepted = f"overrides Hydra can apply ({str(error).splitlines()[0]})"
+    return ConfigError("override", overrides, accepted)
 
 
 def _declared_keys(node):
@@ -239,15 +206,15 @@ def _known_keys(node, key):
 
 def _accepted(declared):
     """`declared` in words: `an integer`, `one of a, b (0)`, `... or null`."""
-    kind, optional = declared, False
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        optional = type(None) in typing.get_args(kind)
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+    union = typing.get_origin(declared) in (typing.Union, types.UnionType)
+    optional = union and type(None) in typing.get_args(declared)
+    if union:
+        declared = next(arg for arg in typing.get_args(declared) if arg is not type(None))
+    if isinstance(declared, type) and issubclass(declared, enum.Enum):
         words = "one of " + ", ".join(
             m.name if isinstance(m.value, str) or m.value < 0 else f"{m.name} ({m.value})"
-            for m in kind
+            for m in declared
         )
     else:
-        words = _TYPE_WORDS.get(kind, "a valid value")
+        words = _TYPE_WORDS.get(declared, "a valid value")
     return words + (" or null" if optional else "")

@@ -5,12 +5,7 @@ import functools
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 
-__all__ = ["Override", "parse", "parse_one", "raw_value"]
-
-
-@functools.cache
-def _parser():
-    return OverridesParser.create()
+__all__ = ["Override", "parse", "raw_value"]
 
 
 def parse(texts):
@@ -18,9 +13,9 @@ def parse(texts):
     return _parser().parse_overrides(list(texts))
 
 
-def parse_one(text):
-    (override,) = parse([text])
-    return override
+@functools.cache
+def _parser():
+    return OverridesParser.create()
 
 
 def raw_value(override):

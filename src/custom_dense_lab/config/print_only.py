@@ -4,20 +4,16 @@ import string
 import sys
 
 import hydra
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
 from custom_dense_lab.arguments import is_program
 from custom_dense_lab.config import CONFIG_DIR, command_line
-from custom_dense_lab.config.help import register_help_resolver
 from custom_dense_lab.config.schema import register_schemas
 
 
 def answer_print_only(module_file):
-    """Answers a command line that only prints, and exits; returns for one that runs jobs.
-
-    Args:
-        module_file: The program module's `__file__` (see `arguments.is_program`).
-    """
+    """Answers a command line that only prints, and exits; returns for one that runs jobs."""
     args = command_line.normalize(sys.argv[1:])
     if not is_program("custom-dense-train", module_file) or command_line.runs_jobs(args):
         return
@@ -42,8 +38,7 @@ def answer_print_only(module_file):
 def _print_help():
     """Prints `--help` for a template that shows `$CONFIG` alone; `False` for any other.
 
-    Hydra's own `--help` lists every config group for `$APP_CONFIG_GROUPS` and
-    `$HYDRA_CONFIG_GROUPS` whether its template shows them or not.
+    Hydra's own `--help` lists every config group for `$APP_CONFIG_GROUPS` whether its template shows them or not.
     """
     with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
         cfg = hydra.compose("config", return_hydra_config=True)
@@ -54,3 +49,20 @@ def _print_help():
             del cfg["hydra"]
         print(template.substitute(CONFIG=OmegaConf.to_yaml(cfg)))
     return True
+
+
+def register_help_resolver():
+    """`${custom_dense_config_groups:}` of the help template: each group's options, no schemas."""
+    OmegaConf.register_resolver("custom_dense_config_groups", _config_groups, replace=True)
+
+
+def _config_groups():
+    loader = GlobalHydra.instance().config_loader()
+    lines, groups = [], list(loader.list_groups(""))
+    for group in groups:
+        groups += [f"{group}/{name}" for name in loader.list_groups(group)]
+    for group in sorted(g for g in groups if g != "hydra" and not g.startswith("hydra/")):
+        options = [name for name in sorted(loader.get_group_options(group)) if name[0] != "_"]
+        if options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)

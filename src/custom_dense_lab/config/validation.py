@@ -1,8 +1,6 @@
 """The checks a composed config's types cannot express: ranges, rules between keys, Keras names.
 
-`validate_values` needs no Keras, so a refused command line answers before
-TensorFlow loads; `validate_keras_names` imports Keras and checks each
-distinct name once per process.
+`validate_values` needs no Keras; `validate_keras_names` imports it and checks each distinct name once.
 """
 
 import functools
@@ -12,56 +10,41 @@ from omegaconf import OmegaConf
 
 from custom_dense_lab.errors import ConfigError
 
-# 1000 hidden layers reach Python's recursion limit when TensorFlow traces the step.
-MAX_DEPTH = 512
-# A 16384 x 16384 float32 kernel weighs 1 GiB, before its gradient and optimizer slots.
-MAX_UNITS = 2**14
+MAX_DEPTH = 512  # 1000 hidden layers reach Python's recursion limit when TensorFlow traces the step
+MAX_UNITS = 2**14  # a 16384 x 16384 float32 kernel weighs 1 GiB, before its gradient and slots
 MAX_SEED = 2**32 - 1
-MAX_EXPERIMENT_NAME = 500  # MLflow's limit
-MAX_PAIR_TIMING_ROUNDS = 1000
-MAX_SECONDS_PER_SAMPLE = 60.0
-_INTEGER_RANGES = (
-    ("seed", 0, MAX_SEED),
-    ("model.units", 1, MAX_UNITS),
-    ("model.depth", 0, MAX_DEPTH),
-    ("trainer.epochs", 1, None),
-    ("trainer.batch_size", 1, None),
-    ("calibration_batches", 1, None),
-)
+MAX_ROUNDS = 1000
 # The submitit launchers' (local, SLURM) sizes, which SLURM would refuse only at submission.
-_LAUNCHER_MINIMUMS = {
-    "timeout_min": 1,
-    "nodes": 1,
-    "tasks_per_node": 1,
-    "cpus_per_task": 1,
-    "gpus_per_node": 0,
-    "mem_gb": 1,
-    "array_parallelism": 1,
-}
-# The packages of each Keras backend, and the lab's extra that installs them.
-_BACKEND_PACKAGES = {
-    "tensorflow": (("tensorflow",), "tensorflow-cpu"),
-    "jax": (("jax", "jaxlib"), "jax"),
-    "torch": (("torch",), "torch"),
-}
-_INT8_ACCEPTED = (
-    "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under "
-    "float32 or bfloat16 compute)"
+_LAUNCHER_MINIMUMS = {"gpus_per_node": 0} | dict.fromkeys(
+    ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism"), 1
 )
+_BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 
 
 def validate_config(cfg):
-    """Raises `ConfigError` for the first key of `cfg` whose value cannot work."""
     validate_values(cfg)
     validate_keras_names(cfg)
 
 
 def validate_values(cfg):
     """Raises `ConfigError` for the first key whose value cannot work, Keras names aside."""
-    for key, low, high in _INTEGER_RANGES:
+    for key, low, high in (
+        ("seed", 0, MAX_SEED),
+        ("model.units", 1, MAX_UNITS),
+        ("model.depth", 0, MAX_DEPTH),
+        ("trainer.epochs", 1, None),
+        ("trainer.batch_size", 1, None),
+        ("calibration_batches", 1, None),
+    ):
         _require_range(key, OmegaConf.select(cfg, key), low, high)
-    int8_on_float16 = (cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name)
-    _require(int8_on_float16 != ("int8", "mixed_float16"), "quantize", "int8", _INT8_ACCEPTED)
+    _require(
+        (cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name)
+        != ("int8", "mixed_float16"),
+        "quantize",
+        "int8",
+        "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes "
+        "int8 only under float32 or bfloat16 compute)",
+    )
     require_backend_installed(cfg.backend.value)
     jit = cfg.trainer.jit_compile
     _require(
@@ -75,30 +58,33 @@ def validate_values(cfg):
     _require(0 <= momentum < 1, "optimizer.momentum", momentum, "a number in [0, 1)")
     name = cfg.mlflow.experiment_name
     _require(
-        0 < len(name.strip()) <= MAX_EXPERIMENT_NAME,
+        0 < len(name.strip()) <= 500,  # MLflow's limit
         "mlflow.experiment_name",
         name,
-        f"a non-empty name of at most {MAX_EXPERIMENT_NAME} characters",
+        "a non-empty name of at most 500 characters",
     )
     _validate_dataset(cfg.dataset)
     timing = cfg.pair_timing
     _require(
-        timing.rounds == 0 or 2 <= timing.rounds <= MAX_PAIR_TIMING_ROUNDS,  # an interval needs 2
+        timing.rounds == 0 or 2 <= timing.rounds <= MAX_ROUNDS,  # an interval needs 2
         "pair_timing.rounds",
         timing.rounds,
-        f"0 (no paired timing) or an integer in [2, {MAX_PAIR_TIMING_ROUNDS}]",
+        f"0 (no paired timing) or an integer in [2, {MAX_ROUNDS}]",
     )
     if timing.rounds:
-        _require_range(
-            "pair_timing.max_rounds", timing.max_rounds, timing.rounds, MAX_PAIR_TIMING_ROUNDS
-        )
+        _require_range("pair_timing.max_rounds", timing.max_rounds, timing.rounds, MAX_ROUNDS)
     _require(0 < timing.target < 1, "pair_timing.target", timing.target, "a fraction > 0 and < 1")
     _require(
-        0 < timing.seconds_per_sample <= MAX_SECONDS_PER_SAMPLE,
+        0 < timing.seconds_per_sample <= 60,
         "pair_timing.seconds_per_sample",
         timing.seconds_per_sample,
-        f"a number of seconds > 0 and <= {MAX_SECONDS_PER_SAMPLE}",
+        "a number of seconds > 0 and <= 60.0",
     )
+    _validate_launcher(cfg)
+
+
+def _validate_launcher(cfg):
+    """The sizes of the joblib, submitit and Ray launchers, which they check only once launched."""
     workers = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
     _require(
         workers != 0,
@@ -107,14 +93,9 @@ def validate_values(cfg):
         "a number of worker processes: 1 or more, or -1 for one per core",
     )
     for name, low in _LAUNCHER_MINIMUMS.items():
-        value = OmegaConf.select(cfg, f"hydra.launcher.{name}")
-        if value is not None:
+        if (value := OmegaConf.select(cfg, f"hydra.launcher.{name}")) is not None:
             _require_range(f"hydra.launcher.{name}", value, low)
-    _validate_ray_task(OmegaConf.select(cfg, "hydra.launcher.ray.remote") or {})
-
-
-def _validate_ray_task(remote):
-    """`hydra/launcher=ray`'s options of each job's task, which Ray itself checks only once launched."""
+    remote = OmegaConf.select(cfg, "hydra.launcher.ray.remote") or {}
     for key, accepted, ok in (
         ("num_cpus", "a number of CPUs >= 0", lambda v: _is_number(v) and v >= 0),
         ("num_gpus", "a number of GPUs >= 0", lambda v: _is_number(v) and v >= 0),
@@ -154,21 +135,15 @@ def _validate_dataset(dataset):
 
 def require_backend_installed(backend):
     """Raises `ConfigError` when the packages of a Keras backend are not installed here."""
-    packages, extra = _BACKEND_PACKAGES[backend]
-    missing = [name for name in packages if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(
-            "backend",
-            backend,
-            f"a backend installed here (missing: {', '.join(missing)}; "
-            f"pip install 'custom-dense[lab,{extra}]')",
-        )
+    missing = [p for p in _BACKEND_PACKAGES[backend] if importlib.util.find_spec(p) is None]
+    extra = "tensorflow-cpu" if backend == "tensorflow" else backend
+    accepted = f"a backend installed here (missing: {', '.join(missing)}; pip install 'custom-dense[lab,{extra}]')"
+    _require(not missing, "backend", backend, accepted)
 
 
 def _require_range(key, value, low, high=None):
-    if value < low or (high is not None and value > high):
-        accepted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ConfigError(key, value, accepted)
+    accepted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    _require(low <= value and (high is None or value <= high), key, value, accepted)
 
 
 def _require_fraction(key, value):
@@ -195,10 +170,9 @@ def _require_activation(key, name):
         activation = keras.activations.get(name)
     except (ValueError, TypeError):
         activation = None
-    if not callable(activation) or activation.__module__.split(".")[:2] != ["keras", "src"]:
-        raise ConfigError(
-            key, name, "the name of a Keras activation, e.g. relu, tanh, gelu, sigmoid, linear"
-        )
+    ok = callable(activation) and activation.__module__.split(".")[:2] == ["keras", "src"]
+    accepted = "the name of a Keras activation, e.g. relu, tanh, gelu, sigmoid, linear"
+    _require(ok, key, name, accepted)
 
 
 @functools.cache
@@ -210,9 +184,8 @@ def _require_initializer(key, name, shape):
     try:
         initializer = keras.initializers.get(name)
     except (ValueError, TypeError):
-        raise ConfigError(key, name, accepted) from None
-    if not isinstance(initializer, keras.initializers.Initializer):
-        raise ConfigError(key, name, accepted)
+        initializer = None
+    _require(isinstance(initializer, keras.initializers.Initializer), key, name, accepted)
     try:
         initializer(shape)
     except (ValueError, TypeError) as error:
