@@ -31,8 +31,7 @@ from custom_dense_lab.process import signals
 from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.tracking import lifecycle, records
 from custom_dense_lab.training.devices import resolve_device
-from custom_dense_lab.training.flops import training_matmul_flops
-from custom_dense_lab.training.models import build_mlp
+from custom_dense_lab.training.models import build_mlp, training_matmul_flops
 
 INPUT_DIM, NUM_CLASSES = 784, 10  # MNIST-sized
 TITLES = {
@@ -65,8 +64,6 @@ TABLE_NOTES = (
 
 
 class BenchConfig(NamedTuple):
-    """One MLP of the grid: `depth` hidden layers of `units`, trained on batches of `batch_size`."""
-
     units: int
     depth: int
     batch_size: int
@@ -81,12 +78,14 @@ class BenchConfig(NamedTuple):
 
 
 def grid_and_settings(args):
-    """The configs to time, and how (rounds, seconds per sample, ...): the preset, then the flags."""
+    """The configs to time, and how: the preset, then the flags."""
     preset = arguments.QUICK if args.quick else arguments.FULL
-    grid = (getattr(args, key) or preset[key] for key in ("units", "depth", "batch_size"))
+    grid = (getattr(args, key) or preset[key] for key in BenchConfig._fields)
     settings = SimpleNamespace(
         rounds=args.rounds or preset["rounds"],
-        steps_per_execution=args.steps_per_execution if _on_tensorflow() else 1,
+        steps_per_execution=args.steps_per_execution
+        if keras.config.backend() == "tensorflow"
+        else 1,
         seconds_per_sample=args.seconds_per_sample or preset["seconds"],
         jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile],
         seed=0,
@@ -129,11 +128,8 @@ def run_bench(args, experiment_id):
 
 
 def measure(config, settings, reference):
-    """Times a custom and a stock model of `config` in turns: the config's row of results.
-
-    Per measure the median ms of each and the custom / stock ratio (`ratio_summary`);
-    the training GFLOP/s of each, and the `reference` matmul's, timed in the same rounds.
-    """
+    """The config's row: per measure the median ms of custom and stock and their ratio
+    (`ratio_summary`); the training GFLOP/s of each and the `reference` matmul's, timed in turns."""
     rng = np.random.default_rng(settings.seed)
     x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, size=config.batch_size)
@@ -149,8 +145,10 @@ def measure(config, settings, reference):
         )
         return model
 
-    pair = pairs.paired_models(build, settings.seed, pairs.training_data(x, y), x)
-    clock = pairs.PairClock(pair, settings.seconds_per_sample, reference=reference)
+    models = pairs.paired_models(build, settings.seed)
+    clock = pairs.PairClock(
+        models, pairs.training_data(x, y), x, settings.seconds_per_sample, pairs.MEASURES, reference
+    )
     seconds = clock.time(settings.rounds)
     peak = float(np.median(reference.flops / np.asarray(seconds["train_step"]["reference"]) / 1e9))
     row = {"config": config.name, "mlp": config.shape, "batch_size": config.batch_size}
@@ -160,7 +158,7 @@ def measure(config, settings, reference):
         row[f"{name}_ms_custom"] = float(np.median(custom) * 1000.0)
         row[f"{name}_ms_stock"] = float(np.median(stock) * 1000.0)
         row |= {f"{name}_{key}": value for key, value in ratio_summary(custom, stock).items()}
-    flops = training_matmul_flops(pair.models["custom"], config.batch_size)
+    flops = training_matmul_flops(models["custom"], config.batch_size)
     for layer in pairs.LAYERS:
         gflops = flops / np.median(seconds["train_step"][layer]) / 1e9
         row[f"train_gflops_{layer}"] = float(gflops)
@@ -171,9 +169,7 @@ def measure(config, settings, reference):
 def to_table(results):
     """The results as a fixed-width text table, with its definitions."""
     rows = results.to_dict("records")
-    cells = pd.DataFrame(
-        {title: [cell.format(**row) for row in rows] for title, cell in CELLS.items()}
-    )
+    cells = pd.DataFrame({title: [cell.format(**r) for r in rows] for title, cell in CELLS.items()})
     return "\n".join([cells.to_string(index=False), *TABLE_NOTES])
 
 
@@ -203,21 +199,20 @@ def plot(results):
     return figure
 
 
-def _on_tensorflow():
-    return keras.config.backend() == "tensorflow"
-
-
 def _bench(configs, settings, args, placement):
-    tags = records.environment_tags("custom,stock", placement, placement.kind)
-    mlflow.set_tags({"kind": "bench", **tags})
-    grid = {key: sorted({getattr(c, key) for c in configs}) for key in BenchConfig._fields}
+    mlflow.set_tags(
+        {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
+    )
     mlflow.log_params(
         {
-            **{key: ",".join(map(str, values)) for key, values in grid.items()},
-            "rounds": settings.rounds,
-            "steps_per_execution": settings.steps_per_execution,
-            "seconds_per_sample": settings.seconds_per_sample,
-            "jit_compile": settings.jit_compile,
+            **{
+                k: ",".join(map(str, sorted({getattr(c, k) for c in configs})))
+                for k in BenchConfig._fields
+            },
+            **{
+                k: vars(settings)[k]
+                for k in ("rounds", "steps_per_execution", "seconds_per_sample", "jit_compile")
+            },
             "device": args.device,
             "backend": keras.config.backend(),
             "quick": args.quick,

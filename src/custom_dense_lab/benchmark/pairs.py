@@ -1,10 +1,8 @@
-"""Custom against stock, timed in turns: one pair's clock, used by the bench and the sweep."""
+"""A custom/stock pair timed in turns, for the bench and the sweep; the jobs' models kept for it."""
 
-import dataclasses
 import weakref
 
 import keras
-import numpy as np
 
 from custom_dense_lab.benchmark import timing
 
@@ -13,41 +11,31 @@ LAYERS = ("custom", "stock")
 MEASURES = ("train_step", "infer_batch", "infer_single")
 
 
-@dataclasses.dataclass
-class PairModels:
-    """`{"custom": model, "stock": model}`, compiled; what `timing.train_step_call` takes
-    (`training_data`); a numpy batch of inputs for the forward passes."""
-
-    models: dict
-    train_data: object
-    batch: np.ndarray
-
-
 class PairClock:
-    """Times a pair's measures round after round, custom and stock taking turns.
+    """Times the `measures` of `{"custom": model, "stock": model}` round after round in turns.
 
+    `train_data` is what `timing.train_step_call` takes, `batch` numpy inputs.
     Both layers make as many calls per sample, about `seconds_per_sample`; a
     `reference` (`timing.MatmulReference`) may stand between their training steps.
     """
 
-    def __init__(self, pair, seconds_per_sample, measures=MEASURES, reference=None):
+    def __init__(self, models, train_data, batch, seconds_per_sample, measures, reference=None):
         forwards = {
-            layer: timing.compiled_forward(model, pair.batch.shape[1:])
-            for layer, model in pair.models.items()
+            layer: timing.compiled_forward(m, batch.shape[1:]) for layer, m in models.items()
         }
-        self._calls, self._steps, self._counts = {}, {}, {}
+        self._calls, self._counts, self._steps, self.rounds = {}, {}, {}, 0
         for measure in measures:
             if measure == "train_step":
                 calls = {}
                 for layer in LAYERS:
                     calls[layer], self._steps[layer] = timing.train_step_call(
-                        pair.models[layer], pair.train_data
+                        models[layer], train_data
                     )
                 if reference is not None:
                     calls = {"custom": calls["custom"], "reference": reference, **calls}
             else:
-                batch = pair.batch[:1] if measure == "infer_single" else pair.batch
-                calls = {layer: timing.forward_call(forwards[layer], batch) for layer in LAYERS}
+                inputs = batch[:1] if measure == "infer_single" else batch
+                calls = {layer: timing.forward_call(forwards[layer], inputs) for layer in LAYERS}
             timing.warm_up(calls)
             paired = timing.calls_per_sample(calls["custom"], seconds_per_sample)
             self._counts[measure] = {
@@ -57,7 +45,6 @@ class PairClock:
                 for name, call in calls.items()
             }
             self._calls[measure] = calls
-        self.rounds = 0
 
     def time(self, rounds):
         """`{measure: {name: [seconds per step or call]}}` of `rounds` more rounds."""
@@ -66,25 +53,25 @@ class PairClock:
             per_call = timing.interleaved(calls, rounds, self._counts[measure], first=self.rounds)
             steps = self._steps if measure == "train_step" else {}
             timed[measure] = {
-                name: (seconds / steps.get(name, 1)).tolist() for name, seconds in per_call.items()
+                name: (s / steps.get(name, 1)).tolist() for name, s in per_call.items()
             }
         self.rounds += rounds
         return timed
 
 
-def paired_models(build, seed, train_data, batch):
-    """A `PairModels` of `build(layer)` under `seed`, the stock model from the custom weights."""
+def paired_models(build, seed):
+    """`{layer: build(layer)}` under `seed`, the stock model given the custom one's weights."""
     models = {}
     for layer in LAYERS:
         keras.utils.set_random_seed(seed)
         models[layer] = build(layer)
     models["stock"].set_weights(models["custom"].get_weights())
-    return PairModels(models, train_data, batch)
+    return models
 
 
 def training_data(x, y):
-    """One batch as `timing.train_step_call` takes it: on TensorFlow a repeated batch of
-    unknown size, as in the jobs' pipelines, which a job's traced train function runs as is."""
+    """One batch as `timing.train_step_call` takes it: on TensorFlow a repeated batch of unknown
+    size, as in the jobs' pipelines, so that a job's traced train function runs it as is."""
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -103,10 +90,8 @@ def keep(run_id, model, train_batch, batch):
 
 
 def kept_model(run_id):
-    """`PairModels`-ready `(model, train_data, batch)` a job of this process kept, or `None`."""
-    if run_id not in _kept:
-        return None
-    model, (x, y), batch = _kept[run_id]
+    """`(model, train_data, batch)` that the job `run_id` kept in this process, or `None`."""
+    model, (x, y), batch = _kept.get(run_id, (lambda: None, (None, None), None))
     return None if model() is None else (model(), training_data(x, y), batch)
 
 

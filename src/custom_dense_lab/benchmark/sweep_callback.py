@@ -1,4 +1,4 @@
-"""The Hydra callback that times a sweep's custom/stock pairs in turns, at its end."""
+"""The Hydra callback that times a sweep's custom/stock pairs in turns, before its report."""
 
 import os
 import sys
@@ -10,18 +10,15 @@ from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
 
 
 class PairedTimingCallback(Callback):
-    """Times the sweep's finished pairs before its report (`pair_timing.rounds=0`: not at all).
-
-    Registered after the sweep's `MlflowSweepCallback`: Hydra ends callbacks in
-    reverse order, so this one runs first and the report reads its timings.
-    """
+    """Registered after `MlflowSweepCallback`: Hydra ends callbacks in reverse order, so this one
+    runs first, and the report reads its timings (`pair_timing.rounds=0`: no timing)."""
 
     def on_multirun_end(self, config, **kwargs):
         parent = os.environ.get(PARENT_RUN_ENV)
         stopping = sys.exc_info()[1] is not None  # Hydra calls this as a sweep stops, too
         if not parent or config.pair_timing.rounds == 0 or stopping:
             return
-        # TensorFlow loads here, where the sweep ends: Hydra makes this callback in every job too.
+        # TensorFlow loads here, at the sweep's end: Hydra makes this callback in every job too.
         from custom_dense_lab.benchmark.sweep_pairs import time_sweep_pairs
 
         with signals.stops_at_checkpoints():

@@ -1,7 +1,6 @@
 """A sweep's speed verdict: its custom/stock pairs timed in turns at its end, until it holds
 (docs/architecture.md, One timing engine)."""
 
-import contextlib
 import json
 import time
 
@@ -25,25 +24,34 @@ ROUNDS_PER_PASS = 2
 
 
 def time_sweep_pairs(parent_run_id, settings):
-    """Times every finished pair of a sweep by its `pair_timing` settings; logs the figures
-    on its parent. A pair that cannot be timed here is recorded with the reason."""
+    """Times every finished pair of a sweep by its `pair_timing` settings, pass after pass until
+    the pooled interval is within the target; logs the figures on its parent."""
     found = pair_runs(child_runs(parent_run_id))
     if found.empty:
         return
     started = time.perf_counter()
-    labels = pair_labels(found)
     entries = found[["run_id_custom", "run_id_stock"]].to_dict("records")
+    rounds, done, stopped_by = settings.rounds, 0, None
     try:
-        done, stopped_by = _time_until_settled(entries, settings)
+        while stopped_by is None:
+            for entry in (e for e in entries if "not_timed" not in e):
+                signals.raise_if_stopped()
+                _time_more(entry, rounds, settings.seconds_per_sample)
+            done += rounds
+            timed = [e for e in entries if "seconds" in e]
+            if not timed or _half_width(timed) <= settings.target:
+                stopped_by = "target"
+            elif done >= settings.max_rounds:
+                stopped_by = "max_rounds"
+            rounds = min(ROUNDS_PER_PASS, settings.max_rounds - done)
     finally:
         _clocks.clear()
         pair_timing.forget_kept()
-    timed = [e for e in entries if "seconds" in e]
     wall_s = time.perf_counter() - started
-    for number, (label, entry) in enumerate(zip(labels, entries, strict=True), 1):
+    for number, (label, entry) in enumerate(zip(pair_labels(found), entries, strict=True), 1):
         print(f"paired timing {number}/{len(entries)} [{label}]: {_outcome(entry)}", flush=True)
     if timed:
-        pooled = _pooled(timed)
+        pooled = paired.pooled(timed, "train_step")
         print(
             f"paired timing: {done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled "
             f"step-time ratio {pooled['ratio']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}]",
@@ -61,34 +69,14 @@ def time_sweep_pairs(parent_run_id, settings):
     mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
 
 
-def _time_until_settled(entries, settings):
-    """Times the pairs pass after pass; returns `(rounds, "target" | "max_rounds")`."""
-    rounds, done = settings.rounds, 0
-    while True:
-        for entry in (e for e in entries if "not_timed" not in e):
-            signals.raise_if_stopped()
-            _time_more(entry, rounds, settings.seconds_per_sample)
-        done += rounds
-        timed = [e for e in entries if "seconds" in e]
-        if not timed or _pooled(timed)["half_width"] <= settings.target:
-            return done, "target"
-        if done >= settings.max_rounds:
-            return done, "max_rounds"
-        rounds = min(ROUNDS_PER_PASS, settings.max_rounds - done)
-
-
 def _time_more(entry, rounds, seconds_per_sample):
-    """Adds `rounds` rounds to a pair's entry; a pair that cannot be timed gets `not_timed`."""
+    """Adds `rounds` rounds to a pair's entry, in a process of its backend; a pair that cannot
+    be timed gets `not_timed`, the reason."""
     run_ids = (entry["run_id_custom"], entry["run_id_stock"])
+    backend = mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow")
     try:
         seconds = backends.run_in_backend(
-            # TensorFlow for a run from before the lab recorded its backend
-            mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow"),
-            time_pair,
-            mlflow.get_tracking_uri(),
-            run_ids,
-            rounds,
-            seconds_per_sample,
+            backend, time_pair, mlflow.get_tracking_uri(), run_ids, rounds, seconds_per_sample
         )
     except Exception as error:
         entry.pop("seconds", None)
@@ -96,15 +84,13 @@ def _time_more(entry, rounds, seconds_per_sample):
         return
     kept = entry.setdefault("seconds", {m: {"custom": [], "stock": []} for m in MEASURES})
     for measure, by_layer in seconds.items():
-        for layer, values in by_layer.items():
-            kept[measure][layer] += values
+        for layer in pair_timing.LAYERS:
+            kept[measure][layer] += by_layer[layer]
 
 
-def _pooled(entries):
-    """The pooled step-time ratio (`paired.pooled`), and its interval's largest half-width."""
+def _half_width(entries):
     summary = paired.pooled(entries, "train_step")
-    half = max(summary["ratio"] - summary["ci_low"], summary["ci_high"] - summary["ratio"])
-    return {**summary, "half_width": half}
+    return max(summary["ratio"] - summary["ci_low"], summary["ci_high"] - summary["ratio"])
 
 
 def _outcome(entry):
@@ -121,48 +107,40 @@ _clocks = {}
 
 
 def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
-    """`{measure: {layer: [seconds]}}` of `rounds` more rounds of a pair, in a process of its
-    backend; the pair's clock is kept for the next pass."""
+    """`{measure: {layer: [seconds]}}` of `rounds` more rounds of a pair, with the precision,
+    determinism and device its jobs ran with; the pair's clock is kept for the next pass."""
     if run_ids not in _clocks:
         mlflow.set_tracking_uri(tracking_uri)
-        custom_run = mlflow.get_run(run_ids[0])
         configs = {
             layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml"))
             for layer, run_id in zip(pair_timing.LAYERS, run_ids, strict=True)
         }
         cfg = configs["custom"]
-        device = resolve_device(custom_run.data.tags.get("device", cfg.device.name)).spec
-        with _job_context(cfg, device):
+        tags = mlflow.get_run(run_ids[0]).data.tags
+        device = resolve_device(tags.get("device", cfg.device.name)).spec
+        settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
+        with job_settings(*settings), keras.device(device):
             clock = pair_timing.PairClock(
-                _pair_models(run_ids, configs), seconds_per_sample, MEASURES
+                *_pair_models(run_ids, configs), seconds_per_sample, MEASURES
             )
-        _clocks[run_ids] = (clock, cfg, device)
-    clock, cfg, device = _clocks[run_ids]
-    with _job_context(cfg, device):
-        seconds = clock.time(rounds)
-    return {m: {layer: seconds[m][layer] for layer in pair_timing.LAYERS} for m in MEASURES}
-
-
-@contextlib.contextmanager
-def _job_context(cfg, device):
-    """The precision, determinism and device the pair's jobs ran with."""
-    with job_settings(str(cfg.trainer.precision), cfg.trainer.deterministic), keras.device(device):
-        yield
+        _clocks[run_ids] = (clock, settings, device)
+    clock, settings, device = _clocks[run_ids]
+    with job_settings(*settings), keras.device(device):
+        return clock.time(rounds)
 
 
 def _pair_models(run_ids, configs):
-    """The pair's models: the ones its jobs trained here, else built from their logged configs."""
+    """`(models, train_data, batch)`: the models the pair's jobs trained here, else built from
+    their logged configs."""
     kept = [pair_timing.kept_model(run_id) for run_id in run_ids]
     if all(kept):
         (custom, train_data, batch), (stock, _, _) = kept
-        return pair_timing.PairModels({"custom": custom, "stock": stock}, train_data, batch)
+        return {"custom": custom, "stock": stock}, train_data, batch
     cfg = configs["custom"]
     keras.backend.clear_session(free_memory=False)
     bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
     x, y = bundle.examples("train", cfg.trainer.batch_size)
-    return pair_timing.paired_models(
-        lambda layer: job_model(configs[layer], bundle.input_shape, bundle.num_classes),
-        cfg.seed,
-        pair_timing.training_data(x, y),
-        x,
+    models = pair_timing.paired_models(
+        lambda layer: job_model(configs[layer], bundle.input_shape, bundle.num_classes), cfg.seed
     )
+    return models, pair_timing.training_data(x, y), x

@@ -1,5 +1,6 @@
-"""Keras callbacks of a job: per-epoch metrics and timings into MLflow, stops on NaN and when asked."""
+"""A job's Keras callbacks: per-epoch metrics and step times into MLflow, and its stops."""
 
+import math
 import time
 
 import keras
@@ -10,14 +11,8 @@ from mlflow.entities import Metric
 from custom_dense_lab.errors import TrainingDivergedError
 from custom_dense_lab.process.signals import raise_if_stopped
 
-_EPOCH_METRICS = {
-    "loss": "train_loss",
-    "accuracy": "train_accuracy",
-    "val_loss": "val_loss",
-    "val_accuracy": "val_accuracy",
-}
-
-
+_EPOCH_METRICS = {"loss": "train_loss", "accuracy": "train_accuracy"}
+_EPOCH_METRICS |= {"val_loss": "val_loss", "val_accuracy": "val_accuracy"}
 NO_STEADY_STATE = (
     "no step_time_ms or train_gflops: one epoch of one training step, which traces the "
     "train function, has no steady-state step (train for more epochs or smaller batches)"
@@ -25,21 +20,13 @@ NO_STEADY_STATE = (
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Logs each epoch's losses, accuracies, time and median step time to the active run.
-
-    Metrics get step = epoch and are sent in batches at most `flush_every_s`
-    apart (a store round trip per short epoch costs more than the epoch).
-    Every training step is timed, so that the steady-state step time leaves
-    out the first epoch's tracing.
-    """
+    """Times every step, fails the job on a NaN or infinite loss, and logs each epoch's metrics
+    (step = epoch) to the active run in batches at most `flush_every_s` apart."""
 
     def __init__(self, flush_every_s=2.0):
         super().__init__()
-        self.epoch_times = []
-        self.step_times = []
-        self._flush_every_s = flush_every_s
-        self._pending = []
-        self._flushed_at = time.perf_counter()
+        self.epoch_times, self.step_times, self._pending = [], [], []
+        self._flush_every_s, self._flushed_at = flush_every_s, time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -49,8 +36,13 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        keras.ops.convert_to_numpy(logs["loss"])  # waits for the step, on any device
+        loss = float(keras.ops.convert_to_numpy(logs["loss"]))  # waits for the step
         self.step_times[-1].append(time.perf_counter() - self._step_started)
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                "Terminating training immediately."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._epoch_started)
@@ -62,47 +54,22 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         if time.perf_counter() - self._flushed_at >= self._flush_every_s:
             self.flush()
 
-    def on_train_end(self, logs=None):
-        self.flush()
-
     def flush(self):
-        """Sends the epoch metrics not sent yet."""
         if self._pending:
             mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, self._pending)
-        self._pending = []
-        self._flushed_at = time.perf_counter()
+        self._pending, self._flushed_at = [], time.perf_counter()
 
     def steady_state_step_time_s(self):
-        """The median step after the first epoch; with one epoch, after its first step (which
-        traces the train function); `None` for one epoch of one step (see `NO_STEADY_STATE`)."""
+        """The median step after the first epoch, else after the first step (which traces the
+        train function); `None` for one epoch of one step."""
         steps = [t for epoch in self.step_times[1:] for t in epoch] or self.step_times[0][1:]
         return float(np.median(steps)) if steps else None
 
 
-class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras's `TerminateOnNaN`, raising `TrainingDivergedError` so that the job ends FAILED."""
-
-    def __init__(self):
-        super().__init__(raise_error=True)
-
-    def on_batch_end(self, batch, logs=None):
-        try:
-            super().on_batch_end(batch, logs)
-        except RuntimeError as error:
-            raise TrainingDivergedError(str(error)) from None
-
-
 class StopWhenAsked(keras.callbacks.Callback):
-    """Acts on a stop signal between steps, never inside one (see `signals.stops_at_checkpoints`)."""
+    """Acts on a stop signal between steps, never inside one (`signals.stops_at_checkpoints`)."""
 
     def on_train_batch_end(self, batch, logs=None):
         raise_if_stopped()
 
-    def on_test_batch_end(self, batch, logs=None):
-        raise_if_stopped()
-
-    def on_predict_batch_end(self, batch, logs=None):
-        raise_if_stopped()
-
-    def on_epoch_end(self, epoch, logs=None):
-        raise_if_stopped()
+    on_test_batch_end = on_predict_batch_end = on_epoch_end = on_train_batch_end

@@ -1,8 +1,9 @@
 """Which device a job runs on: `device=auto|cpu|gpu` resolved on the active Keras backend."""
 
-import contextlib
 import platform
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
@@ -20,8 +21,7 @@ class Placement:
 
 
 def resolve_device(requested):
-    """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"` (a
-    `ConfigError` where the backend sees none)."""
+    """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"`."""
     gpus = _gpu_names()
     if requested == "gpu" and not gpus:
         raise ConfigError(
@@ -32,7 +32,13 @@ def resolve_device(requested):
         )
     if requested in ("gpu", "auto") and gpus:
         return Placement("gpu", "gpu:0", gpus[0])
-    return Placement("cpu", "cpu", _cpu_model_name())
+    cpuinfo = Path("/proc/cpuinfo")
+    found = (
+        re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        if cpuinfo.exists()
+        else None
+    )
+    return Placement("cpu", "cpu", found[1].strip() if found else platform.machine())
 
 
 def device_kind_of(variable):
@@ -42,29 +48,17 @@ def device_kind_of(variable):
 
 
 def _gpu_names():
-    backend = keras.config.backend()
-    if backend == "tensorflow":
+    if keras.config.backend() == "tensorflow":
         import tensorflow as tf
 
         return [
             tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
             for gpu in tf.config.list_physical_devices("GPU")
         ]
-    if backend == "jax":
+    if keras.config.backend() == "jax":
         import jax
 
-        try:
-            return [device.device_kind for device in jax.devices("gpu")]
-        except RuntimeError:  # jax without a GPU backend
-            return []
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
     import torch
 
     return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
-
-
-def _cpu_model_name():
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()

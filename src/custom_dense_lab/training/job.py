@@ -23,15 +23,9 @@ from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
 from custom_dense_lab.training import compiled_models, quantized
-from custom_dense_lab.training.callbacks import (
-    NO_STEADY_STATE,
-    EpochMetricsLogger,
-    StopOnNaN,
-    StopWhenAsked,
-)
+from custom_dense_lab.training.callbacks import NO_STEADY_STATE, EpochMetricsLogger, StopWhenAsked
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
-from custom_dense_lab.training.flops import training_matmul_flops
-from custom_dense_lab.training.models import job_model
+from custom_dense_lab.training.models import job_model, training_matmul_flops
 
 EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
 _INFERENCE_BATCH = 256
@@ -55,8 +49,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     the run `mlflow run` opened, else new); returns its final metrics. A failed job ends its
     run FAILED and returns `None`; a stopped one ends it KILLED and raises `Interrupted`."""
     clock = PhaseClock()
-    # Python's full garbage collection (free_memory=True) takes ~0.4 s a job in this process.
-    keras.backend.clear_session(free_memory=False)
+    keras.backend.clear_session(free_memory=False)  # a full collection: ~0.4 s a job
     if cfg.mlflow.tracking_uri:
         mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
@@ -86,8 +79,11 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         if interrupted is not None:
             _end_killed(interrupted, label)
         storage = disk.storage_failure(error)
-        if storage is not None:
-            _end_on_full_disk(storage, run.info.run_id)
+        if storage is not None:  # what the failed write left is freed; the sweep stops
+            with contextlib.suppress(Exception):
+                records.remove_unfinished_models(run.info.run_id)
+            lifecycle.end_active_run("FAILED", str(storage))
+            raise storage from None
         expected = isinstance(error, EXPECTED_FAILURES)
         reason = str(error) if expected else lifecycle.describe_error(error)
         lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
@@ -108,22 +104,13 @@ def _end_killed(interrupted, label):
     raise interrupted from None
 
 
-def _end_on_full_disk(storage, run_id):
-    """Frees what the failed write left, ends the run FAILED, and raises `storage`: the sweep stops."""
-    with contextlib.suppress(Exception):
-        records.remove_unfinished_models(run_id)
-    lifecycle.end_active_run("FAILED", str(storage))
-    raise storage from None
-
-
 def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     trainer = cfg.trainer
     placement = resolve_device(cfg.device.name)
     reuse = process_reuse.for_job(trainer.reuse)
     with job_settings(trainer.precision.value, trainer.deterministic):
-        # The seed is set twice: tf.data's shuffle combines the global seed with its own,
-        # and preparing a dataset may draw from Python's random, which the initializers
-        # draw from next.
+        # Seeded twice: tf.data's shuffle combines the global seed with its own, and preparing
+        # a dataset may draw from Python's random, which the initializers draw from next.
         keras.utils.set_random_seed(cfg.seed)
         bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed, reuse)
         log_dataset_inputs(bundle)
@@ -132,31 +119,28 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = job_model(cfg, bundle.input_shape, bundle.num_classes)
-            device_kind = device_kind_of(model.weights[0])
             # Trains through the compiled model of an earlier job of this graph, if any.
+            key = compiled_models.graph_key(cfg, bundle.train.element_spec)
             compiled = compiled_models.compiled_model_for(
-                model,
-                compiled_models.graph_key(cfg, bundle.train.element_spec),
-                bundle.examples("train", 2),
-                reuse,
+                model, key, bundle.examples("train", 2), reuse
             )
-            tags = records.environment_tags(cfg.layer.name, placement, device_kind)
+            tags = records.environment_tags(
+                cfg.layer.name, placement, device_kind_of(model.weights[0])
+            )
             mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
             clock.lap("overhead_build_s")
             signals.raise_if_stopped()
 
             epochs = EpochMetricsLogger()
             verbose = trainer.verbose.value  # -1: a progress bar on a terminal, outside sweeps
-            if verbose < 0:
-                verbose = int(sys.stdout.isatty() and not in_sweep)
             try:
                 history = compiled.fit(
                     bundle.train,
                     validation_data=bundle.validation,
                     epochs=trainer.epochs,
                     shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                    callbacks=[StopOnNaN(), epochs, StopWhenAsked()],
-                    verbose=verbose,
+                    callbacks=[epochs, StopWhenAsked()],
+                    verbose=int(sys.stdout.isatty() and not in_sweep) if verbose < 0 else verbose,
                 )
             finally:
                 epochs.flush()
@@ -167,23 +151,27 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                 bundle.test, return_dict=True, verbose=0, callbacks=[StopWhenAsked()]
             )
             clock.lap("overhead_evaluate_s")
-            sample, _ = bundle.examples("test", _INFERENCE_BATCH)
+
             # The job ships the quantized model where it asks for one, timed with the float one.
-            shipped, quantized_figures, timed = model, {}, [compiled]
+            sample, _ = bundle.examples("test", _INFERENCE_BATCH)
+            shipped, timed = model, [compiled]
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples(
                     "train", cfg.calibration_batches * trainer.batch_size
                 )
-                shipped = quantized.quantized_copy(
-                    model,
-                    cfg.quantize.value,
-                    np.array_split(
-                        calibration, range(trainer.batch_size, len(calibration), trainer.batch_size)
-                    ),
+                batches = np.array_split(
+                    calibration, range(trainer.batch_size, len(calibration), trainer.batch_size)
                 )
+                shipped = quantized.quantized_copy(model, cfg.quantize.value, batches)
                 timed.append(shipped)
-            forwards = [_forward_pass(m, sample, reuse) for m in timed]
-            inference, *quantized_timings = timing.inference_timings(timed, sample, forwards)
+            forwards = [
+                reuse.get(
+                    "forward passes", m, lambda m=m: timing.compiled_forward(m, sample.shape[1:])
+                )
+                for m in timed
+            ]
+            inference, *quantized_timings = timing.inference_timings(forwards, sample)
+            quantized_figures = {}
             if quantized_timings:
                 quantized_figures = quantized.measure(shipped, bundle.test, quantized_timings[0])
             pairs.keep(
@@ -195,7 +183,6 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             clock.lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
-    step_time_s = epochs.steady_state_step_time_s()
     metrics = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
@@ -207,6 +194,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         "model_size_bytes": float(quantized.size_bytes(model)),
         **quantized_figures,
     }
+    step_time_s = epochs.steady_state_step_time_s()
     if step_time_s is None:
         print(f"[{' '.join(overrides) or 'default config'}] {NO_STEADY_STATE}", flush=True)
     else:
@@ -215,11 +203,12 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
     signals.raise_if_stopped()
+
     model_id = None
     if cfg.mlflow.log_model:
         outputs = timing.wait_for(forwards[-1](timing.as_input(sample[:4])))
-        last_epoch = len(epochs.epoch_times) - 1
         logged = quantized.loadable(shipped, cfg.quantize and cfg.quantize.value)
+        last_epoch = len(epochs.epoch_times) - 1
         model_id = records.log_model(
             logged, cfg, sample[:4], outputs, last_epoch, run_tags
         ).model_id
@@ -230,10 +219,3 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     # Linked to the model, so that the Models page shows the final figures.
     mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
-
-
-def _forward_pass(model, sample, reuse):
-    """The model's compiled forward pass, kept beside it for the later jobs that train through it."""
-    return reuse.get(
-        "forward passes", model, lambda: timing.compiled_forward(model, sample.shape[1:])
-    )

@@ -1,4 +1,4 @@
-"""The MLP that every job trains, built from CustomDense or stock Dense."""
+"""The MLP that every job trains, built from CustomDense or stock Dense, and its FLOPs."""
 
 import keras
 from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
@@ -21,8 +21,7 @@ def build_mlp(
     use_bias=True,
     name="mlp",
 ):
-    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer: custom and
-    stock models of one config draw the same initial weights after the same seed."""
+    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer."""
     common = dict(
         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, use_bias=use_bias
     )
@@ -57,3 +56,11 @@ def job_model(cfg, input_shape, num_classes):
         jit_compile="auto" if jit_compile == "auto" else jit_compile == "true",
     )
     return model
+
+
+def training_matmul_flops(model, batch_size):
+    """The matmul FLOPs of a training step of the layers with a 2-D `kernel`: `2 * batch * n * m`
+    forward, as many for the kernel's gradient and, but for the first layer, the input's."""
+    kernels = [getattr(layer, "kernel", None) for layer in model.layers]
+    shapes = [k.shape for k in kernels if k is not None and len(k.shape) == 2]
+    return sum((2 if i == 0 else 3) * 2.0 * batch_size * n * m for i, (n, m) in enumerate(shapes))

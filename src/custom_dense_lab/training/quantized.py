@@ -13,8 +13,7 @@ CALIBRATED = {
 
 
 def quantized_copy(model, mode, calibration_batches=()):
-    """A copy of the trained `model` quantized to `mode`, compiled for evaluation; GPTQ and AWQ
-    calibrate on `calibration_batches` of numpy inputs (`custom_dense.quantize_model`)."""
+    """A compiled copy of `model` quantized to `mode`; GPTQ and AWQ calibrate on numpy batches."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if mode in CALIBRATED:
@@ -26,24 +25,18 @@ def quantized_copy(model, mode, calibration_batches=()):
 
 
 def loadable(model, mode):
-    """The model to log: Keras 3.15's Dense saves GPTQ and AWQ layers without their zero
-    points, so that the file cannot be loaded again; CustomDense saves them whole, and a stock
-    model is logged converted to it (the same variables, bit for bit)."""
+    """The model to log: Keras 3.15's Dense saves GPTQ and AWQ layers without their zero points,
+    CustomDense whole, so a stock model is logged converted (the same variables, bit for bit)."""
     return convert(model, to="custom") if mode in CALIBRATED else model
 
 
 def size_bytes(model):
-    """The bytes of every variable of `model`, in memory and on disk."""
-    return int(sum(keras.ops.convert_to_numpy(variable).nbytes for variable in model.weights))
+    return int(sum(keras.ops.convert_to_numpy(v).nbytes for v in model.weights))
 
 
 def measure(quantized, test_data, timings):
     """The quantized model's test figures, inference `timings` and size, as `quantized_*` metrics."""
     test = quantized.evaluate(test_data, return_dict=True, verbose=0)
-    figures = {
-        "test_loss": float(test["loss"]),
-        "test_accuracy": float(test["accuracy"]),
-        **timings,
-        "model_size_bytes": float(size_bytes(quantized)),
-    }
-    return {f"quantized_{name}": value for name, value in figures.items() if np.isfinite(value)}
+    figures = {"test_loss": test["loss"], "test_accuracy": test["accuracy"], **timings}
+    figures["model_size_bytes"] = size_bytes(quantized)
+    return {f"quantized_{k}": float(v) for k, v in figures.items() if np.isfinite(v)}

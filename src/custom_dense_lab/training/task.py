@@ -1,9 +1,7 @@
 """Hydra's task function of `custom-dense-train`: one job, alone or in a sweep.
 
-Importing this module loads TensorFlow, quietly (`quiet_start`). The program
-imports it once its command line has been checked; a sweep's worker processes
-(joblib, submitit) unpickle `run_task` by reference, and so import it too,
-and start as quietly as the program.
+Importing it loads TensorFlow, quietly; a sweep's workers (joblib, submitit) import it too,
+as they unpickle `run_task` by reference.
 """
 
 from custom_dense_lab.process.startup import quiet_start
@@ -36,26 +34,25 @@ tfds.disable_progress_bar()
 
 
 def run_task(cfg):
-    """Runs one job; a failed single job ends the process with status 1.
-
-    It stays undecorated at module level, so that a sweep's worker processes
-    unpickle it by reference (`hydra_app` is the decorated one).
-
-    Args:
-        cfg: The job's composed config.
-
-    Returns:
-        The job's validation accuracy (what Hydra's sweepers optimize), or
-        `None` for a job of a sweep that failed.
-    """
+    """Runs one job (on its Keras backend) and returns its validation accuracy, what Hydra's
+    sweepers optimize: `None` for a failed job of a sweep, exit status 1 for a single one."""
     signals.raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
     hydra_cfg = HydraConfig.get()
+    overrides = list(hydra_cfg.overrides.task)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
     launcher_watch.watch_launcher()  # and at the start of every job
     try:
         disk.check_free_space()
-        metrics = _run_job_on_disk(cfg, list(hydra_cfg.overrides.task), in_sweep, parent_run)
+        try:
+            metrics = backends.run_in_backend(
+                cfg.backend.value, run_job, cfg, overrides, in_sweep, parent_run
+            )
+        except Exception as error:  # a full disk met before the job's run existed
+            storage = disk.storage_failure(error)
+            if storage is None:
+                raise
+            raise storage from None
     except Interrupted as stop:
         if parent.in_worker_process():  # the launcher records an Exception, not a BaseException
             raise JobInterruptedError(str(stop)) from None
@@ -69,15 +66,13 @@ def run_task(cfg):
     except backends.BackendWorkerError as error:  # its run, if it has one, is closed as lost
         print(f"error: {error}", file=sys.stderr, flush=True)
         if in_sweep:
-            _record_job_without_run(cfg, list(hydra_cfg.overrides.task), parent_run, str(error))
+            _record_job_without_run(cfg, overrides, parent_run, str(error))
         metrics = None
-    if metrics is None:
-        if not in_sweep:
-            raise SystemExit(1)
-        return None
+    if metrics is None and not in_sweep:
+        raise SystemExit(1)
     if not in_sweep:
         signals.exit_on_stop_signals(AFTER_THE_JOB)
-    return metrics["val_accuracy"]
+    return metrics and metrics["val_accuracy"]
 
 
 hydra_app = hydra.main(
@@ -108,25 +103,6 @@ def _record_job_without_run(cfg, overrides, parent_run_id, reason):
         return
     run_name, tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.MlflowClient().create_run(
-        experiment_id,
-        run_name=run_name,
-        tags={**tags, "mlflow.parentRunId": parent_run_id},
+        experiment_id, run_name=run_name, tags={**tags, "mlflow.parentRunId": parent_run_id}
     )
     lifecycle.fail_run(run.info.run_id, reason)
-
-
-def _run_job_on_disk(cfg, overrides, in_sweep, parent_run):
-    """`run_job` on the job's Keras backend, with a full disk met before its run existed raised as `StorageFullError`.
-
-    A job of another backend than this process's runs in a worker process of
-    its backend (see `process.backends`).
-    """
-    try:
-        return backends.run_in_backend(
-            cfg.backend.value, run_job, cfg, list(overrides), in_sweep, parent_run
-        )
-    except Exception as error:
-        storage = disk.storage_failure(error)
-        if storage is None:
-            raise
-        raise storage from None

@@ -11,7 +11,7 @@ from helpers import import_cli
 from custom_dense_lab import arguments
 from custom_dense_lab.benchmark.timing import MatmulReference
 from custom_dense_lab.reports.stats import ratio_summary
-from custom_dense_lab.training.flops import training_matmul_flops
+from custom_dense_lab.training.models import training_matmul_flops
 
 
 def test_ratio_summary_takes_the_median_of_paired_ratios_with_a_bootstrap_interval():

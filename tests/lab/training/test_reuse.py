@@ -12,7 +12,6 @@ from custom_dense_lab.benchmark import timing
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process.reuse import ProcessReuse
 from custom_dense_lab.training import compiled_models
-from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.job import run_job
 from custom_dense_lab.training.models import build_mlp, job_model
 
@@ -91,8 +90,10 @@ def test_inference_traces_one_forward_pass_per_model_and_does_not_keep_the_model
     batch = np.ones((8, 3), np.float32)
     reuse = ProcessReuse()
     for _ in range(2):
-        forward = job_module._forward_pass(model, batch, reuse)
-        (first,) = timing.inference_timings([model], batch, [forward], 3, 2)
+        forward = reuse.get(
+            "forward passes", model, lambda: timing.compiled_forward(model, batch.shape[1:])
+        )
+        (first,) = timing.inference_timings([forward], batch, 3, 2)
     assert set(first) == {"infer_latency_ms_p50", "infer_latency_ms_p95", "infer_throughput_sps"}
     traced = reuse.get("forward passes", model, lambda: None)
     assert traced is forward
