@@ -81,14 +81,7 @@ def _schema_type(key):
     """What the schema declares at the dotted `key`: a section's dataclass or a type; else `None`."""
     node = Config
     for name in key.split("."):
-        fields = (
-            {f.name: f.type for f in dataclasses.fields(node)}
-            if dataclasses.is_dataclass(node)
-            else {}
-        )
-        if name not in fields:
-            return None
-        node = fields[name]
+        node = typing.get_type_hints(node).get(name) if dataclasses.is_dataclass(node) else None
     return node
 
 
