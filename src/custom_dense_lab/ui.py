@@ -5,7 +5,6 @@ from custom_dense_lab import arguments
 
 arguments.answer_help(arguments.ui_parser, __file__)  # at once, before MLflow loads
 
-import contextlib
 import os
 import signal
 import socket
@@ -21,9 +20,9 @@ _READY_PATHS = ("/health", "/ajax-api/2.0/mlflow/experiments/search?max_results=
 
 
 def main(argv=None):
-    """Starts the UI, says when it answers, and runs until Ctrl-C or SIGTERM stops it and the
-    server. Exits 2 with one line for a store that cannot be used or a port in use, 1 when the
-    server ends or hangs before it answers, 130 or 143 after a stop signal."""
+    """Starts the UI and runs until Ctrl-C or SIGTERM stops it and the server. Exits 2 with one
+    line for a store that cannot be used or a port in use, 1 when the server ends or hangs
+    before it answers, 130 or 143 after a stop signal."""
     signals.exit_on_stop_signals("while the MLflow UI was starting")
     args = arguments.ui_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from custom_dense_lab.errors import ConfigError, StorageFullError
@@ -31,46 +30,38 @@ def main(argv=None):
 
     try:
         uri = store.use_store(args.tracking_uri)
-        _check_port_free(args.host, args.port)
+        _check_port_free(args.host, args.port, ConfigError)
     except (ConfigError, StorageFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(f"Starting the MLflow UI over {uri} ...", flush=True)
-    server, stops = None, []
-
-    def pass_on(signum, frame):
-        stops.append(signum)
-        if server is None:  # a stop before the server started keeps it from starting
-            raise SystemExit(128 + signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-
-    for signum in signals.STOP_SIGNALS:
-        signal.signal(signum, pass_on)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--registry-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     command += ["--workers", "1", "--uvicorn-opts", "--log-level warning"]
-    server = subprocess.Popen(command, env=server_environment(), start_new_session=True)
-    started = time.monotonic()
-    address = f"http://{args.host}:{args.port}"
-    while not stops and server.poll() is None and not _answers(address):
-        if time.monotonic() - started > READY_TIMEOUT_S:
-            server.terminate()
-            server.wait()
+    address, server = f"http://{args.host}:{args.port}", None
+    try:
+        for signum in signals.STOP_SIGNALS:
+            signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
+        server = subprocess.Popen(command, env=server_environment(), start_new_session=True)
+        started = time.monotonic()
+        while server.poll() is None and not _answers(address):
+            if time.monotonic() - started > READY_TIMEOUT_S:
+                sys.exit(
+                    f"error: the MLflow server did not answer within {READY_TIMEOUT_S} s, and was stopped"
+                )
+            time.sleep(0.2)
+        if server.poll() is not None:
             sys.exit(
-                f"error: the MLflow server did not answer within {READY_TIMEOUT_S} s, and was stopped"
+                f"error: the MLflow server ended (exit status {server.returncode}) before it "
+                "answered: see its lines above"
             )
-        time.sleep(0.2)
-    if not stops and server.poll() is not None:
-        sys.exit(
-            f"error: the MLflow server ended (exit status {server.returncode}) before it "
-            "answered: see its lines above"
-        )
-    if not stops:
         ready_s = time.monotonic() - started
         print(f"MLflow UI ready at {address} ({ready_s:.1f} s); Ctrl-C stops it", flush=True)
-    server.wait()
-    sys.exit(128 + stops[0] if stops else server.returncode)
+        sys.exit(server.wait())
+    finally:  # the server, and its workers, go with this process
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
 
 
 def server_environment():
@@ -86,9 +77,7 @@ def server_environment():
     }
 
 
-def _check_port_free(host, port):
-    from custom_dense_lab.errors import ConfigError
-
+def _check_port_free(host, port, config_error):
     with socket.socket() as probe:
         # As the server binds: a port that a stopped server's connections still wait on is free.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -96,7 +85,7 @@ def _check_port_free(host, port):
             probe.bind((host, port))
         except OSError as error:
             accepted = f"a port free on {host} ({error.strerror}): try --port 5001"
-            raise ConfigError("--port", port, accepted) from None
+            raise config_error("--port", port, accepted) from None
 
 
 def _answers(address):

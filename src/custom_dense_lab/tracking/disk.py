@@ -1,9 +1,5 @@
-"""Full and read-only disks: recognised in any error, and said in one line with the free space.
-
-A full disk comes as ENOSPC or EDQUOT from a file write, or as SQLite's "database or disk
-is full" wrapped by SQLAlchemy and MLflow; a read-only one as EROFS or SQLite's "attempt to
-write a readonly database".
-"""
+"""Full and read-only disks: found in any error (ENOSPC, EDQUOT, EROFS, or SQLite's wrapped
+"database or disk is full" and "readonly database") and said in one line with the free space."""
 
 import errno
 import os
@@ -15,23 +11,18 @@ import mlflow
 
 from custom_dense_lab.errors import StorageFullError
 
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
-# What a program needs free to start a job: Hydra's job folder, the run's rows, small artifacts.
-MIN_FREE_BYTES = 1 << 20
+MIN_FREE_BYTES = 1 << 20  # to start a job: Hydra's job folder, the run's rows, small artifacts
 
 
 def storage_failure(error):
-    """The `StorageFullError` behind `error` (or its causes) when a disk caused it, else `None`.
-
-    Its message names the path, the problem and the free space, e.g. "no space left on
-    device writing /data/mlruns/...: 0 B free of 3.0 MiB".
-    """
+    """The `StorageFullError` behind `error` or its causes when a disk caused it, else `None`:
+    "no space left on device writing /data/mlruns/...: 0 B free of 3.0 MiB"."""
     chain = []
     while error is not None and error not in chain:
         chain.append(error)
         error = error.__cause__ or error.__context__
     for link in chain:  # the write that failed first names the file
-        if isinstance(link, OSError) and link.errno in {*_FULL_ERRNOS, errno.EROFS}:
+        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             return _describe(link.filename2 or link.filename, link.errno == errno.EROFS)
     for link in chain:
         if "database or disk is full" in str(link) or "readonly database" in str(link):
@@ -43,7 +34,7 @@ def check_free_space():
     """Raises `StorageFullError` when the working folder or a SQLite store's folder has less
     than `MIN_FREE_BYTES` free."""
     database = sqlite_store_path()
-    for folder in [os.getcwd()] if database is None else [os.getcwd(), database.parent]:
+    for folder in [os.getcwd(), *([database.parent] if database else [])]:
         usage = _usage(folder)
         if usage is not None and usage.free < MIN_FREE_BYTES:
             where = _existing(folder)
@@ -51,11 +42,8 @@ def check_free_space():
 
 
 def write_problem(path):
-    """Why this process cannot write in the folder `path` (or create it), or `None` if it can.
-
-    Looks at its closest existing folder; /proc and /sys, where root may "write", count as
-    unwritable.
-    """
+    """Why this process cannot write in the folder `path` (or its closest existing folder), or
+    `None`; /proc and /sys, where root may "write", count as unwritable."""
     folder = _existing(path)
     pseudo = folder.parts[:2] in (("/", "proc"), ("/", "sys"))
     if not pseudo and folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
@@ -65,7 +53,6 @@ def write_problem(path):
 
 
 def sqlite_store_path():
-    """The SQLite file of the current tracking store, or `None` for other stores."""
     return sqlite_path(mlflow.get_tracking_uri())
 
 
@@ -95,7 +82,6 @@ def _usage(path):
 
 
 def _existing(path):
-    """`path`, or its closest folder that exists."""
     path = pathlib.Path(path).resolve()
     return next((folder for folder in (path, *path.parents) if folder.exists()), path)
 
@@ -105,9 +91,9 @@ def _space(usage):
 
 
 def _size(count):
-    value, unit = float(count), "B"
-    for larger in ("KiB", "MiB", "GiB", "TiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+    if count < 1024:
+        return f"{count} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        count /= 1024
+        if count < 1024 or unit == "TiB":
+            return f"{count:.1f} {unit}"

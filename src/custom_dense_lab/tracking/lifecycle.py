@@ -1,10 +1,5 @@
-"""A run's life: the process that runs it, its heartbeat, and how it ends.
-
-A run left RUNNING by a process that is gone is closed FAILED by whoever opens the store
-next (`close_lost_runs`): on its own host by its process (id and start time), elsewhere by a
-heartbeat older than `STALE_AFTER_S`. Imports MLflow and psutil only, so that a sweep's
-workers load it before TensorFlow.
-"""
+"""A run's life: the process that runs it, its heartbeat, and how it ends (docs/ending.md).
+Imports MLflow and psutil only: a sweep's workers load it before TensorFlow."""
 
 import os
 import socket
@@ -29,16 +24,13 @@ REOPENED_TEXT = "closed as lost while its job still ran; the job then finished i
 HEARTBEAT_INTERVAL_S = 30.0
 STALE_AFTER_S = 300.0
 LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
-# `mlflow run` opens its run before it builds the project's environment (a conda one may take
-# many minutes); a run that no process took up this long after belongs to a project that
-# never started.
 PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
-PROJECT_START_TIMEOUT_S = 3600.0
+PROJECT_START_TIMEOUT_S = 3600.0  # `mlflow run` may build a conda environment for long
 NEVER_STARTED_REASON = (
     "`mlflow run` opened this run, but the project never started (no process took it up "
     f"within {PROJECT_START_TIMEOUT_S / 60:.0f} minutes)"
 )
-_MAX_TAG_LENGTH = 5000  # MLflow's limit on a tag's value
+_MAX_TAG_LENGTH = 5000
 
 
 def process_tags():
@@ -55,23 +47,21 @@ def process_tags():
 
 
 def launcher_job_id():
-    """SLURM's `<array job>_<task>` or job id, else submitit's or Ray's job id, else `None`."""
-    if os.environ.get(LAUNCHER_JOB_ENV):
-        return os.environ[LAUNCHER_JOB_ENV]
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
+    """Ray's job id, SLURM's `<array job>_<task>` or job id, else submitit's, else `None`."""
+    env = os.environ
+    if env.get(LAUNCHER_JOB_ENV):
+        return env[LAUNCHER_JOB_ENV]
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+    return env.get("SLURM_JOB_ID") or env.get("SUBMITIT_LOCAL_JOB_ID")
 
 
 class Heartbeat:
-    """Around a run's work, refreshes its `heartbeat` tag every `interval_s` in a daemon thread.
-
-    A refresh that fails (the store briefly away) is skipped.
-    """
+    """Around a run's work, refreshes its `heartbeat` tag every `interval_s` in a daemon thread;
+    a refresh that fails (the store briefly away) is skipped."""
 
     def __init__(self, run_id, interval_s=HEARTBEAT_INTERVAL_S):
-        self._run_id = run_id
-        self._interval_s = interval_s
+        self._run_id, self._interval_s = run_id, interval_s
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="mlflow-heartbeat", daemon=True)
 
@@ -100,32 +90,26 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
     )
     closed = []
     for run in running:
-        if is_lost(run.data.tags):
-            fail_run(run.info.run_id, reason)
-        elif never_started(run):
-            fail_run(run.info.run_id, NEVER_STARTED_REASON)
-        else:
-            continue
-        closed.append(run.info.run_id)
+        why = reason if is_lost(run.data.tags) else never_started(run) and NEVER_STARTED_REASON
+        if why:
+            fail_run(run.info.run_id, why)
+            closed.append(run.info.run_id)
     return closed
 
 
-def never_started(run, now=None):
-    """Whether `mlflow run` opened `run` over `PROJECT_START_TIMEOUT_S` ago and no process took it."""
+def never_started(run):
     tags = run.data.tags
     if PROJECT_ENTRY_POINT_TAG not in tags or PID_TAG in tags or HEARTBEAT_TAG in tags:
         return False
-    return (now or time.time()) - run.info.start_time / 1000.0 > PROJECT_START_TIMEOUT_S
+    return time.time() - run.info.start_time / 1000.0 > PROJECT_START_TIMEOUT_S
 
 
-def is_lost(tags, now=None):
+def is_lost(tags):
     """Whether the process a run's tags name is gone (on this host), or its heartbeat is stale
     (elsewhere); `False` for a run without such tags."""
     if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
         return local_process(tags) is None
-    if HEARTBEAT_TAG in tags:
-        return (now or time.time()) - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
-    return False
+    return HEARTBEAT_TAG in tags and time.time() - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
 
 
 def local_process(tags):
@@ -151,7 +135,6 @@ def end_run(run_id, status="FINISHED", reason=None):
 
 
 def fail_run(run_id, reason, status="FAILED"):
-    """Ends a run FAILED (or `status`, e.g. KILLED) with the reason as its `failure_reason`."""
     end_run(run_id, status, reason)
 
 
@@ -167,8 +150,8 @@ def finish_active_run():
 
 
 def end_active_run(status, reason, details=None):
-    """Ends the active run FAILED or KILLED with its `failure_reason` and a `traceback.txt`
-    (`details`), each record tried on its own; what the store refused is said in one line."""
+    """Ends the active run `status` with its `failure_reason` and a `traceback.txt` (`details`),
+    each record tried on its own; what the store refused is said in one line."""
     run_id = mlflow.active_run().info.run_id
     records = [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
     if details:

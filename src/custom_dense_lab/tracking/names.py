@@ -1,7 +1,6 @@
-"""Run names that read in the MLflow UI, from Hydra overrides: a sweep's parent by when it
-started and what it varies ("11-25 18:48 · custom vs stock · units 32,128"), its jobs by their
-values of those keys ("custom u128"), a single job by its overrides ("stock u256 e30").
-"""
+"""Run names from Hydra overrides: a sweep's parent by when it started and what it varies
+("11-25 18:48 · custom vs stock · units 32,128"), its jobs by their values of those keys
+("custom u128"), a single job by its overrides ("stock u256 e30")."""
 
 import collections
 import hashlib
@@ -9,56 +8,39 @@ import time
 
 from hydra.errors import HydraException
 
-from custom_dense_lab.config.overrides import Override, parse
+from custom_dense_lab.config.overrides import parse
 
 MAX_JOB_NAME = 32
-SWEEP_TAG_PREFIX = "sweep."
-# The parent's tag listing the keys its sweep varies, comma-separated.
-SWEPT_KEYS_TAG = "custom_dense.swept_keys"
-# Every job's command-line overrides, as one string.
+SWEPT_KEYS_TAG = "custom_dense.swept_keys"  # the keys a sweep varies, comma-separated
 OVERRIDES_TAG = "custom_dense.overrides"
 # Keys that change how a job is run or recorded, never its result: left out of names.
 _QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose", "trainer.reuse", "pair_timing.")
 _MAX_LISTED_VALUES = 4
-_HASH_CHARS = 5
-# How a job's name shows a key's value: a prefix before it ("u" + "128"); other keys "key=value".
+# How a job's name shows a key's value ("u128"); other keys as "key=value".
 _JOB_PREFIXES = {
     **dict.fromkeys(["layer", "model.activation", "model.kernel_initializer", "optimizer"], ""),
     **dict.fromkeys(["trainer.precision", "dataset", "device", "backend"], ""),
     **dict.fromkeys(["model.bias_initializer", "model.use_bias"], "bias:"),
-    "model.units": "u",
-    "model.depth": "d",
-    "seed": "s",
-    "trainer.epochs": "e",
-    "trainer.batch_size": "b",
-    "optimizer.learning_rate": "lr",
-    "optimizer.momentum": "mom",
-    "trainer.jit_compile": "jit:",
+    **{"model.units": "u", "model.depth": "d", "seed": "s", "trainer.epochs": "e"},
+    **{"trainer.batch_size": "b", "optimizer.learning_rate": "lr"},
+    **{"optimizer.momentum": "mom", "trainer.jit_compile": "jit:"},
 }
 # How a sweep's name labels a key ("act relu,tanh"); other keys by their last part ("units").
 _SWEEP_LABELS = {
-    "model.activation": "act",
-    "model.kernel_initializer": "init",
-    "model.bias_initializer": "bias init",
-    "trainer.batch_size": "batch",
+    **{"model.activation": "act", "model.kernel_initializer": "init", "trainer.jit_compile": "jit"},
+    **{"model.bias_initializer": "bias init", "trainer.batch_size": "batch"},
     "optimizer.learning_rate": "lr",
-    "trainer.jit_compile": "jit",
 }
 _SHORT_VALUES = {
-    "glorot_uniform": "glorotU",
-    "glorot_normal": "glorotN",
-    "he_normal": "heN",
-    "he_uniform": "heU",
-    "lecun_normal": "lecunN",
-    "lecun_uniform": "lecunU",
-    "random_normal": "randN",
-    "random_uniform": "randU",
-    "truncated_normal": "truncN",
-    "orthogonal": "orth",
-    "mixed_float16": "fp16",
-    "mixed_bfloat16": "bf16",
-    "float32": "fp32",
-    "tensorflow": "tf",
+    **{"glorot_uniform": "glorotU", "glorot_normal": "glorotN", "orthogonal": "orth"},
+    **{
+        "he_normal": "heN",
+        "he_uniform": "heU",
+        "lecun_normal": "lecunN",
+        "lecun_uniform": "lecunU",
+    },
+    **{"random_normal": "randN", "random_uniform": "randU", "truncated_normal": "truncN"},
+    **{"mixed_float16": "fp16", "mixed_bfloat16": "bf16", "float32": "fp32", "tensorflow": "tf"},
 }
 
 
@@ -94,10 +76,9 @@ def job_name(values):
     """A sweep's job named by its `job_values` ("stock u32 tanh"); past `MAX_JOB_NAME`, its first
     tokens and a hash of all values ("u128 d3 sigmoid glorotU #757e9"), distinct in its sweep."""
     tokens = [_job_token(key, value) for key, value in values.items()]
-    name = " ".join(tokens) or "job"
-    if len(name) <= MAX_JOB_NAME:
-        return name
-    digest = "#" + hashlib.sha1(repr(sorted(values.items())).encode()).hexdigest()[:_HASH_CHARS]
+    if len(" ".join(tokens)) <= MAX_JOB_NAME:
+        return " ".join(tokens) or "job"
+    digest = "#" + hashlib.sha1(repr(sorted(values.items())).encode()).hexdigest()[:5]
     while len(" ".join([*tokens, digest])) > MAX_JOB_NAME:
         tokens.pop()
     return " ".join([*tokens, digest])
@@ -127,7 +108,7 @@ def numbered(labels):
 
 def job_tags(values):
     """`sweep.<key>` tags, by which the runs table groups a sweep's jobs."""
-    return {f"{SWEEP_TAG_PREFIX}{key}": value for key, value in values.items()}
+    return {f"sweep.{key}": value for key, value in values.items()}
 
 
 def _listed_values(override):
@@ -137,13 +118,11 @@ def _listed_values(override):
         return None
 
 
-def _value_text(override: Override):
+def _value_text(override):
     value = override.value()
-    if isinstance(value, float):
-        return f"{value:.3g}"
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _job_token(key, value):

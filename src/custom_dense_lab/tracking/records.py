@@ -31,8 +31,7 @@ def config_params(cfg):
 
 
 def environment_tags(layer, placement, device_kind):
-    """Tags that say what ran where: the layer, the device (where the variables live, and the
-    `Placement` asked for), the versions and the lab's commit."""
+    """Tags that say what ran where: the layer, the device, the versions and the lab's commit."""
     commit, dirty = git_state(_LAB_DIR)
     backend = keras.config.backend()
     tags = {
@@ -61,7 +60,6 @@ def git_state(folder):
 
 
 def log_job_artifacts(cfg, overrides, model):
-    """Logs `config.yaml`, `overrides.yaml` and `model_summary.txt`."""
     mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     mlflow.log_text(OmegaConf.to_yaml(list(overrides)), "overrides.yaml")
     lines = []
@@ -70,7 +68,6 @@ def log_job_artifacts(cfg, overrides, model):
 
 
 def model_requirements():
-    """Pinned pip requirements of a logged model, from this environment's versions."""
     try:
         tensorflow = f"tensorflow-cpu=={importlib.metadata.version('tensorflow-cpu')}"
     except importlib.metadata.PackageNotFoundError:
@@ -87,9 +84,8 @@ def model_name(cfg):
 
 
 def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
-    """Logs a Keras model as `model_name(cfg)` (`custom_dense_pyfunc`), with the metrics of
-    `step`, `tags` and its sweep's `sweep_run_id` and `sweep_name`; returns its `ModelInfo`.
-    The signature and requirements are given: MLflow infers them in seconds per model."""
+    """Logs a Keras model as `model_name(cfg)` with the metrics of `step`, `tags` and its sweep's
+    `sweep_run_id` and `sweep_name`; the signature and requirements given, not inferred."""
     parent = mlflow.active_run().data.tags.get(MLFLOW_PARENT_RUN_ID)
     if parent is not None:
         tags = {**tags, "sweep_run_id": parent, "sweep_name": mlflow.get_run(parent).info.run_name}
@@ -107,16 +103,10 @@ def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
 
 
 def remove_unfinished_models(run_id):
-    """Deletes the local files of the run's models that never became READY (a full disk), so
-    that the run can close; returns the folders."""
-    experiment_id = mlflow.get_run(run_id).info.experiment_id
-    models = mlflow.search_logged_models(
-        experiment_ids=[experiment_id],
-        filter_string=f"source_run_id = '{run_id}'",
-        output_format="list",
-    )
+    """Deletes the local files of the run's models that never became READY (a full disk);
+    returns the folders."""
     removed = []
-    for model in models:
+    for model in registry.logged_models(run_id):
         location = urllib.parse.urlsplit(model.artifact_location)
         if model.status != LoggedModelStatus.READY and location.scheme in ("", "file"):
             folder = pathlib.Path(urllib.parse.unquote(location.path))
@@ -126,9 +116,8 @@ def remove_unfinished_models(run_id):
 
 
 def job_identity(cfg, overrides, parent_run_id):
-    """`(run_name, tags)` of a job: named by its values of the keys its sweep varies (the
-    parent's `custom_dense.swept_keys`), else as a single job; tagged with its overrides and
-    `sweep.<key>` values."""
+    """`(run_name, tags)` of a job: named by its values of the keys its sweep varies, else as a
+    single job; tagged with its overrides and `sweep.<key>` values."""
     swept = ""
     if parent_run_id is not None:
         swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")

@@ -14,30 +14,29 @@ OBJECTIVE = "val_accuracy"
 
 
 def mlflow_name(text):
-    """`text` with each run of characters other than letters, digits, `_` and `-` made one `-`:
-    a name that logged models and registered models both accept."""
+    """`text` with each run of characters other than letters, digits, `_` and `-` made one `-`."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text)
 
 
 def registered_model_name(experiment_name, dataset):
-    """One registered model per experiment and dataset: `custom-dense-digits`."""
     return mlflow_name(f"{experiment_name}-{dataset}")
+
+
+def logged_models(run_id):
+    return mlflow.search_logged_models(
+        experiment_ids=[mlflow.get_run(run_id).info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}'",
+        output_format="list",
+    )
 
 
 def register_job_model(run_id, sweep_run_id):
     """Registers the model of the finished job `run_id`, tagged with its sweep, job, dataset,
-    objective, score and overrides; returns a line that says so, `None` without a model.
-
-    It takes `champion` where there is none, or where it scores higher than the champion on
-    the same dataset (by the champion's tags); else the alias stays.
-    """
+    objective, score and overrides, `champion` where it beats the champion of its dataset;
+    returns a line that says so, `None` without a model."""
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
-    models = mlflow.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}'",
-        output_format="list",
-    )
+    models = logged_models(run_id)
     if not models:
         return None
     dataset = run.data.params["dataset.name"]

@@ -1,8 +1,5 @@
-"""The tracking store: checked in seconds before any job, then its experiment opened.
-
-MLflow itself retries an unreachable server or database for minutes, and meets a broken
-SQLite file with a traceback; each check here answers in one line instead.
-"""
+"""The tracking store, checked in one line and seconds before any job (MLflow itself retries an
+unreachable server or database for minutes), then its experiment opened."""
 
 import contextlib
 import os
@@ -21,23 +18,16 @@ from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense_lab.tracking import disk, lifecycle, sqlite_template, ui
 
 _PROBE_TIMEOUT_S = 5.0
-_SERVER_PROBES = (
-    ("/health", "GET /health"),
-    ("/api/2.0/mlflow/experiments/search?max_results=1", "its REST API"),
-)
-# Creating or migrating a store takes seconds; a lock held this long is held by a stuck process.
-_LOCK_TIMEOUT_S = 120.0
+_LOCK_TIMEOUT_S = 120.0  # creating or migrating a store takes seconds
 _SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 _SCHEMES_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 def use_store(tracking_uri):
-    """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check.
-
-    Creates a new SQLite store, one process at a time. Returns the URI in use; raises
-    `ConfigError` saying why a store cannot be used, `StorageFullError` for its full disk.
-    """
+    """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check,
+    creating a new SQLite store one process at a time; returns the URI. Raises `ConfigError`,
+    or `StorageFullError` for a full disk."""
     from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
     key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
     uri = tracking_uri or mlflow.get_tracking_uri()
@@ -46,8 +36,8 @@ def use_store(tracking_uri):
     check_tracking_server(uri, key)
     check_database_server(uri, key)
     database = disk.sqlite_path(uri)
-    if database is not None:
-        _check_sqlite_folder(key, uri, database)
+    if database is not None and (problem := disk.write_problem(database.parent)):
+        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({problem})")
     with _sqlite_store_lock(uri):
         if database is not None and database.exists():
             _check_sqlite_file(key, uri, database)
@@ -66,13 +56,11 @@ def use_store(tracking_uri):
 
 
 def missing_sqlite_file(tracking_uri):
-    """The SQLite file `tracking_uri` (or MLflow's default) names when it does not exist yet."""
     path = disk.sqlite_path(tracking_uri or mlflow.get_tracking_uri())
     return None if path is None or path.exists() else path
 
 
 def check_experiment(experiment_name, key="mlflow.experiment_name"):
-    """Raises `ConfigError` for a deleted experiment, which MLflow will not use."""
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         raise ConfigError(
@@ -85,12 +73,8 @@ def check_experiment(experiment_name, key="mlflow.experiment_name"):
 
 
 def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.experiment_name"):
-    """Raises `ConfigError` unless this process can write the experiment's artifacts.
-
-    An existing experiment keeps them at its artifact location; a new one, in a store that
-    is not a server, in `./mlruns`, as does the Default experiment of a new SQLite store.
-    Before `use_store`, for a store whose SQLite file does not exist yet, it looks nothing up.
-    """
+    """Raises `ConfigError` unless this process can write the experiment's artifacts: at its
+    artifact location, or a new one's in a store that is not a server, `./mlruns`."""
     uri = tracking_uri or mlflow.get_tracking_uri()
     experiment = (
         None if missing_sqlite_file(uri) else mlflow.get_experiment_by_name(experiment_name)
@@ -112,10 +96,8 @@ def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.expe
 
 
 def check_project_run(run_id):
-    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run `mlflow run` opened.
-
-    The variable left in a shell must not let a job reopen or fail a run that holds other work.
-    """
+    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run `mlflow run` opened, not one
+    left in a shell that holds other work."""
     problem = project_run_problem(run_id)
     if problem:
         raise ConfigError(
@@ -144,11 +126,8 @@ def project_run_problem(run_id):
 
 
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
-    """Makes an experiment active, created if needed, and returns its id.
-
-    The experiment of `adopted_run_id` (a sweep's parent, `mlflow run`'s run) wins over the
-    name. `housekeeping` closes its lost runs and describes it (once a sweep, by its launcher).
-    """
+    """Makes an experiment active, created if needed, and returns its id; that of
+    `adopted_run_id` wins over the name. `housekeeping` closes its lost runs and describes it."""
     with _sqlite_store_lock(mlflow.get_tracking_uri()):
         if adopted_run_id:
             experiment_id = mlflow.get_run(adopted_run_id).info.experiment_id
@@ -162,35 +141,26 @@ def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
 
 
 def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises `TrackingServerUnreachableError` unless an MLflow server answers at an HTTP(S) URI.
-
-    It must answer `/health` and one API search (which fails while its database is down);
-    asking for credentials (HTTP 401, 403) passes.
-    """
+    """Raises `TrackingServerUnreachableError` unless an HTTP(S) URI's MLflow server answers an
+    API search (which fails while its database is down); asking for credentials passes."""
     if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
         return
-    for path, what in _SERVER_PROBES:
-        try:
-            response = requests.get(f"{uri.rstrip('/')}{path}", timeout=_PROBE_TIMEOUT_S)
-        except requests.Timeout:
-            reason = f"no answer within {_PROBE_TIMEOUT_S:g} s"
-        except requests.RequestException:
-            reason = "could not connect"
-        else:
-            if response.status_code in (200, 401, 403):
-                continue
-            reason = f"{what} answered HTTP {response.status_code}"
-        raise TrackingServerUnreachableError(
-            key, uri, f"a running MLflow tracking server ({reason})"
-        )
+    search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
+    try:
+        status = requests.get(search, timeout=_PROBE_TIMEOUT_S).status_code
+        reason = None if status in (200, 401, 403) else f"its REST API answered HTTP {status}"
+    except requests.Timeout:
+        reason = f"no answer within {_PROBE_TIMEOUT_S:g} s"
+    except requests.RequestException:
+        reason = "could not connect"
+    if reason:
+        accepted = f"a running MLflow tracking server ({reason})"
+        raise TrackingServerUnreachableError(key, uri, accepted)
 
 
 def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises `ConfigError` unless a SQL store's database server accepts a TCP connection.
-
-    Servers reached otherwise (a local socket, an ODBC data source, mysqlclient's
-    `localhost`) are left to their driver.
-    """
+    """Raises `ConfigError` unless a SQL store's database server accepts a TCP connection; one
+    reached otherwise (a socket, an ODBC data source, mysqlclient's `localhost`) is left alone."""
     parts = urllib.parse.urlsplit(uri)
     dialect, _, driver = parts.scheme.partition("+")
     query = urllib.parse.parse_qs(parts.query)
@@ -207,20 +177,11 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
         socket.create_connection(address, timeout=_PROBE_TIMEOUT_S).close()
     except OSError as error:
         where = f"{address[0]}:{address[1]} ({error.strerror or type(error).__name__})"
-        raise ConfigError(
-            key, uri, f"a database server that accepts connections at {where}"
-        ) from None
-
-
-def _check_sqlite_folder(key, uri, database):
-    """Refuses a folder where neither the file nor its lock can be written (or /proc, /sys)."""
-    problem = disk.write_problem(database.parent)
-    if problem:
-        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({problem})")
+        accepted = f"a database server that accepts connections at {where}"
+        raise ConfigError(key, uri, accepted) from None
 
 
 def _check_sqlite_file(key, uri, database):
-    """Refuses a SQLite file that cannot be read and written, or fails `PRAGMA quick_check`."""
     if not os.access(database, os.R_OK | os.W_OK):
         raise ConfigError(key, uri, f"a SQLite file this process can read and write ({database})")
     try:
@@ -237,8 +198,8 @@ def _check_sqlite_file(key, uri, database):
 
 @contextlib.contextmanager
 def _sqlite_store_lock(uri):
-    """Holds a lock beside a SQLite store while MLflow creates or migrates its schema or an
-    experiment, which two processes at once would break; other stores need none."""
+    """A lock beside a SQLite store while MLflow creates its schema or an experiment, which two
+    processes at once would break."""
     database = disk.sqlite_path(uri)
     if database is None:
         yield

@@ -1,11 +1,13 @@
-"""Where users look: the experiment's kind and description in the MLflow UI, and links into it
-(`?workflowType=machine_learning`: the UI's model-training view, not its GenAI one)."""
+"""Where users look: the experiment's kind and description in the MLflow UI, and links into its
+model-training view (`?workflowType=machine_learning`), not its GenAI one."""
 
 import pathlib
 import sys
 import urllib.parse
 
 import mlflow
+
+from custom_dense_lab.tracking import disk
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
@@ -45,13 +47,11 @@ def describe_experiment(experiment_id):
 
 
 def experiment_url(tracking_uri, experiment_id):
-    """The UI's page of an experiment: on the server itself for an HTTP(S) store."""
     address = tracking_uri.rstrip("/") if _is_server(tracking_uri) else LOCAL_UI
     return f"{address}/#/experiments/{experiment_id}?{VIEW_QUERY}"
 
 
 def run_url(tracking_uri, experiment_id, run_id):
-    """The UI's page of a run."""
     return experiment_url(tracking_uri, f"{experiment_id}/runs/{run_id}")
 
 
@@ -59,25 +59,22 @@ def ui_command(tracking_uri):
     """How to start a UI over a store that is not a server; `None` for a server."""
     if _is_server(tracking_uri):
         return None
-    path = tracking_uri.removeprefix("sqlite:///")
-    if path != tracking_uri and pathlib.Path(path).resolve() == pathlib.Path("mlflow.db").resolve():
+    database = disk.sqlite_path(tracking_uri)
+    if database == pathlib.Path("mlflow.db").resolve():
         return "`custom-dense-ui` here"
-    if path != tracking_uri:
-        tracking_uri = f"sqlite:///{pathlib.Path(path).resolve()}"
-    return f"`custom-dense-ui --tracking-uri {tracking_uri}`"
+    uri = f"sqlite:///{database}" if database else tracking_uri
+    return f"`custom-dense-ui --tracking-uri {uri}`"
 
 
 def where_to_look(run_id, configured_experiment, what="this run"):
-    """Prints the links to the run's experiment and to the run (`what` it is), how to start the
-    UI, and a warning where `mlflow run` without `--experiment-name` put it in `Default`."""
-    uri = mlflow.get_tracking_uri()
-    experiment_id = mlflow.get_run(run_id).info.experiment_id
+    """Prints the links to the run's experiment and to the run, how to start the UI, and a
+    warning where `mlflow run` without `--experiment-name` put it in `Default`."""
+    uri, experiment_id = mlflow.get_tracking_uri(), mlflow.get_run(run_id).info.experiment_id
     name = mlflow.get_experiment(experiment_id).name
     print(f"Experiment '{name}': {experiment_url(uri, experiment_id)}", flush=True)
     print(f"  {what}: {run_url(uri, experiment_id, run_id)}", flush=True)
-    command = ui_command(uri)
-    if command:
-        print(f"  start the UI with {command}, then open a link", flush=True)
+    if ui_command(uri):
+        print(f"  start the UI with {ui_command(uri)}, then open a link", flush=True)
     if name == DEFAULT_EXPERIMENT and configured_experiment != DEFAULT_EXPERIMENT:
         print(
             f"warning: these runs are in MLflow's '{DEFAULT_EXPERIMENT}' experiment, not "
