@@ -5,9 +5,8 @@ from custom_dense_lab import arguments
 
 def parser():
     parser = arguments.compare_parser()
-    parser.add_argument(
-        "--full", action="store_true", help="print every figure of every pair (comparison.md)"
-    )
+    full = "print every figure of every pair (comparison.md)"
+    parser.add_argument("--full", action="store_true", help=full)
     return parser
 
 
@@ -30,26 +29,21 @@ from custom_dense_lab.tracking import lifecycle, store, ui
 
 
 def open_sweep(experiment, parent=None, tracking_uri=None):
-    """Points MLflow at the store and returns the sweep's parent run id: `parent`, else the latest.
-
-    Runs of the experiment whose process is gone are closed first. Exits 2
-    with one line where there is no store (none is created), no such sweep, or
-    the sweep still runs; 1 where the store is full.
-    """
+    """Points MLflow at the store and returns the sweep's parent run id: `parent`, else the
+    latest, once the experiment's lost runs are closed. One line and exit 2 where there is no
+    store (none is created), no such sweep, or the sweep still runs; 1 for a full store."""
     try:
-        missing = store.missing_sqlite_file(tracking_uri)
-        if missing:
+        if missing := store.missing_sqlite_file(tracking_uri):
             raise SweepNotFoundError(f"no sweep found: there is no tracking store at {missing}")
         store.use_store(tracking_uri)
         if parent or not experiment:  # no experiment: the latest sweep of the store
             parent = find_sweep(experiment or None, parent)
             experiment_id = mlflow.get_run(parent).info.experiment_id
-        else:
-            found = mlflow.get_experiment_by_name(experiment)
-            if found is None:
-                raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
+        elif found := mlflow.get_experiment_by_name(experiment):
             store.check_experiment(experiment, "--experiment")  # a deleted one: how to restore it
             experiment_id = found.experiment_id
+        else:
+            raise SweepNotFoundError(f"no sweep found in experiment {experiment!r}")
         lifecycle.close_lost_runs(experiment_id)
         parent = parent or find_sweep(experiment)
         if mlflow.get_run(parent).info.status == "RUNNING":
@@ -61,10 +55,8 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
 
 
 def record_on_project_run(parent, markdown):
-    """Under `mlflow run . -e compare`, names the project's run after the sweep and logs the report.
-
-    The report itself goes to the sweep's parent; outside `mlflow run` this does nothing.
-    """
+    """Under `mlflow run . -e compare`, names the project's run after the sweep and logs the
+    report there too."""
     run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
     if not run_id or store.project_run_problem(run_id) is not None:
         return

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import mlflow
 from mlflow.entities import Metric
 
-from custom_dense_lab.reports import figures, paired, runs, summary, text
+from custom_dense_lab.reports import figures, paired, runs, text
 from custom_dense_lab.tracking import ui
 
 TABLE_JSON = "comparison_table.json"
@@ -26,21 +26,23 @@ def log_report(parent_run_id):
     jobs = runs.child_runs(parent_run_id)
     document = paired.load_document(parent_run_id)
     timings = paired.by_pair(document)
-    pairs = summary.add_figures(runs.pair_runs(jobs), timings)
+    pairs = paired.add_figures(runs.pair_runs(jobs), timings)
     client = mlflow.MlflowClient()
-    if pairs.empty:
-        metrics, csv = {}, ""
-    else:
+    metrics, csv = {}, ""
+    if not pairs.empty:
         pairs.insert(0, "pair", runs.pair_labels(pairs))
         histories = runs.epoch_histories(pairs)
-        summary.add_noise(pairs, timings, histories)
-        metrics = summary.summary_metrics(pairs, timings)
+        paired.add_noise(pairs, timings, histories)
+        metrics = paired.summary_metrics(pairs, timings)
         table = text.full_table(pairs)
         csv = table.to_csv(index=False)
-        _log_table(client, parent_run_id, table)
-        client.log_figure(
-            parent_run_id, figures.comparison_figure(pairs, histories), COMPARISON_PNG
-        )
+        if TABLE_JSON in {a.path for a in client.list_artifacts(parent_run_id)}:
+            # `log_table` appends to a table logged before: a rebuilt report writes over it.
+            client.log_text(parent_run_id, table.to_json(orient="split", index=False), TABLE_JSON)
+        else:
+            client.log_table(parent_run_id, table, TABLE_JSON)
+        comparison = figures.comparison_figure(pairs, histories)
+        client.log_figure(parent_run_id, comparison, COMPARISON_PNG)
         curves = figures.learning_curves_figure(list(pairs["pair"]), histories)
         client.log_figure(parent_run_id, curves, CURVES_PNG)
         now = int(time.time() * 1000)
@@ -52,11 +54,3 @@ def log_report(parent_run_id):
     note = text.note(pairs, metrics, document, runs.best_job(jobs), experiment_id)
     client.set_tag(parent_run_id, ui.NOTE_TAG, note)
     return Report(pairs, text.terminal(pairs, metrics, document), markdown)
-
-
-def _log_table(client, run_id, table):
-    """Logs the table as the UI shows tables; a rebuilt report writes over it (`log_table` appends)."""
-    if TABLE_JSON in {artifact.path for artifact in client.list_artifacts(run_id)}:
-        client.log_text(run_id, table.to_json(orient="split", index=False), TABLE_JSON)
-    else:
-        client.log_table(run_id, table, TABLE_JSON)

@@ -23,16 +23,9 @@ CURVE_STYLES = {
 
 
 def comparison_figure(pairs, histories):
-    """Per pair, the custom / stock time ratios around 1.0 beside the accuracy delta around 0.
-
-    A timed pair shows its paired ratios and the step-time ratio's 95% interval, one not
-    timed its jobs' own ratios and the range of its per-epoch ratios; a quantized pair its
-    quantized models' figures; a sweep over backends a panel of times over TensorFlow's.
-
-    Args:
-        pairs: The pairs, with `summary.add_figures` and a `pair` label.
-        histories: Per pair, its jobs' histories (`runs.epoch_histories`).
-    """
+    """Per pair (`pairs` with a `pair` label), the custom / stock time ratios around 1.0 beside
+    the accuracy delta around 0, and a panel of times over TensorFlow's in a sweep of backends;
+    `histories` are the pairs' (`runs.epoch_histories`)."""
     timed = pairs["step_time_ratio"].notna()
     epochs = pd.DataFrame([_epoch_range(curves) for curves in histories], pairs.index)
     low = pairs["step_time_ratio_ci_low"].where(timed, epochs[0])
@@ -40,7 +33,7 @@ def comparison_figure(pairs, histories):
     step = pairs["step_time_ratio"].fillna(pairs["sequential_step_time_ratio"])
     latency = pairs["infer_latency_ratio"].fillna(pairs["sequential_infer_latency_ratio"])
     accuracy = pairs["test_accuracy_delta"]
-    if "quantized_test_accuracy_delta" in pairs:
+    if "quantized_test_accuracy_delta" in pairs:  # the quantized models' figures, where there
         latency = pairs["quantized_infer_latency_ratio"].fillna(latency)
         accuracy = pairs["quantized_test_accuracy_delta"].fillna(accuracy)
     rows = np.arange(len(pairs))
@@ -49,36 +42,33 @@ def comparison_figure(pairs, histories):
         panels.append(["backend", "backend"])
     figure = Figure(figsize=(WIDTH_IN, (1.0 + ROW_IN * len(rows)) * len(panels) + 0.5), dpi=DPI)
     axes = figure.subplot_mosaic(panels, width_ratios=[3, 2])
-    time, delta = axes["time"], axes["accuracy"]
     step_label = (
         "training step, timed in turns (bar: 95% interval)" if timed.all()
         else "training step (bar: 95% interval; per-epoch range where not timed)" if timed.any()
         else "training step, the jobs' own (bar: per-epoch range)"
     )  # fmt: skip
-    time.hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
-    time.plot(step, rows + 0.12, "o", color="tab:blue", label=step_label)
-    time.plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
-    _center(time, [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
-    delta.plot(accuracy, rows, "s", color="tab:green")
-    _center(delta, accuracy, 0.0, 0.01, "test accuracy, custom - stock")
-    delta.sharey(time)
-    delta.tick_params(labelleft=False)
-    labelled = [time]
+    axes["time"].hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
+    axes["time"].plot(step, rows + 0.12, "o", color="tab:blue", label=step_label)
+    axes["time"].plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
+    _center(axes["time"], [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
+    axes["accuracy"].plot(accuracy, rows, "s", color="tab:green")
+    _center(axes["accuracy"], accuracy, 0.0, 0.01, "test accuracy, custom - stock")
+    axes["accuracy"].sharey(axes["time"])
+    axes["accuracy"].tick_params(labelleft=False)
     if "backend" in axes:
         backend = axes["backend"]
         offsets = np.linspace(0.18, -0.18, len(TO_TENSORFLOW_STYLES))
         for offset, (column, style) in zip(offsets, TO_TENSORFLOW_STYLES.items(), strict=True):
-            marker, colour, label = style
-            backend.plot(pairs[column], rows + offset, marker, color=colour, label=label)
+            backend.plot(pairs[column], rows + offset, style[0], color=style[1], label=style[2])
         backend.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
         backend.set_xscale("log")
         backend.xaxis.set_minor_formatter(NullFormatter())
         backend.xaxis.set_major_formatter(ScalarFormatter())
         backend.set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
-        labelled.append(backend)
-    for axis in labelled:
-        axis.set_yticks(rows, pairs["pair"], fontsize=9)
-        axis.set_ylim(len(rows) - 0.5, -0.5)
+    for axis in (axes["time"], axes.get("backend")):
+        if axis is not None:
+            axis.set_yticks(rows, pairs["pair"], fontsize=9)
+            axis.set_ylim(len(rows) - 0.5, -0.5)
     handles = [h for axis in axes.values() for h in axis.get_legend_handles_labels()[0]]
     figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
     bottom = (0.1 + 0.17 * ((len(handles) + 1) // 2)) / figure.get_figheight()
@@ -90,10 +80,10 @@ def learning_curves_figure(labels, histories):
     """Each pair's validation accuracy and training loss per epoch, custom and stock overlaid."""
     figure = Figure(figsize=(WIDTH_IN, max(3.4, 1.0 + 0.2 * len(labels))), dpi=DPI)
     palette = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"].colors
-    colours = [palette[index % len(palette)] for index in range(len(labels))]
+    colours = {label: palette[index % len(palette)] for index, label in enumerate(labels)}
     titles = {"val_accuracy": "validation accuracy", "train_loss": "training loss"}
     for axis, (metric, title) in zip(figure.subplots(1, 2), titles.items(), strict=True):
-        for colour, curves in zip(colours, histories, strict=True):
+        for colour, curves in zip(colours.values(), histories, strict=True):
             for layer, style in CURVE_STYLES.items():
                 if (layer, metric) in curves:
                     axis.plot(*curves[(layer, metric)], color=colour, **style)
@@ -103,10 +93,7 @@ def learning_curves_figure(labels, histories):
         axis.tick_params(labelsize=8)
         axis.grid(color="0.9")
     handles = [Line2D([], [], color="0.3", label=layer, **s) for layer, s in CURVE_STYLES.items()]
-    handles += [
-        Line2D([], [], color=c, linewidth=3, label=label)
-        for c, label in zip(colours, labels, strict=True)
-    ]
+    handles += [Line2D([], [], color=c, linewidth=3, label=lab) for lab, c in colours.items()]
     figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0, 0.84, 1))
     return figure

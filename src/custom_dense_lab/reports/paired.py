@@ -1,69 +1,163 @@
-"""The sweep's paired timing read back: per pair and pooled, custom / stock ratios over rounds."""
+"""A sweep's pairs in figures: the paired timing read back, each pair's deltas, ratios and noise,
+the sweep's metrics."""
 
 import json
 import math
 
 import mlflow
 import numpy as np
+import pandas as pd
 
+from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.reports.stats import ratio_summary
 
 TIMINGS_JSON = "paired_timings.json"
 # The report's two time ratios and the measure each comes from.
 RATIO_MEASURES = {"step_time": "train_step", "infer_latency": "infer_single"}
+REFERENCE_BACKEND = "tensorflow"
+TO_TENSORFLOW = {"step_time": "step_time_ms", "infer_latency": "infer_latency_ms_p50"}
+TO_TENSORFLOW_COLUMNS = [f"{name}_vs_tensorflow_{lay}" for name in TO_TENSORFLOW for lay in LAYERS]
+# Noisy: a step-time interval wider than ±5% of its ratio, or a job's step times swinging 2x
+# over the paired rounds or over its epochs after the first.
+NOISY_HALF_WIDTH, SWING = 0.05, 2.0
 
 
 def load_document(parent_run_id):
-    """The `paired_timings.json` a sweep logged on its parent (see docs/runs.md), or `{}`."""
-    client = mlflow.MlflowClient()
-    if TIMINGS_JSON not in {artifact.path for artifact in client.list_artifacts(parent_run_id)}:
+    """The `paired_timings.json` a sweep logged on its parent (docs/runs.md), or `{}`."""
+    if TIMINGS_JSON not in {a.path for a in mlflow.MlflowClient().list_artifacts(parent_run_id)}:
         return {}
     return json.loads(mlflow.artifacts.load_text(f"runs:/{parent_run_id}/{TIMINGS_JSON}"))
 
 
 def load_timings(parent_run_id):
-    """`by_pair(load_document(parent_run_id))`."""
     return by_pair(load_document(parent_run_id))
 
 
 def by_pair(document):
-    """The document's pairs by `(run_id_custom, run_id_stock)`: each its `seconds` or `not_timed`."""
+    """The document's pairs by `(run_id_custom, run_id_stock)`."""
     return {(e["run_id_custom"], e["run_id_stock"]): e for e in document.get("pairs", [])}
-
-
-def pair_figures(entry):
-    """One pair's `{step_time,infer_latency}_ratio` with `_ci_low`, `_ci_high`, and `not_timed`:
-    NaN and the reason for a pair not timed (`entry` is `None` where the sweep timed none)."""
-    timed = entry is not None and "seconds" in entry
-    figures = {}
-    for name, measure in RATIO_MEASURES.items():
-        summary = pooled([entry], measure) if timed else {}
-        figures[f"{name}_ratio"] = summary.get("ratio", math.nan)
-        figures[f"{name}_ratio_ci_low"] = summary.get("ci_low", math.nan)
-        figures[f"{name}_ratio_ci_high"] = summary.get("ci_high", math.nan)
-    reason = "the sweep did not time its pairs" if entry is None else entry.get("not_timed", "")
-    return {**figures, "not_timed": reason}
-
-
-def sweep_figures(entries):
-    """`median_{step_time,infer_latency}_ratio` with `_ci_low`, `_ci_high` pooled over the timed
-    pairs' rounds, and `timed_pair_count`; `{}` where none was timed."""
-    timed = [entry for entry in entries if "seconds" in entry]
-    if not timed:
-        return {}
-    figures = {"timed_pair_count": len(timed)}
-    for name, measure in RATIO_MEASURES.items():
-        summary = pooled(timed, measure)
-        figures[f"median_{name}_ratio"] = summary["ratio"]
-        figures[f"{name}_ratio_ci_low"] = summary["ci_low"]
-        figures[f"{name}_ratio_ci_high"] = summary["ci_high"]
-    return figures
 
 
 def pooled(entries, measure):
     """The custom / stock ratio of a measure over the rounds of all the timed pairs `entries`."""
-    custom, stock = (
-        np.concatenate([entry["seconds"][measure][layer] for entry in entries])
-        for layer in ("custom", "stock")
-    )
-    return ratio_summary(custom, stock)
+    seconds = ([entry["seconds"][measure][layer] for entry in entries] for layer in LAYERS)
+    return ratio_summary(*map(np.concatenate, seconds))
+
+
+def pair_figures(entry):
+    """One pair's `{step_time,infer_latency}_ratio`, `_ci_low`, `_ci_high` (NaN where not timed)
+    and `not_timed`, why not (`entry` is `None` where the sweep timed no pair)."""
+    timed = [entry] if entry is not None and "seconds" in entry else []
+    reason = "the sweep did not time its pairs" if entry is None else entry.get("not_timed", "")
+    return {**_ratios(timed), "not_timed": reason}
+
+
+def add_figures(pairs, timings):
+    """Adds to `pairs` (of `runs.pair_runs`) their deltas and ratios (docs/runs.md), the paired
+    ones from `timings` (`by_pair`); returns it."""
+    if pairs.empty:
+        return pairs
+    for metric in ("test_accuracy", "step_time_ms", "infer_latency_ms_p50"):
+        for layer in LAYERS:
+            pairs[f"{metric}_{layer}"] = pairs.get(f"{metric}_{layer}", math.nan)
+    pairs["test_accuracy_delta"] = _delta(pairs, "test_accuracy")
+    keys = zip(pairs["run_id_custom"], pairs["run_id_stock"], strict=True)
+    figures = pd.DataFrame([pair_figures(timings.get(key)) for key in keys], pairs.index)
+    pairs[figures.columns] = figures
+    pairs["sequential_step_time_ratio"] = _ratio(pairs, "step_time_ms")
+    pairs["sequential_infer_latency_ratio"] = _ratio(pairs, "infer_latency_ms_p50")
+    if "quantized_test_accuracy_custom" in pairs:
+        pairs["quantized_test_accuracy_delta"] = _delta(pairs, "quantized_test_accuracy")
+        pairs["quantized_infer_latency_ratio"] = _ratio(pairs, "quantized_infer_latency_ms_p50")
+    if varies_backend(pairs):
+        _add_ratios_to_tensorflow(pairs)
+    return pairs
+
+
+def varies_backend(pairs):
+    """Whether the pairs come from more than one Keras backend, TensorFlow among them."""
+    backends = set(pairs.get("backend", []))
+    return REFERENCE_BACKEND in backends and len(backends) > 1
+
+
+def add_noise(pairs, timings, histories):
+    """Adds `noisy`: why a pair's speed figures are rough, or `""`; `histories` are the pairs'
+    (`runs.epoch_histories`)."""
+    noisy = []
+    for (_, row), curves in zip(pairs.iterrows(), histories, strict=True):
+        reasons = []
+        half_width = (row["step_time_ratio_ci_high"] - row["step_time_ratio_ci_low"]) / 2
+        if half_width > NOISY_HALF_WIDTH * row["step_time_ratio"]:
+            reasons.append(f"interval ±{half_width / row['step_time_ratio']:.0%}")
+        entry = timings.get((row["run_id_custom"], row["run_id_stock"]), {})
+        for layer in LAYERS:
+            sources = {"epochs": curves.get((layer, "epoch_step_time_ms"), [[], []])[1][1:]}
+            if "seconds" in entry:
+                sources["rounds"] = np.asarray(entry["seconds"]["train_step"][layer]) * 1000
+            for source, ms in sources.items():
+                if len(ms) > 1 and ms.max() > SWING * ms.min():
+                    reasons.append(
+                        f"{layer} steps {ms.min():.3g} to {ms.max():.3g} ms over {source}"
+                    )
+        noisy.append(", ".join(reasons))
+    pairs["noisy"] = noisy
+
+
+def summary_metrics(pairs, timings):
+    """The sweep's metrics (docs/runs.md), to 4 significant digits; those that are NaN left out."""
+    keys = zip(pairs["run_id_custom"], pairs["run_id_stock"], strict=True)
+    timed = [timings[key] for key in keys if "seconds" in timings.get(key, {})]
+    figures = {
+        "max_abs_test_accuracy_delta": pairs["test_accuracy_delta"].abs().max(),
+        "median_sequential_step_time_ratio": pairs["sequential_step_time_ratio"].median(),
+        "median_sequential_infer_latency_ratio": pairs["sequential_infer_latency_ratio"].median(),
+        "pair_count": len(pairs),
+    }
+    if timed:
+        pooled_ratios = _ratios(timed)
+        figures |= {k if "_ci_" in k else f"median_{k}": v for k, v in pooled_ratios.items()}
+        figures["timed_pair_count"] = len(timed)
+    if "quantized_test_accuracy_delta" in pairs:
+        quantized = pairs.dropna(subset=["quantized_test_accuracy_delta"])
+        figures["max_abs_quantized_test_accuracy_delta"] = (
+            quantized["quantized_test_accuracy_delta"].abs().max()
+        )
+        figures["median_quantized_infer_latency_ratio"] = quantized[
+            "quantized_infer_latency_ratio"
+        ].median()
+        figures["quantized_pair_count"] = len(quantized) or math.nan
+    if varies_backend(pairs):
+        others = pairs[pairs["backend"] != REFERENCE_BACKEND]
+        for backend, group in others.groupby("backend"):
+            for column in TO_TENSORFLOW_COLUMNS:
+                figures[f"{column}.{backend}"] = group[column].median()
+    return {key: float(f"{value:.4g}") for key, value in figures.items() if not pd.isna(value)}
+
+
+def _ratios(timed):
+    figures = {}
+    for name, measure in RATIO_MEASURES.items():
+        found = pooled(timed, measure) if timed else {}
+        for key, suffix in (("ratio", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
+            figures[f"{name}_ratio{suffix}"] = found.get(key, math.nan)
+    return figures
+
+
+def _delta(pairs, metric):
+    return pairs[f"{metric}_custom"] - pairs[f"{metric}_stock"]
+
+
+def _ratio(pairs, metric):
+    return pairs[f"{metric}_custom"] / pairs[f"{metric}_stock"]
+
+
+def _add_ratios_to_tensorflow(pairs):
+    """Each job's step time and latency over those of TensorFlow's job of its config and layer."""
+    config = [c for c in pairs.attrs["config_columns"] if c != "backend"]
+    key = pairs[config].astype(str).agg(" ".join, axis=1) if config else pd.Series("", pairs.index)
+    reference = pairs["backend"] == REFERENCE_BACKEND
+    for name, metric in TO_TENSORFLOW.items():
+        for layer in LAYERS:
+            by_config = pairs.loc[reference, f"{metric}_{layer}"].groupby(key[reference]).first()
+            to_tensorflow = pairs[f"{metric}_{layer}"] / key.map(by_config)
+            pairs[f"{name}_vs_tensorflow_{layer}"] = to_tensorflow.where(~reference)

@@ -11,7 +11,7 @@ LAYERS = ("custom", "stock")
 
 
 def child_runs(parent_run_id):
-    """The sweep's jobs, first started first, as `mlflow.search_runs` gives them."""
+    """The sweep's jobs, first started first."""
     return mlflow.search_runs(
         experiment_ids=[mlflow.get_run(parent_run_id).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
@@ -20,33 +20,24 @@ def child_runs(parent_run_id):
 
 
 def pair_runs(runs):
-    """Pairs FINISHED custom and stock jobs whose params differ only in the `layer` group: the
-    k-th of each of a config, in start order, make its k-th pair.
-
-    Returns one row per pair (empty where nothing pairs): every other param (those the sweep
-    varies in `attrs["config_columns"]`), each job's metrics, tags and run id as `<name>_custom`
-    and `<name>_stock`.
-    """
+    """One row per pair of FINISHED custom and stock jobs whose params differ only in `layer`
+    (the k-th of each of a config pair up): each job's columns as `<name>_custom`, `_stock`;
+    `attrs["config_columns"]`, the params the sweep varies."""
     if runs.empty or LAYER_PARAM not in runs:
         return pd.DataFrame()
-    params = sorted(
-        c for c in runs if c.startswith("params.") and not c.startswith("params.layer.")
-    )
+    params = sorted(c for c in runs if c.startswith("params.") and "params.layer." not in c)
     config = [c.removeprefix("params.") for c in params]
     finished = runs[runs["status"] == "FINISHED"].sort_values("start_time")
     finished = finished.rename(columns=lambda c: c.removeprefix("params.").removeprefix("metrics."))
     finished[config] = finished[config].fillna("—").astype(str)  # "—": a job without the param
     finished["nth"] = finished.groupby([*config, "layer.name"]).cumcount()
     metrics = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.")]
-    tags = [c for c in runs if c.startswith("tags.")]
-    kept = [*config, "nth", "run_id", *metrics, *tags]
+    kept = [*config, "nth", "run_id", *metrics, *(c for c in runs if c.startswith("tags."))]
     custom, stock = (finished[finished["layer.name"] == layer][kept] for layer in LAYERS)
     pairs = custom.merge(stock, on=[*config, "nth"], suffixes=("_custom", "_stock"))
-    pairs = pairs.drop(columns="nth").reset_index(drop=True)
+    pairs = pairs.drop(columns="nth")
     pairs.attrs["config_columns"] = [
-        key
-        for key, param in zip(config, params, strict=True)
-        if runs[param].astype(str).nunique() > 1
+        c for c, p in zip(config, params, strict=True) if runs[p].astype(str).nunique() > 1
     ]
     return pairs
 
@@ -76,8 +67,7 @@ def epoch_histories(pairs, keys=("epoch_step_time_ms", "val_accuracy", "train_lo
         curves = {}
         for layer in LAYERS:
             for key in keys:
-                history = client.get_metric_history(row[f"run_id_{layer}"], key)
-                if history:
+                if history := client.get_metric_history(row[f"run_id_{layer}"], key):
                     curves[(layer, key)] = np.asarray(sorted((m.step, m.value) for m in history)).T
         histories.append(curves)
     return histories

@@ -1,4 +1,4 @@
-"""The studies: each turns its sweep's pairs (`summary.add_figures`) into words, a table, a figure."""
+"""The studies: each turns its sweep's pairs (`paired.add_figures`) into words, a table, a figure."""
 
 import datetime
 
@@ -10,61 +10,52 @@ from matplotlib.figure import Figure
 from custom_dense_lab.reports import figures
 from custom_dense_lab.reports.runs import LAYERS, epoch_histories
 
-SPEED = [
-    *(f"{m}_{layer}" for m in ("test_accuracy", "step_time_ms") for layer in LAYERS),
-    "step_time_ratio",
-]
-LINES = ("o-", "x--")  # custom, stock
+SPEED = [f"{m}_{layer}" for m in ("test_accuracy", "step_time_ms") for layer in LAYERS]
+SPEED.append("step_time_ratio")
 FAILED_ACCURACY = 0.3  # at or below: near chance (0.1 among 10 classes)
 
 
 def parity(pairs):
     """Custom against stock over the mission grid, across seeds."""
     config = [c for c in pairs.attrs["config_columns"] if c != "seed"] or ["model.units"]
-    ratio = "step_time_ratio"
-    table = (
-        pairs.groupby(config, sort=True)
-        .agg(
-            seeds=("seed", "count"),
-            test_accuracy_custom=("test_accuracy_custom", "mean"),
-            test_accuracy_stock=("test_accuracy_stock", "mean"),
-            max_abs_accuracy_delta=("test_accuracy_delta", lambda d: d.abs().max()),
-            step_time_ratio_median=(ratio, "median"),
-            step_time_ratio_min=(ratio, "min"),
-            step_time_ratio_max=(ratio, "max"),
-        )
-        .reset_index()
-    )
-    summary = (
-        f"{len(pairs)} pairs ({len(table)} configs x seeds). {_accuracy(pairs)} {_speed(pairs)}"
-    )
+    groups, ratio = pairs.groupby(config, sort=True), "step_time_ratio"
+    table = groups.agg(
+        seeds=("seed", "count"),
+        test_accuracy_custom=("test_accuracy_custom", "mean"),
+        test_accuracy_stock=("test_accuracy_stock", "mean"),
+        max_abs_accuracy_delta=("test_accuracy_delta", lambda d: d.abs().max()),
+        step_time_ratio_median=(ratio, "median"),
+        step_time_ratio_min=(ratio, "min"),
+        step_time_ratio_max=(ratio, "max"),
+    ).reset_index()
+    words = f"{len(pairs)} pairs ({len(table)} configs x seeds). {_accuracy(pairs)} {_speed(pairs)}"
     figure = Figure(figsize=(9, 4.5))
     axis = figure.subplots()
-    axis.plot(pairs.groupby(config, sort=True).ngroup(), pairs[ratio], "o", color="tab:blue")
+    axis.plot(groups.ngroup(), pairs[ratio], "o", color="tab:blue")
     axis.plot(table.index, table["step_time_ratio_median"], "_", color="black", ms=20)
     axis.axhline(1.0, color="grey", linewidth=0.8)
     axis.set_xticks(table.index, _labels(table, config), rotation=35, ha="right", fontsize=8)
     axis.set(ylabel="step time, custom / stock", title="One dot per seed; bar: median")
     figure.tight_layout()
-    return summary, table, figure
+    return words, table, figure
 
 
 def width(pairs):
     """Accuracy, step time and achieved GFLOP/s as the hidden layers widen."""
     pairs = pairs.sort_values("model.units")
-    gflops = ["train_gflops_custom", "train_gflops_stock"]
     best = pairs.loc[pairs["test_accuracy_custom"].idxmax()]
-    summary = (
+    words = (
         f"Best test accuracy {best['test_accuracy_custom']:.4f} at {best['model.units']} units. "
         f"{_accuracy(pairs)} {_speed(pairs)}"
     )
+    gflops = ["train_gflops_custom", "train_gflops_stock"]
+    table = pairs[["model.units", "param_count_custom", *SPEED, *gflops]]
     panels = {
         "test_accuracy_{}": "test accuracy",
         "step_time_ms_{}": "median training step (ms)",
         "train_gflops_{}": "training GFLOP/s",
     }
-    table = pairs[["model.units", "param_count_custom", *SPEED, *gflops]]
-    return summary, table, _against_units(pairs, panels)
+    return words, table, _against_units(pairs, panels)
 
 
 def activations_initializers(pairs):
@@ -76,7 +67,7 @@ def activations_initializers(pairs):
         trains=np.where(table["test_accuracy_custom"] > FAILED_ACCURACY, "yes", "no")
     )
     failed = _labels(table[table["trains"] == "no"], config)
-    summary = (
+    words = (
         f"{len(table) - len(failed)} of {len(table)} pairs train (test accuracy above "
         f"{FAILED_ACCURACY}); the others stay at chance: {', '.join(failed) or 'none'}. "
         f"{_accuracy(pairs)}"
@@ -97,26 +88,26 @@ def activations_initializers(pairs):
     figure.supxlabel("epoch")
     figure.supylabel("validation accuracy")
     figure.tight_layout()
-    return summary, table, figure
+    return words, table, figure
 
 
 def devices(pairs):
     """Step time by device, precision and batch size, custom beside stock."""
     config = pairs.attrs["config_columns"]
     pairs = pairs.sort_values(config).reset_index(drop=True)
-    figure = figures.comparison_figure(
-        pairs.assign(pair=_labels(pairs, config)), epoch_histories(pairs, ("epoch_step_time_ms",))
-    )
-    summary = f"{len(pairs)} pairs. {_speed(pairs)} {_accuracy(pairs)}"
-    return summary, pairs[[*config, *SPEED, "train_gflops_custom"]], figure
+    histories = epoch_histories(pairs, ("epoch_step_time_ms",))
+    figure = figures.comparison_figure(pairs.assign(pair=_labels(pairs, config)), histories)
+    words = f"{len(pairs)} pairs. {_speed(pairs)} {_accuracy(pairs)}"
+    return words, pairs[[*config, *SPEED, "train_gflops_custom"]], figure
 
 
 def quantization(pairs):
     """Per mode and width: what quantizing costs in accuracy and gives in size and speed."""
     pairs = pairs.sort_values(["quantize", "model.units"]).reset_index(drop=True)
     for layer in LAYERS:
-        quantized = f"quantized_test_accuracy_{layer}"
-        pairs[f"accuracy_drop_{layer}"] = pairs[f"test_accuracy_{layer}"] - pairs[quantized]
+        pairs[f"accuracy_drop_{layer}"] = (
+            pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]
+        )
         for name, metric in (
             ("latency", "infer_latency_ms_p50"),
             ("throughput", "infer_throughput_sps"),
@@ -132,8 +123,7 @@ def quantization(pairs):
     }
     drop, latency, throughput = ([column.format(layer) for layer in LAYERS] for column in panels)
     columns = ["quantize", "model.units", *drop, "quantized_test_accuracy_delta"]
-    columns += ["size_quantized_over_float", *latency, "quantized_infer_latency_ratio"]
-    table = pairs[[*columns, *throughput]]
+    columns += ["size_quantized_over_float", *latency, "quantized_infer_latency_ratio", *throughput]
     modes = "; ".join(
         f"{mode}: accuracy drop up to {group['accuracy_drop_custom'].max():.4f}, size "
         f"x{group['size_quantized_over_float'].median():.2f} of float, single-sample latency "
@@ -141,11 +131,11 @@ def quantization(pairs):
         f"custom / stock {group['quantized_infer_latency_ratio'].median():.3f}"
         for mode, group in pairs.groupby("quantize")
     )
-    summary = (
+    words = (
         f"{len(pairs)} pairs. Max |quantized test accuracy delta| custom - stock: "
         f"{pairs['quantized_test_accuracy_delta'].abs().max():.4f}. {modes}."
     )
-    return summary, table, _against_units(pairs, panels, by=["quantize"])
+    return words, pairs[columns], _against_units(pairs, panels, by=["quantize"])
 
 
 def backends(pairs):
@@ -161,9 +151,8 @@ def backends(pairs):
         "train_gflops_custom",
     ]
     fastest = pairs.loc[pairs.groupby("model.units")["step_time_ms_custom"].idxmin()]
-    summary = (
-        f"{len(pairs)} pairs. {_accuracy(pairs)} {_speed(pairs)} Fastest training step per width "
-        "(the jobs' own figures): "
+    words = f"{len(pairs)} pairs. {_accuracy(pairs)} {_speed(pairs)} " + (
+        "Fastest training step per width (the jobs' own figures): "
         + "; ".join(
             f"{row['model.units']} units: {row['backend']} with jit_compile={row['jit_compile']} "
             f"({row['step_time_ms_custom']:.3g} ms)"
@@ -178,16 +167,12 @@ def backends(pairs):
     }
     figure = _against_units(pairs, panels, by=by[:2], layers=LAYERS[:1])
     figure.axes[0].set_yscale("log")
-    return summary, pairs[[*by, *SPEED, *speeds]], figure
+    return words, pairs[[*by, *SPEED, *speeds]], figure
 
 
 STUDIES = {
-    "parity": parity,
-    "width": width,
-    "activations_initializers": activations_initializers,
-    "devices": devices,
-    "quantization": quantization,
-    "backends": backends,
+    study.__name__: study
+    for study in (parity, width, activations_initializers, devices, quantization, backends)
 }
 
 
@@ -227,7 +212,7 @@ def _against_units(pairs, panels, by=(), layers=LAYERS):
     groups = list(pairs.groupby(by)) if by else [((), pairs)]
     for axis, (column, title) in zip(axes, panels.items(), strict=True):
         for index, (key, group) in enumerate(groups):
-            for layer, style in zip(layers, LINES, strict=False):
+            for layer, style in zip(layers, ("o-", "x--")[: len(layers)], strict=True):
                 label = " ".join(f"{name}={value}" for name, value in zip(by, key, strict=True))
                 label = f"{label} {layer}" if len(layers) > 1 else label
                 colour = f"C{index}" if by else None
@@ -243,9 +228,8 @@ def _against_units(pairs, panels, by=(), layers=LAYERS):
 
 
 def _accuracy(pairs):
-    return (
-        f"Max |test accuracy delta| custom - stock: {pairs['test_accuracy_delta'].abs().max():.4f}."
-    )
+    delta = pairs["test_accuracy_delta"].abs().max()
+    return f"Max |test accuracy delta| custom - stock: {delta:.4f}."
 
 
 def _speed(pairs):

@@ -5,7 +5,7 @@ import textwrap
 
 import pandas as pd
 
-from custom_dense_lab.reports.summary import NOISY_HALF_WIDTH, TO_TENSORFLOW_COLUMNS
+from custom_dense_lab.reports.paired import NOISY_HALF_WIDTH, TO_TENSORFLOW_COLUMNS
 from custom_dense_lab.tracking import ui
 
 NO_PAIRS = "No custom/stock pairs: the sweep has no jobs that differ only in `layer`."
@@ -36,9 +36,8 @@ SHORT_COLUMNS = {
 
 def full_table(pairs):
     """The pairs as comparison.csv and comparison_table.json hold them: config, figures, run ids."""
-    columns = [c for c in FULL_COLUMNS if c in pairs]
-    config = ["pair", *pairs.attrs["config_columns"]]
-    return pairs[[*config, *columns, "run_id_custom", "run_id_stock"]]
+    columns = ["pair", *pairs.attrs["config_columns"], *(c for c in FULL_COLUMNS if c in pairs)]
+    return pairs[[*columns, "run_id_custom", "run_id_stock"]]
 
 
 def markdown(pairs, summary, document):
@@ -55,11 +54,9 @@ def terminal(pairs, summary, document):
     if pairs.empty:
         return NO_PAIRS
     short = pairs[[c for c in SHORT_COLUMNS if c in pairs]].copy()
-    short.insert(
-        short.columns.get_loc("step_time_ratio") + 1,
-        "step_time_ratio_interval",
-        [None if pd.isna(low) else f"{low:.3f}-{high:.3f}" for low, high in _bounds(pairs)],
-    )
+    low, high = (pairs[f"step_time_ratio_ci_{end}"].map("{:.3f}".format) for end in ("low", "high"))
+    interval = (low + "-" + high).where(pairs["step_time_ratio_ci_low"].notna())
+    short.insert(short.columns.get_loc("step_time_ratio") + 1, "step_time_ratio_interval", interval)
     table = markdown_table(pairs[pairs.attrs["config_columns"]].join(short), SHORT_COLUMNS)
     if max(map(len, table.splitlines())) > WIDTH:  # the pairs' short labels instead
         table = markdown_table(pairs[["pair"]].join(short), SHORT_COLUMNS)
@@ -80,10 +77,13 @@ def verdict(pairs, summary, document):
     lines = [f"{len(pairs)} custom/stock pairs: {accuracy}."]
     reasons = "; ".join(sorted(set(pairs["not_timed"]) - {""}))
     if "median_step_time_ratio" in summary:
+        capped = " (the cap)" if document.get("stopped_by") == "max_rounds" else ""
         lines += [
             f"Training step time, custom / stock: {_pooled(summary, 'step_time')}",
             f"Inference latency of one example:   {_pooled(summary, 'infer_latency')}",
-            _how_timed(pairs, summary, document),
+            f"  timed in turns at the sweep's end, {summary['timed_pair_count']:.0f} of the "
+            f"{len(pairs)} pairs; paired timing: {document['rounds']} rounds{capped} in "
+            f"{document['wall_s']:.0f} s.",
         ]
         if reasons:
             lines.append(f"Not timed in turns, with the jobs' own figures: {reasons}.")
@@ -102,11 +102,24 @@ def verdict(pairs, summary, document):
     if "quantized_pair_count" in summary:
         lines.append(
             f"Quantized models ({summary['quantized_pair_count']:.0f} of the {len(pairs)} pairs): "
-            "test accuracy within "
-            f"{summary['max_abs_quantized_test_accuracy_delta']:.4f}, latency c/s "
-            f"{summary['median_quantized_infer_latency_ratio']:.3f} (median, the jobs' own)."
+            f"test accuracy within {summary['max_abs_quantized_test_accuracy_delta']:.4f}, "
+            f"latency c/s {summary['median_quantized_infer_latency_ratio']:.3f} (median, the "
+            "jobs' own)."
         )
-    return lines + _to_tensorflow(summary)
+    backends = sorted({key.rpartition(".")[2] for key in summary if "_vs_tensorflow_" in key})
+    if backends:
+        lines.append(
+            "Against TensorFlow, median over the configs (the jobs' own figures, one after another):"
+        )
+    words = ("step time custom", "stock", "latency custom", "stock")
+    for backend in backends:
+        figures = [
+            f"{word} {summary[f'{column}.{backend}']:.2f}x"
+            for word, column in zip(words, TO_TENSORFLOW_COLUMNS, strict=True)
+            if f"{column}.{backend}" in summary
+        ]
+        lines.append(f"  {backend} {', '.join(figures)}")
+    return lines
 
 
 def note(pairs, summary, document, best, experiment_id):
@@ -121,33 +134,30 @@ def note(pairs, summary, document, best, experiment_id):
         link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
         bullets.append(
             f"- Best job (final val_accuracy): [{best.get('tags.mlflow.runName') or best['run_id']}]"
-            f"({link}), val_accuracy {_number(best['metrics.val_accuracy'], '.4f')}, "
-            f"test_accuracy {_number(best.get('metrics.test_accuracy'), '.4f')}."
+            f"({link}), val_accuracy {_number(best['metrics.val_accuracy'])}, "
+            f"test_accuracy {_number(best.get('metrics.test_accuracy'))}."
         )
     bullets += [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in lines]
     return "\n".join([*bullets, f"- Artifacts: {ARTIFACTS}."]) + "\n"
 
 
 def markdown_table(frame, headers=None):
-    """A Markdown table with aligned columns: numbers to the same decimals down a column, NaN "—".
-
-    Args:
-        frame: A DataFrame.
-        headers: `{column: header}` for columns to show under another name.
-    """
+    """A Markdown table with aligned columns: numbers to the same decimals down a column, NaN "—";
+    `headers`, `{column: header}` for columns shown under another name."""
     text = frame.apply(_column_text).rename(columns=headers or {})
     widths = [max(len(str(c)), *map(len, text[c])) for c in text]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame]
-    header = [str(c).ljust(w) for c, w in zip(text.columns, widths, strict=True)]
-    rows = [
-        [
-            cell.rjust(w) if right else cell.ljust(w)
+    lines = [
+        "| "
+        + " | ".join(
+            cell.rjust(w) if right and number else cell.ljust(w)
             for cell, w, right in zip(row, widths, numeric, strict=True)
-        ]
-        for row in text.values
+        )
+        + " |"
+        for number, row in enumerate([list(map(str, text.columns)), *text.values.tolist()])
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
 
 
 def _column_text(column):
@@ -164,9 +174,8 @@ def _dashes(frame, pairs):
     reasons = {}
     for column in frame.columns[frame.isna().any()]:
         if column.startswith(("step_time_ratio", "infer_latency_ratio")):
-            reasons["timed"] = (
-                "not timed in turns (" + "; ".join(sorted(set(pairs["not_timed"]) - {""})) + ")"
-            )
+            why = "; ".join(sorted(set(pairs["not_timed"]) - {""}))
+            reasons["timed"] = f"not timed in turns ({why})"
         elif "_vs_tensorflow_" in column:
             reasons["tf"] = "TensorFlow's own pairs (the reference), or none of that config on it"
         elif column.startswith("quantized_"):
@@ -176,41 +185,6 @@ def _dashes(frame, pairs):
     return f"{DASH}: {'; '.join(reasons.values())}." if reasons else ""
 
 
-def _how_timed(pairs, summary, document):
-    timed = f"{summary['timed_pair_count']:.0f} of the {len(pairs)} pairs"
-    if "wall_s" in document:
-        capped = " (the cap)" if document.get("stopped_by") == "max_rounds" else ""
-        return (
-            f"  timed in turns at the sweep's end, {timed}; paired timing: "
-            f"{document['rounds']} rounds{capped} in {document['wall_s']:.0f} s."
-        )
-    rounds = sum(
-        len(e["seconds"]["train_step"]["custom"]) for e in document["pairs"] if "seconds" in e
-    )
-    return f"  timed in turns at the sweep's end, pooled over {rounds} rounds of {timed}."
-
-
-def _to_tensorflow(summary):
-    backends = sorted({key.rpartition(".")[2] for key in summary if "_vs_tensorflow_" in key})
-    if not backends:
-        return []
-    lines = [
-        "Against TensorFlow, median over the configs (the jobs' own figures, one after another):"
-    ]
-    for backend in backends:
-        figures = [
-            f"{words} {summary[f'{column}.{backend}']:.2f}x"
-            for words, column in zip(
-                ("step time custom", "stock", "latency custom", "stock"),
-                TO_TENSORFLOW_COLUMNS,
-                strict=True,
-            )
-            if f"{column}.{backend}" in summary
-        ]
-        lines.append(f"  {backend} {', '.join(figures)}")
-    return lines
-
-
 def _pooled(summary, name):
     low, high = summary[f"{name}_ratio_ci_low"], summary[f"{name}_ratio_ci_high"]
     ratio = summary[f"median_{name}_ratio"]
@@ -218,14 +192,10 @@ def _pooled(summary, name):
     return f"{ratio:.3f} (95% interval {low:.3f} to {high:.3f}{wide})"
 
 
-def _bounds(pairs):
-    return zip(pairs["step_time_ratio_ci_low"], pairs["step_time_ratio_ci_high"], strict=True)
-
-
 def _wrap(line):
     indent = " " * (len(line) - len(line.lstrip()) + 2)
     return textwrap.fill(line, WIDTH, subsequent_indent=indent)
 
 
-def _number(value, spec):
-    return DASH if value is None or pd.isna(value) else format(value, spec)
+def _number(value):
+    return DASH if value is None or pd.isna(value) else f"{value:.4f}"

@@ -84,7 +84,8 @@ def log_paired_timings(parent, jobs, step_seconds, not_timed=(), keys=None):
                 "infer_single": single,
             }
         entries.append(entry)
-    document = {"rounds": 4, "seconds_per_sample": 0.1, "pairs": entries, **(keys or {})}
+    document = {"rounds": 4, "seconds_per_sample": 0.1, "wall_s": 3.2, "stopped_by": "target"}
+    document |= {"pairs": entries, **(keys or {})}
     mlflow.MlflowClient().log_text(parent, json.dumps(document), paired.TIMINGS_JSON)
 
 
@@ -111,9 +112,8 @@ def test_the_parent_run_tells_the_paired_verdict_in_its_description_and_metrics(
         "wider than ±5%: noisy)"
     )
     assert latency_line.endswith("latency of one example:   1.000 (95% interval 1.000 to 1.000)")
-    assert (
-        how_line
-        == "  - timed in turns at the sweep's end, pooled over 8 rounds of 2 of the 2 pairs."
+    assert how_line == (
+        "  - timed in turns at the sweep's end, 2 of the 2 pairs; paired timing: 4 rounds in 3 s."
     )
     # The jobs' own ratios, u16 1.1 and u32 0.8, are there too, and called what they are.
     assert "median ratio 0.950, indicative only" in note
@@ -134,7 +134,7 @@ def test_each_pair_gets_its_own_paired_ratio_and_a_pair_not_timed_says_why(sweep
     assert by_units.loc["16", "not_timed"] == "ConfigError: the jobs ran on a GPU"
     assert by_units.loc["32", "step_time_ratio"] == pytest.approx(0.8)
     assert by_units.loc["32", "sequential_step_time_ratio"] == pytest.approx(0.8)
-    assert "pooled over 4 rounds of 1 of the 2 pairs." in markdown
+    assert "1 of the 2 pairs; paired timing: 4 rounds in 3 s." in markdown
     assert (
         "Not timed in turns, with the jobs' own figures: ConfigError: the jobs ran on a GPU."
         in (markdown)

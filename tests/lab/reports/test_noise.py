@@ -1,11 +1,11 @@
-"""`summary.add_noise` on a table of pairs built here: which pairs the verdict calls noisy, and why."""
+"""`paired.add_noise` on a table of pairs built here: which pairs the verdict calls noisy, and why."""
 
 import math
 
 import numpy as np
 import pandas as pd
 
-from custom_dense_lab.reports.summary import add_noise
+from custom_dense_lab.reports.paired import add_noise
 
 STEADY_ROUNDS = [0.010, 0.0102, 0.0098, 0.010]  # seconds of a training step, per paired round
 STEADY_EPOCHS = [900.0, 2.0, 2.1, 2.0]  # ms, the first epoch's median holding the tracing step

@@ -12,7 +12,7 @@ from mlflow.entities import Metric, Param
 
 from custom_dense_lab import arguments
 from custom_dense_lab.process import backends
-from custom_dense_lab.reports import paired, runs, studies, summary
+from custom_dense_lab.reports import paired, runs, studies
 from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.training.job import run_job
@@ -57,7 +57,7 @@ def run_small_sweep(study):
 def pairs_of(parent):
     """The sweep's pairs with their figures, as `custom-dense-studies` reads them."""
     pairs = runs.pair_runs(runs.child_runs(parent))
-    return studies.numeric(summary.add_figures(pairs, paired.load_timings(parent)))
+    return studies.numeric(paired.add_figures(pairs, paired.load_timings(parent)))
 
 
 @pytest.fixture(scope="module")
