@@ -22,24 +22,26 @@ from custom_dense_lab.tracking import store
 
 
 def main(argv=None):
-    """Checks the arguments and the tracking store, then runs the bench on the Keras backend asked for.
-
-    Exits 2 with one line for bad input, before TensorFlow loads; 1 for a full disk.
-    """
+    """Checks the arguments and the store (bad input: one line, exit 2, before TensorFlow
+    loads; a full disk: exit 1), then runs the bench on the Keras backend asked for."""
     argv = expand_mlproject_parameter(sys.argv[1:] if argv is None else argv, "--flags")
     args = arguments.bench_parser().parse_args(argv)
     try:
         if args.output_dir:
-            _require_writable(args.output_dir)
+            try:
+                args.output_dir.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=args.output_dir).close()
+            except OSError as error:
+                accepted = f"a folder this process can write ({error.strerror})"
+                raise ConfigError("--output-dir", str(args.output_dir), accepted) from None
         if args.backend:
             try:
                 require_backend_installed(args.backend)
             except ConfigError as error:
                 raise ConfigError("--backend", error.value, error.accepted) from None
         store.use_store(args.tracking_uri)
-        experiment_id = store.open_experiment(
-            args.experiment, mlflow.environment_variables.MLFLOW_RUN_ID.get()
-        )
+        run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+        experiment_id = store.open_experiment(args.experiment, run_id)
     except (ConfigError, StorageFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2 if isinstance(error, ConfigError) else 1)
@@ -48,18 +50,6 @@ def main(argv=None):
     from custom_dense_lab.benchmark import grid_bench  # TensorFlow and Keras load here, quietly
 
     grid_bench.run_bench(args, experiment_id)
-
-
-def _require_writable(folder):
-    """Refuses an output folder the bench could not write its files to, before it times anything."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise ConfigError(
-            "--output-dir", str(folder), f"a folder this process can write ({error.strerror})"
-        ) from None
 
 
 if __name__ == "__main__":

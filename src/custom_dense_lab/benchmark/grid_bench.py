@@ -34,11 +34,6 @@ from custom_dense_lab.training.devices import resolve_device
 from custom_dense_lab.training.models import build_mlp, training_matmul_flops
 
 INPUT_DIM, NUM_CLASSES = 784, 10  # MNIST-sized
-TITLES = {
-    "train_step": "training step",
-    "infer_batch": "batched inference",
-    "infer_single": "single-sample inference",
-}
 # The printed table: each header and its cell, formatted from a row of results.
 CELLS = {
     "config": "{config}",
@@ -80,12 +75,11 @@ class BenchConfig(NamedTuple):
 def grid_and_settings(args):
     """The configs to time, and how: the preset, then the flags."""
     preset = arguments.QUICK if args.quick else arguments.FULL
+    tensorflow = keras.config.backend() == "tensorflow"  # steps per execution: TensorFlow's only
     grid = (getattr(args, key) or preset[key] for key in BenchConfig._fields)
     settings = SimpleNamespace(
         rounds=args.rounds or preset["rounds"],
-        steps_per_execution=args.steps_per_execution
-        if keras.config.backend() == "tensorflow"
-        else 1,
+        steps_per_execution=args.steps_per_execution if tensorflow else 1,
         seconds_per_sample=args.seconds_per_sample or preset["seconds"],
         jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile],
         seed=0,
@@ -178,7 +172,10 @@ def plot(results):
     figure = Figure(figsize=(max(7, 0.9 * len(results) + 3), 8))
     ratio_axis, gflops_axis = figure.subplots(2, 1, sharex=True)
     positions = np.arange(len(results))
-    for offset, marker, (name, title) in zip((-0.2, 0, 0.2), "os^", TITLES.items(), strict=True):
+    titles = ("training step", "batched inference", "single-sample inference")
+    for offset, marker, name, title in zip(
+        (-0.2, 0, 0.2), "os^", pairs.MEASURES, titles, strict=True
+    ):
         ratio = results[f"{name}_ratio"]
         errors = [ratio - results[f"{name}_ci_low"], results[f"{name}_ci_high"] - ratio]
         ratio_axis.errorbar(
@@ -203,25 +200,16 @@ def _bench(configs, settings, args, placement):
     mlflow.set_tags(
         {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
     )
+    grid = {
+        k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in BenchConfig._fields
+    }
+    backend = keras.config.backend()
     mlflow.log_params(
-        {
-            **{
-                k: ",".join(map(str, sorted({getattr(c, k) for c in configs})))
-                for k in BenchConfig._fields
-            },
-            **{
-                k: vars(settings)[k]
-                for k in ("rounds", "steps_per_execution", "seconds_per_sample", "jit_compile")
-            },
-            "device": args.device,
-            "backend": keras.config.backend(),
-            "quick": args.quick,
-        }
+        {**grid, **vars(settings), "device": args.device, "backend": backend, "quick": args.quick}
     )
     reference = MatmulReference()
     print(
-        f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), "
-        f"Keras backend {keras.config.backend()}",
+        f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), Keras backend {backend}",
         flush=True,
     )
     rows = []

@@ -42,18 +42,10 @@ def compiled_forward(model, example_shape):
     return forward
 
 
-def as_input(batch):
-    return keras.ops.convert_to_tensor(batch, dtype="float32")
-
-
-def wait_for(outputs):
-    return keras.ops.convert_to_numpy(outputs)
-
-
 def forward_call(forward, batch):
     """A zero-argument call of `forward` on a numpy `batch` that waits for the result."""
-    inputs = as_input(batch)
-    return lambda: wait_for(forward(inputs))
+    inputs = keras.ops.convert_to_tensor(batch, dtype="float32")
+    return lambda: keras.ops.convert_to_numpy(forward(inputs))
 
 
 def train_step_call(model, data):
@@ -67,7 +59,9 @@ def train_step_call(model, data):
             data, epochs=1, steps_per_epoch=model.steps_per_execution, shuffle=False, verbose=0
         )
     iterator = iter(data)
-    return (lambda: wait_for(model.train_function(iterator)["loss"])), model.steps_per_execution
+    return (
+        lambda: keras.ops.convert_to_numpy(model.train_function(iterator)["loss"])
+    ), model.steps_per_execution
 
 
 def warm_up(calls, times=3):
@@ -134,7 +128,9 @@ class MatmulReference:
 
     def __init__(self, n=2048):
         rng = np.random.default_rng(0)
-        self._a, self._b = (as_input(rng.standard_normal((n, n), dtype=np.float32)) for _ in "ab")
+        self._a, self._b = (
+            keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32)) for _ in "ab"
+        )
         self._matmul = keras.ops.matmul
         if keras.config.backend() == "tensorflow":
             import tensorflow as tf
@@ -147,4 +143,4 @@ class MatmulReference:
         self.flops = 2.0 * n**3
 
     def __call__(self):
-        return wait_for(self._matmul(self._a, self._b))
+        return keras.ops.convert_to_numpy(self._matmul(self._a, self._b))

@@ -7,17 +7,11 @@ import traceback
 
 import keras
 import mlflow
-import numpy as np
 
+from custom_dense_lab import errors
 from custom_dense_lab.benchmark import pairs, timing
 from custom_dense_lab.config.validation import validate_config
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
-from custom_dense_lab.errors import (
-    ConfigError,
-    DatasetUnavailableError,
-    Interrupted,
-    TrainingDivergedError,
-)
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
@@ -27,7 +21,7 @@ from custom_dense_lab.training.callbacks import NO_STEADY_STATE, EpochMetricsLog
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.models import job_model, training_matmul_flops
 
-EXPECTED_FAILURES = (ConfigError, DatasetUnavailableError, TrainingDivergedError)
+EXPECTED = (errors.ConfigError, errors.DatasetUnavailableError, errors.TrainingDivergedError)
 _INFERENCE_BATCH = 256
 
 
@@ -72,8 +66,8 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
             clock.lap("overhead_setup_s")
             with signals.stops_at_checkpoints():
                 metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
-    except (Interrupted, KeyboardInterrupt) as stop:
-        _end_killed(Interrupted.from_exception(stop), label)
+    except (errors.Interrupted, KeyboardInterrupt) as stop:
+        _end_killed(errors.Interrupted.from_exception(stop), label)
     except Exception as error:
         interrupted = signals.stop_requested()  # a library may turn the stop into its own error
         if interrupted is not None:
@@ -84,7 +78,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
                 records.remove_unfinished_models(run.info.run_id)
             lifecycle.end_active_run("FAILED", str(storage))
             raise storage from None
-        expected = isinstance(error, EXPECTED_FAILURES)
+        expected = isinstance(error, EXPECTED)
         reason = str(error) if expected else lifecycle.describe_error(error)
         lifecycle.end_active_run("FAILED", reason, None if expected else traceback.format_exc())
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
@@ -105,14 +99,14 @@ def _end_killed(interrupted, label):
 
 
 def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
-    trainer = cfg.trainer
+    trainer, batch_size = cfg.trainer, cfg.trainer.batch_size
     placement = resolve_device(cfg.device.name)
     reuse = process_reuse.for_job(trainer.reuse)
     with job_settings(trainer.precision.value, trainer.deterministic):
         # Seeded twice: tf.data's shuffle combines the global seed with its own, and preparing
         # a dataset may draw from Python's random, which the initializers draw from next.
         keras.utils.set_random_seed(cfg.seed)
-        bundle = load_dataset(cfg.dataset, trainer.batch_size, cfg.seed, reuse)
+        bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, reuse)
         log_dataset_inputs(bundle)
         clock.lap("overhead_data_s")
         signals.raise_if_stopped()
@@ -156,13 +150,10 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             sample, _ = bundle.examples("test", _INFERENCE_BATCH)
             shipped, timed = model, [compiled]
             if cfg.quantize is not None:
-                calibration, _ = bundle.examples(
-                    "train", cfg.calibration_batches * trainer.batch_size
+                calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
+                shipped = quantized.quantized_copy(
+                    model, cfg.quantize.value, calibration, batch_size
                 )
-                batches = np.array_split(
-                    calibration, range(trainer.batch_size, len(calibration), trainer.batch_size)
-                )
-                shipped = quantized.quantized_copy(model, cfg.quantize.value, batches)
                 timed.append(shipped)
             forwards = [
                 reuse.get(
@@ -177,8 +168,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             pairs.keep(
                 mlflow.active_run().info.run_id,
                 compiled,
-                bundle.examples("train", trainer.batch_size),
-                sample[: trainer.batch_size],
+                bundle.examples("train", batch_size),
+                sample[:batch_size],
             )
             clock.lap("overhead_inference_s")
 
@@ -198,7 +189,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
     if step_time_s is None:
         print(f"[{' '.join(overrides) or 'default config'}] {NO_STEADY_STATE}", flush=True)
     else:
-        flops = training_matmul_flops(model, trainer.batch_size)
+        flops = training_matmul_flops(model, batch_size)
         metrics.update(step_time_ms=step_time_s * 1000.0, train_gflops=flops / step_time_s / 1e9)
     records.log_job_artifacts(cfg, overrides, model)
     clock.lap("overhead_artifacts_s")
@@ -206,7 +197,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
 
     model_id = None
     if cfg.mlflow.log_model:
-        outputs = timing.wait_for(forwards[-1](timing.as_input(sample[:4])))
+        outputs = timing.forward_call(forwards[-1], sample[:4])()
         logged = quantized.loadable(shipped, cfg.quantize and cfg.quantize.value)
         last_epoch = len(epochs.epoch_times) - 1
         model_id = records.log_model(

@@ -12,12 +12,14 @@ CALIBRATED = {
 }
 
 
-def quantized_copy(model, mode, calibration_batches=()):
-    """A compiled copy of `model` quantized to `mode`; GPTQ and AWQ calibrate on numpy batches."""
+def quantized_copy(model, mode, calibration, batch_size):
+    """A compiled copy of `model` quantized to `mode`; GPTQ and AWQ calibrate on `calibration`,
+    numpy inputs, in batches of `batch_size`."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if mode in CALIBRATED:
-        quantize_model(copy, CALIBRATED[mode](), calibration_batches)
+        batches = np.array_split(calibration, range(batch_size, len(calibration), batch_size))
+        quantize_model(copy, CALIBRATED[mode](), batches)
     else:
         copy.quantize(mode)
     copy.compile(loss=model.loss, metrics=["accuracy"])

@@ -91,14 +91,14 @@ def test_inference_traces_one_forward_pass_per_model_and_does_not_keep_the_model
     reuse = ProcessReuse()
     for _ in range(2):
         forward = reuse.get(
-            "forward passes", model, lambda: timing.compiled_forward(model, batch.shape[1:])
+            "forward passes", model, lambda m=model: timing.compiled_forward(m, batch.shape[1:])
         )
         (first,) = timing.inference_timings([forward], batch, 3, 2)
     assert set(first) == {"infer_latency_ms_p50", "infer_latency_ms_p95", "infer_throughput_sps"}
     traced = reuse.get("forward passes", model, lambda: None)
     assert traced is forward
     assert traced.experimental_get_tracing_count() == 1
-    outputs = timing.wait_for(traced(timing.as_input(batch)))
+    outputs = timing.forward_call(traced, batch)()
     np.testing.assert_allclose(outputs, model(batch).numpy(), rtol=1e-6)
     held = weakref.ref(model)
     del model, traced, forward
