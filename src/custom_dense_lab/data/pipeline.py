@@ -48,17 +48,16 @@ def load_dataset(config, batch_size, seed, reuse=None):
         )
     else:
         source = load_tfds(config.name, reuse, config.data_dir, config.download)
-
-    features, labels = source.train
+    (features, labels), test, num_classes, max_value, lineage = source
     order = np.random.default_rng(seed).permutation(len(labels))
     n_val = max(1, round(len(order) * config.val_fraction))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     arrays = {
         "train": (features[train_idx], labels[train_idx]),
         "validation": (features[val_idx], labels[val_idx]),
-        "test": source.test,
+        "test": test,
     }
-    scale = 1.0 / source.max_value
+    scale = 1.0 / max_value
 
     def evaluation():  # an entry holds its source's features, so that their id is not reused
         return features, *(
@@ -75,10 +74,10 @@ def load_dataset(config, batch_size, seed, reuse=None):
         validation=shared[1],
         test=shared[2],
         input_shape=tuple(features.shape[1:]),
-        num_classes=source.num_classes,
+        num_classes=num_classes,
         sizes={split: len(split_labels) for split, (_, split_labels) in arrays.items()},
         name=config.name,
-        lineage=source.lineage,
+        lineage=lineage,
         arrays=arrays,
         scale=scale,
     )

@@ -1,18 +1,18 @@
-"""Where examples come from: TFDS builders (local or catalog) and a seeded generator."""
+"""Where examples come from: TFDS builders (the offline `sklearn_digits`, the catalog) and a
+seeded generator, each as `(train, test, num_classes, max_value, lineage)`."""
 
 import hashlib
 import os
 import pathlib
 import socket
 import zipfile
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
 import tensorflow_datasets as tfds
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_digits, make_classification
+from sklearn.model_selection import train_test_split
 
-from custom_dense_lab.data.sklearn_digits import SklearnDigits
 from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
 
 ARRAYS_FILE = "custom_dense_arrays.npz"  # the splits, saved by the first reader (docs/datasets.md)
@@ -23,14 +23,40 @@ _OFFLINE_HINT = (
 )
 
 
-class SourceData(NamedTuple):
-    """A dataset's `(features, labels)` splits before validation is carved off and features scaled."""
+class SklearnDigits(tfds.core.GeneratorBasedBuilder):
+    """scikit-learn's 1,797 handwritten digits (UCI), pixels 0..16 scaled to 0..255.
 
-    train: tuple
-    test: tuple
-    num_classes: int
-    max_value: float
-    lineage: dict
+    The split is fixed: 360 test images stratified by class (`random_state=0`), 1,437 to train.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        image, label = (
+            tfds.features.Image(shape=(8, 8, 1)),
+            tfds.features.ClassLabel(num_classes=10),
+        )
+        return self.dataset_info_from_configs(
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict({"image": image, "label": label}),
+            supervised_keys=("image", "label"),
+            homepage="https://archive.ics.uci.edu/dataset/80",
+        )
+
+    def _split_generators(self, dl_manager):
+        digits = load_digits()  # scikit-learn's package data: nothing to download
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+        splits = train_test_split(
+            np.arange(len(digits.target)), test_size=360, stratify=digits.target, random_state=0
+        )
+        return {
+            split: self._generate_examples(images, digits.target, indices)
+            for split, indices in zip(("train", "test"), splits, strict=True)
+        }
+
+    def _generate_examples(self, images, labels, indices):
+        for index in indices:
+            yield int(index), {"image": images[index], "label": int(labels[index])}
 
 
 def content_digest(arrays):
@@ -44,8 +70,8 @@ def content_digest(arrays):
 
 
 def load_tfds(name, reuse, data_dir=None, download=True):
-    """A TFDS dataset's `SourceData` (in `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's folder),
-    prepared first if needed, kept in `reuse`."""
+    """A TFDS dataset (in `data_dir`, else `$TFDS_DATA_DIR`, else TFDS's folder), prepared first
+    if needed, kept in `reuse`."""
     root = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
     root = os.path.expanduser(root)
     builder = tfds.builder(SklearnDigits.name if name == "digits" else name, data_dir=root)
@@ -57,15 +83,15 @@ def load_tfds(name, reuse, data_dir=None, download=True):
         if builder.url_infos:
             _require_download(name, builder, download)
         builder.download_and_prepare()
-    return reuse.get("sources", (builder.name, root), lambda: _read_prepared(builder))
 
+    def read():
+        arrays = _arrays(pathlib.Path(builder.data_dir), builder)
+        train, test = ((arrays[f"{s}_features"], arrays[f"{s}_labels"]) for s in ("train", "test"))
+        lineage = {"builder": builder.name, "version": str(builder.version)}
+        lineage["data_dir"] = str(builder.data_dir)
+        return train, test, builder.info.features["label"].num_classes, 255.0, lineage
 
-def _read_prepared(builder):
-    arrays = _arrays(pathlib.Path(builder.data_dir), builder)
-    train, test = ((arrays[f"{s}_features"], arrays[f"{s}_labels"]) for s in ("train", "test"))
-    lineage = {"builder": builder.name, "version": str(builder.version)}
-    lineage["data_dir"] = str(builder.data_dir)
-    return SourceData(train, test, builder.info.features["label"].num_classes, 255.0, lineage)
+    return reuse.get("sources", (builder.name, root), read)
 
 
 def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
@@ -83,7 +109,7 @@ def make_synthetic(n_samples, n_features, n_classes, test_fraction, seed):
     split = n_samples - round(n_samples * test_fraction)
     lineage = {"builder": "synthetic", "version": "sklearn.make_classification"}
     train, test = (features[:split], labels[:split]), (features[split:], labels[split:])
-    return SourceData(train, test, n_classes, 1.0, lineage)
+    return train, test, n_classes, 1.0, lineage
 
 
 def _arrays(folder, builder):
