@@ -1,12 +1,5 @@
-"""`hydra/launcher=slurm`: hydra-submitit-launcher's SLURM launcher, waiting for every job.
-
-Its own `launch` waits on the jobs in order and raises at the first one that
-returned no result, while the others still run. This one submits the same job
-array through submitit's API and waits for all: a job SLURM ended (scancel,
-time limit, memory, a lost node) ends its run FAILED with SLURM's state as the
-reason and counts as a failed job; a job SLURM requeued is waited for, and
-its next attempt records into the same run (`requeue.adopt_requeued_run`).
-"""
+"""`hydra/launcher=slurm`: hydra-submitit-launcher's SLURM launcher, submitting the job array
+through submitit's API and waiting for every job (docs/scaling-out.md)."""
 
 import contextlib
 import io
@@ -23,15 +16,9 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 from submitit.core.utils import FailedJobError, pickle_load
 
-_POLL_S = 1.0  # how often the result files are read
-_STATE_POLL_S = 5.0  # how often SLURM is asked about jobs whose result says they did not complete
-_RESULT_GRACE_S = 15.0  # how long a result file may lag behind its job's end (a network disk)
 # States of a job that may still run or run again, as sacct names them (submitit's list).
-_UNFINISHED_STATES = {"READY", "PENDING", "RUNNING", "UNKNOWN", "REQUEUED", "COMPLETING"} | {
-    "PREEMPTED",
-    "CONFIGURING",
-    "SUSPENDED",
-}
+_UNFINISHED = {"READY", "PENDING", "RUNNING", "UNKNOWN", "REQUEUED", "COMPLETING", "PREEMPTED"}
+_UNFINISHED |= {"CONFIGURING", "SUSPENDED"}
 _ENDED_BY_SLURM = {
     "CANCELLED": "cancelled",
     "TIMEOUT": "time limit reached",
@@ -40,18 +27,12 @@ _ENDED_BY_SLURM = {
     "BOOT_FAIL": "node failed to boot",
     "DEADLINE": "deadline reached",
 }
+_RESULT_GRACE_S = 15.0  # how long a result file may lag behind its job's end (a network disk)
 log = logging.getLogger(__name__)
 
 
-class SubmissionError(CompactHydraException):
-    """sbatch refused the sweep's job array (Hydra's one-line errors: the program prints it)."""
-
-
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
-    """Submits a sweep as one SLURM job array; returns once every job has ended.
-
-    Takes the keys of hydra-submitit-launcher's `submitit_slurm` config.
-    """
+    """Takes the keys of hydra-submitit-launcher's `submitit_slurm`."""
 
     def __call__(self, sweep_overrides, *args):
         """Runs one job in its SLURM task, in the run of its first attempt if SLURM requeued it."""
@@ -61,7 +42,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         return super().__call__(sweep_overrides, *args)
 
     def launch(self, job_overrides, initial_job_idx):
-        """Returns one `JobReturn` per job; a job SLURM ended returns `None`, as a failed job does."""
+        """One `JobReturn` per job once all have ended; a job SLURM ended returns `None`."""
         from custom_dense_lab.sweep.parent import parent_run_id
 
         # Each job gets the launcher pickled, and with it the sweep's parent run.
@@ -77,66 +58,78 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             **{key if key in queue_keys else f"slurm_{key}": v for key, v in params.items()}
         )
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        numbers = range(initial_job_idx, initial_job_idx + len(job_overrides))
-        for number, overrides in zip(numbers, job_overrides, strict=True):
+        calls, state = [], Singleton.get_state()
+        for number, overrides in enumerate(job_overrides, initial_job_idx):
             log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
+            calls.append(
+                (list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", state)
+            )
         try:  # submitit prints sbatch's errors too: they are said once, in the error's line
             with contextlib.redirect_stderr(io.StringIO()):
-                jobs = executor.map_array(
-                    self,
-                    [list(overrides) for overrides in job_overrides],
-                    ["hydra.sweep.dir"] * len(numbers),
-                    list(numbers),
-                    [f"job_id_for_{number}" for number in numbers],
-                    [Singleton.get_state()] * len(numbers),
-                )
+                jobs = executor.map_array(self, *zip(*calls, strict=True))
         except FailedJobError as error:
             reason = "; ".join(str(error).split("\n")) or "sbatch failed"
-            raise SubmissionError(f"SLURM refused the sweep's jobs: {reason}") from None
-        return _collect(jobs, job_overrides, self.parent_run_id)
+            raise CompactHydraException(f"SLURM refused the sweep's jobs: {reason}") from None
+        return self._collect(jobs, job_overrides)
 
+    def _collect(self, jobs, job_overrides):
+        """Waits until every job has ended, reading result files every second and asking SLURM
+        every 5 s about a job whose result says it did not complete (ended, or requeued?)."""
+        pending = dict(enumerate(zip(jobs, job_overrides, strict=True)))
+        returns, ended_at, next_state_poll = [None] * len(jobs), {}, 0.0
+        while pending:
+            results = {index: _result(job) for index, (job, _) in pending.items()}
+            unsure = any(r is not None and not _completed(r) for r in results.values())
+            if unsure and time.monotonic() >= next_state_poll:
+                jobs[0].watcher.update()
+                next_state_poll = time.monotonic() + 5.0
+            for index, (job, overrides) in list(pending.items()):
+                result, state = results[index], "COMPLETED"
+                if not _completed(result):
+                    state = job.watcher.get_state(job.job_id, mode="standard")
+                    if state.split()[0] in _UNFINISHED:
+                        continue
+                    since = ended_at.setdefault(index, time.monotonic())
+                    if result is None and time.monotonic() - since < _RESULT_GRACE_S:
+                        continue
+                returns[index] = self._ended(job, overrides, result, state)
+                del pending[index]
+            if pending:
+                time.sleep(1.0)
+        return returns
 
-def _collect(jobs, job_overrides, parent):
-    """Waits until every job has ended; returns their `JobReturn`s in order.
+    def _ended(self, job, overrides, result, state):
+        """The job's `JobReturn`, and its line: done, its own failure, or one SLURM caused."""
+        from custom_dense_lab.launch import requeue
 
-    Args:
-        parent: The sweep's parent run, where the jobs' runs are.
-    """
-    pending = dict(enumerate(zip(jobs, job_overrides, strict=True)))
-    returns = [None] * len(jobs)
-    ended_at = {}  # when SLURM first said that a job without a result had ended
-    next_state_poll = 0.0
-    while pending:
-        results = {index: _result(job) for index, (job, _) in pending.items()}
-        unsure = any(r is not None and not _completed(r) for r in results.values())
-        if unsure and time.monotonic() >= next_state_poll:
-            jobs[0].watcher.update()
-            next_state_poll = time.monotonic() + _STATE_POLL_S
-        for index, (job, overrides) in list(pending.items()):
-            result = results[index]
-            label = f"[{' '.join(filter_overrides(overrides))}]"
-            if _completed(result):
-                _say_done(job, label, result, parent)
+        label, name = " ".join(filter_overrides(overrides)), state.split()[0]
+        where = f" (SLURM job {job.job_id})"
+        if isinstance(result, JobReturn) and name not in _ENDED_BY_SLURM:
+            try:  # a job that raised raises its error here
+                score = result.return_value
+            except Exception as error:
+                print(f"FAILED [{label}] {error}{where}", flush=True)
+                return result
+            if score is None:
+                print(
+                    f"FAILED [{label}] {requeue.recorded_failure(self.parent_run_id, job.job_id)}{where}",
+                    flush=True,
+                )
             else:
-                state = job.watcher.get_state(job.job_id, mode="standard")
-                if state.split()[0] in _UNFINISHED_STATES:
-                    continue
-                since = ended_at.setdefault(index, time.monotonic())
-                if result is None and time.monotonic() - since < _RESULT_GRACE_S:
-                    continue
-                result = _ended_job(job, overrides, label, result, state, parent)
-            returns[index] = result
-            del pending[index]
-        if pending:
-            time.sleep(_POLL_S)
-    return returns
+                print(f"done [{label}] val_accuracy={score:.4f}{where}", flush=True)
+            return result
+        if name in _ENDED_BY_SLURM:
+            reason = f"ended by SLURM: {_ENDED_BY_SLURM[name]} (state {state})"
+        else:
+            last_line = result.strip().splitlines()[-1] if result else "no result"
+            reason = f"the job's process failed (SLURM state {state}): {last_line}"
+        where = f" (SLURM job {job.job_id}; log {job.paths.stdout})"
+        return requeue.job_lost(self.parent_run_id, job.job_id, overrides, reason, where)
 
 
 def _result(job):
     """What the job's result file holds: its `JobReturn`, an error's traceback, or `None` yet.
-
-    A requeued job's file is its last attempt's until the new attempt ends.
-    """
+    A requeued job's file is its last attempt's until the new attempt ends."""
     if not job.paths.result_pickle.exists():
         return None
     outcome, value = pickle_load(job.paths.result_pickle)
@@ -146,46 +139,3 @@ def _result(job):
 def _completed(result):
     """Whether the job ran to its end, failed or not: no need to ask SLURM."""
     return isinstance(result, JobReturn) and result.status == JobStatus.COMPLETED
-
-
-def _say_done(job, label, result, parent):
-    if result.return_value is None:
-        print(f"FAILED {label} {_run_failure(job, parent)} (SLURM job {job.job_id})", flush=True)
-    else:
-        score = f"val_accuracy={result.return_value:.4f}"
-        print(f"done {label} {score} (SLURM job {job.job_id})", flush=True)
-
-
-def _run_failure(job, parent):
-    """The `failure_reason` the job recorded on its run."""
-    from custom_dense_lab.launch import requeue
-    from custom_dense_lab.tracking.lifecycle import FAILURE_TAG
-
-    runs = requeue.job_runs(parent, job.job_id) if parent else []
-    reasons = [run.data.tags.get(FAILURE_TAG) for run in runs]
-    return next((reason for reason in reversed(reasons) if reason), "see its run")
-
-
-def _ended_job(job, overrides, label, result, state, parent):
-    """A job that ended without completing: its own failure, or one SLURM caused, recorded."""
-    name = state.split()[0]
-    if isinstance(result, JobReturn) and name not in _ENDED_BY_SLURM:
-        try:
-            failure = result.return_value
-        except Exception as error:
-            failure = error
-        print(f"FAILED {label} {failure} (SLURM job {job.job_id})", flush=True)
-        return result
-    if name in _ENDED_BY_SLURM:
-        reason = f"ended by SLURM: {_ENDED_BY_SLURM[name]} (state {state})"
-    else:
-        last_line = result.strip().splitlines()[-1] if result else "no result"
-        reason = f"the job's process failed (SLURM state {state}): {last_line}"
-    from custom_dense_lab.launch import requeue
-
-    if parent:
-        requeue.end_job_runs(parent, job.job_id, overrides, reason)
-    print(f"FAILED {label} {reason} (SLURM job {job.job_id}; log {job.paths.stdout})", flush=True)
-    ended = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-    ended.return_value = None
-    return ended
