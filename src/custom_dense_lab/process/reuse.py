@@ -1,25 +1,17 @@
-"""What one process keeps from one job to the next, in one `ProcessReuse` of bounded caches.
-
-Kinds: `"sources"` (a prepared dataset's arrays), `"evaluation pipelines"`,
-`"compiled models"` (one per graph, see `training.compiled_models`) and
-`"forward passes"` (held as long as their model lives). None changes a result;
-`trainer.reuse=false` gives a job an empty one of its own.
-"""
+"""What one process keeps from one job to the next: bounded caches that change no result
+(`trainer.reuse=false` gives a job empty ones of its own)."""
 
 import collections
 import weakref
 
-# How many entries of each kind a process keeps, the least recently used dropped first. A
-# sweep's paired timing times the compiled models still kept (the studies hold 16 graphs);
-# a pair whose models are gone is built and traced again (about 5 s a pair on 2 cores).
+# How many entries of each kind a process keeps, the least recently used dropped first (the
+# sweep's paired timing times the compiled models still kept; the studies hold 16 graphs).
 LIMITS = {"sources": 4, "evaluation pipelines": 4, "compiled models": 32}
 # Kinds keyed by an object they must not keep alive (a model).
 _WEAKLY_KEYED = ("forward passes",)
 
 
 class ProcessReuse:
-    """Bounded caches, one per kind of thing, shared by the jobs that use this object."""
-
     def __init__(self):
         self._entries = {kind: collections.OrderedDict() for kind in LIMITS}
         self._entries.update({kind: weakref.WeakKeyDictionary() for kind in _WEAKLY_KEYED})

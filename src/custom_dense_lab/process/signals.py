@@ -1,10 +1,5 @@
-"""SIGINT and SIGTERM in a program's three stages (docs/ending.md).
-
-Starting and done, no run open: one line and the signal's exit status at once
-(`exit_on_stop_signals`). Working: `Interrupted`, so open runs end KILLED
-(`raise_on_stop_signals`); inside TensorFlow's work, at the next checkpoint
-between steps (`stops_at_checkpoints`).
-"""
+"""SIGINT and SIGTERM: one line and exit at once with no run open, else `Interrupted`, so that
+open runs end KILLED; inside TensorFlow's work, at the next checkpoint (docs/ending.md)."""
 
 import atexit
 import contextlib
@@ -24,7 +19,6 @@ _stops_only_noted = False  # see `note_stops_only`
 
 
 def note_stop(signum):
-    """Remembers that the process was asked to stop (see `raise_if_stopped`)."""
     global _stop_signal
     _stop_signal = signum
 
@@ -42,29 +36,18 @@ def raise_if_stopped():
 
 
 def raise_on_stop_signals():
-    """Makes SIGINT and SIGTERM raise `Interrupted` in the main thread."""
     _handle_stop_signals(_raise_interrupted)
 
 
 def exit_on_stop_signals(when=None, stderr_fd=2):
-    """Makes SIGINT and SIGTERM end the process at once (no `finally`), with one line.
-
-    Args:
-        when: What the process was doing, for the line, e.g. `"while starting"`.
-        stderr_fd: The descriptor of the process's standard error.
-    """
+    """Makes SIGINT and SIGTERM end the process at once (no `finally`), with one line that
+    says `when` (e.g. `"while starting"`), written to `stderr_fd`."""
     _handle_stop_signals(lambda signum, frame: _exit_now(signum, when, stderr_fd))
 
 
 def take_stops_to_the_end(when):
-    """Makes a stop up to the process's very end give its status and one line (`when`).
-
-    Python acts on a signal between two lines of its code: it drops one that arrives after
-    its exit functions, and dies of one that arrives while it unloads its modules, with no
-    line. So once the exit functions registered after this call have run, the stop signals
-    are blocked, one that came meanwhile is acted on, and the process ends there, with the
-    status of `exit_with`.
-    """
+    """Makes a stop up to the process's very end give its status and one line (`when`): Python
+    drops a signal that arrives after its exit functions (docs/architecture.md)."""
     atexit.register(_end_process, when)
 
 
@@ -83,10 +66,8 @@ def stops_deferred():
 
 @contextlib.contextmanager
 def stops_at_checkpoints():
-    """Holds a first stop until the next `raise_if_stopped` (and the block's end); a second raises.
-
-    An exception raised inside TensorFlow's runtime can leave its memory corrupt.
-    """
+    """Holds a first stop until the next `raise_if_stopped` (and the block's end); a second
+    raises. An exception raised inside TensorFlow's runtime can leave its memory corrupt."""
     with _stop_handler_in_block(_note_first_stop_raise_second):
         yield
     raise_if_stopped()
@@ -117,7 +98,6 @@ def _stop_handler_in_block(handler):
 
 
 def _handle_stop_signals(handler, signums=STOP_SIGNALS):
-    """Python takes signals in the main thread only: elsewhere this does nothing."""
     if threading.current_thread() is threading.main_thread():
         for signum in signums:
             signal.signal(signum, handler)

@@ -20,14 +20,9 @@ _KNOWN_HARMLESS_WARNINGS = (
 
 
 def quiet_start(import_tensorflow=True):
-    """Imports TensorFlow with file descriptor 2 muted, and quiets MLflow and harmless warnings.
-
-    Says in one line what to install when the lab's packages are missing; a
-    stop ends the process with one line until the program takes over.
-    Python's collector pauses while the imports run (see `_spare_collector`).
-
-    Args:
-        import_tensorflow: `False` for the programs that only read the store.
+    """Imports TensorFlow (unless `import_tensorflow` is false) with descriptor 2 muted, quiets
+    MLflow and known-harmless warnings, and says in one line what to install where a package
+    is missing. A stop ends the process with one line until the program takes over.
     """
     # 3: TensorFlow's C++ errors too, which are notes here, such as which int8 matmul kernel
     # runs on this CPU; a real failure reaches Python as an exception.
@@ -70,11 +65,8 @@ def quiet_start(import_tensorflow=True):
 
 
 def _spare_collector():
-    """Leaves the objects the imports made, and at exit all objects, out of the cyclic collector.
-
-    Millions of them live as long as the process; collections walking them
-    again and again cost seconds a process (docs/architecture.md).
-    """
+    """Leaves the imports' objects, and at exit all objects, out of the cyclic collector: millions
+    live as long as the process (docs/architecture.md)."""
     gc.freeze()
     gc.enable()
     atexit.register(gc.freeze)
@@ -82,7 +74,7 @@ def _spare_collector():
 
 @contextlib.contextmanager
 def _stderr_to_devnull():
-    """Sends descriptor 2 to /dev/null in the block; yields a copy of the original."""
+    """Yields a copy of descriptor 2, which goes to /dev/null in the block."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:

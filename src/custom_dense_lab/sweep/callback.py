@@ -14,14 +14,10 @@ from custom_dense_lab.tracking import lifecycle, ui
 
 
 class MlflowSweepCallback(Callback):
-    """Opens the sweep's parent run (or adopts the one `mlflow run` opened) before any job
-    starts, so that parallel jobs only add runs; closes it, with the report, after them."""
+    """Opens the sweep's parent run before any job starts; closes it, with the report, after."""
 
     def on_multirun_start(self, config, **kwargs):
-        """Opens the parent run; without one, the sweep stops with one line and exit 2.
-
-        (Hydra would turn what a callback raises into a warning and go on.)
-        """
+        """Without a parent run the sweep stops: one line, exit 2 (Hydra would only warn)."""
         try:
             parent, experiment_id = open_parent(config)
         except Exception as error:
@@ -42,8 +38,7 @@ class MlflowSweepCallback(Callback):
         print(f"MLflow parent run {parent} (experiment {experiment_id})", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        """Closes the sweep, its pairs timed just before, and says where to look; exits 1 where
-        a job failed."""
+        """Closes the sweep and says where to look; exits 1 where a job failed."""
         if sys.exc_info()[1] is not None:  # Hydra calls this as the sweep stops: the program
             return  # closes the sweep with what stopped it
         parent = os.environ.get(PARENT_RUN_ENV)

@@ -1,15 +1,16 @@
 """A sweep's end: its lost jobs closed, its report and best job logged, its parent closed."""
 
+import contextlib
 import os
 import pathlib
 import sys
+import time
 
 import mlflow
 import yaml
 
 from custom_dense_lab.reports.comparison import log_report
 from custom_dense_lab.reports.runs import LAYER_PARAM, best_job, child_runs
-from custom_dense_lab.sweep.interrupt import forward_interrupt
 from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, PARENT_RUN_ENV
 from custom_dense_lab.tracking import lifecycle, names, registry
 
@@ -20,22 +21,21 @@ OPTUNA_RESULTS_FILE = "optimization_results.yaml"
 def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
     """Closes the sweep open in this process, if any; returns the jobs that did not finish.
 
-    Runs still RUNNING, whose process died, end FAILED, or KILLED when `interrupted` (its
-    jobs of this host are sent the signal first). Unless interrupted or stopped early
-    (`abort_reason`), the best custom models are registered. The parent ends KILLED when
-    interrupted, FAILED with any problem, else FINISHED.
+    Runs still RUNNING end FAILED, or KILLED when `interrupted` (after their processes on this
+    host got the signal). The best custom models are registered unless the sweep was
+    interrupted or stopped early (`abort_reason`). The parent ends KILLED when interrupted,
+    FAILED with any problem, else FINISHED.
     """
     parent = os.environ.pop(PARENT_RUN_ENV, None)
     os.environ.pop(LAUNCHER_PID_ENV, None)
     if parent is None:
         return []
     if interrupted is not None:
-        forward_interrupt(parent, interrupted)
+        _forward_interrupt(parent, interrupted)
     lost_status, lost_reason = (
         ("KILLED", str(interrupted)) if interrupted else ("FAILED", lifecycle.LOST_REASON)
     )
-    problems = []
-    failed_names = []
+    problems, failed_names = [], []
     try:
         runs = child_runs(parent)
         for run_id in runs.loc[runs["status"] == "RUNNING", "run_id"] if not runs.empty else []:
@@ -81,6 +81,26 @@ def _number_repeated_names(runs):
             mlflow.MlflowClient().update_run(run_id, name=new)
 
 
+def _forward_interrupt(parent, interrupted, timeout_s=15.0):
+    """Sends the stop to the sweep's running jobs in other processes of this host, and waits up
+    to `timeout_s` for them to record it (KILLED)."""
+    runs = child_runs(parent)
+    running = [] if runs.empty else runs[runs["status"] == "RUNNING"].to_dict("records")
+    tags = [
+        {k.removeprefix("tags."): v for k, v in run.items() if k.startswith("tags.")}
+        for run in running
+    ]
+    pids = {lifecycle.local_process(run_tags) for run_tags in tags} - {None, os.getpid()}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, interrupted.signum)
+    deadline = time.monotonic() + timeout_s
+    while (
+        pids and time.monotonic() < deadline and (child_runs(parent)["status"] == "RUNNING").any()
+    ):
+        time.sleep(0.5)
+
+
 def _close_parent(parent, interrupted, problems):
     if interrupted is not None:
         status, reason = "KILLED", ". ".join([str(interrupted), *problems])
@@ -108,8 +128,8 @@ def _log_best_job(parent, runs):
 
 
 def _register_best_models(parent, runs):
-    """Registers the best custom job's model of each dataset, unless `mlflow.register_model`
-    is false, saying so; returns a failed registration as a problem."""
+    """Registers the best custom job's model of each dataset (unless `mlflow.register_model` is
+    false); returns a failed registration as a problem."""
     if runs.empty or LAYER_PARAM not in runs:
         return []
     custom = runs[runs[LAYER_PARAM] == "custom"]

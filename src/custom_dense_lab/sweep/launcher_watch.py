@@ -1,8 +1,4 @@
-"""A worker stops once the process it works for is gone: a sweep's local worker (joblib,
-submitit_local) its launcher, a backend worker its caller. It looks at its start, at every
-job's and every `CHECK_INTERVAL_S`; then kills its children, closes their runs, its own and a
-lost parent FAILED, and exits 1.
-"""
+"""A worker that stops, closing its runs FAILED, once the process it works for is gone."""
 
 import contextlib
 import os
@@ -34,13 +30,13 @@ def watch_launcher():
 
 
 def watch_caller(caller_pid):
-    """Stops this backend worker, now or later, once `caller_pid`, which started it, is gone."""
+    """Stops this backend worker once `caller_pid`, which started it, is gone."""
     _watch(lambda: os.getppid() == caller_pid, CALLER_ENDED)
 
 
 def launcher_alive(launcher_pid):
-    """Whether the launcher runs: this process's parent, or a live process of its id older than
-    this one (a process that took its id after it ended is younger)."""
+    """Whether the launcher runs: this process's parent, or a live process of that id older
+    than this one (one that took the id after the launcher ended is younger)."""
     if os.getppid() == launcher_pid:
         return True
     try:
@@ -56,9 +52,16 @@ def _watch(is_alive, reason):
         _stop(reason)
     if not _watching.is_set():
         _watching.set()
-        threading.Thread(
-            target=_check_forever, args=(is_alive, reason), name="owner-watch", daemon=True
-        ).start()
+        _load_the_store()
+        threading.Thread(target=_check_forever, args=(is_alive, reason), daemon=True).start()
+
+
+def _load_the_store():
+    """Loads the store's modules in this thread: the watch must not wait on an import that the
+    main thread holds (TensorFlow's, which can outlast a stop), nor deadlock with it."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        with contextlib.suppress(Exception):  # a job meets a broken store itself, and says so
+            mlflow.search_runs(search_all_experiments=True, max_results=1, output_format="list")
 
 
 def _check_forever(is_alive, reason):
@@ -68,6 +71,7 @@ def _check_forever(is_alive, reason):
 
 
 def _stop(reason):
+    """Kills this process's children, closes their runs, its own and a lost parent, exits 1."""
     with _stopping:  # the watch and a job's start may both find the owner gone: one stops
         try:
             children = psutil.Process().children()
@@ -82,19 +86,17 @@ def _stop(reason):
 
 
 def close_orphaned_runs(pids, reason):
-    """Closes FAILED the RUNNING runs of processes `pids` of this host with `reason`, and the
+    """Ends FAILED with `reason` the RUNNING runs of this host's processes `pids`, and the
     sweep's lost parent with `LAUNCHER_ENDED`; returns the ids of the runs closed."""
     pids = {str(pid) for pid in pids}
     parent_run_id = os.environ.get(parent.PARENT_RUN_ENV)
-    running = mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=(
-            f"attributes.status = 'RUNNING' and tags.{lifecycle.HOST_TAG} = '{socket.gethostname()}'"
-        ),
-        output_format="list",
-    )
+    host = f"tags.{lifecycle.HOST_TAG} = '{socket.gethostname()}'"
     closed = []
-    for run in running:
+    for run in mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"attributes.status = 'RUNNING' and {host}",
+        output_format="list",
+    ):
         if run.data.tags.get(lifecycle.PID_TAG) in pids:
             lifecycle.fail_run(run.info.run_id, reason)
         elif run.info.run_id == parent_run_id and lifecycle.is_lost(run.data.tags):

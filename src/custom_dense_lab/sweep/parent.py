@@ -19,11 +19,8 @@ LAUNCHER_PID_ENV = "CUSTOM_DENSE_SWEEP_LAUNCHER_PID"
 
 
 def parent_run_id(sweep_dir):
-    """The sweep's parent run id: from the environment the launcher passes on, else its file.
-
-    Jobs on other hosts (SLURM) read `<sweep dir>/mlflow_parent_run_id` on the
-    shared file system; `None` outside a sweep.
-    """
+    """The sweep's parent run id: from the launcher's environment, else from the sweep folder's
+    file (a SLURM job on another host); `None` outside a sweep."""
     if PARENT_RUN_ENV in os.environ:
         return os.environ[PARENT_RUN_ENV]
     id_file = pathlib.Path(sweep_dir) / PARENT_ID_FILE
@@ -43,10 +40,8 @@ def in_worker_process():
 
 
 def open_parent(config):
-    """Creates (or adopts) the sweep's parent run and passes its id on; `(run id, experiment id)`.
-
-    The sweep's folder comes first: where it cannot be made, nothing is recorded.
-    """
+    """Creates (or adopts `mlflow run`'s) the sweep's parent run and passes its id on; returns
+    `(run id, experiment id)`. The sweep's folder comes first: without it nothing is recorded."""
     sweep_dir = pathlib.Path(config.hydra.sweep.dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
@@ -73,11 +68,8 @@ def open_parent(config):
 
 
 def find_sweep(experiment_name, parent=None):
-    """`parent` where it is a sweep's parent run, else the experiment's latest sweep (the store's, with none).
-
-    Raises:
-        SweepNotFoundError: There is no such sweep.
-    """
+    """`parent` where it is a sweep's parent run, else the latest sweep of the experiment (of
+    the store, with none); `SweepNotFoundError` where there is no such sweep."""
     if parent:
         try:
             run = mlflow.get_run(parent)
