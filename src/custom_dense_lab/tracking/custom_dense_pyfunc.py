@@ -1,6 +1,5 @@
 """The logged model's format (docs/runs.md): MLflow's Keras 3 flavor, a copy of the library, and
-this file as its pyfunc loader. It travels with every model (`code/custom_dense_pyfunc.py`):
-it imports only the standard library, `packaging` and MLflow."""
+this file, which travels with every model, as its pyfunc loader: stdlib, packaging, MLflow only."""
 
 import importlib.util
 import pathlib
@@ -20,7 +19,7 @@ _CODE_DIR = "code"
 
 
 def save_model(path, mlflow_model, keras_model, signature, pip_requirements):
-    """Writes the model in the empty folder `path`: `Model.log` calls it with this module as flavor."""
+    """Writes the model in the empty folder `path` (`Model.log` calls it)."""
     import custom_dense  # here, not above: a loading process may not have it yet
 
     mlflow.keras.save_model(
@@ -43,9 +42,8 @@ def save_model(path, mlflow_model, keras_model, signature, pip_requirements):
 
 
 def _load_pyfunc(path):
-    """Loads the model for `mlflow.pyfunc.load_model` (MLflow's name for a loader's entry point)."""
-    path = pathlib.Path(path)  # the model's folder, or its `data` folder
-    folder = path if (path / MLMODEL_FILE_NAME).is_file() else path.parent
+    folder = pathlib.Path(path)  # the model's folder, or its `data` folder
+    folder = folder if (folder / MLMODEL_FILE_NAME).is_file() else folder.parent
     import_custom_dense(folder / LIBRARY_DIR)  # registers CustomDense for Keras's safe mode
     return KerasModelWrapper(mlflow.keras.load_model(str(folder)), Model.load(folder).signature)
 
@@ -69,8 +67,8 @@ def import_custom_dense(library):
 
 
 def compatible(installed, shipped):
-    """Whether an installed version can stand in for the shipped one, by semantic versioning:
-    the same major version (before 1.0, minor) and no older; a dev build counts as its release."""
+    """Whether an installed version can stand in for the shipped one: the same major version
+    (before 1.0, minor) and no older; a dev build counts as its release."""
     installed, shipped = (Version(Version(v).base_version) for v in (installed, shipped))
     same_series = installed.major == shipped.major and (
         shipped.major > 0 or installed.minor == shipped.minor

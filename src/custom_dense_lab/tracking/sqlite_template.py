@@ -1,5 +1,5 @@
-"""New SQLite stores as copies of an empty one that MLflow built once per schema, in the user's
-cache folder, checked by its SHA-256 before every copy (docs/architecture.md)."""
+"""New SQLite stores as copies of an empty one that MLflow built once per schema, kept in the
+user's cache folder and checked by its SHA-256 before every copy (docs/scaling-out.md)."""
 
 import contextlib
 import hashlib
@@ -14,7 +14,6 @@ import tempfile
 import filelock
 import mlflow
 
-_LOCK_TIMEOUT_S = 120.0
 _MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
 
 
@@ -25,7 +24,7 @@ def create_store(database):
     try:
         shutil.copyfile(_template(), partial)
         os.replace(partial, database)
-    except Exception:  # whatever went wrong, MLflow can still build the schema itself
+    except Exception:
         partial.unlink(missing_ok=True)
 
 
@@ -40,7 +39,6 @@ def template_problem(template):
 
 
 def _template():
-    """The empty store of this MLflow's schema, built again, saying so, where missing or changed."""
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
     migrations = " ".join(sorted(path.name for path in _MIGRATIONS.glob("*.py")))
     schema = hashlib.sha256(migrations.encode()).hexdigest()[:12]
@@ -48,26 +46,23 @@ def _template():
     if template_problem(template) is None:
         return template
     template.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(f"{template}.lock", timeout=_LOCK_TIMEOUT_S):
+    with filelock.FileLock(f"{template}.lock", timeout=120):
         problem = template_problem(template)
-        if problem is None:  # another process built it meanwhile
-            return template
-        if template.exists():
+        if problem is not None and template.exists():
             print(
                 f"custom-dense: building the empty-store template again: {problem}", file=sys.stderr
             )
-        _build(template)
+        if problem is not None:
+            _build(template)
     return template
 
 
 def _build(template):
-    # A new file each time: MLflow keeps the store of each URI it opened for the process.
     with tempfile.TemporaryDirectory(dir=template.parent) as folder:
-        partial = pathlib.Path(folder, template.name)
+        partial = pathlib.Path(folder, template.name)  # new: MLflow keeps a store per URI
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments(max_results=1)
         with contextlib.closing(sqlite3.connect(partial)) as db, db:
-            # The Default experiment: a copy's MLflow adds one whose artifacts go beside it.
-            db.execute("DELETE FROM experiments")
+            db.execute("DELETE FROM experiments")  # a copy's MLflow adds a Default of its own
         _digest_file(partial).write_text(hashlib.sha256(partial.read_bytes()).hexdigest())
         os.replace(partial, template)
         os.replace(_digest_file(partial), _digest_file(template))
