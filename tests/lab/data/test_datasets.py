@@ -57,7 +57,7 @@ def test_digits_prepares_once_offline_then_reuses(digits_dir):
         name: os.stat(os.path.join(prepared, name)).st_mtime_ns for name in os.listdir(prepared)
     }
 
-    again = load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
+    load_dataset(tfds_config(data_dir=digits_dir), batch_size=64, seed=0)
     assert {
         n: os.stat(os.path.join(prepared, n)).st_mtime_ns for n in os.listdir(prepared)
     } == stamp
