@@ -63,13 +63,12 @@ def missing_sqlite_file(tracking_uri):
 def check_experiment(experiment_name, key="mlflow.experiment_name"):
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
-        raise ConfigError(
-            key,
-            experiment_name,
+        accepted = (
             "an experiment that is not deleted: restore it with `mlflow experiments restore "
             f"--experiment-id {experiment.experiment_id}`, delete it for good with `mlflow gc`, "
-            "or choose another name",
+            "or choose another name"
         )
+        raise ConfigError(key, experiment_name, accepted)
 
 
 def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.experiment_name"):
@@ -87,11 +86,9 @@ def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.expe
     if problem:
         where = f"{'its artifact location' if experiment else 'a new one keeps them in'} "
         remedy = "choose another name" if experiment else "run from a folder this process can write"
+        where += f"{pathlib.Path(parts.path).resolve()}: {problem}; {remedy}"
         raise ConfigError(
-            key,
-            experiment_name,
-            f"an experiment whose artifacts this process can write ({where}"
-            f"{pathlib.Path(parts.path).resolve()}: {problem}; {remedy})",
+            key, experiment_name, f"an experiment whose artifacts this process can write ({where})"
         )
 
 
@@ -100,12 +97,11 @@ def check_project_run(run_id):
     left in a shell that holds other work."""
     problem = project_run_problem(run_id)
     if problem:
-        raise ConfigError(
-            "MLFLOW_RUN_ID",
-            run_id,
-            "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
-            f"{problem}: unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again",
+        accepted = "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
+        accepted += (
+            f"{problem}: unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
         )
+        raise ConfigError("MLFLOW_RUN_ID", run_id, accepted)
 
 
 def project_run_problem(run_id):
