@@ -114,17 +114,14 @@ def summary_metrics(pairs, timings):
         "pair_count": len(pairs),
     }
     if timed:
-        pooled_ratios = _ratios(timed)
-        figures |= {k if "_ci_" in k else f"median_{k}": v for k, v in pooled_ratios.items()}
+        figures |= {k if "_ci_" in k else f"median_{k}": v for k, v in _ratios(timed).items()}
         figures["timed_pair_count"] = len(timed)
     if "quantized_test_accuracy_delta" in pairs:
         quantized = pairs.dropna(subset=["quantized_test_accuracy_delta"])
-        figures["max_abs_quantized_test_accuracy_delta"] = (
-            quantized["quantized_test_accuracy_delta"].abs().max()
-        )
-        figures["median_quantized_infer_latency_ratio"] = quantized[
-            "quantized_infer_latency_ratio"
-        ].median()
+        delta = quantized["quantized_test_accuracy_delta"]
+        figures["max_abs_quantized_test_accuracy_delta"] = delta.abs().max()
+        latency = quantized["quantized_infer_latency_ratio"]
+        figures["median_quantized_infer_latency_ratio"] = latency.median()
         figures["quantized_pair_count"] = len(quantized) or math.nan
     if varies_backend(pairs):
         others = pairs[pairs["backend"] != REFERENCE_BACKEND]
