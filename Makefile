@@ -48,7 +48,7 @@ lint: setup
 # wait; the tests of a module that share fixtures keep to one worker).
 test: lint
 	pytest --ignore=tests/e2e -n 2 --dist loadfile
-	pytest tests/e2e -n 3 --dist loadgroup
+	pytest tests/e2e -n 3 --dist loadgroup --durations=15
 
 test-fast: lint
 	pytest -m "not slow"
