@@ -145,26 +145,21 @@ def measure(config, settings, reference):
     )
     seconds = clock.time(settings.rounds)
     peak = float(np.median(reference.flops / np.asarray(seconds["train_step"]["reference"]) / 1e9))
-    row = {"config": config.name, "mlp": config.shape, "batch_size": config.batch_size}
-    row["peak_gflops"] = peak
+    row = {
+        "config": config.name,
+        "mlp": config.shape,
+        "batch_size": config.batch_size,
+        "peak_gflops": peak,
+    }
     for name in pairs.MEASURES:
-        custom, stock = (np.asarray(seconds[name][layer]) for layer in pairs.LAYERS)
-        row[f"{name}_ms_custom"] = float(np.median(custom) * 1000.0)
-        row[f"{name}_ms_stock"] = float(np.median(stock) * 1000.0)
-        row |= {f"{name}_{key}": value for key, value in ratio_summary(custom, stock).items()}
+        row |= {f"{name}_ms_{k}": float(np.median(seconds[name][k]) * 1e3) for k in pairs.LAYERS}
+        summary = ratio_summary(seconds[name]["custom"], seconds[name]["stock"])
+        row |= {f"{name}_{key}": value for key, value in summary.items()}
     flops = training_matmul_flops(models["custom"], config.batch_size)
     for layer in pairs.LAYERS:
-        gflops = flops / np.median(seconds["train_step"][layer]) / 1e9
-        row[f"train_gflops_{layer}"] = float(gflops)
-        row[f"train_peak_fraction_{layer}"] = float(gflops / peak)
+        row[f"train_gflops_{layer}"] = gflops = flops / row[f"train_step_ms_{layer}"] / 1e6
+        row[f"train_peak_fraction_{layer}"] = gflops / peak
     return row
-
-
-def to_table(results):
-    """The results as a fixed-width text table, with its definitions."""
-    rows = results.to_dict("records")
-    cells = pd.DataFrame({title: [cell.format(**r) for r in rows] for title, cell in CELLS.items()})
-    return "\n".join([cells.to_string(index=False), *TABLE_NOTES])
 
 
 def plot(results):
@@ -178,9 +173,7 @@ def plot(results):
     ):
         ratio = results[f"{name}_ratio"]
         errors = [ratio - results[f"{name}_ci_low"], results[f"{name}_ci_high"] - ratio]
-        ratio_axis.errorbar(
-            positions + offset, ratio, yerr=errors, fmt=marker, capsize=3, label=title
-        )
+        ratio_axis.errorbar(positions + offset, ratio, errors, fmt=marker, capsize=3, label=title)
     ratio_axis.axhline(1.0, color="black", linewidth=0.8)
     ratio_axis.axhspan(0.98, 1.02, color="grey", alpha=0.15, label="1.00 ± 0.02")
     ratio_axis.set_ylabel("custom / stock time")
@@ -217,7 +210,8 @@ def _bench(configs, settings, args, placement):
         print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
         rows.append(measure(config, settings, reference))
     results = pd.DataFrame(rows)
-    table = to_table(results)
+    cells = {title: [cell.format(**row) for row in rows] for title, cell in CELLS.items()}
+    table = "\n".join([pd.DataFrame(cells).to_string(index=False), *TABLE_NOTES])
     print(table)
     metrics = {
         "matmul_peak_gflops": float(results["peak_gflops"].median()),

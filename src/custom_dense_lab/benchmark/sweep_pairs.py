@@ -39,7 +39,9 @@ def time_sweep_pairs(parent_run_id, settings):
                 _time_more(entry, rounds, settings.seconds_per_sample)
             done += rounds
             timed = [e for e in entries if "seconds" in e]
-            if not timed or _half_width(timed) <= settings.target:
+            pooled = paired.pooled(timed, "train_step") if timed else {}
+            spread = (abs(pooled[k] - pooled["ratio"]) for k in ("ci_low", "ci_high") if timed)
+            if max(spread, default=0) <= settings.target:
                 stopped_by = "target"
             elif done >= settings.max_rounds:
                 stopped_by = "max_rounds"
@@ -49,9 +51,15 @@ def time_sweep_pairs(parent_run_id, settings):
         pair_timing.forget_kept()
     wall_s = time.perf_counter() - started
     for number, (label, entry) in enumerate(zip(pair_labels(found), entries, strict=True), 1):
-        print(f"paired timing {number}/{len(entries)} [{label}]: {_outcome(entry)}", flush=True)
+        figures = paired.pair_figures(entry)
+        outcome = (
+            f"not timed here ({entry['not_timed']}); the report shows its jobs' own figures"
+            if "not_timed" in entry
+            else f"custom / stock step time {figures['step_time_ratio']:.3f}, "
+            f"latency {figures['infer_latency_ratio']:.3f}"
+        )
+        print(f"paired timing {number}/{len(entries)} [{label}]: {outcome}", flush=True)
     if timed:
-        pooled = paired.pooled(timed, "train_step")
         print(
             f"paired timing: {done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled "
             f"step-time ratio {pooled['ratio']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}]",
@@ -88,21 +96,6 @@ def _time_more(entry, rounds, seconds_per_sample):
             kept[measure][layer] += by_layer[layer]
 
 
-def _half_width(entries):
-    summary = paired.pooled(entries, "train_step")
-    return max(summary["ratio"] - summary["ci_low"], summary["ci_high"] - summary["ratio"])
-
-
-def _outcome(entry):
-    if "not_timed" in entry:
-        return f"not timed here ({entry['not_timed']}); the report shows its jobs' own figures"
-    figures = paired.pair_figures(entry)
-    return (
-        f"custom / stock step time {figures['step_time_ratio']:.3f}, "
-        f"latency {figures['infer_latency_ratio']:.3f}"
-    )
-
-
 _clocks = {}
 
 
@@ -119,28 +112,22 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
         tags = mlflow.get_run(run_ids[0]).data.tags
         device = resolve_device(tags.get("device", cfg.device.name)).spec
         settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
+        kept = [pair_timing.kept_model(run_id) for run_id in run_ids]
         with job_settings(*settings), keras.device(device):
-            clock = pair_timing.PairClock(
-                *_pair_models(run_ids, configs), seconds_per_sample, MEASURES
-            )
+            if all(kept):  # the models the pair's jobs trained in this process
+                (custom, train_data, batch), (stock, _, _) = kept
+                models = {"custom": custom, "stock": stock}
+            else:  # else built again from their logged configs
+                keras.backend.clear_session(free_memory=False)
+                bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
+                batch, y = bundle.examples("train", cfg.trainer.batch_size)
+                train_data = pair_timing.training_data(batch, y)
+                models = pair_timing.paired_models(
+                    lambda layer: job_model(configs[layer], bundle.input_shape, bundle.num_classes),
+                    cfg.seed,
+                )
+            clock = pair_timing.PairClock(models, train_data, batch, seconds_per_sample, MEASURES)
         _clocks[run_ids] = (clock, settings, device)
     clock, settings, device = _clocks[run_ids]
     with job_settings(*settings), keras.device(device):
         return clock.time(rounds)
-
-
-def _pair_models(run_ids, configs):
-    """`(models, train_data, batch)`: the models the pair's jobs trained here, else built from
-    their logged configs."""
-    kept = [pair_timing.kept_model(run_id) for run_id in run_ids]
-    if all(kept):
-        (custom, train_data, batch), (stock, _, _) = kept
-        return {"custom": custom, "stock": stock}, train_data, batch
-    cfg = configs["custom"]
-    keras.backend.clear_session(free_memory=False)
-    bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
-    x, y = bundle.examples("train", cfg.trainer.batch_size)
-    models = pair_timing.paired_models(
-        lambda layer: job_model(configs[layer], bundle.input_shape, bundle.num_classes), cfg.seed
-    )
-    return models, pair_timing.training_data(x, y), x

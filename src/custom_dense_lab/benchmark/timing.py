@@ -1,7 +1,4 @@
-"""The one timing engine: calls compiled as each Keras backend compiles, timed in turns.
-
-A timed call waits for its result; warm-up and compilation are never timed.
-"""
+"""The one timing engine: calls compiled as each backend compiles, waited for, timed in turns."""
 
 import time
 import weakref
@@ -49,9 +46,8 @@ def forward_call(forward, batch):
 
 
 def train_step_call(model, data):
-    """`(call, steps per call)`: on TensorFlow the model's traced train function over `data`, a
-    repeated `tf.data` batch (traced by one fit if needed); elsewhere `train_on_batch` of
-    `data`, a numpy `(x, y)`."""
+    """`(call, steps per call)`: on TensorFlow the traced train function over `data`, a repeated
+    `tf.data` batch; elsewhere `train_on_batch` of `data`, a numpy `(x, y)`."""
     if keras.config.backend() != "tensorflow":
         return (lambda: model.train_on_batch(*data)), 1
     if model.train_function is None:
@@ -106,32 +102,26 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
     warm_up(whole)
     latencies = interleaved(single, single_rounds)
     batch_seconds = interleaved(whole, batch_rounds)
-    timings = []
-    for i in single:
-        p50, p95 = np.percentile(latencies[i], [50, 95]) * 1000.0
-        throughput = len(batch) / np.median(batch_seconds[i])
-        timings.append(
-            {
-                "infer_latency_ms_p50": float(p50),
-                "infer_latency_ms_p95": float(p95),
-                "infer_throughput_sps": float(throughput),
-            }
-        )
-    return timings
+    return [
+        {
+            "infer_latency_ms_p50": float(np.percentile(latencies[i], 50) * 1000.0),
+            "infer_latency_ms_p95": float(np.percentile(latencies[i], 95) * 1000.0),
+            "infer_throughput_sps": float(len(batch) / np.median(batch_seconds[i])),
+        }
+        for i in single
+    ]
 
 
 class MatmulReference:
-    """A 2048x2048 float32 matmul, the device's practical peak, timed beside the models' steps.
-
-    TensorFlow sums the product in the graph, so that it never leaves TensorFlow's memory.
-    """
+    """A 2048x2048 float32 matmul, the device's practical peak (TensorFlow sums the product in
+    the graph, so that it never leaves TensorFlow's memory)."""
 
     def __init__(self, n=2048):
         rng = np.random.default_rng(0)
         self._a, self._b = (
             keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32)) for _ in "ab"
         )
-        self._matmul = keras.ops.matmul
+        self.flops, self._matmul = 2.0 * n**3, keras.ops.matmul
         if keras.config.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -140,7 +130,6 @@ class MatmulReference:
             import jax
 
             self._matmul = jax.jit(keras.ops.matmul)
-        self.flops = 2.0 * n**3
 
     def __call__(self):
         return keras.ops.convert_to_numpy(self._matmul(self._a, self._b))
