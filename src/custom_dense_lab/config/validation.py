@@ -3,6 +3,7 @@
 `validate_values` needs no Keras; `validate_keras_names` imports it and checks each distinct name once.
 """
 
+import contextlib
 import functools
 import importlib.util
 
@@ -37,81 +38,50 @@ def validate_values(cfg):
         ("calibration_batches", 1, None),
     ):
         _require_range(key, OmegaConf.select(cfg, key), low, high)
-    _require(
-        (cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name)
-        != ("int8", "mixed_float16"),
-        "quantize",
-        "int8",
-        "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes "
-        "int8 only under float32 or bfloat16 compute)",
-    )
+    trainer, timing, rate = cfg.trainer, cfg.pair_timing, cfg.optimizer.learning_rate
+    int8 = (cfg.quantize and cfg.quantize.name, trainer.precision.name) == ("int8", "mixed_float16")
+    accepted = "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under float32 or bfloat16 compute)"
+    _require(not int8, "quantize", "int8", accepted)
     require_backend_installed(cfg.backend.value)
-    jit = cfg.trainer.jit_compile
-    _require(
-        str(jit).lower() in ("auto", "true", "false"),
-        "trainer.jit_compile",
-        jit,
-        "auto, true or false",
-    )
-    rate, momentum = cfg.optimizer.learning_rate, cfg.optimizer.get("momentum", 0.0)
+    jit, momentum = trainer.jit_compile, cfg.optimizer.get("momentum", 0.0)
+    ok = str(jit).lower() in ("auto", "true", "false")
+    _require(ok, "trainer.jit_compile", jit, "auto, true or false")
     _require(rate > 0, "optimizer.learning_rate", rate, "a number > 0")
     _require(0 <= momentum < 1, "optimizer.momentum", momentum, "a number in [0, 1)")
-    name = cfg.mlflow.experiment_name
-    _require(
-        0 < len(name.strip()) <= 500,  # MLflow's limit
-        "mlflow.experiment_name",
-        name,
-        "a non-empty name of at most 500 characters",
-    )
+    name, accepted = cfg.mlflow.experiment_name, "a non-empty name of at most 500 characters"
+    ok = 0 < len(name.strip()) <= 500  # MLflow's limit
+    _require(ok, "mlflow.experiment_name", name, accepted)
     _validate_dataset(cfg.dataset)
-    timing = cfg.pair_timing
-    _require(
-        timing.rounds == 0 or 2 <= timing.rounds <= MAX_ROUNDS,  # an interval needs 2
-        "pair_timing.rounds",
-        timing.rounds,
-        f"0 (no paired timing) or an integer in [2, {MAX_ROUNDS}]",
-    )
-    if timing.rounds:
-        _require_range("pair_timing.max_rounds", timing.max_rounds, timing.rounds, MAX_ROUNDS)
-    _require(0 < timing.target < 1, "pair_timing.target", timing.target, "a fraction > 0 and < 1")
-    _require(
-        0 < timing.seconds_per_sample <= 60,
-        "pair_timing.seconds_per_sample",
-        timing.seconds_per_sample,
-        "a number of seconds > 0 and <= 60.0",
-    )
+    rounds, target, seconds = timing.rounds, timing.target, timing.seconds_per_sample
+    accepted = f"0 (no paired timing) or an integer in [2, {MAX_ROUNDS}]"  # an interval needs 2
+    _require(rounds == 0 or 2 <= rounds <= MAX_ROUNDS, "pair_timing.rounds", rounds, accepted)
+    if rounds:
+        _require_range("pair_timing.max_rounds", timing.max_rounds, rounds, MAX_ROUNDS)
+    _require(0 < target < 1, "pair_timing.target", target, "a fraction > 0 and < 1")
+    accepted = "a number of seconds > 0 and <= 60.0"
+    _require(0 < seconds <= 60, "pair_timing.seconds_per_sample", seconds, accepted)
     _validate_launcher(cfg)
 
 
 def _validate_launcher(cfg):
     """The sizes of the joblib, submitit and Ray launchers, which they check only once launched."""
     workers = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
-    _require(
-        workers != 0,
-        "hydra.launcher.n_jobs",
-        workers,
-        "a number of worker processes: 1 or more, or -1 for one per core",
-    )
+    accepted = "a number of worker processes: 1 or more, or -1 for one per core"
+    _require(workers != 0, "hydra.launcher.n_jobs", workers, accepted)
     for name, low in _LAUNCHER_MINIMUMS.items():
         if (value := OmegaConf.select(cfg, f"hydra.launcher.{name}")) is not None:
             _require_range(f"hydra.launcher.{name}", value, low)
     remote = OmegaConf.select(cfg, "hydra.launcher.ray.remote") or {}
-    for key, accepted, ok in (
-        ("num_cpus", "a number of CPUs >= 0", lambda v: _is_number(v) and v >= 0),
-        ("num_gpus", "a number of GPUs >= 0", lambda v: _is_number(v) and v >= 0),
-        ("memory", "null or a number of bytes > 0", lambda v: _is_number(v, int) and v > 0),
-        (
-            "max_retries",
-            "an integer >= 0, or -1: no limit",
-            lambda v: _is_number(v, int) and v >= -1,
-        ),
+    for key, kind, low, accepted in (
+        ("num_cpus", (int, float), 0, "a number of CPUs >= 0"),
+        ("num_gpus", (int, float), 0, "a number of GPUs >= 0"),
+        ("memory", int, 1, "null or a number of bytes > 0"),
+        ("max_retries", int, -1, "an integer >= 0, or -1: no limit"),
     ):
         value = remote.get(key)
-        _require(value is None or ok(value), f"hydra.launcher.ray.remote.{key}", value, accepted)
-
-
-def _is_number(value, kind=(int, float)):
-    return isinstance(value, kind) and not isinstance(value, bool)
+        number = isinstance(value, kind) and not isinstance(value, bool)
+        ok = value is None or (number and value >= low)
+        _require(ok, f"hydra.launcher.ray.remote.{key}", value, accepted)
 
 
 def _validate_dataset(dataset):
@@ -125,12 +95,8 @@ def _validate_dataset(dataset):
     n_test = round(dataset.n_samples * dataset.test_fraction)
     n_train = dataset.n_samples - n_test
     n_train -= max(1, round(n_train * dataset.val_fraction))
-    _require(
-        n_test >= 1 and n_train >= 1,
-        "dataset.n_samples",
-        dataset.n_samples,
-        "enough samples for a non-empty train, validation and test split",
-    )
+    accepted = "enough samples for a non-empty train, validation and test split"
+    _require(n_test >= 1 and n_train >= 1, "dataset.n_samples", dataset.n_samples, accepted)
 
 
 def require_backend_installed(backend):
@@ -157,39 +123,28 @@ def _require(ok, key, value, accepted):
 
 def validate_keras_names(cfg):
     """Raises `ConfigError` for an activation or initializer Keras does not have (imports Keras)."""
-    _require_activation("model.activation", cfg.model.activation)
-    _require_initializer("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
-    _require_initializer("model.bias_initializer", cfg.model.bias_initializer, (4,))
+    _require_keras_name("model.activation", cfg.model.activation, None)
+    _require_keras_name("model.kernel_initializer", cfg.model.kernel_initializer, (4, 4))
+    _require_keras_name("model.bias_initializer", cfg.model.bias_initializer, (4,))
 
 
 @functools.cache
-def _require_activation(key, name):
+def _require_keras_name(key, name, shape):
+    """A Keras activation (`shape` None), or an initializer that can fill a weight of `shape`."""
     import keras
 
-    try:
-        activation = keras.activations.get(name)
-    except (ValueError, TypeError):
-        activation = None
-    ok = callable(activation) and activation.__module__.split(".")[:2] == ["keras", "src"]
-    accepted = "the name of a Keras activation, e.g. relu, tanh, gelu, sigmoid, linear"
-    _require(ok, key, name, accepted)
-
-
-@functools.cache
-def _require_initializer(key, name, shape):
-    """Accepts the name of a Keras initializer that can fill a weight of `shape`."""
-    import keras
-
+    found = None
+    with contextlib.suppress(ValueError, TypeError):
+        found = (keras.initializers if shape else keras.activations).get(name)
+    if shape is None:
+        ok = callable(found) and found.__module__.split(".")[:2] == ["keras", "src"]
+        accepted = "the name of a Keras activation, e.g. relu, tanh, gelu, sigmoid, linear"
+        return _require(ok, key, name, accepted)
     accepted = "the name of a Keras initializer, e.g. glorot_uniform, he_normal, orthogonal, zeros"
+    _require(isinstance(found, keras.initializers.Initializer), key, name, accepted)
     try:
-        initializer = keras.initializers.get(name)
-    except (ValueError, TypeError):
-        initializer = None
-    _require(isinstance(initializer, keras.initializers.Initializer), key, name, accepted)
-    try:
-        initializer(shape)
+        found(shape)
     except (ValueError, TypeError) as error:
         reason = str(error).splitlines()[0]
-        raise ConfigError(
-            key, name, f"an initializer that can fill a {len(shape)}-D weight ({reason})"
-        ) from None
+        accepted = f"an initializer that can fill a {len(shape)}-D weight ({reason})"
+        raise ConfigError(key, name, accepted) from None
