@@ -1,6 +1,7 @@
 """A run's life: the process that runs it, its heartbeat, and how it ends (docs/ending.md).
 Imports MLflow and psutil only: a sweep's workers load it before TensorFlow."""
 
+import contextlib
 import os
 import socket
 import sys
@@ -35,15 +36,14 @@ _MAX_TAG_LENGTH = 5000
 
 def process_tags():
     """The tags that identify this process: host, pid, start time, launcher job id, heartbeat."""
-    process = psutil.Process()
-    tags = {
+    process, job_id = psutil.Process(), launcher_job_id()
+    return {
         HOST_TAG: socket.gethostname(),
         PID_TAG: str(process.pid),
         PROCESS_STARTED_TAG: f"{process.create_time():.2f}",
         HEARTBEAT_TAG: f"{time.time():.0f}",
+        **({LAUNCHER_JOB_TAG: job_id} if job_id else {}),
     }
-    job_id = launcher_job_id()
-    return {**tags, LAUNCHER_JOB_TAG: job_id} if job_id else tags
 
 
 def launcher_job_id():
@@ -56,30 +56,25 @@ def launcher_job_id():
     return env.get("SLURM_JOB_ID") or env.get("SUBMITIT_LOCAL_JOB_ID")
 
 
-class Heartbeat:
-    """Around a run's work, refreshes its `heartbeat` tag every `interval_s` in a daemon thread;
-    a refresh that fails (the store briefly away) is skipped."""
+@contextlib.contextmanager
+def heartbeat(run_id):
+    """Around a run's work, refreshes its `heartbeat` tag every `HEARTBEAT_INTERVAL_S` in a daemon
+    thread; a refresh that fails (the store briefly away) is skipped."""
+    stopped = threading.Event()
 
-    def __init__(self, run_id, interval_s=HEARTBEAT_INTERVAL_S):
-        self._run_id, self._interval_s = run_id, interval_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="mlflow-heartbeat", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stopped.set()
-        self._thread.join(timeout=self._interval_s)
-
-    def _beat(self):
+    def beat():
         client = mlflow.MlflowClient()
-        while not self._stopped.wait(self._interval_s):
-            try:
-                client.set_tag(self._run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
-            except Exception:  # a missed beat: the next one tries again
-                continue
+        while not stopped.wait(HEARTBEAT_INTERVAL_S):
+            with contextlib.suppress(Exception):  # a missed beat: the next one tries again
+                client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+
+    thread = threading.Thread(target=beat, name="mlflow-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=HEARTBEAT_INTERVAL_S)
 
 
 def close_lost_runs(experiment_id, reason=LOST_REASON):
@@ -90,18 +85,14 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
     )
     closed = []
     for run in running:
-        why = reason if is_lost(run.data.tags) else never_started(run) and NEVER_STARTED_REASON
+        tags, age_s = run.data.tags, time.time() - run.info.start_time / 1000.0
+        untaken = PROJECT_ENTRY_POINT_TAG in tags and not {PID_TAG, HEARTBEAT_TAG} & tags.keys()
+        never_started = untaken and age_s > PROJECT_START_TIMEOUT_S
+        why = reason if is_lost(tags) else NEVER_STARTED_REASON if never_started else None
         if why:
             fail_run(run.info.run_id, why)
             closed.append(run.info.run_id)
     return closed
-
-
-def never_started(run):
-    tags = run.data.tags
-    if PROJECT_ENTRY_POINT_TAG not in tags or PID_TAG in tags or HEARTBEAT_TAG in tags:
-        return False
-    return time.time() - run.info.start_time / 1000.0 > PROJECT_START_TIMEOUT_S
 
 
 def is_lost(tags):
@@ -117,12 +108,11 @@ def local_process(tags):
     `None`."""
     if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
         return None
-    started = tags.get(PROCESS_STARTED_TAG)
     try:
         process = psutil.Process(int(tags[PID_TAG]))
-        if started is not None and abs(process.create_time() - float(started)) > 1.0:
-            return None
-        return None if process.status() == psutil.STATUS_ZOMBIE else process.pid
+        started = float(tags.get(PROCESS_STARTED_TAG, process.create_time()))
+        same = abs(process.create_time() - started) <= 1.0
+        return process.pid if same and process.status() != psutil.STATUS_ZOMBIE else None
     except psutil.NoSuchProcess:
         return None
 
@@ -153,9 +143,8 @@ def end_active_run(status, reason, details=None):
     """Ends the active run `status` with its `failure_reason` and a `traceback.txt` (`details`),
     each record tried on its own; what the store refused is said in one line."""
     run_id = mlflow.active_run().info.run_id
-    records = [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
-    if details:
-        records.insert(0, lambda: mlflow.log_text(details, "traceback.txt"))
+    records = [lambda: mlflow.log_text(details, "traceback.txt")] if details else []
+    records += [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
     problems = []
     for record in [*records, lambda: mlflow.end_run(status=status)]:
         try:
@@ -169,6 +158,4 @@ def end_active_run(status, reason, details=None):
 def describe_error(error):
     """An exception as one line: what a full disk caused, else its type and message."""
     storage = disk.storage_failure(error)
-    if storage is not None:
-        return str(storage)
-    return f"{type(error).__name__}: {error}".replace("\n", " ")
+    return str(storage) if storage else f"{type(error).__name__}: {error}".replace("\n", " ")

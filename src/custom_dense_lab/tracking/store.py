@@ -47,11 +47,10 @@ def use_store(tracking_uri):
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
         except Exception as error:  # MLflow's, SQLAlchemy's or the database driver's
-            storage = disk.storage_failure(error)
-            if storage is not None:
-                raise storage from None
-            first_line = str(error).strip().splitlines()[0]
-            raise ConfigError(key, uri, f"a usable tracking store ({first_line})") from None
+            unusable = ConfigError(
+                key, uri, f"a usable tracking store ({str(error).strip().splitlines()[0]})"
+            )
+            raise disk.storage_failure(error) or unusable from None
     return uri
 
 
@@ -84,24 +83,20 @@ def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.expe
     parts = urllib.parse.urlsplit(location)
     problem = parts.scheme in ("", "file") and disk.write_problem(parts.path)
     if problem:
-        where = f"{'its artifact location' if experiment else 'a new one keeps them in'} "
+        where = "its artifact location" if experiment else "a new one keeps them in"
         remedy = "choose another name" if experiment else "run from a folder this process can write"
-        where += f"{pathlib.Path(parts.path).resolve()}: {problem}; {remedy}"
-        raise ConfigError(
-            key, experiment_name, f"an experiment whose artifacts this process can write ({where})"
-        )
+        where = f"{where} {pathlib.Path(parts.path).resolve()}: {problem}; {remedy}"
+        accepted = f"an experiment whose artifacts this process can write ({where})"
+        raise ConfigError(key, experiment_name, accepted)
 
 
 def check_project_run(run_id):
     """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run `mlflow run` opened, not one
     left in a shell that holds other work."""
-    problem = project_run_problem(run_id)
-    if problem:
+    if problem := project_run_problem(run_id):
         accepted = "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
-        accepted += (
-            f"{problem}: unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
-        )
-        raise ConfigError("MLFLOW_RUN_ID", run_id, accepted)
+        remedy = "unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
+        raise ConfigError("MLFLOW_RUN_ID", run_id, f"{accepted}{problem}: {remedy}")
 
 
 def project_run_problem(run_id):
@@ -126,8 +121,8 @@ def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
     `adopted_run_id` wins over the name. `housekeeping` closes its lost runs and describes it."""
     with _sqlite_store_lock(mlflow.get_tracking_uri()):
         if adopted_run_id:
-            experiment_id = mlflow.get_run(adopted_run_id).info.experiment_id
-            experiment_id = mlflow.set_experiment(experiment_id=experiment_id).experiment_id
+            adopted = mlflow.get_run(adopted_run_id).info.experiment_id
+            experiment_id = mlflow.set_experiment(experiment_id=adopted).experiment_id
         else:
             experiment_id = mlflow.set_experiment(experiment_name).experiment_id
     if housekeeping:
@@ -159,11 +154,11 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
     reached otherwise (a socket, an ODBC data source, mysqlclient's `localhost`) is left alone."""
     parts = urllib.parse.urlsplit(uri)
     dialect, _, driver = parts.scheme.partition("+")
-    query = urllib.parse.parse_qs(parts.query)
-    by_socket = "host" in query or "unix_socket" in query or driver == "pyodbc"
+    by_socket = {"host", "unix_socket"} & urllib.parse.parse_qs(parts.query).keys()
+    by_socket = (
+        by_socket or driver == "pyodbc" or (dialect, parts.hostname) == ("mysql", "localhost")
+    )
     if dialect not in _DATABASE_PORTS or not parts.hostname or by_socket:
-        return
-    if dialect == "mysql" and parts.hostname == "localhost":
         return
     try:
         address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
@@ -197,12 +192,11 @@ def _sqlite_store_lock(uri):
     """A lock beside a SQLite store while MLflow creates its schema or an experiment, which two
     processes at once would break."""
     database = disk.sqlite_path(uri)
-    if database is None:
-        yield
-        return
-    database.parent.mkdir(parents=True, exist_ok=True)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(f"{database}.lock", timeout=_LOCK_TIMEOUT_S) if database else None
     try:
-        with filelock.FileLock(f"{database}.lock", timeout=_LOCK_TIMEOUT_S):
+        with lock or contextlib.nullcontext():
             yield
     except filelock.Timeout:
         held = f"a store no other process holds locked for {_LOCK_TIMEOUT_S:g} s ({database}.lock)"

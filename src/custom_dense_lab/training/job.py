@@ -22,19 +22,17 @@ from custom_dense_lab.training.devices import device_kind_of, resolve_device
 from custom_dense_lab.training.models import job_model, training_matmul_flops
 
 EXPECTED = (errors.ConfigError, errors.DatasetUnavailableError, errors.TrainingDivergedError)
-_INFERENCE_BATCH = 256
 
 
 class PhaseClock:
-    """Wall time per named phase of a job."""
+    """Wall time per named phase of a job, each from the end of the one before."""
 
     def __init__(self):
         self.started = self._mark = time.perf_counter()
         self.seconds = {}
 
     def lap(self, phase):
-        now = time.perf_counter()
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self.seconds[phase] = (now := time.perf_counter()) - self._mark
         self._mark = now
 
 
@@ -60,7 +58,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         tags={**lifecycle.process_tags(), **run_tags},
     )
     try:
-        with lifecycle.Heartbeat(run.info.run_id):
+        with lifecycle.heartbeat(run.info.run_id):
             mlflow.log_params(records.config_params(cfg))
             validate_config(cfg)
             clock.lap("overhead_setup_s")
@@ -147,7 +145,7 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
             clock.lap("overhead_evaluate_s")
 
             # The job ships the quantized model where it asks for one, timed with the float one.
-            sample, _ = bundle.examples("test", _INFERENCE_BATCH)
+            sample, _ = bundle.examples("test", 256)
             shipped, timed = model, [compiled]
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
@@ -161,10 +159,8 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                 )
                 for m in timed
             ]
-            inference, *quantized_timings = timing.inference_timings(forwards, sample)
-            quantized_figures = {}
-            if quantized_timings:
-                quantized_figures = quantized.measure(shipped, bundle.test, quantized_timings[0])
+            inference, *timings = timing.inference_timings(forwards, sample)
+            quantized_figures = quantized.measure(shipped, bundle.test, *timings) if timings else {}
             pairs.keep(
                 mlflow.active_run().info.run_id,
                 compiled,
