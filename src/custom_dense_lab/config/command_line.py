@@ -8,15 +8,8 @@ _JOINED_CONFIG_DIR_FLAGS = ("--config-dir=", "-cd=")
 _VALUE_FLAGS = {*_CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"}
 # Hydra's flags that print something and run no job; the first three also with `-m`.
 _HELP_FLAGS = {"--help", "-h", "--hydra-help"}
-_PRINT_ONLY_FLAGS = _HELP_FLAGS | {
-    "--version",
-    "--cfg",
-    "-c",
-    "--info",
-    "-i",
-    "--shell-completion",
-    "-sc",
-}
+_PRINT_ONLY_FLAGS = _HELP_FLAGS | {"--version", "--cfg", "-c", "--info", "-i"}
+_PRINT_ONLY_FLAGS |= {"--shell-completion", "-sc"}
 
 
 def expand_mlproject_parameter(args, flag):
@@ -46,11 +39,8 @@ def runs_jobs(args):
 
 def overrides_of(args):
     """The overrides among the arguments (`key=value`, `~key`), in order."""
-    return [
-        a
-        for a, flag in _with_flags(args)
-        if not flag and not a.startswith("-") and ("=" in a or a.startswith("~"))
-    ]
+    words = [arg for arg, flag in _with_flags(args) if not flag and not arg.startswith("-")]
+    return [arg for arg in words if "=" in arg or arg.startswith("~")]
 
 
 def config_dirs(args):

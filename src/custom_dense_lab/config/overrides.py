@@ -3,19 +3,13 @@
 import functools
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 
-__all__ = ["Override", "parse", "raw_value"]
+_parser = functools.cache(OverridesParser.create)
 
 
 def parse(texts):
     """Hydra's `Override`s of `texts`; raises `hydra.errors.OverrideParseException`."""
     return _parser().parse_overrides(list(texts))
-
-
-@functools.cache
-def _parser():
-    return OverridesParser.create()
 
 
 def raw_value(override):

@@ -18,37 +18,25 @@ def answer_print_only(module_file):
     if not is_program("custom-dense-train", module_file) or command_line.runs_jobs(args):
         return
     if printing := command_line.print_only_with_multirun(args):
-        print(
-            f"error: Invalid {printing} with -m: expected one of them ({printing} prints and runs "
-            "no job; -m runs a sweep)",
-            file=sys.stderr,
-        )
+        why = f"({printing} prints and runs no job; -m runs a sweep)"
+        print(f"error: Invalid {printing} with -m: expected one of them {why}", file=sys.stderr)
         raise SystemExit(2)
     args = [arg for arg in args if arg not in command_line.MULTIRUN_FLAGS]  # --help alike
     register_schemas()
     register_help_resolver()
-    if args in (["--help"], ["-h"]) and _print_help():
-        raise SystemExit(0)
+    if args in (["--help"], ["-h"]):  # Hydra's lists every group, shown by the template or not
+        with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
+            cfg = hydra.compose("config", return_hydra_config=True)
+            template = string.Template(cfg.hydra.help.template)
+            if set(template.get_identifiers()) == {"CONFIG"}:
+                with open_dict(cfg):
+                    del cfg["hydra"]
+                print(template.substitute(CONFIG=OmegaConf.to_yaml(cfg)))
+                raise SystemExit(0)
     sys.argv = [sys.argv[0], *args]
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config")
     app(lambda cfg: None)()  # Hydra's print-only flags never call the task
     raise SystemExit(0)
-
-
-def _print_help():
-    """Prints `--help` for a template that shows `$CONFIG` alone; `False` for any other.
-
-    Hydra's own `--help` lists every config group for `$APP_CONFIG_GROUPS` whether its template shows them or not.
-    """
-    with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
-        cfg = hydra.compose("config", return_hydra_config=True)
-        template = string.Template(cfg.hydra.help.template)
-        if set(template.get_identifiers()) != {"CONFIG"}:
-            return False
-        with open_dict(cfg):
-            del cfg["hydra"]
-        print(template.substitute(CONFIG=OmegaConf.to_yaml(cfg)))
-    return True
 
 
 def register_help_resolver():
@@ -58,11 +46,8 @@ def register_help_resolver():
 
 def _config_groups():
     loader = GlobalHydra.instance().config_loader()
-    lines, groups = [], list(loader.list_groups(""))
+    groups = [group for group in loader.list_groups("") if group != "hydra"]
     for group in groups:
         groups += [f"{group}/{name}" for name in loader.list_groups(group)]
-    for group in sorted(g for g in groups if g != "hydra" and not g.startswith("hydra/")):
-        options = [name for name in sorted(loader.get_group_options(group)) if name[0] != "_"]
-        if options:
-            lines.append(f"{group}: {', '.join(options)}")
-    return "\n".join(lines)
+    options = {g: [o for o in sorted(loader.get_group_options(g)) if o[0] != "_"] for g in groups}
+    return "\n".join(f"{g}: {', '.join(names)}" for g, names in sorted(options.items()) if names)
