@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+
+import requests
 
 from custom_dense_lab.process import signals
 
@@ -30,7 +31,14 @@ def main(argv=None):
 
     try:
         uri = store.use_store(args.tracking_uri)
-        _check_port_free(args.host, args.port, ConfigError)
+        with socket.socket() as probe:
+            # As the server binds: a port that a stopped server's connections wait on is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((args.host, args.port))
+            except OSError as error:
+                accepted = f"a port free on {args.host} ({error.strerror}): try --port 5001"
+                raise ConfigError("--port", args.port, accepted) from None
     except (ConfigError, StorageFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -43,18 +51,14 @@ def main(argv=None):
         for signum in signals.STOP_SIGNALS:
             signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
         server = subprocess.Popen(command, env=server_environment(), start_new_session=True)
-        started = time.monotonic()
+        started, said = time.monotonic(), "error: the MLflow server"
         while server.poll() is None and not _answers(address):
             if time.monotonic() - started > READY_TIMEOUT_S:
-                sys.exit(
-                    f"error: the MLflow server did not answer within {READY_TIMEOUT_S} s, and was stopped"
-                )
+                sys.exit(f"{said} did not answer within {READY_TIMEOUT_S} s, and was stopped")
             time.sleep(0.2)
         if server.poll() is not None:
-            sys.exit(
-                f"error: the MLflow server ended (exit status {server.returncode}) before it "
-                "answered: see its lines above"
-            )
+            ended = f"ended (exit status {server.returncode}) before it answered"
+            sys.exit(f"{said} {ended}: see its lines above")
         ready_s = time.monotonic() - started
         print(f"MLflow UI ready at {address} ({ready_s:.1f} s); Ctrl-C stops it", flush=True)
         sys.exit(server.wait())
@@ -77,26 +81,13 @@ def server_environment():
     }
 
 
-def _check_port_free(host, port, config_error):
-    with socket.socket() as probe:
-        # As the server binds: a port that a stopped server's connections still wait on is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            accepted = f"a port free on {host} ({error.strerror}): try --port 5001"
-            raise config_error("--port", port, accepted) from None
-
-
 def _answers(address):
     try:
-        for path in _READY_PATHS:
-            with urllib.request.urlopen(f"{address}{path}", timeout=5) as response:
-                if response.status != 200:
-                    return False
-    except OSError:  # urllib's URLError too
+        return all(
+            requests.get(f"{address}{path}", timeout=5).status_code == 200 for path in _READY_PATHS
+        )
+    except requests.RequestException:
         return False
-    return True
 
 
 if __name__ == "__main__":

@@ -33,14 +33,10 @@ _SWEEP_LABELS = {
 }
 _SHORT_VALUES = {
     **{"glorot_uniform": "glorotU", "glorot_normal": "glorotN", "orthogonal": "orth"},
-    **{
-        "he_normal": "heN",
-        "he_uniform": "heU",
-        "lecun_normal": "lecunN",
-        "lecun_uniform": "lecunU",
-    },
-    **{"random_normal": "randN", "random_uniform": "randU", "truncated_normal": "truncN"},
-    **{"mixed_float16": "fp16", "mixed_bfloat16": "bf16", "float32": "fp32", "tensorflow": "tf"},
+    **{"he_normal": "heN", "he_uniform": "heU", "lecun_normal": "lecunN"},
+    **{"lecun_uniform": "lecunU", "random_normal": "randN", "random_uniform": "randU"},
+    **{"truncated_normal": "truncN", "mixed_float16": "fp16", "mixed_bfloat16": "bf16"},
+    **{"float32": "fp32", "tensorflow": "tf"},
 }
 
 
@@ -86,11 +82,11 @@ def job_name(values):
 
 def single_job_name(layer, job_overrides):
     """A job run on its own, named by its layer and its overrides ("stock u256 e30")."""
-    values = {"layer": layer}
-    for override in parse(job_overrides):
-        key = override.key_or_group
-        if not key.startswith(_QUIET_KEY_PREFIXES) and not override.is_delete():
-            values[key] = _value_text(override)
+    values = {"layer": layer} | {
+        o.key_or_group: _value_text(o)
+        for o in parse(job_overrides)
+        if not o.key_or_group.startswith(_QUIET_KEY_PREFIXES) and not o.is_delete()
+    }
     name = " ".join(_job_token(key, value) for key, value in values.items())
     return name if len(name) <= MAX_JOB_NAME else name[: MAX_JOB_NAME - 1] + "…"
 
@@ -120,9 +116,8 @@ def _listed_values(override):
 
 def _value_text(override):
     value = override.value()
-    if isinstance(value, bool):
-        return str(value).lower()
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    text = f"{value:.3g}" if isinstance(value, float) else str(value)
+    return text.lower() if isinstance(value, bool) else text
 
 
 def _job_token(key, value):
