@@ -11,8 +11,6 @@ from mlflow.entities import Metric
 from custom_dense_lab.errors import TrainingDivergedError
 from custom_dense_lab.process.signals import raise_if_stopped
 
-_EPOCH_METRICS = {"loss": "train_loss", "accuracy": "train_accuracy"}
-_EPOCH_METRICS |= {"val_loss": "val_loss", "val_accuracy": "val_accuracy"}
 NO_STEADY_STATE = (
     "no step_time_ms or train_gflops: one epoch of one training step, which traces the "
     "train function, has no steady-state step (train for more epochs or smaller batches)"
@@ -21,12 +19,12 @@ NO_STEADY_STATE = (
 
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Times every step, fails the job on a NaN or infinite loss, and logs each epoch's metrics
-    (step = epoch) to the active run in batches at most `flush_every_s` apart."""
+    (step = epoch) to the active run in batches at most two seconds apart."""
 
-    def __init__(self, flush_every_s=2.0):
+    def __init__(self):
         super().__init__()
         self.epoch_times, self.step_times, self._pending = [], [], []
-        self._flush_every_s, self._flushed_at = flush_every_s, time.perf_counter()
+        self._flushed_at = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -46,12 +44,13 @@ class EpochMetricsLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._epoch_started)
-        metrics = {name: float(logs[key]) for key, name in _EPOCH_METRICS.items() if key in logs}
+        metrics = {f"train_{k}": float(logs[k]) for k in ("loss", "accuracy")}
+        metrics |= {k: float(logs[k]) for k in ("val_loss", "val_accuracy") if k in logs}
         metrics["epoch_time_s"] = self.epoch_times[-1]
         metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
         ended_ms = int(time.time() * 1000)
         self._pending += [Metric(key, value, ended_ms, epoch) for key, value in metrics.items()]
-        if time.perf_counter() - self._flushed_at >= self._flush_every_s:
+        if time.perf_counter() - self._flushed_at >= 2.0:
             self.flush()
 
     def flush(self):

@@ -1,8 +1,5 @@
-"""Compiled models shared by the jobs of one graph, so that a process traces each graph once.
-
-A job's model lends the graph's compiled model its initial weights and optimizer state, the
-compiled model trains, and the job's model takes the trained state back.
-"""
+"""Compiled models shared by the jobs of one graph, so that a process traces each graph once: a
+job's model lends the graph's compiled model its state, which trains, then takes it back."""
 
 import json
 
@@ -12,14 +9,11 @@ from omegaconf import OmegaConf
 
 def graph_key(cfg, element_spec):
     """What decides a job's compiled graph: everything but its seed and initial values."""
-    model = OmegaConf.to_container(cfg.model)
-    for name in ("kernel_initializer", "bias_initializer"):
-        model.pop(name, None)
-    trainer = cfg.trainer
-    settings = (trainer.batch_size, str(trainer.precision), trainer.deterministic)
-    parts = [model, *(OmegaConf.to_container(cfg[k]) for k in ("layer", "optimizer", "device"))]
-    jit_compile = str(trainer.get("jit_compile", "auto")).lower()
-    return json.dumps([*parts, settings, jit_compile, repr(element_spec)], default=str)
+    model = {k: v for k, v in cfg.model.items() if not k.endswith("_initializer")}
+    parts = [OmegaConf.to_container(cfg[k]) for k in ("layer", "optimizer", "device")]
+    t = cfg.trainer
+    settings = (t.batch_size, str(t.precision), t.deterministic, str(t.jit_compile).lower())
+    return json.dumps([model, *parts, settings, repr(element_spec)], default=str)
 
 
 def compiled_model_for(model, key, batch, reuse):

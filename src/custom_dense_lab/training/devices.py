@@ -22,21 +22,32 @@ class Placement:
 
 def resolve_device(requested):
     """The `Placement` of `"auto"` (the first GPU, else the CPU), `"cpu"` or `"gpu"`."""
-    gpus = _gpu_names()
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")
+        ]
+    elif backend == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    else:
+        import torch
+
+        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     if requested == "gpu" and not gpus:
-        raise ConfigError(
-            "device",
-            "gpu",
-            f"a device Keras's {keras.config.backend()} backend can see: cpu or auto "
-            "(no GPU is visible here)",
+        accepted = (
+            f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
         )
+        raise ConfigError("device", "gpu", accepted)
     if requested in ("gpu", "auto") and gpus:
         return Placement("gpu", "gpu:0", gpus[0])
     cpuinfo = Path("/proc/cpuinfo")
-    found = (
-        re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
-        if cpuinfo.exists()
-        else None
+    found = re.search(
+        r"^model name\s*:\s*(.+)$", cpuinfo.read_text() if cpuinfo.exists() else "", re.M
     )
     return Placement("cpu", "cpu", found[1].strip() if found else platform.machine())
 
@@ -45,20 +56,3 @@ def device_kind_of(variable):
     """`"gpu"` or `"cpu"`: where a variable, and so its layer's ops, lives."""
     device = str(variable.value.device).lower()
     return "gpu" if "gpu" in device or "cuda" in device else "cpu"
-
-
-def _gpu_names():
-    if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return [
-            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-            for gpu in tf.config.list_physical_devices("GPU")
-        ]
-    if keras.config.backend() == "jax":
-        import jax
-
-        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    import torch
-
-    return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]

@@ -9,22 +9,10 @@ from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
 TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
 
 
-def build_mlp(
-    dense_class,
-    input_shape,
-    num_classes,
-    units,
-    depth,
-    activation="relu",
-    kernel_initializer="glorot_uniform",
-    bias_initializer="zeros",
-    use_bias=True,
-    name="mlp",
-):
-    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer."""
-    common = dict(
-        kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, use_bias=use_bias
-    )
+def build_mlp(dense_class, input_shape, num_classes, units, depth, activation="relu", **common):
+    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer; `common`:
+    the initializers and `use_bias` of every layer, and the model's `name`."""
+    name = common.pop("name", "mlp")
     hidden = [
         dense_class(units, activation=activation, name=f"hidden_{i + 1}", **common)
         for i in range(depth)
