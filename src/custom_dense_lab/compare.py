@@ -63,11 +63,10 @@ def record_on_project_run(parent, markdown):
     client = mlflow.MlflowClient()
     sweep = client.get_run(parent)
     client.update_run(run_id, name=f"comparison · {sweep.info.run_name}")
-    client.set_tag(run_id, "kind", "comparison")
-    client.set_tag(run_id, "compared_sweep", parent)
     link = f"#/experiments/{sweep.info.experiment_id}/runs/{parent}?{ui.VIEW_QUERY}"
     note = f"The comparison of sweep [{sweep.info.run_name}]({link}), rebuilt: `comparison.md`."
-    client.set_tag(run_id, ui.NOTE_TAG, note)
+    for key, value in {"kind": "comparison", "compared_sweep": parent, ui.NOTE_TAG: note}.items():
+        client.set_tag(run_id, key, value)
     client.log_text(run_id, markdown, "comparison.md")
 
 

@@ -36,17 +36,16 @@ def main(argv=None):
     )
     output = args.output or Path("experiments") / args.study
     output.mkdir(parents=True, exist_ok=True)
-    if (output / "results.md").exists():
-        print(
-            f"Overwriting {output / 'results.md'} and results.png (--output DIR writes elsewhere)"
-        )
-    (output / "results.md").write_text(markdown)
+    results = output / "results.md"
+    if results.exists():
+        print(f"Overwriting {results} and results.png (--output DIR writes elsewhere)")
+    results.write_text(markdown)
     figure.savefig(output / "results.png", dpi=100)
     client = mlflow.MlflowClient()
     client.log_text(parent, markdown, "study/results.md")
     client.log_figure(parent, figure, "study/results.png")
     print(markdown)
-    print(f"Wrote {output / 'results.md'} and {output / 'results.png'}")
+    print(f"Wrote {results} and {output / 'results.png'}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A sweep's comparison, built from its runs and logged on its parent run."""
 
 import time
-from typing import NamedTuple
+from collections import namedtuple
 
 import mlflow
 from mlflow.entities import Metric
@@ -12,12 +12,8 @@ from custom_dense_lab.tracking import ui
 TABLE_JSON = "comparison_table.json"
 COMPARISON_PNG = "comparison.png"
 CURVES_PNG = "learning_curves.png"
-
-
-class Report(NamedTuple):
-    pairs: object  # the pairs' DataFrame, empty where nothing pairs
-    terminal: str  # the verdict and a short table, within 100 columns
-    markdown: str  # comparison.md: the verdict and every figure of every pair
+# The pairs' DataFrame (empty where nothing pairs), the terminal's summary, comparison.md.
+Report = namedtuple("Report", "pairs terminal markdown")
 
 
 def log_report(parent_run_id):
@@ -27,8 +23,7 @@ def log_report(parent_run_id):
     document = paired.load_document(parent_run_id)
     timings = paired.by_pair(document)
     pairs = paired.add_figures(runs.pair_runs(jobs), timings)
-    client = mlflow.MlflowClient()
-    metrics, csv = {}, ""
+    client, metrics, csv = mlflow.MlflowClient(), {}, ""
     if not pairs.empty:
         pairs.insert(0, "pair", runs.pair_labels(pairs))
         histories = runs.epoch_histories(pairs)
@@ -50,7 +45,7 @@ def log_report(parent_run_id):
     markdown = text.markdown(pairs, metrics, document)
     client.log_text(parent_run_id, csv, "comparison.csv")
     client.log_text(parent_run_id, markdown, "comparison.md")
-    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
     note = text.note(pairs, metrics, document, runs.best_job(jobs), experiment_id)
     client.set_tag(parent_run_id, ui.NOTE_TAG, note)
     return Report(pairs, text.terminal(pairs, metrics, document), markdown)

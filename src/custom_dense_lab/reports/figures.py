@@ -65,10 +65,9 @@ def comparison_figure(pairs, histories):
         backend.xaxis.set_minor_formatter(NullFormatter())
         backend.xaxis.set_major_formatter(ScalarFormatter())
         backend.set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
-    for axis in (axes["time"], axes.get("backend")):
-        if axis is not None:
-            axis.set_yticks(rows, pairs["pair"], fontsize=9)
-            axis.set_ylim(len(rows) - 0.5, -0.5)
+    for axis in (axis for name, axis in axes.items() if name != "accuracy"):
+        axis.set_yticks(rows, pairs["pair"], fontsize=9)
+        axis.set_ylim(len(rows) - 0.5, -0.5)
     handles = [h for axis in axes.values() for h in axis.get_legend_handles_labels()[0]]
     figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
     bottom = (0.1 + 0.17 * ((len(handles) + 1) // 2)) / figure.get_figheight()

@@ -104,14 +104,11 @@ def devices(pairs):
 def quantization(pairs):
     """Per mode and width: what quantizing costs in accuracy and gives in size and speed."""
     pairs = pairs.sort_values(["quantize", "model.units"]).reset_index(drop=True)
+    over_float = {"latency": "infer_latency_ms_p50", "throughput": "infer_throughput_sps"}
     for layer in LAYERS:
-        pairs[f"accuracy_drop_{layer}"] = (
-            pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]
-        )
-        for name, metric in (
-            ("latency", "infer_latency_ms_p50"),
-            ("throughput", "infer_throughput_sps"),
-        ):
+        drop = pairs[f"test_accuracy_{layer}"] - pairs[f"quantized_test_accuracy_{layer}"]
+        pairs[f"accuracy_drop_{layer}"] = drop
+        for name, metric in over_float.items():
             quantized = pairs[f"quantized_{metric}_{layer}"]
             pairs[f"{name}_quantized_over_float_{layer}"] = quantized / pairs[f"{metric}_{layer}"]
     size = pairs["quantized_model_size_bytes_custom"] / pairs["model_size_bytes_custom"]
@@ -146,20 +143,16 @@ def backends(pairs):
     by = ["backend", "jit_compile", "model.units"]
     pairs = pairs.sort_values(by).reset_index(drop=True)
     speeds = [
-        "step_time_vs_tensorflow_custom",
-        "infer_latency_ms_p50_custom",
-        "train_gflops_custom",
+        f"{c}_custom" for c in ("step_time_vs_tensorflow", "infer_latency_ms_p50", "train_gflops")
     ]
     fastest = pairs.loc[pairs.groupby("model.units")["step_time_ms_custom"].idxmin()]
-    words = f"{len(pairs)} pairs. {_accuracy(pairs)} {_speed(pairs)} " + (
-        "Fastest training step per width (the jobs' own figures): "
-        + "; ".join(
-            f"{row['model.units']} units: {row['backend']} with jit_compile={row['jit_compile']} "
-            f"({row['step_time_ms_custom']:.3g} ms)"
-            for _, row in fastest.iterrows()
-        )
-        + "."
+    per_width = "; ".join(
+        f"{row['model.units']} units: {row['backend']} with jit_compile={row['jit_compile']} "
+        f"({row['step_time_ms_custom']:.3g} ms)"
+        for _, row in fastest.iterrows()
     )
+    words = f"{len(pairs)} pairs. {_accuracy(pairs)} {_speed(pairs)} Fastest training step per "
+    words += f"width (the jobs' own figures): {per_width}."
     panels = {
         "step_time_ms_{}": "training step, custom (ms)",
         "step_time_ratio": "step time, custom / stock (timed in turns)",
@@ -212,12 +205,12 @@ def _against_units(pairs, panels, by=(), layers=LAYERS):
     groups = list(pairs.groupby(by)) if by else [((), pairs)]
     for axis, (column, title) in zip(axes, panels.items(), strict=True):
         for index, (key, group) in enumerate(groups):
-            for layer, style in zip(layers, ("o-", "x--")[: len(layers)], strict=True):
-                label = " ".join(f"{name}={value}" for name, value in zip(by, key, strict=True))
-                label = f"{label} {layer}" if len(layers) > 1 else label
-                colour = f"C{index}" if by else None
+            for layer, style in zip(layers, ("o-", "x--"), strict=False):
+                label = [f"{name}={value}" for name, value in zip(by, key, strict=True)]
+                label = " ".join(label + [layer] * (len(layers) > 1))
                 values = group[column.format(layer)]
-                axis.plot(group["model.units"], values, style, color=colour, label=label.strip())
+                colour = f"C{index}" if by else None
+                axis.plot(group["model.units"], values, style, color=colour, label=label)
         axis.set_xscale("log", base=2)
         if "over" in column or "ratio" in column:
             axis.axhline(1.0, color="grey", linewidth=0.8)
