@@ -18,27 +18,20 @@ VERSION_FILE = "VERSION"
 _CODE_DIR = "code"
 
 
-def save_model(path, mlflow_model, keras_model, signature, pip_requirements):
+def save_model(path, mlflow_model, keras_model, **saving):
     """Writes the model in the empty folder `path` (`Model.log` calls it)."""
     import custom_dense  # here, not above: a loading process may not have it yet
 
-    mlflow.keras.save_model(
-        keras_model,
-        path,
-        mlflow_model=mlflow_model,
-        signature=signature,
-        pip_requirements=pip_requirements,
-    )
-    library = pathlib.Path(path, LIBRARY_DIR)
-    package = pathlib.Path(custom_dense.__file__).parent
+    mlflow.keras.save_model(keras_model, path, mlflow_model=mlflow_model, **saving)
+    path, package = pathlib.Path(path), pathlib.Path(custom_dense.__file__).parent
+    library = path / LIBRARY_DIR
     shutil.copytree(package, library / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     (library / VERSION_FILE).write_text(f"{custom_dense.__version__}\n")
-    (pathlib.Path(path) / _CODE_DIR).mkdir()
-    shutil.copyfile(__file__, pathlib.Path(path, _CODE_DIR, pathlib.Path(__file__).name))
+    (path / _CODE_DIR).mkdir()
+    shutil.copyfile(__file__, path / _CODE_DIR / pathlib.Path(__file__).name)
     pyfunc = mlflow_model.flavors["python_function"]
-    pyfunc["loader_module"] = pathlib.Path(__file__).stem
-    pyfunc["code"] = _CODE_DIR
-    mlflow_model.save(pathlib.Path(path, MLMODEL_FILE_NAME))
+    pyfunc["loader_module"], pyfunc["code"] = pathlib.Path(__file__).stem, _CODE_DIR
+    mlflow_model.save(path / MLMODEL_FILE_NAME)
 
 
 def _load_pyfunc(path):

@@ -31,14 +31,13 @@ def storage_failure(error):
 
 
 def check_free_space():
-    """Raises `StorageFullError` when the working folder or a SQLite store's folder has less
-    than `MIN_FREE_BYTES` free."""
+    """Raises `StorageFullError` where the working folder or a SQLite store's has too little."""
     database = sqlite_store_path()
     for folder in [os.getcwd(), *([database.parent] if database else [])]:
         usage = _usage(folder)
         if usage is not None and usage.free < MIN_FREE_BYTES:
-            where = _existing(folder)
-            raise StorageFullError(f"no space left to start a job in {where}: {_space(usage)}")
+            where = f"{_existing(folder)}: {_space(usage)}"
+            raise StorageFullError(f"no space left to start a job in {where}")
 
 
 def write_problem(path):
@@ -65,13 +64,10 @@ def sqlite_path(uri):
 
 
 def _describe(path, read_only):
+    what = "read-only file system" if read_only else "no space left on device"
+    usage = None if read_only else _usage(path or os.getcwd())
     where = f" writing {path}" if path else ""
-    if read_only:
-        return StorageFullError(f"read-only file system{where}")
-    usage = _usage(path or os.getcwd())
-    return StorageFullError(
-        f"no space left on device{where}{f': {_space(usage)}' if usage else ''}"
-    )
+    return StorageFullError(f"{what}{where}{f': {_space(usage)}' if usage else ''}")
 
 
 def _usage(path):

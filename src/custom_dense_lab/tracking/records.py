@@ -32,18 +32,10 @@ def config_params(cfg):
 
 def environment_tags(layer, placement, device_kind):
     """Tags that say what ran where: the layer, the device, the versions and the lab's commit."""
-    commit, dirty = git_state(_LAB_DIR)
-    backend = keras.config.backend()
-    tags = {
-        "layer_impl": layer,
-        "device": device_kind,
-        "device_name": placement.name,
-        "keras_backend": backend,
-        "tf_version": tf.__version__,  # tf.data runs on every backend
-        "keras_version": keras.__version__,
-        "git_commit": commit,
-        "git_dirty": dirty,
-    }
+    (commit, dirty), backend = git_state(_LAB_DIR), keras.config.backend()
+    tags = {"layer_impl": layer, "device": device_kind, "device_name": placement.name}
+    tags |= {"keras_backend": backend, "keras_version": keras.__version__}
+    tags |= {"tf_version": tf.__version__, "git_commit": commit, "git_dirty": dirty}
     if backend != "tensorflow":
         tags[f"{backend}_version"] = importlib.metadata.version(backend)
     return tags

@@ -42,14 +42,9 @@ def register_job_model(run_id, sweep_run_id):
     dataset = run.data.params["dataset.name"]
     score = run.data.metrics[OBJECTIVE]
     name = registered_model_name(client.get_experiment(run.info.experiment_id).name, dataset)
-    tags = {
-        "sweep_run_id": sweep_run_id,
-        "job_run_id": run_id,
-        "dataset": dataset,
-        "objective": OBJECTIVE,
-        "score": repr(score),
-        "overrides": run.data.tags.get(OVERRIDES_TAG, ""),
-    }
+    overrides = run.data.tags.get(OVERRIDES_TAG, "")
+    tags = {"sweep_run_id": sweep_run_id, "job_run_id": run_id, "dataset": dataset}
+    tags |= {"objective": OBJECTIVE, "score": repr(score), "overrides": overrides}
     with contextlib.redirect_stderr(io.StringIO()):  # MLflow's two lines, which ours replaces
         version = mlflow.register_model(models[0].model_uri, name, tags=tags).version
     said = f"registered {name} version {version} ({run.info.run_name}, {OBJECTIVE} {score:.4f})"

@@ -73,16 +73,15 @@ def where_to_look(run_id, configured_experiment, what="this run"):
     name = mlflow.get_experiment(experiment_id).name
     print(f"Experiment '{name}': {experiment_url(uri, experiment_id)}", flush=True)
     print(f"  {what}: {run_url(uri, experiment_id, run_id)}", flush=True)
-    if ui_command(uri):
-        print(f"  start the UI with {ui_command(uri)}, then open a link", flush=True)
-    if name == DEFAULT_EXPERIMENT and configured_experiment != DEFAULT_EXPERIMENT:
+    if command := ui_command(uri):
+        print(f"  start the UI with {command}, then open a link", flush=True)
+    if name == DEFAULT_EXPERIMENT != configured_experiment:  # stderr: line-buffered
         print(
-            f"warning: these runs are in MLflow's '{DEFAULT_EXPERIMENT}' experiment, not "
-            f"'{configured_experiment}': `mlflow run` without --experiment-name puts them "
-            f"there. Use `mlflow run . --experiment-name {configured_experiment}` "
-            "(as `make run` does) to keep them with the project's other runs.",
+            f"warning: these runs are in MLflow's '{name}' experiment, not '{configured_experiment}'"
+            ": `mlflow run` without --experiment-name puts them there. Use `mlflow run . "
+            f"--experiment-name {configured_experiment}` (as `make run` does) to keep them with "
+            "the project's other runs.",
             file=sys.stderr,
-            flush=True,
         )
 
 
