@@ -8,7 +8,6 @@ from custom_dense_lab.process.startup import quiet_start
 
 quiet_start(import_tensorflow=False)  # TensorFlow loads once the command line is checked
 
-
 import contextlib
 import gc
 import os
@@ -30,15 +29,12 @@ from custom_dense_lab.process import signals
 from custom_dense_lab.sweep import finish
 from custom_dense_lab.tracking import disk, lifecycle, store
 
-# The sweep folder's name (see `hydra.sweep.dir` in conf/config.yaml), passed to every job.
-SWEEP_ID_ENV = "CUSTOM_DENSE_SWEEP_ID"
 AFTER_THE_WORK = "after the work had ended: every run keeps the state it ended in"
 
 
 def main(argv=None):
     """Exits 2 with one line for bad input, before any job runs; 1 if a job failed; 130 or 143
-    when SIGINT or SIGTERM stopped it (an open run then ends KILLED, and its sweep with it).
-    """
+    when SIGINT or SIGTERM stopped it (an open run then ends KILLED, and its sweep with it)."""
     signals.take_stops_to_the_end(AFTER_THE_WORK)
     try:
         _run(argv)
@@ -52,7 +48,8 @@ def _run(argv):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
-    os.environ[SWEEP_ID_ENV] = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+    sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+    os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
     register_schemas()
     configs = _check_command_line(args) if command_line.runs_jobs(args) else []
     from custom_dense_lab.training import task  # TensorFlow loads here, quietly
@@ -80,17 +77,14 @@ def _run(argv):
         if stop.code:
             finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
         raise
-    except CompactHydraException as error:  # Hydra's one-line errors, as Hydra prints them
-        finish.finish_sweep(abort_reason=f"the sweep stopped: {error}")
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
-    except (StorageFullError, Exception) as error:
-        storage = error if isinstance(error, StorageFullError) else disk.storage_failure(error)
-        reason = str(storage) if storage else lifecycle.describe_error(error)
+    except (StorageFullError, Exception) as error:  # Hydra's one-line errors as Hydra prints them
+        shown = isinstance(error, StorageFullError | CompactHydraException)
+        said = error if shown else disk.storage_failure(error)
+        reason = said or lifecycle.describe_error(error)
         finish.finish_sweep(abort_reason=f"the sweep stopped: {reason}")
-        if storage is None:
+        if said is None:
             raise
-        print(f"error: {storage}", file=sys.stderr)
+        print(f"error: {said}", file=sys.stderr)
         sys.exit(1)
     finally:
         signals.exit_on_stop_signals(AFTER_THE_WORK)
@@ -106,8 +100,8 @@ def _check_command_line(args):
             raise ConfigError(key, folder, f"a folder this process can write ({problem})")
         tracking = configs[0].mlflow
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-        new_store = store.missing_sqlite_file(tracking.tracking_uri)
-        if new_store and not project_run:  # before its Default experiment gets a folder
+        # A new store's artifact folder is checked before its Default experiment gets one.
+        if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
             store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
         store.use_store(tracking.tracking_uri)
         disk.check_free_space()
