@@ -6,7 +6,6 @@ Hydra's and OmegaConf's errors become one line naming the key, the value and wha
 import dataclasses
 import enum
 import pathlib
-import types
 import typing
 
 import hydra
@@ -61,10 +60,8 @@ def _check_prefix(override, group_folder):
     key, value = override.key_or_group, raw_value(override)
     declared = _schema_type(key)
     if override.is_add() and declared is not None:
-        accepted = (
-            f"{key}={value} without the + (the config has {key}; + adds a key it does not have)"
-        )
-        raise ConfigError(key, value, accepted)
+        why = f"the config has {key}; + adds a key it does not have"
+        raise ConfigError(key, value, f"{key}={value} without the + ({why})")
     if not override.is_delete() or (declared is None and group_folder.is_dir()):
         return  # an optional group (hparams_search, a launcher) may go
     if group_folder.is_dir():
@@ -106,10 +103,8 @@ def _parse(text):
         # Hydra 1.4 opens with where the override was and closes with a link: the reason is between.
         lines = [line for line in str(error).splitlines() if not line.startswith(_FRAMING)]
         reason = (lines or [str(error)])[0].removeprefix("LexerNoViableAltException: ")
-        accepted = (
-            f"key=value in Hydra's override grammar ({reason}; quote values with spaces, "
-            "commas or non-ASCII letters, e.g. key='a b')"
-        )
+        quoting = "quote values with spaces, commas or non-ASCII letters, e.g. key='a b'"
+        accepted = f"key=value in Hydra's override grammar ({reason}; {quoting})"
         raise ConfigError("override", text, accepted) from None
 
 
@@ -140,8 +135,7 @@ def _check_declared(node, path, values):
     """Refuses a key its schema does not declare (added by `+key` or `++key`)."""
     declared = _declared_keys(node)
     for key, child in node.items_ex(resolve=False):
-        full_key = f"{path}{key}"
-        if full_key == "hydra":
+        if (full_key := f"{path}{key}") == "hydra":
             continue
         if declared is not None and key not in declared:
             raise ConfigError(full_key, values.get(full_key), _known_keys(node, full_key))
@@ -182,9 +176,9 @@ def _translate(error, values, overrides):
 def _declared_keys(node):
     """The keys the schema dataclass of `node` declares, or `None` for a node without one."""
     schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    return (
-        [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
-    )
+    if dataclasses.is_dataclass(schema):
+        return [f.name for f in dataclasses.fields(schema)]
+    return None
 
 
 def _known_keys(node, key):
@@ -199,9 +193,8 @@ def _known_keys(node, key):
 
 def _accepted(declared):
     """`declared` in words: `an integer`, `one of a, b (0)`, `... or null`."""
-    union = typing.get_origin(declared) in (typing.Union, types.UnionType)
-    optional = union and type(None) in typing.get_args(declared)
-    if union:
+    optional = type(None) in typing.get_args(declared)  # the schema's only unions: `X | None`
+    if optional:
         declared = next(arg for arg in typing.get_args(declared) if arg is not type(None))
     if isinstance(declared, type) and issubclass(declared, enum.Enum):
         words = "one of " + ", ".join(
