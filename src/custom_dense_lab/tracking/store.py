@@ -1,11 +1,16 @@
 """The tracking store, checked in one line and seconds before any job (MLflow itself retries an
-unreachable server or database for minutes), then its experiment opened."""
+unreachable server or database for minutes), then its experiment opened; a new SQLite store is
+a copy of an empty one MLflow built once per schema, checked by its SHA-256."""
 
 import contextlib
+import hashlib
 import os
 import pathlib
+import shutil
 import socket
 import sqlite3
+import sys
+import tempfile
 import urllib.parse
 
 import filelock
@@ -15,13 +20,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
-from custom_dense_lab.tracking import disk, lifecycle, sqlite_template, ui
+from custom_dense_lab.tracking import disk, lifecycle, ui
 
 _PROBE_TIMEOUT_S = 5.0
 _LOCK_TIMEOUT_S = 120.0  # creating or migrating a store takes seconds
 _SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 _SCHEMES_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+_MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
 
 
 def use_store(tracking_uri):
@@ -42,7 +48,7 @@ def use_store(tracking_uri):
         if database is not None and database.exists():
             _check_sqlite_file(key, uri, database)
         elif database is not None:
-            sqlite_template.create_store(database)
+            create_store(database)
         mlflow.set_tracking_uri(uri)
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
@@ -201,3 +207,58 @@ def _sqlite_store_lock(uri):
     except filelock.Timeout:
         held = f"a store no other process holds locked for {_LOCK_TIMEOUT_S:g} s ({database}.lock)"
         raise ConfigError("MLFLOW_TRACKING_URI", uri, held) from None
+
+
+def create_store(database):
+    """Creates the missing SQLite file `database` as a copy of the empty store; where none can be
+    built or copied (an unwritable cache folder, say), nothing: MLflow builds the schema."""
+    partial = database.with_name(f".{database.name}.{socket.gethostname()}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(_template(), partial)
+        os.replace(partial, database)
+    except Exception:
+        partial.unlink(missing_ok=True)
+
+
+def template_problem(template):
+    """What makes `template` unfit to copy; `None` when it is the empty store built here."""
+    digest = _digest_file(template)
+    if not template.is_file() or not digest.is_file():
+        return f"{template} is missing"
+    if digest.read_text() != hashlib.sha256(template.read_bytes()).hexdigest():
+        return f"{template} changed since it was built"
+    return None
+
+
+def _template():
+    cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    migrations = " ".join(sorted(path.name for path in _MIGRATIONS.glob("*.py")))
+    schema = hashlib.sha256(migrations.encode()).hexdigest()[:12]
+    template = cache / "custom-dense" / f"mlflow-{mlflow.__version__}-{schema}-empty.db"
+    if template_problem(template) is None:
+        return template
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(f"{template}.lock", timeout=_LOCK_TIMEOUT_S):
+        if problem := template_problem(template):
+            if template.exists():
+                print(
+                    f"custom-dense: building the empty-store template again: {problem}",
+                    file=sys.stderr,
+                )
+            _build(template)
+    return template
+
+
+def _build(template):
+    with tempfile.TemporaryDirectory(dir=template.parent) as folder:
+        partial = pathlib.Path(folder, template.name)  # new: MLflow keeps a store per URI
+        mlflow.MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments(max_results=1)
+        with contextlib.closing(sqlite3.connect(partial)) as db, db:
+            db.execute("DELETE FROM experiments")  # a copy's MLflow adds a Default of its own
+        _digest_file(partial).write_text(hashlib.sha256(partial.read_bytes()).hexdigest())
+        os.replace(partial, template)
+        os.replace(_digest_file(partial), _digest_file(template))
+
+
+def _digest_file(template):
+    return template.with_name(f"{template.name}.sha256")

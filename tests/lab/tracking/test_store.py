@@ -13,7 +13,7 @@ import pytest
 from helpers import free_port, sqlite_uri, using_store
 
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
-from custom_dense_lab.tracking import sqlite_template, store
+from custom_dense_lab.tracking import store
 
 
 def _server_answering(status):
@@ -122,7 +122,7 @@ def test_a_new_sqlite_store_is_a_copy_of_an_empty_one_with_its_own_artifact_root
     assert default.artifact_location == f"{second.as_uri().removeprefix('file://')}/mlruns/0"
     with contextlib.closing(sqlite3.connect(template)) as db:
         assert db.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
-    assert sqlite_template.template_problem(template) is None
+    assert store.template_problem(template) is None
 
 
 def test_a_new_store_from_the_template_is_at_mlflows_current_schema(tmp_path, monkeypatch):
@@ -241,7 +241,7 @@ def test_a_bad_template_is_built_again_and_never_copied(
     (line,) = [line for line in err if line.startswith("custom-dense:")]  # MLflow logs its build
     assert line.startswith("custom-dense: building the empty-store template again: ")
     assert problem in line
-    assert sqlite_template.template_problem(template) is None
+    assert store.template_problem(template) is None
 
 
 @pytest.mark.parametrize(
