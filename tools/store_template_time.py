@@ -1,5 +1,5 @@
 """Opening a new SQLite store, timed both ways in turns in one process: MLflow building its
-schema, and a copy of the empty-store template (`tracking/sqlite_template.py`)."""
+schema, and a copy of the empty-store template (`tracking/store.py`)."""
 
 import pathlib
 import statistics
@@ -9,13 +9,13 @@ import time
 
 import mlflow
 
-from custom_dense_lab.tracking import sqlite_template
+from custom_dense_lab.tracking import store
 
 
 def open_store(database, copied):
     started = time.perf_counter()
     if copied:
-        sqlite_template.create_store(database)
+        store.create_store(database)
     mlflow.MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments(max_results=1)
     return time.perf_counter() - started
 
