@@ -30,11 +30,8 @@ def compare_parser():
         description="Pair a sweep's custom and stock runs, print the comparison and log "
         "comparison.csv, comparison.md and comparison.png on its parent run.",
     )
-    parser.add_argument(
-        "--experiment",
-        default="custom-dense",
-        help="experiment name ('': the latest sweep of any experiment)",
-    )
+    latest = "experiment name ('': the latest sweep of any experiment)"
+    parser.add_argument("--experiment", default="custom-dense", help=latest)
     parser.add_argument("--parent", help="parent run id (default: latest sweep)")
     parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
     return parser
@@ -62,44 +59,25 @@ def bench_parser():
         "classes). Prints a table, and logs bench.csv, bench.png and the metrics to an MLflow "
         "run tagged kind=bench.",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute",
-    )
-    parser.add_argument("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
-    parser.add_argument("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
-    parser.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
-    parser.add_argument(
-        "--rounds", type=_rounds, help="timed rounds, at least 2 (default 15, quick 7)"
-    )
-    parser.add_argument(
-        "--seconds-per-sample",
-        type=_positive_float,
-        help="target duration of one timed sample (default 0.2, quick 0.1)",
-    )
-    parser.add_argument(
-        "--steps-per-execution",
-        type=_positive_int,
-        default=10,
-        help="training steps per call of the compiled train function (default 10)",
-    )
-    parser.add_argument(
-        "--jit-compile",
-        choices=["auto", "true", "false"],
-        default="auto",
-        help="XLA for both models (default auto: off on a CPU-only machine, as in training jobs)",
-    )
-    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
-    parser.add_argument(
-        "--backend",
-        choices=["tensorflow", "jax", "torch"],
-        help="the Keras backend to time on, in a process of its own (default: $KERAS_BACKEND, "
-        "else tensorflow)",
-    )
-    parser.add_argument("--experiment", default="custom-dense", help="MLflow experiment name")
-    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
-    parser.add_argument("--output-dir", type=Path, help="also write bench.csv and bench.png here")
+    add = parser.add_argument
+    quick = "a small grid (units 64,1024, depth 2, batch 512) and 7 rounds: under a minute"
+    add("--quick", action="store_true", help=quick)
+    add("--units", type=_int_list, help="hidden widths, e.g. 64,1024")
+    add("--depth", type=_int_list, help="hidden layer counts, e.g. 1,2")
+    add("--batch-size", type=_int_list, help="batch sizes, e.g. 64,512")
+    add("--rounds", type=_rounds, help="timed rounds, at least 2 (default 15, quick 7)")
+    sample = "target duration of one timed sample (default 0.2, quick 0.1)"
+    add("--seconds-per-sample", type=_positive_float, help=sample)
+    steps = "training steps per call of the compiled train function (default 10)"
+    add("--steps-per-execution", type=_positive_int, default=10, help=steps)
+    jit = "XLA for both models (default auto: off on a CPU-only machine, as in training jobs)"
+    add("--jit-compile", choices=["auto", "true", "false"], default="auto", help=jit)
+    add("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    backend = "the Keras backend to time on, in a process of its own (default: $KERAS_BACKEND, else tensorflow)"
+    add("--backend", choices=["tensorflow", "jax", "torch"], help=backend)
+    add("--experiment", default="custom-dense", help="MLflow experiment name")
+    add("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
+    add("--output-dir", type=Path, help="also write bench.csv and bench.png here")
     return parser
 
 
