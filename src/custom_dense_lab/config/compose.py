@@ -39,7 +39,12 @@ def compose_command_line(args, config_dir):
         given.pop(override.key_or_group, None)
         given[override.key_or_group] = override
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
-    fixed += _search_path(config_dirs(args))
+    for folder in (folders := config_dirs(args)):
+        if not pathlib.Path(folder).is_dir():
+            raise ConfigError("--config-dir", folder, "an existing folder of config files")
+    if folders:  # added to the shipped folder
+        uris = ",".join(pathlib.Path(folder).resolve().as_uri() for folder in folders)
+        fixed.append(f"hydra.searchpath=[{uris}]")
     sweeps = [_values(o) for o in given.values() if o.is_discrete_sweep()]
     with hydra.initialize_config_dir(config_dir=str(config_dir)):
         configs = [_compose(fixed, [values[0] for values in sweeps], given)]
@@ -86,15 +91,6 @@ def _values(override):
     return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
 
 
-def _search_path(folders):
-    """The override that adds the user's `--config-dir` folders to the shipped one."""
-    for folder in folders:
-        if not pathlib.Path(folder).is_dir():
-            raise ConfigError("--config-dir", folder, "an existing folder of config files")
-    uris = ",".join(pathlib.Path(folder).resolve().as_uri() for folder in folders)
-    return [f"hydra.searchpath=[{uris}]"] if folders else []
-
-
 def _parse(text):
     try:
         (override,) = parse([text])
@@ -116,10 +112,18 @@ def _compose(fixed, row, given):
         cfg = hydra.compose("config", overrides=[*fixed, *row], return_hydra_config=True)
         _check_declared(cfg, "", values)
         return cfg
-    except MissingConfigException as error:
-        raise _unknown_option(error) from None
-    except yaml.YAMLError as error:
-        raise _unreadable_yaml(error) from None
+    except MissingConfigException as error:  # a group's option, or a file, that is not there
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        options = [name for name in error.options or () if not name.startswith("_")]
+        if not group or not options:
+            raise ConfigError("config", error.missing_cfg_file, "an existing config file") from None
+        raise ConfigError(group, option, f"one of {', '.join(options)}") from None
+    except yaml.YAMLError as error:  # a config file that is not YAML: where and why
+        mark = getattr(error, "problem_mark", None)
+        if mark is None:
+            raise ConfigError("config", None, f"YAML files that parse ({error})") from None
+        where = f"line {mark.line + 1}, column {mark.column + 1}: {error.problem or 'not YAML'}"
+        raise ConfigError("config", mark.name, f"a YAML file ({where})") from None
     except ConfigCompositionException as error:
         problem = _translate(error, values, " ".join([*fixed, *row]))
     except ConfigError as error:
@@ -141,23 +145,6 @@ def _check_declared(node, path, values):
             raise ConfigError(full_key, values.get(full_key), _known_keys(node, full_key))
         if isinstance(child, DictConfig):
             _check_declared(child, f"{full_key}.", values)
-
-
-def _unknown_option(error):
-    group, _, option = (error.missing_cfg_file or "").rpartition("/")
-    options = [name for name in error.options or () if not name.startswith("_")]
-    if not group or not options:
-        return ConfigError("config", error.missing_cfg_file, "an existing config file")
-    return ConfigError(group, option, f"one of {', '.join(options)}")
-
-
-def _unreadable_yaml(error):
-    """A config file that is not YAML: its name, and where and why it does not parse."""
-    mark = getattr(error, "problem_mark", None)
-    if mark is None:
-        return ConfigError("config", None, f"YAML files that parse ({error})")
-    where = f"line {mark.line + 1}, column {mark.column + 1}: {error.problem or 'not YAML'}"
-    return ConfigError("config", mark.name, f"a YAML file ({where})")
 
 
 def _translate(error, values, overrides):
