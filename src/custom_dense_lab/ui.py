@@ -69,8 +69,8 @@ def main(argv=None):
 
 
 def server_environment():
-    """The environment of an `mlflow server` or `mlflow ui` the lab starts: MLflow's chatter
-    down to warnings, no telemetry, no GenAI job runner unless the environment asks for it."""
+    """The environment of an `mlflow server` or `ui` the lab starts: warnings only, no telemetry,
+    no GenAI job runner unless the environment asks for it."""
     return {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **os.environ,

@@ -60,8 +60,7 @@ def import_custom_dense(library):
 
 
 def compatible(installed, shipped):
-    """Whether an installed version can stand in for the shipped one: the same major version
-    (before 1.0, minor) and no older; a dev build counts as its release."""
+    """The same major version (before 1.0, minor), no older; a dev build counts as its release."""
     installed, shipped = (Version(Version(v).base_version) for v in (installed, shipped))
     same_series = installed.major == shipped.major and (
         shipped.major > 0 or installed.minor == shipped.minor

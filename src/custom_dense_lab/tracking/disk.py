@@ -15,8 +15,7 @@ MIN_FREE_BYTES = 1 << 20  # to start a job: Hydra's job folder, the run's rows, 
 
 
 def storage_failure(error):
-    """The `StorageFullError` behind `error` or its causes when a disk caused it, else `None`:
-    "no space left on device writing /data/mlruns/...: 0 B free of 3.0 MiB"."""
+    """The `StorageFullError` of a full or read-only disk that caused `error`, else `None`."""
     chain = []
     while error is not None and error not in chain:
         chain.append(error)

@@ -58,8 +58,7 @@ def launcher_job_id():
 
 @contextlib.contextmanager
 def heartbeat(run_id):
-    """Around a run's work, refreshes its `heartbeat` tag every `HEARTBEAT_INTERVAL_S` in a daemon
-    thread; a refresh that fails (the store briefly away) is skipped."""
+    """Refreshes the run's `heartbeat` tag in a daemon thread meanwhile; a failed one is skipped."""
     stopped = threading.Event()
 
     def beat():
@@ -78,8 +77,7 @@ def heartbeat(run_id):
 
 
 def close_lost_runs(experiment_id, reason=LOST_REASON):
-    """Fails the experiment's RUNNING runs whose process is gone, or whose project never
-    started; returns their ids."""
+    """Fails the RUNNING runs whose process is gone or project never started; returns their ids."""
     running = mlflow.MlflowClient().search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
     )
@@ -96,16 +94,14 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
 
 
 def is_lost(tags):
-    """Whether the process a run's tags name is gone (on this host), or its heartbeat is stale
-    (elsewhere); `False` for a run without such tags."""
+    """Whether a run's process is gone (this host) or its heartbeat stale (elsewhere)."""
     if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
         return local_process(tags) is None
     return HEARTBEAT_TAG in tags and time.time() - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
 
 
 def local_process(tags):
-    """The pid of this host's live process that a run's tags name (same id and start time), else
-    `None`."""
+    """The pid of this host's live process the tags name (same id and start time), else `None`."""
     if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
         return None
     try:

@@ -68,8 +68,7 @@ def model_requirements():
 
 
 def model_name(cfg):
-    """A logged model's name from its config: layer, width, depth, activation, quantization
-    (`custom-u64-d2-relu`, `stock-u64-d2-relu-int8`)."""
+    """Layer, width, depth, activation, quantization: `custom-u64-d2-relu`, `stock-u64-d2-int8`."""
     quantize = [cfg.quantize.value] if cfg.quantize is not None else []
     parts = [cfg.layer.name, f"u{cfg.model.units}", f"d{cfg.model.depth}", cfg.model.activation]
     return registry.mlflow_name("-".join([*parts, *quantize]))
@@ -95,8 +94,7 @@ def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
 
 
 def remove_unfinished_models(run_id):
-    """Deletes the local files of the run's models that never became READY (a full disk);
-    returns the folders."""
+    """Deletes the local folders of the run's models that never became READY (a full disk)."""
     removed = []
     for model in registry.logged_models(run_id):
         location = urllib.parse.urlsplit(model.artifact_location)

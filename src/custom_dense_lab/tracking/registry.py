@@ -31,8 +31,7 @@ def logged_models(run_id):
 
 
 def register_job_model(run_id, sweep_run_id):
-    """Registers the model of the finished job `run_id`, tagged with its sweep, job, dataset,
-    objective, score and overrides, `champion` where it beats the champion of its dataset;
+    """Registers the finished job's model, `champion` where it beats its dataset's champion;
     returns a line that says so, `None` without a model."""
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)

@@ -10,19 +10,15 @@ _RETRY_MESSAGE = "Retrying (%r) after connection broken by '%r': %s"  # urllib3'
 
 def explain_http_retries():
     """Rewrites urllib3's retry warnings of MLflow's requests; others pass unchanged. Idempotent."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    if _notice not in logger.filters:
-        logger.addFilter(_notice)
+    logging.getLogger("urllib3.connectionpool").addFilter(_notice)  # added once at most
 
 
 def _notice(record):
     if record.msg == _RETRY_MESSAGE and "/mlflow" in str(record.args[-1]):
         retry, error, _ = record.args
         # urllib3 waits `factor * 2 ** (n - 1)`, at most 120 s, before the n-th retry but the first.
-        retries, factor = (
-            env.MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(),
-            env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(),
-        )
+        retries = env.MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()
+        factor = env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get()
         waits = (min(120.0, factor * 2 ** (n - 1)) for n in range(2, retries + 1))
         refused = "Connection refused" in str(error) or "NewConnectionError" in repr(error)
         record.msg = "MLflow tracking server unreachable (%s): retry %d of %d, giving up about %.0f s after the first failure"

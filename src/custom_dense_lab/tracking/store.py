@@ -31,9 +31,8 @@ _MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" /
 
 
 def use_store(tracking_uri):
-    """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check,
-    creating a new SQLite store one process at a time; returns the URI. Raises `ConfigError`,
-    or `StorageFullError` for a full disk."""
+    """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check, a new
+    SQLite store created one process at a time; returns the URI."""
     from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
     key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
     uri = tracking_uri or mlflow.get_tracking_uri()
@@ -53,9 +52,8 @@ def use_store(tracking_uri):
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
         except Exception as error:  # MLflow's, SQLAlchemy's or the database driver's
-            unusable = ConfigError(
-                key, uri, f"a usable tracking store ({str(error).strip().splitlines()[0]})"
-            )
+            first_line = str(error).strip().splitlines()[0]
+            unusable = ConfigError(key, uri, f"a usable tracking store ({first_line})")
             raise disk.storage_failure(error) or unusable from None
     return uri
 
@@ -97,8 +95,7 @@ def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.expe
 
 
 def check_project_run(run_id):
-    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run `mlflow run` opened, not one
-    left in a shell that holds other work."""
+    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run that `mlflow run` opened."""
     if problem := project_run_problem(run_id):
         accepted = "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
         remedy = "unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
@@ -151,8 +148,9 @@ def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
     except requests.RequestException:
         reason = "could not connect"
     if reason:
-        accepted = f"a running MLflow tracking server ({reason})"
-        raise TrackingServerUnreachableError(key, uri, accepted)
+        raise TrackingServerUnreachableError(
+            key, uri, f"a running MLflow tracking server ({reason})"
+        )
 
 
 def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
@@ -187,16 +185,13 @@ def _check_sqlite_file(key, uri, database):
     except sqlite3.DatabaseError as error:
         found = [str(error)]
     if found:
-        problem = f"{database}: {'; '.join(found[:3])}"
-        raise ConfigError(
-            key, uri, f"an intact SQLite database ({problem}); move it aside to start a new store"
-        )
+        accepted = f"an intact SQLite database ({database}: {'; '.join(found[:3])})"
+        raise ConfigError(key, uri, f"{accepted}; move it aside to start a new store")
 
 
 @contextlib.contextmanager
 def _sqlite_store_lock(uri):
-    """A lock beside a SQLite store while MLflow creates its schema or an experiment, which two
-    processes at once would break."""
+    """Beside a SQLite store, while MLflow creates its schema or an experiment (one at a time)."""
     database = disk.sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)

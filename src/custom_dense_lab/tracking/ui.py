@@ -77,10 +77,10 @@ def where_to_look(run_id, configured_experiment, what="this run"):
         print(f"  start the UI with {command}, then open a link", flush=True)
     if name == DEFAULT_EXPERIMENT != configured_experiment:  # stderr: line-buffered
         print(
-            f"warning: these runs are in MLflow's '{name}' experiment, not '{configured_experiment}'"
-            ": `mlflow run` without --experiment-name puts them there. Use `mlflow run . "
-            f"--experiment-name {configured_experiment}` (as `make run` does) to keep them with "
-            "the project's other runs.",
+            f"warning: these runs are in MLflow's '{name}' experiment, not "
+            f"'{configured_experiment}': `mlflow run` without --experiment-name puts them there. "
+            f"Use `mlflow run . --experiment-name {configured_experiment}` (as `make run` does) "
+            "to keep them with the project's other runs.",
             file=sys.stderr,
         )
 
