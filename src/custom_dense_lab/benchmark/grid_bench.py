@@ -1,7 +1,5 @@
-"""The work of `custom-dense-bench`: its grid timed pair by pair in one run, the table and the plot.
-
-Importing it loads TensorFlow and Keras: the program imports it once its input is checked.
-"""
+"""The work of `custom-dense-bench`: its grid timed pair by pair in one run, the table, the
+plot. Importing it loads TensorFlow: the program imports it once its input is checked."""
 
 from custom_dense_lab.process.startup import quiet_start
 

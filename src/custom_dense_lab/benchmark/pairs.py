@@ -12,12 +12,8 @@ MEASURES = ("train_step", "infer_batch", "infer_single")
 
 
 class PairClock:
-    """Times the `measures` of `{"custom": model, "stock": model}` round after round in turns.
-
-    `train_data` is what `timing.train_step_call` takes, `batch` numpy inputs.
-    Both layers make as many calls per sample, about `seconds_per_sample`; a
-    `reference` (`timing.MatmulReference`) may stand between their training steps.
-    """
+    """Times the `measures` of `{"custom": model, "stock": model}` in turns, as many calls per
+    sample for both; a `reference` (`timing.MatmulReference`) between their training steps."""
 
     def __init__(self, models, train_data, batch, seconds_per_sample, measures, reference=None):
         forwards = {
@@ -83,8 +79,8 @@ _kept = {}
 
 
 def keep(run_id, model, train_batch, batch):
-    """Keeps, while it lives, the compiled model the job `run_id` trained through, with a numpy
-    `(x, y)` training batch and a batch of inputs, for its pair's timing at the sweep's end."""
+    """Keeps, while it lives, the model the job `run_id` trained through, with a numpy `(x, y)`
+    and a batch of inputs, for its pair's timing at the sweep's end."""
     _kept[run_id] = (weakref.ref(model), train_batch, batch)
     weakref.finalize(model, _kept.pop, run_id, None)
 

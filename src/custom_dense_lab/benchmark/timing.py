@@ -10,8 +10,7 @@ from custom_dense_lab.process.signals import raise_if_stopped
 
 
 def compiled_forward(model, example_shape):
-    """The inference-mode forward pass of `model` for any batch size, holding the model weakly:
-    `tf.function`, `jax.jit` of the stateless call, or PyTorch's module under `no_grad`."""
+    """The compiled inference-mode forward pass of `model`, for any batch size, held weakly."""
     held = weakref.ref(model)
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -74,12 +73,8 @@ def calls_per_sample(call, seconds):
 
 
 def interleaved(calls, rounds, counts=None, first=0):
-    """`{name: numpy seconds per call, one per round}` of `calls`, timed in turns.
-
-    The order reverses every round (`first`: the first round's index) and each
-    sample of `counts[name]` calls follows one untimed call of its own: the first
-    call after another model's runs slower.
-    """
+    """`{name: numpy seconds per call, one per round}` of `calls`, timed in turns from round
+    `first`; each sample of `counts[name]` calls follows an untimed call of its own."""
     seconds = {name: [] for name in calls}
     for index in range(first, first + rounds):
         raise_if_stopped()
@@ -94,8 +89,8 @@ def interleaved(calls, rounds, counts=None, first=0):
 
 
 def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
-    """Per compiled forward pass, in turns: `infer_latency_ms_p50`, `_p95` of the first example
-    of the numpy `batch`, and `infer_throughput_sps` of the whole batch."""
+    """Per forward pass, in turns: the `infer_latency_ms_p50`, `_p95` of `batch`'s first
+    example and the `infer_throughput_sps` of the whole numpy `batch`."""
     single = {i: forward_call(f, batch[:1]) for i, f in enumerate(forwards)}
     whole = {i: forward_call(f, batch) for i, f in enumerate(forwards)}
     warm_up(single)

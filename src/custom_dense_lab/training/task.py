@@ -1,8 +1,5 @@
-"""Hydra's task function of `custom-dense-train`: one job, alone or in a sweep.
-
-Importing it loads TensorFlow, quietly; a sweep's workers (joblib, submitit) import it too,
-as they unpickle `run_task` by reference.
-"""
+"""Hydra's task function of `custom-dense-train`: one job, alone or in a sweep. Importing it
+loads TensorFlow; a sweep's workers import it too, unpickling `run_task` by reference."""
 
 from custom_dense_lab.process.startup import quiet_start
 from custom_dense_lab.sweep import launcher_watch
@@ -92,14 +89,13 @@ def state_of_finished_job():
 
 def _record_job_without_run(cfg, overrides, parent_run_id, reason):
     """Gives a sweep's job that failed before its run existed a FAILED run, so that the sweep counts it."""
-    label = " ".join(overrides)
     experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
     siblings = mlflow.search_runs(
         experiment_ids=[experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         output_format="list",
     )
-    if any(run.data.tags.get(names.OVERRIDES_TAG) == label for run in siblings):
+    if any(run.data.tags.get(names.OVERRIDES_TAG) == " ".join(overrides) for run in siblings):
         return
     run_name, tags = records.job_identity(cfg, overrides, parent_run_id)
     run = mlflow.MlflowClient().create_run(
