@@ -91,5 +91,4 @@ def kept_model(run_id):
     return None if model() is None else (model(), training_data(x, y), batch)
 
 
-def forget_kept():
-    _kept.clear()
+forget_kept = _kept.clear
