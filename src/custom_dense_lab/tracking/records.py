@@ -19,9 +19,6 @@ from omegaconf import OmegaConf
 import custom_dense_lab
 from custom_dense_lab.tracking import custom_dense_pyfunc, names, registry
 
-_LAB_DIR = pathlib.Path(custom_dense_lab.__file__).parent
-_PINNED = ("keras", "numpy", "mlflow")
-
 
 def config_params(cfg):
     """The resolved config as MLflow params, `{"model.units": 64, ...}`, without `_target_` keys."""
@@ -32,7 +29,8 @@ def config_params(cfg):
 
 def environment_tags(layer, placement, device_kind):
     """Tags that say what ran where: the layer, the device, the versions and the lab's commit."""
-    (commit, dirty), backend = git_state(_LAB_DIR), keras.config.backend()
+    commit, dirty = git_state(pathlib.Path(custom_dense_lab.__file__).parent)
+    backend = keras.config.backend()
     tags = {"layer_impl": layer, "device": device_kind, "device_name": placement.name}
     tags |= {"keras_backend": backend, "keras_version": keras.__version__}
     tags |= {"tf_version": tf.__version__, "git_commit": commit, "git_dirty": dirty}
@@ -60,11 +58,12 @@ def log_job_artifacts(cfg, overrides, model):
 
 
 def model_requirements():
+    version = importlib.metadata.version
     try:
-        tensorflow = f"tensorflow-cpu=={importlib.metadata.version('tensorflow-cpu')}"
+        tensorflow = f"tensorflow-cpu=={version('tensorflow-cpu')}"
     except importlib.metadata.PackageNotFoundError:
-        tensorflow = f"tensorflow=={importlib.metadata.version('tensorflow')}"
-    return [tensorflow, *(f"{name}=={importlib.metadata.version(name)}" for name in _PINNED)]
+        tensorflow = f"tensorflow=={version('tensorflow')}"
+    return [tensorflow, *(f"{name}=={version(name)}" for name in ("keras", "numpy", "mlflow"))]
 
 
 def model_name(cfg):

@@ -74,24 +74,21 @@ def check_experiment(experiment_name, key="mlflow.experiment_name"):
         raise ConfigError(key, experiment_name, accepted)
 
 
-def check_artifact_location(experiment_name, tracking_uri=None, key="mlflow.experiment_name"):
+def check_artifact_location(name, tracking_uri=None):
     """Raises `ConfigError` unless this process can write the experiment's artifacts: at its
     artifact location, or a new one's in a store that is not a server, `./mlruns`."""
     uri = tracking_uri or mlflow.get_tracking_uri()
-    experiment = (
-        None if missing_sqlite_file(uri) else mlflow.get_experiment_by_name(experiment_name)
-    )
+    experiment = None if missing_sqlite_file(uri) else mlflow.get_experiment_by_name(name)
     if experiment is None and urllib.parse.urlsplit(uri).scheme in ("http", "https", "databricks"):
         return  # the server decides where a new experiment's artifacts go
     location = experiment.artifact_location if experiment else DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     parts = urllib.parse.urlsplit(location)
-    problem = parts.scheme in ("", "file") and disk.write_problem(parts.path)
-    if problem:
+    if problem := parts.scheme in ("", "file") and disk.write_problem(parts.path):
         where = "its artifact location" if experiment else "a new one keeps them in"
         remedy = "choose another name" if experiment else "run from a folder this process can write"
         where = f"{where} {pathlib.Path(parts.path).resolve()}: {problem}; {remedy}"
         accepted = f"an experiment whose artifacts this process can write ({where})"
-        raise ConfigError(key, experiment_name, accepted)
+        raise ConfigError("mlflow.experiment_name", name, accepted)
 
 
 def check_project_run(run_id):
