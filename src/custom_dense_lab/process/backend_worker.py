@@ -15,6 +15,8 @@ import sys
 import traceback
 from multiprocessing.connection import Connection
 
+import keras  # noqa: F401 -- the backend loads now: a worker that cannot load it ends unanswered
+
 from custom_dense_lab.process import signals
 from custom_dense_lab.sweep import launcher_watch
 
