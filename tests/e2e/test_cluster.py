@@ -220,7 +220,7 @@ def test_a_server_and_database_restart_mid_sweep_loses_no_run(cluster, tmp_path)
     restart = _cluster("restart-server", cluster["state_dir"], "--down-seconds", "20", "--postgres")
     assert restart.returncode == 0, restart.stderr
     returncode, out, err = _finish(sweep, tmp_path)
-    assert returncode == 0, err[-3000:]
+    assert returncode == 0, out[-3000:] + err[-3000:]  # stdout has each job's FAILED line
     assert out.count("done [") == 3
     parent, children, _ = _the_sweep(cluster, "restart")
     assert parent.info.status == "FINISHED"
