@@ -9,16 +9,17 @@ from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
 TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
 
 
-def build_mlp(dense_class, input_shape, num_classes, units, depth, activation="relu", **common):
-    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer; `common`:
-    the initializers and `use_bias` of every layer, and the model's `name`."""
-    name = common.pop("name", "mlp")
+def build_mlp(
+    dense_class, input_shape, num_classes, units, depth, activation="relu", name="mlp", **settings
+):
+    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer; `settings`
+    (initializers, `use_bias`) go to every dense layer."""
     hidden = [
-        dense_class(units, activation=activation, name=f"hidden_{i + 1}", **common)
+        dense_class(units, activation=activation, name=f"hidden_{i + 1}", **settings)
         for i in range(depth)
     ]
     output = dense_class(
-        num_classes, activation="softmax", dtype="float32", name="output", **common
+        num_classes, activation="softmax", dtype="float32", name="output", **settings
     )
     inputs = keras.Input(tuple(input_shape), name="input_layer")
     return keras.Sequential(
