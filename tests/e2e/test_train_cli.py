@@ -20,6 +20,7 @@ from helpers import (
     runs_of,
     sqlite_uri,
     sweep_parents,
+    using_store,
     venv_env,
     venv_program,
 )
@@ -48,6 +49,17 @@ def finished_sweep(tmp_path_factory):
         env={"MLFLOW_TRACKING_URI": uri},
     )
     return folder, uri, result
+
+
+def test_the_bare_command_trains_the_default_job(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    result = run_module("custom_dense_lab.train", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "done [default config]" in result.stdout
+    with using_store(uri, tmp_path):
+        (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.epochs"] == "20"
 
 
 @SHARES_THE_SWEEP

@@ -54,4 +54,5 @@ def config_dirs(args):
 
 def _with_flags(args):
     """Each argument with the flag whose value it is (`None` for the others)."""
-    return zip(args, [None, *(a if a in _VALUE_FLAGS else None for a in args[:-1])], strict=True)
+    flags = [None, *(arg if arg in _VALUE_FLAGS else None for arg in args)]
+    return zip(args, flags[: len(args)], strict=True)

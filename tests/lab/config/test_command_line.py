@@ -68,3 +68,10 @@ def test_config_folders_move_to_the_front_with_their_values():
 )
 def test_a_flag_that_only_prints_is_named_where_it_comes_with_a_sweep(args, flag):
     assert command_line.print_only_with_multirun(args) == flag
+
+
+def test_no_arguments_are_the_default_job():
+    assert command_line.normalize([]) == []
+    assert command_line.overrides_of([]) == []
+    assert command_line.config_dirs([]) == []
+    assert command_line.runs_jobs([])
