@@ -8,6 +8,10 @@ from custom_dense_lab.process.startup import quiet_start
 
 quiet_start(import_tensorflow=False)  # TensorFlow loads once the command line is checked
 
+from custom_dense_lab.sweep import launcher_watch
+
+launcher_watch.watch_launcher()  # a joblib worker runs this module first: watched from its start
+
 import contextlib
 import gc
 import os
@@ -100,9 +104,14 @@ def _check_command_line(args):
             raise ConfigError(key, folder, f"a folder this process can write ({problem})")
         tracking = configs[0].mlflow
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-        # A new store's artifact folder is checked before its Default experiment gets one.
+        # A new store's artifact folder is checked before its Default experiment gets one, and
+        # the Keras names before the store is created (TensorFlow loads for them, quietly).
         if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
             store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
+            from custom_dense_lab.training import task  # noqa: F401
+
+            for cfg in configs:
+                validate_keras_names(cfg)
         store.use_store(tracking.tracking_uri)
         disk.check_free_space()
         if project_run:

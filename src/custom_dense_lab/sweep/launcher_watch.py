@@ -1,5 +1,6 @@
 """A worker that stops, closing its runs FAILED, once the process it works for is gone."""
 
+import atexit
 import contextlib
 import os
 import signal
@@ -53,6 +54,7 @@ def _watch(is_alive, reason):
     if not _watching.is_set():
         _watching.set()
         _load_the_store()
+        atexit.register(_check_at_exit, is_alive, reason)
         threading.Thread(target=_check_forever, args=(is_alive, reason), daemon=True).start()
 
 
@@ -61,7 +63,14 @@ def _load_the_store():
     main thread holds (TensorFlow's, which can outlast a stop), nor deadlock with it."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         with contextlib.suppress(Exception):  # a job meets a broken store itself, and says so
-            mlflow.search_runs(search_all_experiments=True, max_results=1, output_format="list")
+            _running_here()
+
+
+def _check_at_exit(is_alive, reason):
+    """A worker may end on its own once its owner is gone (loky's does, its pipe closed): before
+    the watch sees it. It stops as the watch would."""
+    if not is_alive():
+        _stop(reason)
 
 
 def _check_forever(is_alive, reason):
@@ -90,13 +99,8 @@ def close_orphaned_runs(pids, reason):
     sweep's lost parent with `LAUNCHER_ENDED`; returns the ids of the runs closed."""
     pids = {str(pid) for pid in pids}
     parent_run_id = os.environ.get(parent.PARENT_RUN_ENV)
-    host = f"tags.{lifecycle.HOST_TAG} = '{socket.gethostname()}'"
     closed = []
-    for run in mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"attributes.status = 'RUNNING' and {host}",
-        output_format="list",
-    ):
+    for run in _running_here():
         if run.data.tags.get(lifecycle.PID_TAG) in pids:
             lifecycle.fail_run(run.info.run_id, reason)
         elif run.info.run_id == parent_run_id and lifecycle.is_lost(run.data.tags):
@@ -105,3 +109,12 @@ def close_orphaned_runs(pids, reason):
             continue
         closed.append(run.info.run_id)
     return closed
+
+
+def _running_here():
+    host = f"tags.{lifecycle.HOST_TAG} = '{socket.gethostname()}'"
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"attributes.status = 'RUNNING' and {host}",
+        output_format="list",
+    )
