@@ -12,6 +12,13 @@ QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "s
 FULL = {"units": [64, 1024], "depth": [1, 2], "batch_size": [64, 512], "rounds": 15, "seconds": 0.2}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad input said in one line (its usage is in `--help`)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def answer_help(parser_factory, module_file):
     """Prints the help and exits 0, before anything heavy loads, when this process runs the program with `-h`."""
     parser = parser_factory()
@@ -25,7 +32,7 @@ def is_program(console_script, module_file):
 
 
 def compare_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="custom-dense-compare",
         description="Pair a sweep's custom and stock runs, print the comparison and log "
         "comparison.csv, comparison.md and comparison.png on its parent run.",
@@ -38,7 +45,7 @@ def compare_parser():
 
 
 def studies_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="custom-dense-studies",
         description="Rebuild a study's results.md and results.png from its latest sweep in MLflow.",
     )
@@ -51,7 +58,7 @@ def studies_parser():
 
 
 def bench_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="custom-dense-bench",
         description="Time CustomDense against keras.layers.Dense side by side in one process: "
         "training steps through the compiled train function, batched and single-sample "
@@ -82,7 +89,7 @@ def bench_parser():
 
 
 def ui_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="custom-dense-ui",
         description="Start the MLflow UI over the lab's tracking store, and say when it answers. "
         "Ctrl-C stops it.",

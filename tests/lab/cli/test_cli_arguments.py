@@ -94,3 +94,19 @@ def test_the_ui_refuses_a_port_in_use_in_one_line(tracking, capsys):
         f"error: Invalid --port={port}: expected a port free on 127.0.0.1 (Address already in "
         "use): try --port 5001.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("parser", "args", "line"),
+    [
+        (arguments.compare_parser, ["--parent"], "argument --parent: expected one argument"),
+        (arguments.bench_parser, ["--rounds", "1"], "'1' is not a number of rounds (at least 2)"),
+        (arguments.studies_parser, ["nope"], "argument study: invalid choice: 'nope'"),
+    ],
+)
+def test_a_bad_flag_of_a_program_is_one_line_and_exit_2(parser, args, line, capsys):
+    with pytest.raises(SystemExit) as end:
+        parser().parse_args(args)
+    assert end.value.code == 2
+    (said,) = capsys.readouterr().err.splitlines()
+    assert said.startswith(f"{parser().prog}: error: ") and line in said
