@@ -70,7 +70,7 @@ def main(argv=None):
     if args.baseline:
         codes = {"baseline": args.baseline.resolve(), **codes}
     try:
-        store.use_store(args.tracking_uri)
+        store.use_store(args.tracking_uri, "--tracking-uri")
         experiment_id = store.open_experiment(args.experiment, None)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -39,7 +39,7 @@ def main(argv=None):
                 require_backend_installed(args.backend)
             except ConfigError as error:
                 raise ConfigError("--backend", error.value, error.accepted) from None
-        store.use_store(args.tracking_uri)
+        store.use_store(args.tracking_uri, "--tracking-uri")
         run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
         experiment_id = store.open_experiment(args.experiment, run_id)
     except (ConfigError, StorageFullError) as error:

@@ -35,7 +35,7 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
     try:
         if missing := store.missing_sqlite_file(tracking_uri):
             raise SweepNotFoundError(f"no sweep found: there is no tracking store at {missing}")
-        store.use_store(tracking_uri)
+        store.use_store(tracking_uri, "--tracking-uri")
         if parent or not experiment:  # no experiment: the latest sweep of the store
             parent = find_sweep(experiment or None, parent)
             experiment_id = mlflow.get_run(parent).info.experiment_id

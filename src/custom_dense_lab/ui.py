@@ -30,7 +30,7 @@ def main(argv=None):
     from custom_dense_lab.tracking import store
 
     try:
-        uri = store.use_store(args.tracking_uri)
+        uri = store.use_store(args.tracking_uri, "--tracking-uri")
         with socket.socket() as probe:
             # As the server binds: a port that a stopped server's connections wait on is free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -203,6 +203,6 @@ def test_report_and_bench_commands_fail_at_once_without_a_server(module, tmp_pat
     result = run_module(module, "--tracking-uri", uri, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"error: Invalid mlflow.tracking_uri='{uri}': expected a running MLflow tracking "
+        f"error: Invalid --tracking-uri='{uri}': expected a running MLflow tracking "
         "server (could not connect)."
     )

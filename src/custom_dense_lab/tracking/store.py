@@ -30,11 +30,12 @@ _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 _MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
 
 
-def use_store(tracking_uri):
+def use_store(tracking_uri, key="mlflow.tracking_uri"):
     """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check, a new
-    SQLite store created one process at a time; returns the URI."""
+    SQLite store created one process at a time; returns the URI. Errors name `key`, where the URI
+    came from, or `MLFLOW_TRACKING_URI`."""
     from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
-    key = "MLFLOW_TRACKING_URI" if from_environment else "mlflow.tracking_uri"
+    key = "MLFLOW_TRACKING_URI" if from_environment else key
     uri = tracking_uri or mlflow.get_tracking_uri()
     if urllib.parse.urlsplit(uri).scheme.partition("+")[0] not in _SCHEMES:
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SCHEMES_TEXT}")
