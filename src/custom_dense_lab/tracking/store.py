@@ -1,15 +1,12 @@
 """The tracking store, checked in one line and seconds before any job (MLflow itself retries an
-unreachable server or database for minutes), then its experiment opened; a new SQLite store is
-a copy of an empty one MLflow built once per schema, checked by its SHA-256."""
+unreachable server or database for minutes), then its experiment opened."""
 
 import contextlib
-import hashlib
 import os
 import pathlib
 import shutil
 import socket
 import sqlite3
-import sys
 import tempfile
 import urllib.parse
 
@@ -22,20 +19,17 @@ from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense_lab.tracking import disk, lifecycle, ui
 
-_PROBE_TIMEOUT_S = 5.0
-_LOCK_TIMEOUT_S = 120.0  # creating or migrating a store takes seconds
 _SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 _SCHEMES_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
 _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
-_MIGRATIONS = pathlib.Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
 
 
 def use_store(tracking_uri, key="mlflow.tracking_uri"):
     """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check, a new
     SQLite store created one process at a time; returns the URI. Errors name `key`, where the URI
     came from, or `MLFLOW_TRACKING_URI`."""
-    from_environment = not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined
-    key = "MLFLOW_TRACKING_URI" if from_environment else key
+    if not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined:
+        key = "MLFLOW_TRACKING_URI"
     uri = tracking_uri or mlflow.get_tracking_uri()
     if urllib.parse.urlsplit(uri).scheme.partition("+")[0] not in _SCHEMES:
         raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SCHEMES_TEXT}")
@@ -44,7 +38,9 @@ def use_store(tracking_uri, key="mlflow.tracking_uri"):
     database = disk.sqlite_path(uri)
     if database is not None and (problem := disk.write_problem(database.parent)):
         raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({problem})")
-    with _sqlite_store_lock(uri):
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(f"{database}.lock") if database else contextlib.nullcontext():
         if database is not None and database.exists():
             _check_sqlite_file(key, uri, database)
         elif database is not None:
@@ -75,6 +71,14 @@ def check_experiment(experiment_name, key="mlflow.experiment_name"):
         raise ConfigError(key, experiment_name, accepted)
 
 
+def check_project_run(run_id):
+    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run that `mlflow run` opened."""
+    if problem := project_run_problem(run_id):
+        accepted = "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
+        remedy = "unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
+        raise ConfigError("MLFLOW_RUN_ID", run_id, f"{accepted}{problem}: {remedy}")
+
+
 def check_artifact_location(name, tracking_uri=None):
     """Raises `ConfigError` unless this process can write the experiment's artifacts: at its
     artifact location, or a new one's in a store that is not a server, `./mlruns`."""
@@ -90,14 +94,6 @@ def check_artifact_location(name, tracking_uri=None):
         where = f"{where} {pathlib.Path(parts.path).resolve()}: {problem}; {remedy}"
         accepted = f"an experiment whose artifacts this process can write ({where})"
         raise ConfigError("mlflow.experiment_name", name, accepted)
-
-
-def check_project_run(run_id):
-    """Raises `ConfigError` unless `$MLFLOW_RUN_ID` is a fresh run that `mlflow run` opened."""
-    if problem := project_run_problem(run_id):
-        accepted = "a RUNNING run that `mlflow run` opened and nothing has recorded into yet, not "
-        remedy = "unset MLFLOW_RUN_ID (left from an earlier `mlflow run`?) and start again"
-        raise ConfigError("MLFLOW_RUN_ID", run_id, f"{accepted}{problem}: {remedy}")
 
 
 def project_run_problem(run_id):
@@ -120,12 +116,11 @@ def project_run_problem(run_id):
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
     """Makes an experiment active, created if needed, and returns its id; that of
     `adopted_run_id` wins over the name. `housekeeping` closes its lost runs and describes it."""
-    with _sqlite_store_lock(mlflow.get_tracking_uri()):
-        if adopted_run_id:
-            adopted = mlflow.get_run(adopted_run_id).info.experiment_id
-            experiment_id = mlflow.set_experiment(experiment_id=adopted).experiment_id
-        else:
-            experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    if adopted_run_id:
+        adopted = mlflow.get_run(adopted_run_id).info.experiment_id
+        experiment_id = mlflow.set_experiment(experiment_id=adopted).experiment_id
+    else:
+        experiment_id = mlflow.set_experiment(experiment_name).experiment_id
     if housekeeping:
         ui.describe_experiment(experiment_id)
         lifecycle.close_lost_runs(experiment_id)
@@ -139,16 +134,15 @@ def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
         return
     search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
     try:
-        status = requests.get(search, timeout=_PROBE_TIMEOUT_S).status_code
+        status = requests.get(search, timeout=5).status_code
         reason = None if status in (200, 401, 403) else f"its REST API answered HTTP {status}"
     except requests.Timeout:
-        reason = f"no answer within {_PROBE_TIMEOUT_S:g} s"
+        reason = "no answer within 5 s"
     except requests.RequestException:
         reason = "could not connect"
     if reason:
-        raise TrackingServerUnreachableError(
-            key, uri, f"a running MLflow tracking server ({reason})"
-        )
+        accepted = f"a running MLflow tracking server ({reason})"
+        raise TrackingServerUnreachableError(key, uri, accepted)
 
 
 def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
@@ -157,17 +151,16 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
     parts = urllib.parse.urlsplit(uri)
     dialect, _, driver = parts.scheme.partition("+")
     by_socket = {"host", "unix_socket"} & urllib.parse.parse_qs(parts.query).keys()
-    by_socket = (
-        by_socket or driver == "pyodbc" or (dialect, parts.hostname) == ("mysql", "localhost")
-    )
-    if dialect not in _DATABASE_PORTS or not parts.hostname or by_socket:
+    if by_socket or driver == "pyodbc" or (dialect, parts.hostname) == ("mysql", "localhost"):
+        return
+    if dialect not in _DATABASE_PORTS or not parts.hostname:
         return
     try:
         address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
     except ValueError:
         raise ConfigError(key, uri, "a database URI whose port is a number in [0, 65535]") from None
     try:
-        socket.create_connection(address, timeout=_PROBE_TIMEOUT_S).close()
+        socket.create_connection(address, timeout=5).close()
     except OSError as error:
         where = f"{address[0]}:{address[1]} ({error.strerror or type(error).__name__})"
         accepted = f"a database server that accepts connections at {where}"
@@ -187,71 +180,24 @@ def _check_sqlite_file(key, uri, database):
         raise ConfigError(key, uri, f"{accepted}; move it aside to start a new store")
 
 
-@contextlib.contextmanager
-def _sqlite_store_lock(uri):
-    """Beside a SQLite store, while MLflow creates its schema or an experiment (one at a time)."""
-    database = disk.sqlite_path(uri)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(f"{database}.lock", timeout=_LOCK_TIMEOUT_S) if database else None
-    try:
-        with lock or contextlib.nullcontext():
-            yield
-    except filelock.Timeout:
-        held = f"a store no other process holds locked for {_LOCK_TIMEOUT_S:g} s ({database}.lock)"
-        raise ConfigError("MLFLOW_TRACKING_URI", uri, held) from None
-
-
 def create_store(database):
-    """Creates the missing SQLite file `database` as a copy of the empty store; where none can be
-    built or copied (an unwritable cache folder, say), nothing: MLflow builds the schema."""
-    partial = database.with_name(f".{database.name}.{socket.gethostname()}.{os.getpid()}.partial")
-    try:
-        shutil.copyfile(_template(), partial)
-        os.replace(partial, database)
-    except Exception:
-        partial.unlink(missing_ok=True)
-
-
-def template_problem(template):
-    """What makes `template` unfit to copy; `None` when it is the empty store built here."""
-    digest = _digest_file(template)
-    if not template.is_file() or not digest.is_file():
-        return f"{template} is missing"
-    if digest.read_text() != hashlib.sha256(template.read_bytes()).hexdigest():
-        return f"{template} changed since it was built"
-    return None
-
-
-def _template():
+    """Creates the missing SQLite file `database` as a copy of an empty store MLflow built once
+    per version (docs/architecture.md); where none can be kept, MLflow builds the schema."""
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
-    migrations = " ".join(sorted(path.name for path in _MIGRATIONS.glob("*.py")))
-    schema = hashlib.sha256(migrations.encode()).hexdigest()[:12]
-    template = cache / "custom-dense" / f"mlflow-{mlflow.__version__}-{schema}-empty.db"
-    if template_problem(template) is None:
-        return template
-    template.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(f"{template}.lock", timeout=_LOCK_TIMEOUT_S):
-        if problem := template_problem(template):
-            if template.exists():
-                print(
-                    f"custom-dense: building the empty-store template again: {problem}",
-                    file=sys.stderr,
-                )
-            _build(template)
-    return template
-
-
-def _build(template):
-    with tempfile.TemporaryDirectory(dir=template.parent) as folder:
-        partial = pathlib.Path(folder, template.name)  # new: MLflow keeps a store per URI
-        mlflow.MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments(max_results=1)
-        with contextlib.closing(sqlite3.connect(partial)) as db, db:
-            db.execute("DELETE FROM experiments")  # a copy's MLflow adds a Default of its own
-        _digest_file(partial).write_text(hashlib.sha256(partial.read_bytes()).hexdigest())
-        os.replace(partial, template)
-        os.replace(_digest_file(partial), _digest_file(template))
-
-
-def _digest_file(template):
-    return template.with_name(f"{template.name}.sha256")
+    template = cache / "custom-dense" / f"mlflow-{mlflow.__version__}-empty.db"
+    partial = database.with_name(f".{database.name}.partial")
+    try:
+        if not template.exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            lock = filelock.FileLock(f"{template}.lock")
+            with lock, tempfile.TemporaryDirectory(dir=template.parent) as folder:
+                built = pathlib.Path(folder, "empty.db")  # new: MLflow keeps a store per URI
+                if not template.exists():
+                    mlflow.MlflowClient(f"sqlite:///{built}").search_experiments(max_results=1)
+                    with contextlib.closing(sqlite3.connect(built)) as db, db:
+                        db.execute("DELETE FROM experiments")  # a copy's MLflow adds its Default
+                    os.replace(built, template)
+        shutil.copyfile(template, partial)
+        os.replace(partial, database)
+    except OSError:
+        partial.unlink(missing_ok=True)
