@@ -15,7 +15,7 @@ def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     uri = sqlite_uri(tmp_path)
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tools" / "sweep_bench.py"),
-         *("--scenarios", "single,sweep_in_process", "--epochs", "1"),
+         *("--scenarios", "sweep_in_process", "--epochs", "1"),
          *("--override", "mlflow.log_model=false", "--override", "pair_timing.rounds=2"),
          *("--override", "pair_timing.seconds_per_sample=0.01"),
          *("--tracking-uri", uri, "--output-dir", str(tmp_path / "out"))],
@@ -25,8 +25,7 @@ def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
     assert "wall_per_step_s" in result.stdout
     with (tmp_path / "out" / "sweep_bench.csv").open() as handle:
         rows = {row["scenario"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"single", "sweep_in_process"}
-    assert rows["single"]["jobs"] == "1" and rows["sweep_in_process"]["jobs"] == "8"
+    assert set(rows) == {"sweep_in_process"} and rows["sweep_in_process"]["jobs"] == "8"
     assert rows["sweep_in_process"]["pairs"] == "4"
     assert rows["sweep_in_process"]["nonzero_pair_deltas"] == "0"
     assert float(rows["sweep_in_process"]["steps_s"]) > 0
@@ -37,7 +36,7 @@ def test_the_sweep_bench_measures_each_scenario_and_logs_a_run(tmp_path):
         output_format="list",
     )
     assert run.data.metrics["current.sweep_in_process.jobs"] == 8
-    assert run.data.metrics["current.single.wall_s"] > 0
+    assert run.data.metrics["current.sweep_in_process.wall_s"] > 0
     assert run.data.params["overrides"] == (
         "mlflow.log_model=false pair_timing.rounds=2 pair_timing.seconds_per_sample=0.01"
     )
