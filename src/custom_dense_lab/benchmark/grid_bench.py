@@ -12,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import NamedTuple
 
 import keras
 import mlflow
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 from custom_dense import CustomDense
 from custom_dense_lab import arguments
 from custom_dense_lab.benchmark import pairs
-from custom_dense_lab.benchmark.timing import MatmulReference
+from custom_dense_lab.benchmark.timing import matmul_reference
 from custom_dense_lab.errors import ConfigError, Interrupted
 from custom_dense_lab.process import signals
 from custom_dense_lab.reports.stats import ratio_summary
@@ -32,6 +31,7 @@ from custom_dense_lab.training.devices import resolve_device
 from custom_dense_lab.training.models import build_mlp, training_matmul_flops
 
 INPUT_DIM, NUM_CLASSES = 784, 10  # MNIST-sized
+GRID = ("units", "depth", "batch_size")
 # The printed table: each header and its cell, formatted from a row of results.
 CELLS = {
     "config": "{config}",
@@ -56,33 +56,31 @@ TABLE_NOTES = (
 )
 
 
-class BenchConfig(NamedTuple):
-    units: int
-    depth: int
-    batch_size: int
-
-    @property
-    def name(self):
-        return f"u{self.units}_d{self.depth}_b{self.batch_size}"
-
-    @property
-    def shape(self):
-        return "-".join(map(str, (INPUT_DIM, *[self.units] * self.depth, NUM_CLASSES)))
-
-
 def grid_and_settings(args):
-    """The configs to time, and how: the preset, then the flags."""
+    """The configs to time (`units`, `depth`, `batch_size`, `name`, `shape`), and how: the
+    preset, then the flags."""
     preset = arguments.QUICK if args.quick else arguments.FULL
-    tensorflow = keras.config.backend() == "tensorflow"  # steps per execution: TensorFlow's only
-    grid = (getattr(args, key) or preset[key] for key in BenchConfig._fields)
+    configs = [
+        SimpleNamespace(
+            units=units,
+            depth=depth,
+            batch_size=batch,
+            name=f"u{units}_d{depth}_b{batch}",
+            shape="-".join(map(str, (INPUT_DIM, *[units] * depth, NUM_CLASSES))),
+        )
+        for units, depth, batch in itertools.product(*(getattr(args, k) or preset[k] for k in GRID))
+    ]
     settings = SimpleNamespace(
         rounds=args.rounds or preset["rounds"],
-        steps_per_execution=args.steps_per_execution if tensorflow else 1,
+        # steps per execution: TensorFlow's only
+        steps_per_execution=args.steps_per_execution
+        if keras.config.backend() == "tensorflow"
+        else 1,
         seconds_per_sample=args.seconds_per_sample or preset["seconds"],
         jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile],
         seed=0,
     )
-    return [BenchConfig(*values) for values in itertools.product(*grid)], settings
+    return configs, settings
 
 
 def run_bench(args, experiment_id):
@@ -121,7 +119,8 @@ def run_bench(args, experiment_id):
 
 def measure(config, settings, reference):
     """The config's row: per measure the median ms of custom and stock and their ratio
-    (`ratio_summary`); the training GFLOP/s of each and the `reference` matmul's, timed in turns."""
+    (`ratio_summary`); the training GFLOP/s of each and the `reference` matmul's
+    (`timing.matmul_reference`), timed in turns."""
     rng = np.random.default_rng(settings.seed)
     x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, size=config.batch_size)
@@ -138,17 +137,18 @@ def measure(config, settings, reference):
         return model
 
     models = pairs.paired_models(build, settings.seed)
-    clock = pairs.PairClock(
-        models, pairs.training_data(x, y), x, settings.seconds_per_sample, pairs.MEASURES, reference
+    clock = pairs.pair_clock(
+        models,
+        pairs.training_data(x, y),
+        x,
+        settings.seconds_per_sample,
+        pairs.MEASURES,
+        reference[0],
     )
-    seconds = clock.time(settings.rounds)
-    peak = float(np.median(reference.flops / np.asarray(seconds["train_step"]["reference"]) / 1e9))
-    row = {
-        "config": config.name,
-        "mlp": config.shape,
-        "batch_size": config.batch_size,
-        "peak_gflops": peak,
-    }
+    seconds = clock(settings.rounds)
+    peak = float(np.median(reference[1] / np.asarray(seconds["train_step"]["reference"]) / 1e9))
+    row = {"config": config.name, "mlp": config.shape, "batch_size": config.batch_size}
+    row["peak_gflops"] = peak
     for name in pairs.MEASURES:
         row |= {f"{name}_ms_{k}": float(np.median(seconds[name][k]) * 1e3) for k in pairs.LAYERS}
         summary = ratio_summary(seconds[name]["custom"], seconds[name]["stock"])
@@ -191,14 +191,12 @@ def _bench(configs, settings, args, placement):
     mlflow.set_tags(
         {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
     )
-    grid = {
-        k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in BenchConfig._fields
-    }
+    grid = {k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in GRID}
     backend = keras.config.backend()
     mlflow.log_params(
         {**grid, **vars(settings), "device": args.device, "backend": backend, "quick": args.quick}
     )
-    reference = MatmulReference()
+    reference = matmul_reference()
     print(
         f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), Keras backend {backend}",
         flush=True,

@@ -15,11 +15,9 @@ class PairedTimingCallback(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         parent = os.environ.get(PARENT_RUN_ENV)
-        stopping = sys.exc_info()[1] is not None  # Hydra calls this as a sweep stops, too
-        if not parent or config.pair_timing.rounds == 0 or stopping:
-            return
-        # TensorFlow loads here, at the sweep's end: Hydra makes this callback in every job too.
-        from custom_dense_lab.benchmark.sweep_pairs import time_sweep_pairs
+        # Hydra calls this as a sweep stops, too; TensorFlow loads here, not in every job.
+        if parent and config.pair_timing.rounds and sys.exc_info()[1] is None:
+            from custom_dense_lab.benchmark.pairs import time_sweep_pairs
 
-        with signals.stops_at_checkpoints():
-            time_sweep_pairs(parent, config.pair_timing)
+            with signals.stops_at_checkpoints():
+                time_sweep_pairs(parent, config.pair_timing)

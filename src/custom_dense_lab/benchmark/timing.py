@@ -31,11 +31,7 @@ def compiled_forward(model, example_shape):
         )
     import torch
 
-    def forward(x):
-        with torch.no_grad():
-            return held()(x, training=False)
-
-    return forward
+    return torch.no_grad()(lambda x: held()(x, training=False))
 
 
 def forward_call(forward, batch):
@@ -50,26 +46,10 @@ def train_step_call(model, data):
     if keras.config.backend() != "tensorflow":
         return (lambda: model.train_on_batch(*data)), 1
     if model.train_function is None:
-        model.fit(
-            data, epochs=1, steps_per_epoch=model.steps_per_execution, shuffle=False, verbose=0
-        )
+        model.fit(data, epochs=1, steps_per_epoch=model.steps_per_execution, verbose=0)
     iterator = iter(data)
-    return (
-        lambda: keras.ops.convert_to_numpy(model.train_function(iterator)["loss"])
-    ), model.steps_per_execution
-
-
-def warm_up(calls, times=3):
-    for call in calls.values():
-        for _ in range(times):
-            call()
-
-
-def calls_per_sample(call, seconds):
-    """How many calls of a warmed-up `call` take about `seconds`, from one timed call."""
-    started = time.perf_counter()
-    call()
-    return max(1, round(seconds / max(time.perf_counter() - started, 1e-6)))
+    steps = model.steps_per_execution
+    return (lambda: keras.ops.convert_to_numpy(model.train_function(iterator)["loss"])), steps
 
 
 def interleaved(calls, rounds, counts=None, first=0):
@@ -88,15 +68,26 @@ def interleaved(calls, rounds, counts=None, first=0):
     return {name: np.asarray(times) for name, times in seconds.items()}
 
 
+def warmed_counts(calls, seconds):
+    """Warms every call up; `{name: calls per sample}`, about `seconds` from one timed call."""
+    counts = {}
+    for name, call in calls.items():
+        for _ in range(3):
+            call()
+        started = time.perf_counter()
+        call()
+        counts[name] = max(1, round(seconds / max(time.perf_counter() - started, 1e-6)))
+    return counts
+
+
 def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
     """Per forward pass, in turns: the `infer_latency_ms_p50`, `_p95` of `batch`'s first
     example and the `infer_throughput_sps` of the whole numpy `batch`."""
     single = {i: forward_call(f, batch[:1]) for i, f in enumerate(forwards)}
     whole = {i: forward_call(f, batch) for i, f in enumerate(forwards)}
-    warm_up(single)
-    warm_up(whole)
-    latencies = interleaved(single, single_rounds)
-    batch_seconds = interleaved(whole, batch_rounds)
+    for call in [*single.values(), *whole.values()] * 3:
+        call()
+    latencies, batch_seconds = interleaved(single, single_rounds), interleaved(whole, batch_rounds)
     return [
         {
             "infer_latency_ms_p50": float(np.percentile(latencies[i], 50) * 1000.0),
@@ -107,24 +98,17 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
     ]
 
 
-class MatmulReference:
-    """A 2048x2048 float32 matmul, the device's practical peak (TensorFlow sums the product in
-    the graph, so that it never leaves TensorFlow's memory)."""
+def matmul_reference(n=2048):
+    """`(call, FLOPs)` of a float32 `n`x`n` matmul, the device's practical peak (TensorFlow sums
+    the product in the graph, so that it never leaves TensorFlow's memory)."""
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), np.float32))
+    matmul = keras.ops.matmul
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
 
-    def __init__(self, n=2048):
-        rng = np.random.default_rng(0)
-        self._a, self._b = (
-            keras.ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32)) for _ in "ab"
-        )
-        self.flops, self._matmul = 2.0 * n**3, keras.ops.matmul
-        if keras.config.backend() == "tensorflow":
-            import tensorflow as tf
+        matmul = tf.function(lambda a, b: keras.ops.sum(keras.ops.matmul(a, b)))
+    elif keras.config.backend() == "jax":
+        import jax
 
-            self._matmul = tf.function(lambda a, b: keras.ops.sum(keras.ops.matmul(a, b)))
-        elif keras.config.backend() == "jax":
-            import jax
-
-            self._matmul = jax.jit(keras.ops.matmul)
-
-    def __call__(self):
-        return keras.ops.convert_to_numpy(self._matmul(self._a, self._b))
+        matmul = jax.jit(keras.ops.matmul)
+    return (lambda: keras.ops.convert_to_numpy(matmul(a, a))), 2.0 * n**3

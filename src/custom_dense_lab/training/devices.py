@@ -1,17 +1,17 @@
 """Which device a job runs on: `device=auto|cpu|gpu` resolved on the active Keras backend."""
 
+import contextlib
 import platform
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 
 from custom_dense_lab.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """`kind` `"cpu"` or `"gpu"`; `spec` for `keras.device`, `"cpu"` (PyTorch would copy a
     variable placed on `cpu:0` at every step) or `"gpu:0"`; `name`, the CPU model or GPU name."""
 
@@ -43,13 +43,12 @@ def resolve_device(requested):
             f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
         )
         raise ConfigError("device", "gpu", accepted)
-    if requested in ("gpu", "auto") and gpus:
+    if requested != "cpu" and gpus:
         return Placement("gpu", "gpu:0", gpus[0])
-    cpuinfo = Path("/proc/cpuinfo")
-    found = re.search(
-        r"^model name\s*:\s*(.+)$", cpuinfo.read_text() if cpuinfo.exists() else "", re.M
-    )
-    return Placement("cpu", "cpu", found[1].strip() if found else platform.machine())
+    name = platform.machine()
+    with contextlib.suppress(OSError, TypeError):  # no /proc/cpuinfo, or no model name in it
+        name = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)[1]
+    return Placement("cpu", "cpu", name.strip())
 
 
 def device_kind_of(variable):

@@ -1,12 +1,15 @@
 """One training job, start to finish: config -> data -> model -> fit -> measure -> MLflow."""
 
 import contextlib
+import math
 import sys
 import time
 import traceback
 
 import keras
 import mlflow
+import numpy as np
+from mlflow.entities import Metric
 
 from custom_dense_lab import errors
 from custom_dense_lab.benchmark import pairs, timing
@@ -16,60 +19,96 @@ from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
-from custom_dense_lab.training import compiled_models, quantized
-from custom_dense_lab.training.callbacks import NO_STEADY_STATE, EpochMetricsLogger, StopWhenAsked
+from custom_dense_lab.training import models
 from custom_dense_lab.training.devices import device_kind_of, resolve_device
-from custom_dense_lab.training.models import job_model, training_matmul_flops
 
 EXPECTED = (errors.ConfigError, errors.DatasetUnavailableError, errors.TrainingDivergedError)
+SHOWN = {"test_accuracy": 4, "quantized_test_accuracy": 4, "step_time_ms": 3, "overhead_s": 2}
+NO_STEADY_STATE = (
+    "no step_time_ms or train_gflops: one epoch of one training step, which traces the "
+    "train function, has no steady-state step (train for more epochs or smaller batches)"
+)
 
 
-class PhaseClock:
-    """Wall time per named phase of a job, each from the end of the one before."""
+class EpochMetricsLogger(keras.callbacks.Callback):
+    """Times every step, fails the job on a NaN or infinite loss, acts on a stop signal between
+    steps, never inside one (`signals.stops_at_checkpoints`), and logs each epoch's metrics
+    (step = epoch) to the active run in batches at most two seconds apart."""
 
     def __init__(self):
-        self.started = self._mark = time.perf_counter()
-        self.seconds = {}
+        super().__init__()
+        self.epoch_times, self.step_times, self._pending = [], [], []
+        self._flushed_at = time.perf_counter()
 
-    def lap(self, phase):
-        self.seconds[phase] = (now := time.perf_counter()) - self._mark
-        self._mark = now
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+        self.step_times.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float(keras.ops.convert_to_numpy(logs["loss"]))  # waits for the step
+        self.step_times[-1].append(time.perf_counter() - self._step_started)
+        if not math.isfinite(loss):
+            raise errors.TrainingDivergedError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                "Terminating training immediately."
+            )
+        signals.raise_if_stopped()
+
+    def on_test_batch_end(self, batch, logs=None):
+        signals.raise_if_stopped()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_times.append(time.perf_counter() - self._epoch_started)
+        metrics = {f"train_{k}": logs[k] for k in ("loss", "accuracy")}
+        metrics |= {k: logs[k] for k in ("val_loss", "val_accuracy") if k in logs}
+        metrics["epoch_time_s"] = self.epoch_times[-1]
+        metrics["epoch_step_time_ms"] = np.median(self.step_times[-1]) * 1000.0
+        ended_ms = int(time.time() * 1000)
+        self._pending += [Metric(k, float(v), ended_ms, epoch) for k, v in metrics.items()]
+        if time.perf_counter() - self._flushed_at >= 2.0:
+            self.flush()
+
+    def flush(self):
+        if self._pending:
+            mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, self._pending)
+        self._pending, self._flushed_at = [], time.perf_counter()
 
 
 def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     """Trains and evaluates one model in one MLflow run (a child of the sweep's parent, else
     the run `mlflow run` opened, else new); returns its final metrics. A failed job ends its
     run FAILED and returns `None`; a stopped one ends it KILLED and raises `Interrupted`."""
-    clock = PhaseClock()
+    started = time.perf_counter()
     keras.backend.clear_session(free_memory=False)  # a full collection: ~0.4 s a job
     if cfg.mlflow.tracking_uri:
         mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
     # A sweep's launching process has tidied the experiment up for its jobs.
-    experiment_id = store.open_experiment(
-        cfg.mlflow.experiment_name, adopted, housekeeping=parent_run_id is None
-    )
+    tidy = parent_run_id is None
+    experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted, housekeeping=tidy)
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
+    tags = {**lifecycle.process_tags(), **run_tags}
     run = mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
-        parent_run_id=parent_run_id,
-        tags={**lifecycle.process_tags(), **run_tags},
+        experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id, tags=tags
     )
     try:
         with lifecycle.heartbeat(run.info.run_id):
             mlflow.log_params(records.config_params(cfg))
             validate_config(cfg)
-            clock.lap("overhead_setup_s")
             with signals.stops_at_checkpoints():
-                metrics = _train_and_measure(cfg, overrides, in_sweep, clock, run_tags)
-    except (errors.Interrupted, KeyboardInterrupt) as stop:
-        _end_killed(errors.Interrupted.from_exception(stop), label)
-    except Exception as error:
-        interrupted = signals.stop_requested()  # a library may turn the stop into its own error
-        if interrupted is not None:
-            _end_killed(interrupted, label)
+                metrics = _train_and_measure(cfg, overrides, in_sweep, started, run_tags)
+    except (errors.Interrupted, KeyboardInterrupt, Exception) as error:
+        # A library may turn a stop into an error of its own.
+        stop = signals.stop_requested() if isinstance(error, Exception) else error
+        if stop is not None:
+            stop = errors.Interrupted.from_exception(stop)
+            lifecycle.end_active_run("KILLED", str(stop))
+            print(f"KILLED [{label}] {stop}", file=sys.stderr, flush=True)
+            raise stop from None
         storage = disk.storage_failure(error)
         if storage is not None:  # what the failed write left is freed; the sweep stops
             with contextlib.suppress(Exception):
@@ -82,22 +121,21 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
         print(f"FAILED [{label}] {reason}", file=sys.stderr, flush=True)
         return None
     lifecycle.finish_active_run()
-    shown = {"test_accuracy": 4, "quantized_test_accuracy": 4, "step_time_ms": 3, "overhead_s": 2}
-    figures = " ".join(f"{k}={metrics[k]:.{d}f}" for k, d in shown.items() if k in metrics)
+    figures = " ".join(f"{k}={metrics[k]:.{d}f}" for k, d in SHOWN.items() if k in metrics)
     print(f"done [{label}] {figures} run_id={run.info.run_id}", flush=True)
     if not in_sweep:
         ui.where_to_look(run.info.run_id, cfg.mlflow.experiment_name)
     return metrics
 
 
-def _end_killed(interrupted, label):
-    lifecycle.end_active_run("KILLED", str(interrupted))
-    print(f"KILLED [{label}] {interrupted}", file=sys.stderr, flush=True)
-    raise interrupted from None
+def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
+    trainer, batch_size, phases, marks = cfg.trainer, cfg.trainer.batch_size, {}, [started]
 
+    def lap(phase):  # each phase's wall time, from the end of the one before
+        marks.append(time.perf_counter())
+        phases[phase] = marks[-1] - marks[-2]
 
-def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
-    trainer, batch_size = cfg.trainer, cfg.trainer.batch_size
+    lap("overhead_setup_s")
     placement = resolve_device(cfg.device.name)
     reuse = process_reuse.for_job(trainer.reuse)
     with job_settings(trainer.precision.value, trainer.deterministic):
@@ -106,21 +144,19 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
         keras.utils.set_random_seed(cfg.seed)
         bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, reuse)
         log_dataset_inputs(bundle)
-        clock.lap("overhead_data_s")
+        lap("overhead_data_s")
         signals.raise_if_stopped()
         with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
-            model = job_model(cfg, bundle.input_shape, bundle.num_classes)
+            model = models.job_model(cfg, bundle.input_shape, bundle.num_classes)
             # Trains through the compiled model of an earlier job of this graph, if any.
-            key = compiled_models.graph_key(cfg, bundle.train.element_spec)
-            compiled = compiled_models.compiled_model_for(
-                model, key, bundle.examples("train", 2), reuse
-            )
+            key = models.graph_key(cfg, (bundle.train.element_spec, bundle.num_classes))
+            compiled = models.compiled_model_for(model, key, bundle.examples("train", 2), reuse)
             tags = records.environment_tags(
                 cfg.layer.name, placement, device_kind_of(model.weights[0])
             )
             mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
-            clock.lap("overhead_build_s")
+            lap("overhead_build_s")
             signals.raise_if_stopped()
 
             epochs = EpochMetricsLogger()
@@ -131,78 +167,73 @@ def _train_and_measure(cfg, overrides, in_sweep, clock, run_tags):
                     validation_data=bundle.validation,
                     epochs=trainer.epochs,
                     shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                    callbacks=[epochs, StopWhenAsked()],
+                    callbacks=[epochs],
                     verbose=int(sys.stdout.isatty() and not in_sweep) if verbose < 0 else verbose,
                 )
             finally:
                 epochs.flush()
-            clock.lap("fit")
-
-            compiled_models.copy_state(compiled, model)
-            test = compiled.evaluate(
-                bundle.test, return_dict=True, verbose=0, callbacks=[StopWhenAsked()]
-            )
-            clock.lap("overhead_evaluate_s")
+            lap("fit")
+            models.copy_state(compiled, model)
+            test = compiled.evaluate(bundle.test, return_dict=True, verbose=0, callbacks=[epochs])
+            lap("overhead_evaluate_s")
 
             # The job ships the quantized model where it asks for one, timed with the float one.
             sample, _ = bundle.examples("test", 256)
-            shipped, timed = model, [compiled]
+            shipped, quantized = model, {}
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
-                shipped = quantized.quantized_copy(
-                    model, cfg.quantize.value, calibration, batch_size
-                )
-                timed.append(shipped)
+                shipped = models.quantized_copy(model, cfg.quantize.value, calibration, batch_size)
             forwards = [
                 reuse.get(
                     "forward passes", m, lambda m=m: timing.compiled_forward(m, sample.shape[1:])
                 )
-                for m in timed
+                for m in [compiled, *([shipped] if shipped is not model else [])]
             ]
             inference, *timings = timing.inference_timings(forwards, sample)
-            quantized_figures = quantized.measure(shipped, bundle.test, *timings) if timings else {}
-            pairs.keep(
-                mlflow.active_run().info.run_id,
-                compiled,
-                bundle.examples("train", batch_size),
-                sample[:batch_size],
-            )
-            clock.lap("overhead_inference_s")
+            if timings:
+                test_q = shipped.evaluate(bundle.test, return_dict=True, verbose=0)
+                figures = {"test_loss": test_q["loss"], "test_accuracy": test_q["accuracy"]}
+                figures |= {**timings[0], "model_size_bytes": models.size_bytes(shipped)}
+                quantized = {
+                    f"quantized_{k}": float(v) for k, v in figures.items() if np.isfinite(v)
+                }
+            run_id = mlflow.active_run().info.run_id
+            pairs.keep(run_id, compiled, bundle.examples("train", batch_size), sample[:batch_size])
+            lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     metrics = {
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),
-        "fit_time_s": clock.seconds["fit"],
+        "fit_time_s": phases.pop("fit"),
         "first_epoch_time_s": epochs.epoch_times[0],
         "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
         **inference,
         "param_count": float(model.count_params()),
-        "model_size_bytes": float(quantized.size_bytes(model)),
-        **quantized_figures,
+        "model_size_bytes": float(models.size_bytes(model)),
+        **quantized,
     }
-    step_time_s = epochs.steady_state_step_time_s()
-    if step_time_s is None:
+    # The median step after the first epoch, else after the first step (which traces).
+    steps = [t for epoch in epochs.step_times[1:] for t in epoch] or epochs.step_times[0][1:]
+    if not steps:
         print(f"[{' '.join(overrides) or 'default config'}] {NO_STEADY_STATE}", flush=True)
     else:
-        flops = training_matmul_flops(model, batch_size)
-        metrics.update(step_time_ms=step_time_s * 1000.0, train_gflops=flops / step_time_s / 1e9)
+        step_s, flops = float(np.median(steps)), models.training_matmul_flops(model, batch_size)
+        metrics.update(step_time_ms=step_s * 1000.0, train_gflops=flops / step_s / 1e9)
     records.log_job_artifacts(cfg, overrides, model)
-    clock.lap("overhead_artifacts_s")
+    lap("overhead_artifacts_s")
     signals.raise_if_stopped()
 
     model_id = None
     if cfg.mlflow.log_model:
         outputs = timing.forward_call(forwards[-1], sample[:4])()
-        logged = quantized.loadable(shipped, cfg.quantize and cfg.quantize.value)
+        logged = models.loadable(shipped, cfg.quantize and cfg.quantize.value)
         last_epoch = len(epochs.epoch_times) - 1
         model_id = records.log_model(
             logged, cfg, sample[:4], outputs, last_epoch, run_tags
         ).model_id
-    clock.lap("overhead_log_model_s")
-
-    phases = {name: s for name, s in clock.seconds.items() if name.startswith("overhead_")}
-    overhead = time.perf_counter() - clock.started - clock.seconds["fit"]
+    lap("overhead_log_model_s")
+    overhead = time.perf_counter() - started - metrics["fit_time_s"]
     # Linked to the model, so that the Models page shows the final figures.
     mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
     return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}

@@ -1,12 +1,22 @@
-"""The MLP that every job trains, built from CustomDense or stock Dense, and its FLOPs."""
+"""The MLP every job trains (CustomDense or stock Dense), its FLOPs, the compiled model the jobs
+of one graph share, and its quantized copy."""
+
+import json
 
 import keras
+import numpy as np
 from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
+from omegaconf import OmegaConf
 
-# Every config the lab instantiates is its user's own (the shipped files, a --config-dir, the
-# command line), so any `_target_` may be built, as in Hydra 1.3: Hydra 1.4's whitelist of
-# targets guards configs that come from elsewhere, and would refuse a user's own callback.
+from custom_dense import convert, quantize_model
+
+# Every config the lab instantiates is its user's own (docs/install.md): any `_target_` is built.
 TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
+# GPTQ and AWQ at int4's bits and groups (4 bits, groups of 128 inputs), for a fair comparison.
+CALIBRATED = {
+    "gptq": lambda: keras.quantizers.GPTQConfig(None, None, weight_bits=4, group_size=128),
+    "awq": lambda: keras.quantizers.AWQConfig(None, None, group_size=128),
+}
 
 
 def build_mlp(
@@ -21,10 +31,11 @@ def build_mlp(
     output = dense_class(
         num_classes, activation="softmax", dtype="float32", name="output", **settings
     )
-    inputs = keras.Input(tuple(input_shape), name="input_layer")
-    return keras.Sequential(
-        [inputs, keras.layers.Flatten(name="flatten"), *hidden, output], name=name
-    )
+    layers = [
+        keras.Input(tuple(input_shape), name="input_layer"),
+        keras.layers.Flatten(name="flatten"),
+    ]
+    return keras.Sequential([*layers, *hidden, output], name=name)
 
 
 def job_model(cfg, input_shape, num_classes):
@@ -53,3 +64,61 @@ def training_matmul_flops(model, batch_size):
     kernels = [getattr(layer, "kernel", None) for layer in model.layers]
     shapes = [k.shape for k in kernels if k is not None and len(k.shape) == 2]
     return sum((2 if i == 0 else 3) * 2.0 * batch_size * n * m for i, (n, m) in enumerate(shapes))
+
+
+def graph_key(cfg, data_spec):
+    """What decides a job's compiled graph (`data_spec`: its data's element spec and classes):
+    everything but its seed and initial values."""
+    model = {k: v for k, v in cfg.model.items() if not k.endswith("_initializer")}
+    parts = [OmegaConf.to_container(cfg[k]) for k in ("layer", "optimizer", "device")]
+    t = cfg.trainer
+    settings = (t.batch_size, str(t.precision), t.deterministic, str(t.jit_compile).lower())
+    return json.dumps([model, *parts, settings, repr(data_spec)], default=str)
+
+
+def compiled_model_for(model, key, batch, reuse):
+    """The compiled model of `key` in `reuse` (docs/architecture.md), holding `model`'s state;
+    the first model of a key becomes it, its loss and metric variables built on `batch` (a
+    `tf.function` that creates variables traces twice)."""
+    model.optimizer.build(model.trainable_variables)
+    compiled = reuse.get("compiled models", key, lambda: model)
+    if compiled is not model:
+        copy_state(model, compiled)
+        return compiled
+    outputs = model(batch[0], training=False)
+    model.compute_loss(batch[0], batch[1], outputs)
+    model.compute_metrics(batch[0], batch[1], outputs, sample_weight=None)
+    model.reset_metrics()
+    return model
+
+
+def copy_state(source, target):
+    """Assigns copies of `source`'s variables and optimizer variables to `target`'s: a JAX
+    variable assigned another's value shares its buffer, which the next `fit` donates."""
+    states = ([*m.variables, *m.optimizer.variables] for m in (target, source))
+    for to, value in zip(*states, strict=True):
+        to.assign(keras.ops.copy(value))
+
+
+def quantized_copy(model, mode, calibration, batch_size):
+    """A compiled copy of `model` quantized to `mode`; GPTQ and AWQ calibrate on `calibration`,
+    numpy inputs, in batches of `batch_size`."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    if mode in CALIBRATED:
+        batches = np.array_split(calibration, range(batch_size, len(calibration), batch_size))
+        quantize_model(copy, CALIBRATED[mode](), batches)
+    else:
+        copy.quantize(mode)
+    copy.compile(loss=model.loss, metrics=["accuracy"])
+    return copy
+
+
+def loadable(model, mode):
+    """The model to log: Keras 3.15's Dense saves GPTQ and AWQ layers without their zero points,
+    CustomDense whole, so a stock model is logged converted (the same variables, bit for bit)."""
+    return convert(model, to="custom") if mode in CALIBRATED else model
+
+
+def size_bytes(model):
+    return int(sum(keras.ops.convert_to_numpy(v).nbytes for v in model.weights))

@@ -41,33 +41,28 @@ def run_task(cfg):
     launcher_watch.watch_launcher()  # and at the start of every job
     try:
         disk.check_free_space()
-        try:
-            metrics = backends.run_in_backend(
-                cfg.backend.value, run_job, cfg, overrides, in_sweep, parent_run
-            )
-        except Exception as error:  # a full disk met before the job's run existed
-            storage = disk.storage_failure(error)
-            if storage is None:
-                raise
-            raise storage from None
+        args = (cfg, overrides, in_sweep, parent_run)
+        metrics = backends.run_in_backend(cfg.backend.value, run_job, *args)
     except Interrupted as stop:
         if parent.in_worker_process():  # the launcher records an Exception, not a BaseException
             raise JobInterruptedError(str(stop)) from None
         raise
-    except StorageFullError as error:
-        if not parent.in_worker_process():
-            raise
+    except (StorageFullError, Exception) as error:
+        lost = isinstance(error, backends.BackendWorkerError)  # its run, if any, closed as lost
+        # A full disk, met by the job's run or before it existed.
+        full = error if isinstance(error, StorageFullError) else disk.storage_failure(error)
+        if not lost and (full is None or not parent.in_worker_process()):
+            if full in (None, error):
+                raise
+            raise full from None
         # The launcher counts the job as failed, and this worker takes the next one, if any.
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        metrics = None
-    except backends.BackendWorkerError as error:  # its run, if it has one, is closed as lost
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        if in_sweep:
+        print(f"error: {full or error}", file=sys.stderr, flush=True)
+        if lost and in_sweep:
             _record_job_without_run(cfg, overrides, parent_run, str(error))
         metrics = None
-    if metrics is None and not in_sweep:
-        raise SystemExit(1)
     if not in_sweep:
+        if metrics is None:
+            raise SystemExit(1)
         signals.exit_on_stop_signals(AFTER_THE_JOB)
     return metrics and metrics["val_accuracy"]
 
@@ -78,17 +73,17 @@ hydra_app = hydra.main(
 
 
 def state_of_finished_job():
-    """`" after the job had finished..."` when the stop came after this process's job ended FINISHED."""
+    """`" after the job had finished..."` where this process's single job ended FINISHED."""
     with contextlib.suppress(Exception):  # the store may be what stopped the job
         run = mlflow.last_active_run()
-        single_job = run is not None and "mlflow.parentRunId" not in run.data.tags
-        if single_job and run.info.status == "FINISHED":
+        if "mlflow.parentRunId" not in run.data.tags and run.info.status == "FINISHED":
             return f" {AFTER_THE_JOB}"
     return ""
 
 
 def _record_job_without_run(cfg, overrides, parent_run_id, reason):
-    """Gives a sweep's job that failed before its run existed a FAILED run, so that the sweep counts it."""
+    """Gives a sweep's job that failed before its run existed a FAILED run, so that the sweep
+    counts it."""
     experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
     siblings = mlflow.search_runs(
         experiment_ids=[experiment_id],

@@ -16,8 +16,7 @@ from custom_dense_lab import errors
 from custom_dense_lab.config.validation import MAX_DEPTH, MAX_UNITS
 from custom_dense_lab.process import signals
 from custom_dense_lab.training import job as job_module
-from custom_dense_lab.training.callbacks import NO_STEADY_STATE, StopWhenAsked
-from custom_dense_lab.training.job import run_job
+from custom_dense_lab.training.job import NO_STEADY_STATE, EpochMetricsLogger, run_job
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = (
@@ -228,10 +227,10 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
 
 def test_a_stop_is_acted_on_after_the_step_it_came_in(monkeypatch):
     monkeypatch.setattr(signals, "_stop_signal", None)
-    StopWhenAsked().on_train_batch_end(0)  # not asked: training goes on
+    EpochMetricsLogger().on_test_batch_end(0)  # not asked: training goes on
     signals.note_stop(signal.SIGTERM)
     with pytest.raises(errors.Interrupted) as raised:
-        StopWhenAsked().on_train_batch_end(1)
+        EpochMetricsLogger().on_test_batch_end(1)
     assert raised.value.exit_status == 143
 
 

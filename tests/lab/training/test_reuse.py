@@ -11,7 +11,7 @@ from helpers import compose_config, runs_in
 from custom_dense_lab.benchmark import timing
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process.reuse import ProcessReuse
-from custom_dense_lab.training import compiled_models
+from custom_dense_lab.training import models
 from custom_dense_lab.training.job import run_job
 from custom_dense_lab.training.models import build_mlp, job_model
 
@@ -25,7 +25,7 @@ def job(tracking, *overrides):
 
 def test_the_graph_key_ignores_seed_and_initializers_only():
     def key(*overrides):
-        return compiled_models.graph_key(compose_config(*QUICK, *overrides), "spec")
+        return models.graph_key(compose_config(*QUICK, *overrides), "spec")
 
     assert key("seed=1", "model.kernel_initializer=he_normal") == key("seed=2")
     assert key("model.activation=tanh") != key()
@@ -77,7 +77,7 @@ def test_a_new_compiled_model_holds_its_loss_and_metric_state_zeroed_before_trai
     config = compose_config(*QUICK)
     model = job_model(config, (4,), 3)
     batch = (np.ones((2, 4), np.float32), np.array([0, 2]))
-    assert compiled_models.compiled_model_for(model, "key", batch, ProcessReuse()) is model
+    assert models.compiled_model_for(model, "key", batch, ProcessReuse()) is model
     assert model.optimizer.built
     # Compiling makes the loss tracker's total and count; accuracy's come with the build.
     paths = sorted(variable.path for variable in model.metrics_variables)
