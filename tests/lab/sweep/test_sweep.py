@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_of, sqlite_uri, using_store
 
-from custom_dense_lab.benchmark import sweep_pairs
+from custom_dense_lab.benchmark import pairs as sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
 from custom_dense_lab.errors import SweepNotFoundError
 from custom_dense_lab.reports import paired
@@ -195,7 +195,7 @@ def test_the_paired_timing_adds_rounds_until_the_interval_is_within_the_target(
 def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, tmp_path, capsys):
     rounds = ("pair_timing.rounds=2", "pair_timing.max_rounds=2")
     callback, config, parent_id, jobs = sweep_of_one_pair(tracking, tmp_path, *rounds)
-    sweep_pairs.pair_timing.forget_kept()  # as where the jobs ran in other processes
+    sweep_pairs.kept.clear()  # as where the jobs ran in other processes
     mlflow.MlflowClient().set_tag(jobs["custom"], "device", "gpu")  # as a GPU job records it
     end_sweep(callback, config)
 
