@@ -5,8 +5,7 @@ from custom_dense_lab import arguments
 
 def parser():
     parser = arguments.compare_parser()
-    full = "print every figure of every pair (comparison.md)"
-    parser.add_argument("--full", action="store_true", help=full)
+    parser.add_argument("--full", action="store_true", help="print every figure (comparison.md)")
     return parser
 
 
@@ -30,8 +29,7 @@ from custom_dense_lab.tracking import lifecycle, store, ui
 
 def open_sweep(experiment, parent=None, tracking_uri=None):
     """Points MLflow at the store and returns the sweep's parent run id: `parent`, else the
-    latest, once the experiment's lost runs are closed. One line and exit 2 where there is no
-    store (none is created), no such sweep, or the sweep still runs; 1 for a full store."""
+    latest, once the experiment's lost runs are closed; else one line and exit 2 (1: disk full)."""
     try:
         if missing := store.missing_sqlite_file(tracking_uri):
             raise SweepNotFoundError(f"no sweep found: there is no tracking store at {missing}")
@@ -54,28 +52,24 @@ def open_sweep(experiment, parent=None, tracking_uri=None):
         sys.exit(1 if isinstance(error, StorageFullError) else 2)
 
 
-def record_on_project_run(parent, markdown):
-    """Under `mlflow run . -e compare`, names the project's run after the sweep and logs the
-    report there too."""
-    run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    if not run_id or store.project_run_problem(run_id) is not None:
-        return
-    client = mlflow.MlflowClient()
-    sweep = client.get_run(parent)
-    client.update_run(run_id, name=f"comparison · {sweep.info.run_name}")
-    link = f"#/experiments/{sweep.info.experiment_id}/runs/{parent}?{ui.VIEW_QUERY}"
-    note = f"The comparison of sweep [{sweep.info.run_name}]({link}), rebuilt: `comparison.md`."
-    for key, value in {"kind": "comparison", "compared_sweep": parent, ui.NOTE_TAG: note}.items():
-        client.set_tag(run_id, key, value)
-    client.log_text(run_id, markdown, "comparison.md")
-
-
 def main(argv=None):
     signals.exit_on_stop_signals()  # it opens no run: a stop ends it at once, in one line
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
     parent = open_sweep(args.experiment, args.parent or None, args.tracking_uri)
     report = log_report(parent)
-    record_on_project_run(parent, report.markdown)
+    run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if run_id and store.project_run_problem(run_id) is None:  # `mlflow run . -e compare`'s run
+        client, sweep = mlflow.MlflowClient(), mlflow.get_run(parent)
+        client.update_run(run_id, name=f"comparison · {sweep.info.run_name}")
+        link = f"#/experiments/{sweep.info.experiment_id}/runs/{parent}?{ui.VIEW_QUERY}"
+        note = f"The comparison of sweep [{sweep.info.run_name}]({link}), rebuilt: `comparison.md`."
+        for key, value in {
+            "kind": "comparison",
+            "compared_sweep": parent,
+            ui.NOTE_TAG: note,
+        }.items():
+            client.set_tag(run_id, key, value)
+        client.log_text(run_id, report.markdown, "comparison.md")
     print(f"Sweep {parent}\n\n{report.markdown if args.full else report.terminal}")
     if report.pairs.empty:
         print("error: the sweep has no finished custom/stock pair to compare", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""A sweep's pairs in figures: the paired timing read back, each pair's deltas, ratios and noise,
-the sweep's metrics."""
+"""A sweep's pairs in figures: the paired timing read back, each pair's deltas, ratios and
+noise, the sweep's metrics."""
 
 import json
 import math
@@ -14,7 +14,6 @@ from custom_dense_lab.reports.stats import ratio_summary
 TIMINGS_JSON = "paired_timings.json"
 # The report's two time ratios and the measure each comes from.
 RATIO_MEASURES = {"step_time": "train_step", "infer_latency": "infer_single"}
-REFERENCE_BACKEND = "tensorflow"
 TO_TENSORFLOW = {"step_time": "step_time_ms", "infer_latency": "infer_latency_ms_p50"}
 TO_TENSORFLOW_COLUMNS = [f"{name}_vs_tensorflow_{lay}" for name in TO_TENSORFLOW for lay in LAYERS]
 # Noisy: a step-time interval wider than ±5% of its ratio, or a job's step times swinging 2x
@@ -44,12 +43,17 @@ def pooled(entries, measure):
     return ratio_summary(*map(np.concatenate, seconds))
 
 
-def pair_figures(entry):
-    """One pair's `{step_time,infer_latency}_ratio`, `_ci_low`, `_ci_high` (NaN where not timed)
-    and `not_timed`, why not (`entry` is `None` where the sweep timed no pair)."""
-    timed = [entry] if entry is not None and "seconds" in entry else []
+def pair_figures(entry, timed=None):
+    """`{step_time,infer_latency}_ratio`, `_ci_low`, `_ci_high` pooled over the pairs `timed`
+    (default: `entry`, if timed; else NaN), and `not_timed`, why not (`entry` `None`: no timing)."""
+    timed = timed or ([entry] if entry is not None and "seconds" in entry else [])
     reason = "the sweep did not time its pairs" if entry is None else entry.get("not_timed", "")
-    return {**_ratios(timed), "not_timed": reason}
+    figures = {"not_timed": reason}
+    for name, measure in RATIO_MEASURES.items():
+        found = pooled(timed, measure) if timed else {}
+        for key in ("ratio", "ci_low", "ci_high"):
+            figures[f"{name}_{key}".replace("_ci", "_ratio_ci")] = found.get(key, math.nan)
+    return figures
 
 
 def add_figures(pairs, timings):
@@ -60,24 +64,28 @@ def add_figures(pairs, timings):
     for metric in ("test_accuracy", "step_time_ms", "infer_latency_ms_p50"):
         for layer in LAYERS:
             pairs[f"{metric}_{layer}"] = pairs.get(f"{metric}_{layer}", math.nan)
-    pairs["test_accuracy_delta"] = _delta(pairs, "test_accuracy")
     keys = zip(pairs["run_id_custom"], pairs["run_id_stock"], strict=True)
     figures = pd.DataFrame([pair_figures(timings.get(key)) for key in keys], pairs.index)
     pairs[figures.columns] = figures
-    pairs["sequential_step_time_ratio"] = _ratio(pairs, "step_time_ms")
-    pairs["sequential_infer_latency_ratio"] = _ratio(pairs, "infer_latency_ms_p50")
+    columns = {"test_accuracy": "test_accuracy_delta", "step_time_ms": "sequential_step_time_ratio"}
+    columns["infer_latency_ms_p50"] = "sequential_infer_latency_ratio"
     if "quantized_test_accuracy_custom" in pairs:
-        pairs["quantized_test_accuracy_delta"] = _delta(pairs, "quantized_test_accuracy")
-        pairs["quantized_infer_latency_ratio"] = _ratio(pairs, "quantized_infer_latency_ms_p50")
-    if varies_backend(pairs):
-        _add_ratios_to_tensorflow(pairs)
-    return pairs
-
-
-def varies_backend(pairs):
-    """Whether the pairs come from more than one Keras backend, TensorFlow among them."""
+        columns["quantized_test_accuracy"] = "quantized_test_accuracy_delta"
+        columns["quantized_infer_latency_ms_p50"] = "quantized_infer_latency_ratio"
+    for metric, column in columns.items():
+        custom, stock = pairs[f"{metric}_custom"], pairs[f"{metric}_stock"]
+        pairs[column] = custom - stock if column.endswith("delta") else custom / stock
     backends = set(pairs.get("backend", []))
-    return REFERENCE_BACKEND in backends and len(backends) > 1
+    if "tensorflow" in backends and len(backends) > 1:  # each job over TensorFlow's of its config
+        config = [c for c in pairs.attrs["config_columns"] if c != "backend"]
+        key = (pairs[config].astype(str) + "|").sum(axis=1)  # 0 where only the backend varies
+        reference = pairs["backend"] == "tensorflow"
+        for name, metric in TO_TENSORFLOW.items():
+            for layer in LAYERS:
+                jobs = pairs[f"{metric}_{layer}"]
+                by_config = jobs[reference].groupby(key[reference]).first()
+                pairs[f"{name}_vs_tensorflow_{layer}"] = (jobs / key.map(by_config))[~reference]
+    return pairs
 
 
 def add_noise(pairs, timings, histories):
@@ -96,9 +104,8 @@ def add_noise(pairs, timings, histories):
                 sources["rounds"] = np.asarray(entry["seconds"]["train_step"][layer]) * 1000
             for source, ms in sources.items():
                 if len(ms) > 1 and ms.max() > SWING * ms.min():
-                    reasons.append(
-                        f"{layer} steps {ms.min():.3g} to {ms.max():.3g} ms over {source}"
-                    )
+                    spread = f"{ms.min():.3g} to {ms.max():.3g} ms"
+                    reasons.append(f"{layer} steps {spread} over {source}")
         noisy.append(", ".join(reasons))
     pairs["noisy"] = noisy
 
@@ -114,47 +121,18 @@ def summary_metrics(pairs, timings):
         "pair_count": len(pairs),
     }
     if timed:
-        figures |= {k if "_ci_" in k else f"median_{k}": v for k, v in _ratios(timed).items()}
+        for key, value in pair_figures(None, timed).items():
+            figures[key if "_ci_" in key else f"median_{key}"] = value
+        del figures["median_not_timed"]
         figures["timed_pair_count"] = len(timed)
     if "quantized_test_accuracy_delta" in pairs:
         quantized = pairs.dropna(subset=["quantized_test_accuracy_delta"])
-        delta = quantized["quantized_test_accuracy_delta"]
-        figures["max_abs_quantized_test_accuracy_delta"] = delta.abs().max()
-        latency = quantized["quantized_infer_latency_ratio"]
-        figures["median_quantized_infer_latency_ratio"] = latency.median()
+        delta = quantized["quantized_test_accuracy_delta"].abs().max()
+        figures["max_abs_quantized_test_accuracy_delta"] = delta
+        latency = quantized["quantized_infer_latency_ratio"].median()
+        figures["median_quantized_infer_latency_ratio"] = latency
         figures["quantized_pair_count"] = len(quantized) or math.nan
-    if varies_backend(pairs):
-        others = pairs[pairs["backend"] != REFERENCE_BACKEND]
-        for backend, group in others.groupby("backend"):
-            for column in TO_TENSORFLOW_COLUMNS:
-                figures[f"{column}.{backend}"] = group[column].median()
+    for column in TO_TENSORFLOW_COLUMNS if TO_TENSORFLOW_COLUMNS[0] in pairs else []:
+        for backend, group in pairs[pairs["backend"] != "tensorflow"].groupby("backend"):
+            figures[f"{column}.{backend}"] = group[column].median()
     return {key: float(f"{value:.4g}") for key, value in figures.items() if not pd.isna(value)}
-
-
-def _ratios(timed):
-    figures = {}
-    for name, measure in RATIO_MEASURES.items():
-        found = pooled(timed, measure) if timed else {}
-        for key, suffix in (("ratio", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
-            figures[f"{name}_ratio{suffix}"] = found.get(key, math.nan)
-    return figures
-
-
-def _delta(pairs, metric):
-    return pairs[f"{metric}_custom"] - pairs[f"{metric}_stock"]
-
-
-def _ratio(pairs, metric):
-    return pairs[f"{metric}_custom"] / pairs[f"{metric}_stock"]
-
-
-def _add_ratios_to_tensorflow(pairs):
-    """Each job's step time and latency over those of TensorFlow's job of its config and layer."""
-    config = [c for c in pairs.attrs["config_columns"] if c != "backend"]
-    key = pairs[config].astype(str).agg(" ".join, axis=1) if config else pd.Series("", pairs.index)
-    reference = pairs["backend"] == REFERENCE_BACKEND
-    for name, metric in TO_TENSORFLOW.items():
-        for layer in LAYERS:
-            by_config = pairs.loc[reference, f"{metric}_{layer}"].groupby(key[reference]).first()
-            to_tensorflow = pairs[f"{metric}_{layer}"] / key.map(by_config)
-            pairs[f"{name}_vs_tensorflow_{layer}"] = to_tensorflow.where(~reference)

@@ -23,11 +23,11 @@ def pair_runs(runs):
     """One row per pair of FINISHED custom and stock jobs whose params differ only in `layer`
     (the k-th of each of a config pair up): each job's columns as `<name>_custom`, `_stock`;
     `attrs["config_columns"]`, the params the sweep varies."""
-    if runs.empty or LAYER_PARAM not in runs:
+    if LAYER_PARAM not in runs:
         return pd.DataFrame()
     params = sorted(c for c in runs if c.startswith("params.") and "params.layer." not in c)
     config = [c.removeprefix("params.") for c in params]
-    finished = runs[runs["status"] == "FINISHED"].sort_values("start_time")
+    finished = runs[runs["status"] == "FINISHED"]
     finished = finished.rename(columns=lambda c: c.removeprefix("params.").removeprefix("metrics."))
     finished[config] = finished[config].fillna("—").astype(str)  # "—": a job without the param
     finished["nth"] = finished.groupby([*config, "layer.name"]).cumcount()
@@ -36,24 +36,21 @@ def pair_runs(runs):
     custom, stock = (finished[finished["layer.name"] == layer][kept] for layer in LAYERS)
     pairs = custom.merge(stock, on=[*config, "nth"], suffixes=("_custom", "_stock"))
     pairs = pairs.drop(columns="nth")
-    pairs.attrs["config_columns"] = [
-        c for c, p in zip(config, params, strict=True) if runs[p].astype(str).nunique() > 1
-    ]
+    varied = [c for c in config if runs[f"params.{c}"].astype(str).nunique() > 1]
+    pairs.attrs["config_columns"] = varied
     return pairs
 
 
 def pair_labels(pairs):
     """A short label per pair, distinct: its values of the keys the sweep varies ("u128 tanh")."""
     columns = pairs.attrs.get("config_columns", [])
-    return names.numbered(
-        names.job_name({c: str(row[c]) for c in columns}) if columns else "pair"
-        for _, row in pairs.iterrows()
-    )
+    labels = (names.job_name({c: str(row[c]) for c in columns}) for _, row in pairs.iterrows())
+    return names.numbered(labels if columns else ["pair"] * len(pairs))
 
 
 def best_job(runs):
     """The finished job with the highest final `val_accuracy` (a row of `runs`), or `None`."""
-    if runs.empty or "metrics.val_accuracy" not in runs:
+    if "metrics.val_accuracy" not in runs:
         return None
     finished = runs[(runs["status"] == "FINISHED") & runs["metrics.val_accuracy"].notna()]
     return None if finished.empty else finished.loc[finished["metrics.val_accuracy"].idxmax()]
@@ -61,13 +58,13 @@ def best_job(runs):
 
 def epoch_histories(pairs, keys=("epoch_step_time_ms", "val_accuracy", "train_loss")):
     """Per pair, `{(layer, key): (epochs, values)}` of its custom and stock jobs' histories."""
-    client = mlflow.MlflowClient()
-    histories = []
+    client, histories = mlflow.MlflowClient(), []
     for _, row in pairs.iterrows():
-        curves = {}
+        histories.append({})
         for layer in LAYERS:
             for key in keys:
-                if history := client.get_metric_history(row[f"run_id_{layer}"], key):
-                    curves[(layer, key)] = np.asarray(sorted((m.step, m.value) for m in history)).T
-        histories.append(curves)
+                history = client.get_metric_history(row[f"run_id_{layer}"], key)
+                if history:
+                    steps = sorted((m.step, m.value) for m in history)
+                    histories[-1][(layer, key)] = np.asarray(steps).T
     return histories

@@ -15,5 +15,4 @@ def ratio_summary(numerator, denominator, seed=0):
             (ratios,), np.median, n_resamples=2000, method="percentile", rng=rng
         )
         low, high = map(float, found.confidence_interval)
-    extremes = {"min": float(ratios.min()), "max": float(ratios.max())}
-    return {"ratio": median, "ci_low": low, "ci_high": high, **extremes}
+    return {"ratio": median, "ci_low": low, "ci_high": high, "min": ratios.min(), "max": ratios.max()}

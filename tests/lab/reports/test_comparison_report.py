@@ -12,7 +12,7 @@ from helpers import import_cli, kept_process_state
 from matplotlib.image import imread
 from mlflow.entities import Metric, Param
 
-from custom_dense_lab.reports import comparison, figures, paired, runs, text
+from custom_dense_lab.reports import comparison, paired, runs
 from custom_dense_lab.sweep.parent import SWEEP_TAG
 from custom_dense_lab.tracking import lifecycle, ui
 
@@ -265,7 +265,7 @@ def test_compare_reports_on_every_shape_of_sweep_without_a_traceback(tracking, s
     artifacts = {a.path for a in client.list_artifacts(parent)}
     assert "comparison.md" in artifacts
     note = mlflow.get_run(parent).data.tags[ui.NOTE_TAG]
-    assert paired != note.startswith(f"**{text.NO_PAIRS}**")
+    assert paired != note.startswith(f"**{comparison.NO_PAIRS}**")
 
 
 def test_quantized_pairs_get_their_own_columns_summary_and_figure(tracking):
@@ -436,7 +436,7 @@ def test_each_quantity_of_the_figure_has_a_marker_of_its_own(tracking):
             {"epoch_step_time_ms": [2.0] * 3},
         )
     pairs = comparison.log_report(parent).pairs
-    figure = figures.comparison_figure(pairs, runs.epoch_histories(pairs))
+    figure = comparison.comparison_figure(pairs, runs.epoch_histories(pairs))
     (legend,) = figure.legends
     markers = [handle.get_marker() for handle in legend.legend_handles]
     assert len(markers) == 6 and len(set(markers)) == 6
