@@ -11,8 +11,6 @@ import mlflow
 
 from custom_dense_lab.errors import StorageFullError
 
-MIN_FREE_BYTES = 1 << 20  # to start a job: Hydra's job folder, the run's rows, small artifacts
-
 
 def storage_failure(error):
     """The `StorageFullError` of a full or read-only disk that caused `error`, else `None`."""
@@ -20,22 +18,30 @@ def storage_failure(error):
     while error is not None and error not in chain:
         chain.append(error)
         error = error.__cause__ or error.__context__
-    for link in chain:  # the write that failed first names the file
+    # The write that failed first names the file; SQLite's own messages name none.
+    for link in sorted(chain, key=lambda link: not isinstance(link, OSError)):
         if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            return _describe(link.filename2 or link.filename, link.errno == errno.EROFS)
-    for link in chain:
-        if "database or disk is full" in str(link) or "readonly database" in str(link):
-            return _describe(sqlite_store_path(), "readonly database" in str(link))
+            path, read_only = link.filename2 or link.filename, link.errno == errno.EROFS
+        elif "database or disk is full" in str(link) or "readonly database" in str(link):
+            path, read_only = (
+                sqlite_path(mlflow.get_tracking_uri()),
+                "readonly database" in str(link),
+            )
+        else:
+            continue
+        what = "read-only file system" if read_only else "no space left on device"
+        where = f" writing {path}" if path else ""
+        space = "" if read_only else f": {_space(path or os.getcwd())}"
+        return StorageFullError(f"{what}{where}{space}")
     return None
 
 
 def check_free_space():
-    """Raises `StorageFullError` where the working folder or a SQLite store's has too little."""
-    database = sqlite_store_path()
+    """Raises `StorageFullError` where the working folder or a SQLite store's has under 1 MiB."""
+    database = sqlite_path(mlflow.get_tracking_uri())
     for folder in [os.getcwd(), *([database.parent] if database else [])]:
-        usage = _usage(folder)
-        if usage is not None and usage.free < MIN_FREE_BYTES:
-            where = f"{_existing(folder)}: {_space(usage)}"
+        if shutil.disk_usage(_existing(folder)).free < 1 << 20:
+            where = f"{_existing(folder)}: {_space(folder)}"
             raise StorageFullError(f"no space left to start a job in {where}")
 
 
@@ -50,10 +56,6 @@ def write_problem(path):
     return f"{folder} is {'on a read-only file system' if read_only else 'not writable here'}"
 
 
-def sqlite_store_path():
-    return sqlite_path(mlflow.get_tracking_uri())
-
-
 def sqlite_path(uri):
     """The absolute database file of a `sqlite:///` (or `sqlite+driver:///`) URI, else `None`."""
     if urllib.parse.urlsplit(uri).scheme.partition("+")[0] != "sqlite":
@@ -62,33 +64,15 @@ def sqlite_path(uri):
     return None if path in ("", ":memory:") else pathlib.Path(path).expanduser().resolve()
 
 
-def _describe(path, read_only):
-    what = "read-only file system" if read_only else "no space left on device"
-    usage = None if read_only else _usage(path or os.getcwd())
-    where = f" writing {path}" if path else ""
-    return StorageFullError(f"{what}{where}{f': {_space(usage)}' if usage else ''}")
-
-
-def _usage(path):
-    try:
-        return shutil.disk_usage(_existing(path))
-    except OSError:
-        return None
-
-
 def _existing(path):
     path = pathlib.Path(path).resolve()
     return next((folder for folder in (path, *path.parents) if folder.exists()), path)
 
 
-def _space(usage):
-    return f"{_size(usage.free)} free of {_size(usage.total)}"
+def _space(path):
+    def size(count):
+        power = min(4, (max(count, 1).bit_length() - 1) // 10)
+        return f"{count} B" if power == 0 else f"{count / 1024**power:.1f} {'KMGT'[power - 1]}iB"
 
-
-def _size(count):
-    if count < 1024:
-        return f"{count} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        count /= 1024
-        if count < 1024 or unit == "TiB":
-            return f"{count:.1f} {unit}"
+    usage = shutil.disk_usage(_existing(path))
+    return f"{size(usage.free)} free of {size(usage.total)}"

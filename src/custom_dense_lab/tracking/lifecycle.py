@@ -16,22 +16,18 @@ from custom_dense_lab.tracking import disk
 HOST_TAG = "host"
 PID_TAG = "pid"
 PROCESS_STARTED_TAG = "process_started"
+HEARTBEAT_TAG = "heartbeat"
 LAUNCHER_JOB_TAG = "launcher_job_id"
 LAUNCHER_JOB_ENV = "CUSTOM_DENSE_LAUNCHER_JOB_ID"  # the job id a launcher gives each task (Ray)
-HEARTBEAT_TAG = "heartbeat"
 FAILURE_TAG = "failure_reason"
 REOPENED_TAG = "reopened"
 REOPENED_TEXT = "closed as lost while its job still ran; the job then finished it"
-HEARTBEAT_INTERVAL_S = 30.0
-STALE_AFTER_S = 300.0
 LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
 PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
-PROJECT_START_TIMEOUT_S = 3600.0  # `mlflow run` may build a conda environment for long
 NEVER_STARTED_REASON = (
     "`mlflow run` opened this run, but the project never started (no process took it up "
-    f"within {PROJECT_START_TIMEOUT_S / 60:.0f} minutes)"
+    "within 60 minutes)"  # `mlflow run` may build a conda environment for long
 )
-_MAX_TAG_LENGTH = 5000
 
 
 def process_tags():
@@ -49,23 +45,22 @@ def process_tags():
 def launcher_job_id():
     """Ray's job id, SLURM's `<array job>_<task>` or job id, else submitit's, else `None`."""
     env = os.environ
-    if env.get(LAUNCHER_JOB_ENV):
-        return env[LAUNCHER_JOB_ENV]
-    if env.get("SLURM_ARRAY_JOB_ID"):
-        return f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
-    return env.get("SLURM_JOB_ID") or env.get("SUBMITIT_LOCAL_JOB_ID")
+    array = env.get("SLURM_ARRAY_JOB_ID") and (
+        f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+    )
+    slurm = array or env.get("SLURM_JOB_ID")
+    return env.get(LAUNCHER_JOB_ENV) or slurm or env.get("SUBMITIT_LOCAL_JOB_ID")
 
 
 @contextlib.contextmanager
 def heartbeat(run_id):
-    """Refreshes the run's `heartbeat` tag in a daemon thread meanwhile; a failed one is skipped."""
+    """Refreshes the run's `heartbeat` tag every 30 s meanwhile; a failed one is skipped."""
     stopped = threading.Event()
 
     def beat():
-        client = mlflow.MlflowClient()
-        while not stopped.wait(HEARTBEAT_INTERVAL_S):
+        while not stopped.wait(30.0):
             with contextlib.suppress(Exception):  # a missed beat: the next one tries again
-                client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+                mlflow.MlflowClient().set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
 
     thread = threading.Thread(target=beat, name="mlflow-heartbeat", daemon=True)
     thread.start()
@@ -73,7 +68,7 @@ def heartbeat(run_id):
         yield
     finally:
         stopped.set()
-        thread.join(timeout=HEARTBEAT_INTERVAL_S)
+        thread.join(timeout=30.0)
 
 
 def close_lost_runs(experiment_id, reason=LOST_REASON):
@@ -85,7 +80,7 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
     for run in running:
         tags, age_s = run.data.tags, time.time() - run.info.start_time / 1000.0
         untaken = PROJECT_ENTRY_POINT_TAG in tags and not {PID_TAG, HEARTBEAT_TAG} & tags.keys()
-        never_started = untaken and age_s > PROJECT_START_TIMEOUT_S
+        never_started = untaken and age_s > 3600.0
         why = reason if is_lost(tags) else NEVER_STARTED_REASON if never_started else None
         if why:
             fail_run(run.info.run_id, why)
@@ -94,10 +89,10 @@ def close_lost_runs(experiment_id, reason=LOST_REASON):
 
 
 def is_lost(tags):
-    """Whether a run's process is gone (this host) or its heartbeat stale (elsewhere)."""
+    """Whether a run's process is gone (this host) or its heartbeat stale, 5 minutes (elsewhere)."""
     if tags.get(HOST_TAG) == socket.gethostname() and PID_TAG in tags:
         return local_process(tags) is None
-    return HEARTBEAT_TAG in tags and time.time() - float(tags[HEARTBEAT_TAG]) > STALE_AFTER_S
+    return HEARTBEAT_TAG in tags and time.time() - float(tags[HEARTBEAT_TAG]) > 300.0
 
 
 def local_process(tags):
@@ -116,7 +111,7 @@ def local_process(tags):
 def end_run(run_id, status="FINISHED", reason=None):
     """Ends a run with `status`, its `failure_reason` tag first where a reason is given."""
     if reason is not None:
-        mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:_MAX_TAG_LENGTH])
+        mlflow.MlflowClient().set_tag(run_id, FAILURE_TAG, reason[:5000])
     mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
@@ -127,8 +122,7 @@ def fail_run(run_id, reason, status="FAILED"):
 def finish_active_run():
     """Ends this process's active run FINISHED; one closed as lost meanwhile (a late heartbeat)
     loses that reason and is tagged `reopened`."""
-    run_id = mlflow.active_run().info.run_id
-    client = mlflow.MlflowClient()
+    run_id, client = mlflow.active_run().info.run_id, mlflow.MlflowClient()
     if client.get_run(run_id).data.tags.get(FAILURE_TAG) == LOST_REASON:
         client.delete_tag(run_id, FAILURE_TAG)
         client.set_tag(run_id, REOPENED_TAG, REOPENED_TEXT)
@@ -138,11 +132,12 @@ def finish_active_run():
 def end_active_run(status, reason, details=None):
     """Ends the active run `status` with its `failure_reason` and a `traceback.txt` (`details`),
     each record tried on its own; what the store refused is said in one line."""
-    run_id = mlflow.active_run().info.run_id
-    records = [lambda: mlflow.log_text(details, "traceback.txt")] if details else []
-    records += [lambda: mlflow.set_tag(FAILURE_TAG, reason[:_MAX_TAG_LENGTH])]
-    problems = []
-    for record in [*records, lambda: mlflow.end_run(status=status)]:
+    run_id, problems = mlflow.active_run().info.run_id, []
+    for record in (
+        lambda: details and mlflow.log_text(details, "traceback.txt"),
+        lambda: mlflow.set_tag(FAILURE_TAG, reason[:5000]),
+        lambda: mlflow.end_run(status=status),
+    ):
         try:
             record()
         except Exception as error:

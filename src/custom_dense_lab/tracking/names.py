@@ -8,14 +8,13 @@ import time
 
 from hydra.errors import HydraException
 
-from custom_dense_lab.config.overrides import parse
+from custom_dense_lab.config.command_line import parse
 
 MAX_JOB_NAME = 32
 SWEPT_KEYS_TAG = "custom_dense.swept_keys"  # the keys a sweep varies, comma-separated
 OVERRIDES_TAG = "custom_dense.overrides"
 # Keys that change how a job is run or recorded, never its result: left out of names.
 _QUIET_KEY_PREFIXES = ("mlflow.", "trainer.verbose", "trainer.reuse", "pair_timing.")
-_MAX_LISTED_VALUES = 4
 # How a job's name shows a key's value ("u128"); other keys as "key=value".
 _JOB_PREFIXES = {
     **dict.fromkeys(["layer", "model.activation", "model.kernel_initializer", "optimizer"], ""),
@@ -47,19 +46,30 @@ def swept_values(task_overrides, sweeper_params=None):
     by_key = {}
     for override in parse([*task_overrides, *overrides]):
         by_key.setdefault(override.key_or_group, override)
-    swept = {
-        key: _listed_values(override)
-        for key, override in by_key.items()
-        if override.is_sweep_override() and not key.startswith(_QUIET_KEY_PREFIXES)
-    }
+    swept = {}
+    for key, override in by_key.items():
+        if override.is_sweep_override() and not key.startswith(_QUIET_KEY_PREFIXES):
+            try:
+                swept[key] = list(override.sweep_string_iterator())
+            except HydraException:  # an interval, or a glob: no list to show
+                swept[key] = None
     return dict(sorted(swept.items(), key=lambda item: item[0] != "layer"))
 
 
 def sweep_name(swept, started=None):
     """A sweep's name from `swept_values`, its start (default: now) first: the runs table cuts
     long names, and the time tells apart two sweeps of the same keys."""
-    parts = [_sweep_part(key, values) for key, values in swept.items()] or ["sweep"]
-    return " · ".join([time.strftime("%m-%d %H:%M", time.localtime(started)), *parts])
+    parts = []
+    for key, values in swept.items():
+        label = _SWEEP_LABELS.get(key, key.rsplit(".", 1)[-1])
+        if values is None or key == "layer":
+            parts.append(f"{label} searched" if values is None else " vs ".join(values))
+            continue
+        more = f",…(+{len(values) - 4})" if len(values) > 4 else ""
+        parts.append(f"{label} {','.join(_SHORT_VALUES.get(v, v) for v in values[:4])}{more}")
+    return " · ".join(
+        [time.strftime("%m-%d %H:%M", time.localtime(started)), *(parts or ["sweep"])]
+    )
 
 
 def job_values(job_overrides, keys):
@@ -69,9 +79,13 @@ def job_values(job_overrides, keys):
 
 
 def job_name(values):
-    """A sweep's job named by its `job_values` ("stock u32 tanh"); past `MAX_JOB_NAME`, its first
-    tokens and a hash of all values ("u128 d3 sigmoid glorotU #757e9"), distinct in its sweep."""
-    tokens = [_job_token(key, value) for key, value in values.items()]
+    """A job named by its values ("stock u32 tanh"); past `MAX_JOB_NAME`, its first tokens and a
+    hash of all values ("u128 d3 sigmoid glorotU #757e9"), distinct in its sweep."""
+    tokens = []
+    for key, value in values.items():
+        short = _SHORT_VALUES.get(value, value)
+        name = key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
+        tokens.append(f"{_JOB_PREFIXES[key]}{short}" if key in _JOB_PREFIXES else f"{name}={short}")
     if len(" ".join(tokens)) <= MAX_JOB_NAME:
         return " ".join(tokens) or "job"
     digest = "#" + hashlib.sha1(repr(sorted(values.items())).encode()).hexdigest()[:5]
@@ -87,14 +101,12 @@ def single_job_name(layer, job_overrides):
         for o in parse(job_overrides)
         if not o.key_or_group.startswith(_QUIET_KEY_PREFIXES) and not o.is_delete()
     }
-    name = " ".join(_job_token(key, value) for key, value in values.items())
-    return name if len(name) <= MAX_JOB_NAME else name[: MAX_JOB_NAME - 1] + "…"
+    return job_name(values)
 
 
 def numbered(labels):
     """The labels with each repeat numbered: `custom, custom, stock` -> `custom, custom #2, stock`."""
-    seen = collections.Counter()
-    result = []
+    seen, result = collections.Counter(), []
     for label in labels:
         seen[label] += 1
         suffix = f" #{seen[label]}"
@@ -102,37 +114,7 @@ def numbered(labels):
     return result
 
 
-def job_tags(values):
-    """`sweep.<key>` tags, by which the runs table groups a sweep's jobs."""
-    return {f"sweep.{key}": value for key, value in values.items()}
-
-
-def _listed_values(override):
-    try:
-        return list(override.sweep_string_iterator())
-    except HydraException:  # an interval, or a glob: no list to show
-        return None
-
-
 def _value_text(override):
     value = override.value()
     text = f"{value:.3g}" if isinstance(value, float) else str(value)
     return text.lower() if isinstance(value, bool) else text
-
-
-def _job_token(key, value):
-    short = _SHORT_VALUES.get(value, value)
-    if key in _JOB_PREFIXES:
-        return f"{_JOB_PREFIXES[key]}{short}"
-    return f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={short}"
-
-
-def _sweep_part(key, values):
-    label = _SWEEP_LABELS.get(key, key.rsplit(".", 1)[-1])
-    if values is None:
-        return f"{label} searched"
-    if key == "layer":
-        return " vs ".join(values)
-    shown = [_SHORT_VALUES.get(v, v) for v in values[:_MAX_LISTED_VALUES]]
-    more = f",…(+{len(values) - _MAX_LISTED_VALUES})" if len(values) > _MAX_LISTED_VALUES else ""
-    return f"{label} {','.join(shown)}{more}"

@@ -57,15 +57,6 @@ def log_job_artifacts(cfg, overrides, model):
     mlflow.log_text("\n".join(lines), "model_summary.txt")
 
 
-def model_requirements():
-    version = importlib.metadata.version
-    try:
-        tensorflow = f"tensorflow-cpu=={version('tensorflow-cpu')}"
-    except importlib.metadata.PackageNotFoundError:
-        tensorflow = f"tensorflow=={version('tensorflow')}"
-    return [tensorflow, *(f"{name}=={version(name)}" for name in ("keras", "numpy", "mlflow"))]
-
-
 def model_name(cfg):
     """Layer, width, depth, activation, quantization: `custom-u64-d2-relu`, `stock-u64-d2-int8`."""
     quantize = [cfg.quantize.value] if cfg.quantize is not None else []
@@ -76,6 +67,11 @@ def model_name(cfg):
 def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
     """Logs a Keras model as `model_name(cfg)` with the metrics of `step`, `tags` and its sweep's
     `sweep_run_id` and `sweep_name`; the signature and requirements given, not inferred."""
+    version, packages = importlib.metadata.version, ("keras", "numpy", "mlflow")
+    try:
+        tensorflow = f"tensorflow-cpu=={version('tensorflow-cpu')}"
+    except importlib.metadata.PackageNotFoundError:
+        tensorflow = f"tensorflow=={version('tensorflow')}"
     parent = mlflow.active_run().data.tags.get(MLFLOW_PARENT_RUN_ID)
     if parent is not None:
         tags = {**tags, "sweep_run_id": parent, "sweep_name": mlflow.get_run(parent).info.run_name}
@@ -86,7 +82,7 @@ def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
         flavor_name="keras",
         keras_model=model,
         signature=infer_signature(sample_inputs, sample_outputs),
-        pip_requirements=model_requirements(),
+        pip_requirements=[tensorflow, *(f"{name}=={version(name)}" for name in packages)],
         step=step,
         tags=tags,
     )
@@ -107,11 +103,10 @@ def remove_unfinished_models(run_id):
 def job_identity(cfg, overrides, parent_run_id):
     """`(run_name, tags)` of a job: named by its values of the keys its sweep varies, else as a
     single job; tagged with its overrides and `sweep.<key>` values."""
-    swept = ""
-    if parent_run_id is not None:
-        swept = mlflow.get_run(parent_run_id).data.tags.get(names.SWEPT_KEYS_TAG, "")
-    values = names.job_values(overrides, [key for key in swept.split(",") if key])
+    parent = mlflow.get_run(parent_run_id).data.tags if parent_run_id is not None else {}
+    swept = [key for key in parent.get(names.SWEPT_KEYS_TAG, "").split(",") if key]
+    values = names.job_values(overrides, swept)
     tags = {names.OVERRIDES_TAG: " ".join(overrides)}
     if not values:
         return names.single_job_name(cfg.layer.name, overrides), tags
-    return names.job_name(values), {**tags, **names.job_tags(values)}
+    return names.job_name(values), tags | {f"sweep.{key}": value for key, value in values.items()}

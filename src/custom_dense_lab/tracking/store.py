@@ -1,7 +1,8 @@
 """The tracking store, checked in one line and seconds before any job (MLflow itself retries an
-unreachable server or database for minutes), then its experiment opened."""
+unreachable server or database for minutes), then its experiment opened; a retry said in a line."""
 
 import contextlib
+import logging
 import os
 import pathlib
 import shutil
@@ -13,6 +14,7 @@ import urllib.parse
 import filelock
 import mlflow
 import requests
+from mlflow import environment_variables as env
 from mlflow.exceptions import MlflowException
 from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 
@@ -28,7 +30,7 @@ def use_store(tracking_uri, key="mlflow.tracking_uri"):
     """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check, a new
     SQLite store created one process at a time; returns the URI. Errors name `key`, where the URI
     came from, or `MLFLOW_TRACKING_URI`."""
-    if not tracking_uri and mlflow.environment_variables.MLFLOW_TRACKING_URI.defined:
+    if not tracking_uri and env.MLFLOW_TRACKING_URI.defined:
         key = "MLFLOW_TRACKING_URI"
     uri = tracking_uri or mlflow.get_tracking_uri()
     if urllib.parse.urlsplit(uri).scheme.partition("+")[0] not in _SCHEMES:
@@ -201,3 +203,24 @@ def create_store(database):
         os.replace(partial, database)
     except OSError:
         partial.unlink(missing_ok=True)
+
+
+def explain_http_retries():
+    """Rewrites urllib3's two-line warning of each retry of MLflow's requests in one short line."""
+    logging.getLogger("urllib3.connectionpool").addFilter(_retry_notice)
+
+
+def _retry_notice(record):
+    if record.msg == "Retrying (%r) after connection broken by '%r': %s" and "/mlflow" in str(
+        record.args[-1]
+    ):
+        retry, error, _ = record.args
+        retries = env.MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()
+        factor = env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get()
+        # urllib3 waits `factor * 2 ** (n - 1)`, at most 120 s, before the n-th retry but the first.
+        waits = sum(min(120.0, factor * 2 ** (n - 1)) for n in range(2, retries + 1))
+        refused = "Connection refused" in str(error) or "NewConnectionError" in repr(error)
+        cause = "connection refused" if refused else type(error).__name__
+        record.msg = "MLflow tracking server unreachable (%s): retry %d of %d, giving up about %.0f s after the first failure"
+        record.args = (cause, len(retry.history), retries, waits)
+    return True

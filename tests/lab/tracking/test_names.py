@@ -80,10 +80,6 @@ def test_job_values_keep_the_swept_keys_only_in_their_order():
         "model.activation": "tanh",
         "lr": "0.00123",
     }
-    assert names.job_tags({"layer": "stock", "model.units": "32"}) == {
-        "sweep.layer": "stock",
-        "sweep.model.units": "32",
-    }
 
 
 def test_a_single_job_is_named_by_its_layer_and_what_it_changes():
@@ -91,7 +87,7 @@ def test_a_single_job_is_named_by_its_layer_and_what_it_changes():
     overrides = ["layer=stock", "model.units=256", "trainer.epochs=30", "mlflow.log_model=false"]
     assert names.single_job_name("stock", overrides) == "stock u256 e30"
     long = names.single_job_name("custom", [f"model.kernel_initializer=x{'y' * 40}"])
-    assert len(long) == names.MAX_JOB_NAME and long.endswith("…")
+    assert len(long) <= names.MAX_JOB_NAME and long.startswith("custom #")
     on_jax = ["backend=jax", "trainer.jit_compile=false", "pair_timing.rounds=3"]
     assert names.single_job_name("custom", on_jax) == "custom jax jit:false"
 

@@ -1,11 +1,12 @@
-"""What a job records: its config as MLflow params."""
+"""What a job records: its config as MLflow params, its commit, its name and tags."""
 
 import subprocess
 
+import mlflow
 from helpers import REPO_ROOT, compose_config
 
-from custom_dense_lab.tracking import records
-from custom_dense_lab.training.devices import Placement
+from custom_dense_lab.tracking import names, records
+from custom_dense_lab.training.models import Placement
 
 
 def test_config_params_are_dotted_keys_without_targets_and_with_enum_names():
@@ -26,3 +27,16 @@ def test_the_commit_is_the_labs_own_code_whatever_folder_the_job_runs_in(tmp_pat
     tags = records.environment_tags("custom", placement, "cpu")
     assert tags["git_commit"] == head
     assert tags["git_dirty"] in ("true", "false")
+
+
+def test_a_sweeps_job_is_named_and_tagged_by_its_values_of_the_swept_keys(tracking):
+    with mlflow.start_run(tags={names.SWEPT_KEYS_TAG: "layer,model.units"}) as parent:
+        pass
+    overrides = ["model.units=32", "layer=stock", "trainer.epochs=2"]
+    name, tags = records.job_identity(None, overrides, parent.info.run_id)
+    assert name == "stock u32"
+    assert tags == {
+        names.OVERRIDES_TAG: "model.units=32 layer=stock trainer.epochs=2",
+        "sweep.layer": "stock",
+        "sweep.model.units": "32",
+    }
