@@ -50,7 +50,7 @@ def quiet_start(import_tensorflow=True):
             " pip install 'custom-dense[lab,tensorflow-cpu]' (or [lab,tensorflow] for a GPU)"
         ) from None
 
-    from custom_dense_lab.tracking.retries import explain_http_retries
+    from custom_dense_lab.tracking.store import explain_http_retries
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
