@@ -21,17 +21,15 @@ from matplotlib.figure import Figure
 
 from custom_dense import CustomDense
 from custom_dense_lab import arguments
-from custom_dense_lab.benchmark import pairs
-from custom_dense_lab.benchmark.timing import matmul_reference
+from custom_dense_lab.benchmark import timing
 from custom_dense_lab.errors import ConfigError, Interrupted
 from custom_dense_lab.process import signals
+from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.reports.stats import ratio_summary
 from custom_dense_lab.tracking import lifecycle, records
-from custom_dense_lab.training.devices import resolve_device
-from custom_dense_lab.training.models import build_mlp, training_matmul_flops
+from custom_dense_lab.training.models import build_mlp, resolve_device, training_matmul_flops
 
-INPUT_DIM, NUM_CLASSES = 784, 10  # MNIST-sized
-GRID = ("units", "depth", "batch_size")
+INPUT_DIM, NUM_CLASSES, GRID = 784, 10, ("units", "depth", "batch_size")  # MNIST-sized
 # The printed table: each header and its cell, formatted from a row of results.
 CELLS = {
     "config": "{config}",
@@ -59,23 +57,16 @@ TABLE_NOTES = (
 def grid_and_settings(args):
     """The configs to time (`units`, `depth`, `batch_size`, `name`, `shape`), and how: the
     preset, then the flags."""
-    preset = arguments.QUICK if args.quick else arguments.FULL
-    configs = [
-        SimpleNamespace(
-            units=units,
-            depth=depth,
-            batch_size=batch,
-            name=f"u{units}_d{depth}_b{batch}",
-            shape="-".join(map(str, (INPUT_DIM, *[units] * depth, NUM_CLASSES))),
+    preset, configs = arguments.QUICK if args.quick else arguments.FULL, []
+    for u, d, b in itertools.product(*(getattr(args, key) or preset[key] for key in GRID)):
+        shape = "-".join(map(str, (INPUT_DIM, *[u] * d, NUM_CLASSES)))
+        configs.append(
+            SimpleNamespace(units=u, depth=d, batch_size=b, name=f"u{u}_d{d}_b{b}", shape=shape)
         )
-        for units, depth, batch in itertools.product(*(getattr(args, k) or preset[k] for k in GRID))
-    ]
+    tensorflow = keras.config.backend() == "tensorflow"  # steps per execution: TensorFlow's only
     settings = SimpleNamespace(
         rounds=args.rounds or preset["rounds"],
-        # steps per execution: TensorFlow's only
-        steps_per_execution=args.steps_per_execution
-        if keras.config.backend() == "tensorflow"
-        else 1,
+        steps_per_execution=args.steps_per_execution if tensorflow else 1,
         seconds_per_sample=args.seconds_per_sample or preset["seconds"],
         jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile],
         seed=0,
@@ -84,10 +75,8 @@ def grid_and_settings(args):
 
 
 def run_bench(args, experiment_id):
-    """Times the grid of `args` in a new run, prints the table and logs it.
-
-    Exits 2 where the device cannot be used; 130 or 143 after a stop signal, its run KILLED.
-    """
+    """Times the grid of `args` in a new run, prints the table and logs it; exits 2 where the
+    device cannot be used, 130 or 143 after a stop signal (its run KILLED)."""
     configs, settings = grid_and_settings(args)
     try:
         placement = resolve_device(args.device)
@@ -95,11 +84,43 @@ def run_bench(args, experiment_id):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     signals.raise_on_stop_signals()
-    started = time.perf_counter()
+    started, backend = time.perf_counter(), keras.config.backend()
     try:
         run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
+        tags = records.environment_tags("custom,stock", placement, placement.kind)
+        mlflow.set_tags({"kind": "bench", **tags})
+        grid = {k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in GRID}
+        machine = {"device": args.device, "backend": backend, "quick": args.quick}
+        mlflow.log_params({**grid, **vars(settings), **machine})
+        where = f"{placement.name} ({placement.kind}), Keras backend {backend}"
+        print(f"Timing {len(configs)} configs on {where}", flush=True)
+        rows = []
         with keras.device(placement.spec), signals.stops_at_checkpoints():
-            _bench(configs, settings, args, placement)
+            reference = timing.matmul_reference()
+            for index, config in enumerate(configs, start=1):
+                print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
+                rows.append(measure(config, settings, reference))
+        results = pd.DataFrame(rows)
+        cells = {title: [cell.format(**row) for row in rows] for title, cell in CELLS.items()}
+        table = "\n".join([pd.DataFrame(cells).to_string(index=False), *TABLE_NOTES])
+        print(table)
+        metrics = {
+            f"{row['config']}.{k}": v
+            for row in rows
+            for k, v in row.items()
+            if isinstance(v, float)
+        }
+        metrics |= {f"median_{m}_ratio": results[f"{m}_ratio"].median() for m in timing.MEASURES}
+        metrics["matmul_peak_gflops"] = results["peak_gflops"].median()
+        metrics["max_train_peak_fraction"] = results["train_peak_fraction_custom"].max()
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_text(table + "\n", "bench.txt")
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = args.output_dir or Path(scratch)
+            results.to_csv(folder / "bench.csv", index=False)
+            plot(results).savefig(folder / "bench.png", dpi=110)
+            for name in ("bench.csv", "bench.png"):
+                mlflow.log_artifact(str(folder / name))
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
         mlflow.end_run()
     except (Interrupted, KeyboardInterrupt) as stop:
@@ -130,31 +151,26 @@ def measure(config, settings, reference):
         model = build_mlp(dense, (INPUT_DIM,), NUM_CLASSES, config.units, config.depth)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
+            loss="sparse_categorical_crossentropy",
             steps_per_execution=settings.steps_per_execution,
             jit_compile=settings.jit_compile,
         )
         return model
 
-    models = pairs.paired_models(build, settings.seed)
-    clock = pairs.pair_clock(
-        models,
-        pairs.training_data(x, y),
-        x,
-        settings.seconds_per_sample,
-        pairs.MEASURES,
-        reference[0],
+    models = timing.paired_models(build, settings.seed)
+    timed = timing.pair_clock(
+        models, x, y, settings.seconds_per_sample, timing.MEASURES, reference[0]
     )
-    seconds = clock(settings.rounds)
+    seconds = timed(settings.rounds)
     peak = float(np.median(reference[1] / np.asarray(seconds["train_step"]["reference"]) / 1e9))
     row = {"config": config.name, "mlp": config.shape, "batch_size": config.batch_size}
     row["peak_gflops"] = peak
-    for name in pairs.MEASURES:
-        row |= {f"{name}_ms_{k}": float(np.median(seconds[name][k]) * 1e3) for k in pairs.LAYERS}
+    for name in timing.MEASURES:
+        row |= {f"{name}_ms_{k}": float(np.median(seconds[name][k]) * 1e3) for k in LAYERS}
         summary = ratio_summary(seconds[name]["custom"], seconds[name]["stock"])
         row |= {f"{name}_{key}": value for key, value in summary.items()}
     flops = training_matmul_flops(models["custom"], config.batch_size)
-    for layer in pairs.LAYERS:
+    for layer in LAYERS:
         row[f"train_gflops_{layer}"] = gflops = flops / row[f"train_step_ms_{layer}"] / 1e6
         row[f"train_peak_fraction_{layer}"] = gflops / peak
     return row
@@ -164,63 +180,24 @@ def plot(results):
     """Each measure's ratio with its 95% interval; training GFLOP/s against the matmul peak."""
     figure = Figure(figsize=(max(7, 0.9 * len(results) + 3), 8))
     ratio_axis, gflops_axis = figure.subplots(2, 1, sharex=True)
-    positions = np.arange(len(results))
+    at = np.arange(len(results))
     titles = ("training step", "batched inference", "single-sample inference")
     for offset, marker, name, title in zip(
-        (-0.2, 0, 0.2), "os^", pairs.MEASURES, titles, strict=True
+        (-0.2, 0, 0.2), "os^", timing.MEASURES, titles, strict=True
     ):
         ratio = results[f"{name}_ratio"]
         errors = [ratio - results[f"{name}_ci_low"], results[f"{name}_ci_high"] - ratio]
-        ratio_axis.errorbar(positions + offset, ratio, errors, fmt=marker, capsize=3, label=title)
+        ratio_axis.errorbar(at + offset, ratio, errors, fmt=marker, capsize=3, label=title)
     ratio_axis.axhline(1.0, color="black", linewidth=0.8)
     ratio_axis.axhspan(0.98, 1.02, color="grey", alpha=0.15, label="1.00 ± 0.02")
-    ratio_axis.set_ylabel("custom / stock time")
-    ratio_axis.set_title("CustomDense against Dense: median ratio, 95% bootstrap interval")
+    title = "CustomDense against Dense: median ratio, 95% bootstrap interval"
+    ratio_axis.set(ylabel="custom / stock time", title=title)
     for offset, layer in ((-0.175, "custom"), (0.175, "stock")):
-        gflops_axis.bar(positions + offset, results[f"train_gflops_{layer}"], 0.35, label=layer)
-    gflops_axis.plot(positions, results["peak_gflops"], "r_", markersize=20, label="matmul peak")
+        gflops_axis.bar(at + offset, results[f"train_gflops_{layer}"], 0.35, label=layer)
+    gflops_axis.plot(at, results["peak_gflops"], "r_", markersize=20, label="matmul peak")
     gflops_axis.set_ylabel("training GFLOP/s")
-    gflops_axis.set_xticks(positions, results["config"], rotation=30, ha="right")
+    gflops_axis.set_xticks(at, results["config"], rotation=30, ha="right")
     for axis in (ratio_axis, gflops_axis):
         axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     return figure
-
-
-def _bench(configs, settings, args, placement):
-    mlflow.set_tags(
-        {"kind": "bench", **records.environment_tags("custom,stock", placement, placement.kind)}
-    )
-    grid = {k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in GRID}
-    backend = keras.config.backend()
-    mlflow.log_params(
-        {**grid, **vars(settings), "device": args.device, "backend": backend, "quick": args.quick}
-    )
-    reference = matmul_reference()
-    print(
-        f"Timing {len(configs)} configs on {placement.name} ({placement.kind}), Keras backend {backend}",
-        flush=True,
-    )
-    rows = []
-    for index, config in enumerate(configs, start=1):
-        print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
-        rows.append(measure(config, settings, reference))
-    results = pd.DataFrame(rows)
-    cells = {title: [cell.format(**row) for row in rows] for title, cell in CELLS.items()}
-    table = "\n".join([pd.DataFrame(cells).to_string(index=False), *TABLE_NOTES])
-    print(table)
-    metrics = {
-        "matmul_peak_gflops": float(results["peak_gflops"].median()),
-        **{f"median_{m}_ratio": float(results[f"{m}_ratio"].median()) for m in pairs.MEASURES},
-        "max_train_peak_fraction": float(results["train_peak_fraction_custom"].max()),
-    }
-    for row in rows:
-        metrics.update({f"{row['config']}.{k}": v for k, v in row.items() if isinstance(v, float)})
-    mlflow.log_metrics(metrics)
-    mlflow.log_text(table + "\n", "bench.txt")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = args.output_dir or Path(scratch)
-        results.to_csv(folder / "bench.csv", index=False)
-        plot(results).savefig(folder / "bench.png", dpi=110)
-        for name in ("bench.csv", "bench.png"):
-            mlflow.log_artifact(str(folder / name))

@@ -17,7 +17,7 @@ class PairedTimingCallback(Callback):
         parent = os.environ.get(PARENT_RUN_ENV)
         # Hydra calls this as a sweep stops, too; TensorFlow loads here, not in every job.
         if parent and config.pair_timing.rounds and sys.exc_info()[1] is None:
-            from custom_dense_lab.benchmark.pairs import time_sweep_pairs
+            from custom_dense_lab.benchmark.timing import time_sweep_pairs
 
             with signals.stops_at_checkpoints():
                 time_sweep_pairs(parent, config.pair_timing)

@@ -1,12 +1,29 @@
-"""The one timing engine: calls compiled as each backend compiles, waited for, timed in turns."""
+"""The one timing engine (docs/architecture.md): each backend's compiled calls timed in turns,
+a custom/stock pair's clock, and a sweep's speed verdict, timed until it holds."""
 
+import json
 import time
 import weakref
 
 import keras
+import mlflow
 import numpy as np
+from omegaconf import OmegaConf
 
-from custom_dense_lab.process.signals import raise_if_stopped
+from custom_dense_lab.data import load_dataset
+from custom_dense_lab.process import backends, signals
+from custom_dense_lab.process.job_settings import job_settings
+from custom_dense_lab.reports import paired
+from custom_dense_lab.reports.runs import LAYERS, child_runs, pair_labels, pair_runs
+from custom_dense_lab.tracking import lifecycle
+from custom_dense_lab.training.models import job_model, resolve_device
+
+# What a round times: a training step, a forward pass of a batch, one of a single example.
+MEASURES = ("train_step", "infer_batch", "infer_single")
+SWEEP_MEASURES = ("train_step", "infer_single")  # behind the sweep report's two ratios
+# The models this process's jobs trained through, by run id, while they live; the sweep's
+# pairs' clocks, from one pass to the next.
+kept, _clocks = {}, {}
 
 
 def compiled_forward(model, example_shape):
@@ -40,15 +57,18 @@ def forward_call(forward, batch):
     return lambda: keras.ops.convert_to_numpy(forward(inputs))
 
 
-def train_step_call(model, data):
-    """`(call, steps per call)`: on TensorFlow the traced train function over `data`, a repeated
-    `tf.data` batch; elsewhere `train_on_batch` of `data`, a numpy `(x, y)`."""
+def train_step_call(model, x, y):
+    """`(call, steps per call)`: on TensorFlow the traced train function over a repeated batch
+    of unknown size, as the jobs' pipelines give it, so that a job's traced function runs it as
+    is; elsewhere `train_on_batch`."""
     if keras.config.backend() != "tensorflow":
-        return (lambda: model.train_on_batch(*data)), 1
+        return (lambda: model.train_on_batch(x, y)), 1
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).repeat()
     if model.train_function is None:
         model.fit(data, epochs=1, steps_per_epoch=model.steps_per_execution, verbose=0)
-    iterator = iter(data)
-    steps = model.steps_per_execution
+    iterator, steps = iter(data), model.steps_per_execution
     return (lambda: keras.ops.convert_to_numpy(model.train_function(iterator)["loss"])), steps
 
 
@@ -57,7 +77,7 @@ def interleaved(calls, rounds, counts=None, first=0):
     `first`; each sample of `counts[name]` calls follows an untimed call of its own."""
     seconds = {name: [] for name in calls}
     for index in range(first, first + rounds):
-        raise_if_stopped()
+        signals.raise_if_stopped()
         for name in list(calls)[:: 1 if index % 2 == 0 else -1]:
             count = counts[name] if counts else 1
             calls[name]()
@@ -66,18 +86,6 @@ def interleaved(calls, rounds, counts=None, first=0):
                 calls[name]()
             seconds[name].append((time.perf_counter() - started) / count)
     return {name: np.asarray(times) for name, times in seconds.items()}
-
-
-def warmed_counts(calls, seconds):
-    """Warms every call up; `{name: calls per sample}`, about `seconds` from one timed call."""
-    counts = {}
-    for name, call in calls.items():
-        for _ in range(3):
-            call()
-        started = time.perf_counter()
-        call()
-        counts[name] = max(1, round(seconds / max(time.perf_counter() - started, 1e-6)))
-    return counts
 
 
 def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
@@ -112,3 +120,142 @@ def matmul_reference(n=2048):
 
         matmul = jax.jit(keras.ops.matmul)
     return (lambda: keras.ops.convert_to_numpy(matmul(a, a))), 2.0 * n**3
+
+
+def paired_models(build, seed):
+    """`{layer: build(layer)}` under `seed`, the stock model given the custom one's weights."""
+    models = {}
+    for layer in LAYERS:
+        keras.utils.set_random_seed(seed)
+        models[layer] = build(layer)
+    models["stock"].set_weights(models["custom"].get_weights())
+    return models
+
+
+def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
+    """A function of `rounds` that times that many more rounds of the `measures` of `models`
+    (`paired_models`) on numpy `(x, y)` in turns, as many calls per sample for both (a
+    `reference` call between their training steps); it returns all the rounds so far,
+    `{measure: {name: [seconds per step or call]}}`."""
+    forwards = {layer: compiled_forward(m, x.shape[1:]) for layer, m in models.items()}
+    plan, seconds = {}, {}
+    for measure in measures:
+        calls, steps, counts = {}, {}, {}
+        for layer in LAYERS:
+            if measure == "train_step":
+                calls[layer], steps[layer] = train_step_call(models[layer], x, y)
+            else:
+                calls[layer] = forward_call(
+                    forwards[layer], x[:1] if measure == "infer_single" else x
+                )
+        if measure == "train_step" and reference is not None:
+            calls = {"custom": calls["custom"], "reference": reference, **calls}
+        for name, call in calls.items():  # warmed up, and as many calls as take the seconds
+            for _ in range(3):
+                call()
+            started = time.perf_counter()
+            call()
+            counts[name] = max(1, round(seconds_per_sample / (time.perf_counter() - started)))
+        plan[measure] = calls, counts | {"stock": counts["custom"]}, steps
+        seconds[measure] = {name: [] for name in calls}
+
+    def time_more(rounds):
+        for measure, (calls, counts, steps) in plan.items():
+            first = len(seconds[measure]["custom"])
+            for name, s in interleaved(calls, rounds, counts, first).items():
+                seconds[measure][name] += (s / steps.get(name, 1)).tolist()
+        return seconds
+
+    return time_more
+
+
+def keep(run_id, model, x, y):
+    """Keeps, while it lives, the model the job `run_id` trained through, with a numpy batch
+    `(x, y)`, for its pair's timing at the sweep's end."""
+    kept[run_id] = (weakref.ref(model), x, y)
+    weakref.finalize(model, kept.pop, run_id, None)
+
+
+def time_sweep_pairs(parent_run_id, settings):
+    """Times every finished pair of a sweep by its `pair_timing` settings, pass after pass until
+    the pooled interval is within the target; logs the figures on its parent."""
+    found = pair_runs(child_runs(parent_run_id))
+    if found.empty:
+        return
+    started, uri = time.perf_counter(), mlflow.get_tracking_uri()
+    entries = found[["run_id_custom", "run_id_stock"]].to_dict("records")
+    rounds, done, stopped_by = settings.rounds, 0, None
+    try:
+        while stopped_by is None:
+            for entry in (e for e in entries if "not_timed" not in e):
+                run_ids = (entry["run_id_custom"], entry["run_id_stock"])
+                backend = mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow")
+                args = (uri, run_ids, rounds, settings.seconds_per_sample)
+                try:
+                    entry["seconds"] = backends.run_in_backend(backend, time_pair, *args)
+                except Exception as error:
+                    entry.pop("seconds", None)
+                    entry["not_timed"] = lifecycle.describe_error(error)
+            done += rounds
+            timed = [e for e in entries if "seconds" in e]
+            pooled = paired.pooled(timed, "train_step") if timed else {}
+            spread = (abs(pooled[k] - pooled["ratio"]) for k in ("ci_low", "ci_high") if timed)
+            if max(spread, default=0) <= settings.target:
+                stopped_by = "target"
+            elif done >= settings.max_rounds:
+                stopped_by = "max_rounds"
+            rounds = min(2, settings.max_rounds - done)
+    finally:
+        _clocks.clear()
+        kept.clear()
+    wall_s = time.perf_counter() - started
+    for number, (label, entry) in enumerate(zip(pair_labels(found), entries, strict=True), 1):
+        figures = paired.pair_figures(entry)
+        outcome = (
+            f"not timed here ({entry['not_timed']}); the report shows its jobs' own figures"
+            if "not_timed" in entry
+            else f"custom / stock step time {figures['step_time_ratio']:.3f}, "
+            f"latency {figures['infer_latency_ratio']:.3f}"
+        )
+        print(f"paired timing {number}/{len(entries)} [{label}]: {outcome}", flush=True)
+    if timed:
+        print(
+            f"paired timing: {done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled "
+            f"step-time ratio {pooled['ratio']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}]",
+            flush=True,
+        )
+    document = {"rounds": done, "max_rounds": settings.max_rounds, "wall_s": wall_s}
+    document |= {"target_half_width": settings.target, "stopped_by": stopped_by}
+    document |= {"seconds_per_sample": settings.seconds_per_sample, "pairs": entries}
+    mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
+
+
+def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
+    """`{measure: {layer: [seconds]}}` of a pair after `rounds` more rounds, with the precision,
+    determinism and device its jobs ran with, from the models they trained through where this
+    process keeps them, else built again from their logged configs."""
+    if run_ids not in _clocks:
+        mlflow.set_tracking_uri(tracking_uri)
+        configs = {
+            layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml"))
+            for layer, run_id in zip(LAYERS, run_ids, strict=True)
+        }
+        cfg, tags = configs["custom"], mlflow.get_run(run_ids[0]).data.tags
+        device = resolve_device(tags.get("device", cfg.device.name)).spec
+        settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
+        with job_settings(*settings), keras.device(device):
+            if all(run_id in kept for run_id in run_ids):
+                (custom, x, y), (stock, _, _) = (kept[run_id] for run_id in run_ids)
+                models = {"custom": custom(), "stock": stock()}
+            else:
+                keras.backend.clear_session(free_memory=False)
+                bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
+                x, y = bundle.examples("train", cfg.trainer.batch_size)
+                shape, classes = bundle.input_shape, bundle.num_classes
+                build = lambda layer: job_model(configs[layer], shape, classes)  # noqa: E731
+                models = paired_models(build, cfg.seed)
+            clock = pair_clock(models, x, y, seconds_per_sample, SWEEP_MEASURES)
+        _clocks[run_ids] = (clock, settings, device)
+    clock, settings, device = _clocks[run_ids]
+    with job_settings(*settings), keras.device(device):
+        return clock(rounds)

@@ -12,15 +12,14 @@ import numpy as np
 from mlflow.entities import Metric
 
 from custom_dense_lab import errors
-from custom_dense_lab.benchmark import pairs, timing
-from custom_dense_lab.config.validation import validate_config
+from custom_dense_lab.benchmark import timing
+from custom_dense_lab.config.validation import validate_keras_names, validate_values
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process import signals
 from custom_dense_lab.process.job_settings import job_settings
 from custom_dense_lab.tracking import disk, lifecycle, records, store, ui
 from custom_dense_lab.training import models
-from custom_dense_lab.training.devices import device_kind_of, resolve_device
 
 EXPECTED = (errors.ConfigError, errors.DatasetUnavailableError, errors.TrainingDivergedError)
 SHOWN = {"test_accuracy": 4, "quantized_test_accuracy": 4, "step_time_ms": 3, "overhead_s": 2}
@@ -98,7 +97,8 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     try:
         with lifecycle.heartbeat(run.info.run_id):
             mlflow.log_params(records.config_params(cfg))
-            validate_config(cfg)
+            validate_values(cfg)
+            validate_keras_names(cfg)
             with signals.stops_at_checkpoints():
                 metrics = _train_and_measure(cfg, overrides, in_sweep, started, run_tags)
     except (errors.Interrupted, KeyboardInterrupt, Exception) as error:
@@ -134,10 +134,10 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
     def lap(phase):  # each phase's wall time, from the end of the one before
         marks.append(time.perf_counter())
         phases[phase] = marks[-1] - marks[-2]
+        signals.raise_if_stopped()
 
     lap("overhead_setup_s")
-    placement = resolve_device(cfg.device.name)
-    reuse = process_reuse.for_job(trainer.reuse)
+    placement, reuse = models.resolve_device(cfg.device.name), process_reuse.for_job(trainer.reuse)
     with job_settings(trainer.precision.value, trainer.deterministic):
         # Seeded twice: tf.data's shuffle combines the global seed with its own, and preparing
         # a dataset may draw from Python's random, which the initializers draw from next.
@@ -145,23 +145,19 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
         bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, reuse)
         log_dataset_inputs(bundle)
         lap("overhead_data_s")
-        signals.raise_if_stopped()
         with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = models.job_model(cfg, bundle.input_shape, bundle.num_classes)
             # Trains through the compiled model of an earlier job of this graph, if any.
             key = models.graph_key(cfg, (bundle.train.element_spec, bundle.num_classes))
             compiled = models.compiled_model_for(model, key, bundle.examples("train", 2), reuse)
-            tags = records.environment_tags(
-                cfg.layer.name, placement, device_kind_of(model.weights[0])
-            )
+            device = str(model.weights[0].value.device).lower()  # where the layers' ops run
+            kind = "gpu" if "gpu" in device or "cuda" in device else "cpu"
+            tags = records.environment_tags(cfg.layer.name, placement, kind)
             mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
             lap("overhead_build_s")
-            signals.raise_if_stopped()
-
-            epochs = EpochMetricsLogger()
-            verbose = trainer.verbose.value  # -1: a progress bar on a terminal, outside sweeps
-            try:
+            epochs, verbose = EpochMetricsLogger(), trainer.verbose.value
+            try:  # verbose -1: a progress bar on a terminal, outside sweeps
                 history = compiled.fit(
                     bundle.train,
                     validation_data=bundle.validation,
@@ -176,41 +172,35 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
             models.copy_state(compiled, model)
             test = compiled.evaluate(bundle.test, return_dict=True, verbose=0, callbacks=[epochs])
             lap("overhead_evaluate_s")
-
             # The job ships the quantized model where it asks for one, timed with the float one.
-            sample, _ = bundle.examples("test", 256)
-            shipped, quantized = model, {}
+            sample, shipped, quantized = bundle.examples("test", 256)[0], model, {}
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
                 shipped = models.quantized_copy(model, cfg.quantize.value, calibration, batch_size)
-            forwards = [
-                reuse.get(
-                    "forward passes", m, lambda m=m: timing.compiled_forward(m, sample.shape[1:])
-                )
-                for m in [compiled, *([shipped] if shipped is not model else [])]
-            ]
+            forward = lambda m: timing.compiled_forward(m, sample.shape[1:])  # noqa: E731
+            timed = [compiled, *([shipped] if shipped is not model else [])]
+            forwards = [reuse.get("forward passes", m, lambda m=m: forward(m)) for m in timed]
             inference, *timings = timing.inference_timings(forwards, sample)
             if timings:
                 test_q = shipped.evaluate(bundle.test, return_dict=True, verbose=0)
                 figures = {"test_loss": test_q["loss"], "test_accuracy": test_q["accuracy"]}
                 figures |= {**timings[0], "model_size_bytes": models.size_bytes(shipped)}
-                quantized = {
-                    f"quantized_{k}": float(v) for k, v in figures.items() if np.isfinite(v)
-                }
-            run_id = mlflow.active_run().info.run_id
-            pairs.keep(run_id, compiled, bundle.examples("train", batch_size), sample[:batch_size])
+                quantized = {f"quantized_{k}": v for k, v in figures.items() if np.isfinite(v)}
+            timing.keep(
+                mlflow.active_run().info.run_id, compiled, *bundle.examples("train", batch_size)
+            )
             lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
     metrics = {
-        "test_loss": float(test["loss"]),
-        "test_accuracy": float(test["accuracy"]),
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
         "fit_time_s": phases.pop("fit"),
         "first_epoch_time_s": epochs.epoch_times[0],
         "train_throughput_sps": bundle.sizes["train"] * len(steady_epochs) / sum(steady_epochs),
         **inference,
-        "param_count": float(model.count_params()),
-        "model_size_bytes": float(models.size_bytes(model)),
+        "param_count": model.count_params(),
+        "model_size_bytes": models.size_bytes(model),
         **quantized,
     }
     # The median step after the first epoch, else after the first step (which traces).
@@ -222,18 +212,15 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
         metrics.update(step_time_ms=step_s * 1000.0, train_gflops=flops / step_s / 1e9)
     records.log_job_artifacts(cfg, overrides, model)
     lap("overhead_artifacts_s")
-    signals.raise_if_stopped()
-
     model_id = None
     if cfg.mlflow.log_model:
         outputs = timing.forward_call(forwards[-1], sample[:4])()
         logged = models.loadable(shipped, cfg.quantize and cfg.quantize.value)
-        last_epoch = len(epochs.epoch_times) - 1
-        model_id = records.log_model(
-            logged, cfg, sample[:4], outputs, last_epoch, run_tags
-        ).model_id
-    lap("overhead_log_model_s")
-    overhead = time.perf_counter() - started - metrics["fit_time_s"]
+        step = len(epochs.epoch_times) - 1
+        model_id = records.log_model(logged, cfg, sample[:4], outputs, step, run_tags).model_id
+    phases["overhead_log_model_s"] = time.perf_counter() - marks[-1]
+    metrics = {k: float(v) for k, v in metrics.items()}
+    metrics["overhead_s"] = time.perf_counter() - started - metrics["fit_time_s"]
     # Linked to the model, so that the Models page shows the final figures.
-    mlflow.log_metrics({**metrics, **phases, "overhead_s": overhead}, model_id=model_id)
-    return {**metrics, "overhead_s": overhead, "val_accuracy": history.history["val_accuracy"][-1]}
+    mlflow.log_metrics({**metrics, **phases}, model_id=model_id)
+    return {**metrics, "val_accuracy": history.history["val_accuracy"][-1]}

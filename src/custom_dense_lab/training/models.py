@@ -1,7 +1,12 @@
-"""The MLP every job trains (CustomDense or stock Dense), its FLOPs, the compiled model the jobs
-of one graph share, and its quantized copy."""
+"""A job's model: the MLP (CustomDense or stock Dense) on its device, its FLOPs, the compiled
+model the jobs of one graph share, its quantized copy."""
 
+import contextlib
 import json
+import platform
+import re
+from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -9,6 +14,7 @@ from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
 from omegaconf import OmegaConf
 
 from custom_dense import convert, quantize_model
+from custom_dense_lab.errors import ConfigError
 
 # Every config the lab instantiates is its user's own (docs/install.md): any `_target_` is built.
 TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
@@ -19,23 +25,62 @@ CALIBRATED = {
 }
 
 
+class Placement(NamedTuple):
+    """`spec` for `keras.device`: `"gpu:0"` or `"cpu"` (PyTorch would copy a variable placed on
+    `cpu:0` at every step); `name`, the GPU's or the CPU's."""
+
+    kind: str
+    spec: str
+    name: str
+
+
+def resolve_device(requested):
+    """The `Placement` of `device=auto|cpu|gpu` on the active Keras backend (auto: the first
+    GPU, else the CPU)."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        found = tf.config.list_physical_devices("GPU")
+        gpus = [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in found
+        ]
+    elif backend == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    else:
+        import torch
+
+        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    if requested == "gpu" and not gpus:
+        accepted = (
+            f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
+        )
+        raise ConfigError("device", "gpu", accepted)
+    if requested != "cpu" and gpus:
+        return Placement("gpu", "gpu:0", gpus[0])
+    name = platform.machine()
+    with contextlib.suppress(OSError, TypeError):  # no /proc/cpuinfo, or no model name in it
+        name = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)[1]
+    return Placement("cpu", "cpu", name.strip())
+
+
 def build_mlp(
     dense_class, input_shape, num_classes, units, depth, activation="relu", name="mlp", **settings
 ):
     """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer; `settings`
     (initializers, `use_bias`) go to every dense layer."""
-    hidden = [
-        dense_class(units, activation=activation, name=f"hidden_{i + 1}", **settings)
-        for i in range(depth)
-    ]
-    output = dense_class(
-        num_classes, activation="softmax", dtype="float32", name="output", **settings
-    )
     layers = [
         keras.Input(tuple(input_shape), name="input_layer"),
         keras.layers.Flatten(name="flatten"),
     ]
-    return keras.Sequential([*layers, *hidden, output], name=name)
+    for i in range(depth):
+        layers.append(dense_class(units, activation=activation, name=f"hidden_{i + 1}", **settings))
+    output = dense_class(
+        num_classes, activation="softmax", dtype="float32", name="output", **settings
+    )
+    return keras.Sequential([*layers, output], name=name)
 
 
 def job_model(cfg, input_shape, num_classes):
@@ -67,8 +112,8 @@ def training_matmul_flops(model, batch_size):
 
 
 def graph_key(cfg, data_spec):
-    """What decides a job's compiled graph (`data_spec`: its data's element spec and classes):
-    everything but its seed and initial values."""
+    """What decides a job's compiled graph, all but its seed and initial values (`data_spec`:
+    its data's element spec and classes)."""
     model = {k: v for k, v in cfg.model.items() if not k.endswith("_initializer")}
     parts = [OmegaConf.to_container(cfg[k]) for k in ("layer", "optimizer", "device")]
     t = cfg.trainer
