@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_of, sqlite_uri, using_store
 
-from custom_dense_lab.benchmark import pairs as sweep_pairs
+from custom_dense_lab.benchmark import timing as sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
 from custom_dense_lab.errors import SweepNotFoundError
 from custom_dense_lab.reports import paired
