@@ -6,7 +6,7 @@ from hydra.errors import CompactHydraException
 
 
 class ConfigError(ValueError):
-    """A setting the project cannot use: one line naming the key, the value and what is accepted."""
+    """A setting the lab cannot use: one line naming the key, the value and what is accepted."""
 
     def __init__(self, key, value, accepted):
         self.key, self.value, self.accepted = key, value, accepted
@@ -17,7 +17,7 @@ class ConfigError(ValueError):
 
 
 class TrackingServerUnreachableError(ConfigError, CompactHydraException):
-    """No MLflow tracking server answers at the URI (Hydra prints it in one line)."""
+    """No MLflow server answers at the URI (Hydra prints it in one line)."""
 
 
 class SweepNotFoundError(LookupError):
@@ -25,11 +25,11 @@ class SweepNotFoundError(LookupError):
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A dataset neither prepared locally nor downloadable now."""
+    """A dataset neither prepared here nor downloadable now."""
 
 
 class TrainingDivergedError(RuntimeError):
-    """Training produced a NaN or infinite loss and was stopped."""
+    """A NaN or infinite loss stopped training."""
 
 
 class JobInterruptedError(RuntimeError):
@@ -37,24 +37,18 @@ class JobInterruptedError(RuntimeError):
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM: runs end KILLED. A `BaseException`, so `except Exception` lets it by."""
+    """SIGINT or SIGTERM: runs end KILLED (a `BaseException`: `except Exception` lets it by)."""
 
     def __init__(self, signum):
-        self.signum = signum
+        self.signum, self.exit_status = signum, 128 + signum  # the shell's status
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
     def __reduce__(self):
         return type(self), (self.signum,)
 
-    @property
-    def exit_status(self):
-        """The shell's status for the signal: 128 + its number."""
-        return 128 + self.signum
-
     @classmethod
     def from_exception(cls, stop):
-        """`stop` as an `Interrupted`; a `KeyboardInterrupt` is SIGINT."""
-        return stop if isinstance(stop, cls) else cls(signal.SIGINT)
+        return stop if isinstance(stop, cls) else cls(signal.SIGINT)  # KeyboardInterrupt: SIGINT
 
 
 class StorageFullError(BaseException):

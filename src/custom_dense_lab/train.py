@@ -1,6 +1,6 @@
 """`custom-dense-train [overrides]`: one training job, or a sweep with `-m`."""
 
-from custom_dense_lab.config.print_only import answer_print_only
+from custom_dense_lab.config.command_line import answer_print_only
 
 answer_print_only(__file__)  # `--help`, `--cfg job`, ...: at once, before TensorFlow loads
 
@@ -25,12 +25,11 @@ from omegaconf import OmegaConf
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
 from custom_dense_lab.config.compose import compose_command_line
-from custom_dense_lab.config.print_only import register_help_resolver
 from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.config.validation import validate_keras_names
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
-from custom_dense_lab.sweep import finish
+from custom_dense_lab.sweep.callback import finish_sweep
 from custom_dense_lab.tracking import disk, lifecycle, store
 
 AFTER_THE_WORK = "after the work had ended: every run keeps the state it ended in"
@@ -51,18 +50,25 @@ def main(argv=None):
 def _run(argv):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
-    register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
+    command_line.register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
+    register_schemas()
     sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
     os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
-    register_schemas()
-    configs = _check_command_line(args) if command_line.runs_jobs(args) else []
+    if not command_line.prints_only(parsed := command_line.read(args)):
+        try:
+            _check_command_line(args, parsed.multirun)
+        except ConfigError as error:  # one line; the run `mlflow run` opened for it ends FAILED
+            print(f"error: {error}", file=sys.stderr)
+            project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+            with contextlib.suppress(Exception):  # the store itself may be what it is about
+                if project_run and store.project_run_problem(project_run) is None:
+                    lifecycle.fail_run(project_run, str(error))
+            sys.exit(2)
+        except StorageFullError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
     from custom_dense_lab.training import task  # TensorFlow loads here, quietly
 
-    try:
-        for cfg in configs:
-            validate_keras_names(cfg)
-    except ConfigError as error:
-        _reject(error)
     # Hydra passes errors on instead of printing them: a full disk is said here, in one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # From here on a stop ends the open runs KILLED; until here it ended the process at once.
@@ -74,18 +80,19 @@ def _run(argv):
     except (Interrupted, KeyboardInterrupt) as stop:
         interrupted = Interrupted.from_exception(stop)
         with signals.stops_deferred():  # a second Ctrl-C must not cut the closing short
-            finish.finish_sweep(interrupted=interrupted)
+            finish_sweep(interrupted=interrupted)
         print(f"error: {interrupted}{task.state_of_finished_job()}", file=sys.stderr)
         sys.exit(interrupted.exit_status)
     except SystemExit as stop:
         if stop.code:
-            finish.finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
+            finish_sweep(abort_reason=f"the sweep stopped early (exit status {stop.code})")
         raise
     except (StorageFullError, Exception) as error:  # Hydra's one-line errors as Hydra prints them
         shown = isinstance(error, StorageFullError | CompactHydraException)
         said = error if shown else disk.storage_failure(error)
-        reason = said or lifecycle.describe_error(error)
-        finish.finish_sweep(abort_reason=f"the sweep stopped: {reason}")
+        finish_sweep(
+            abort_reason=f"the sweep stopped: {said or lifecycle.describe_error(error)}"
+        )
         if said is None:
             raise
         print(f"error: {said}", file=sys.stderr)
@@ -94,47 +101,32 @@ def _run(argv):
         signals.exit_on_stop_signals(AFTER_THE_WORK)
 
 
-def _check_command_line(args):
-    """The jobs' configs, Keras names still unchecked, once they and the store pass; else exits."""
-    try:
-        configs = compose_command_line(args, CONFIG_DIR)
-        key = "hydra.sweep.dir" if set(command_line.MULTIRUN_FLAGS) & set(args) else "hydra.run.dir"
-        folder = OmegaConf.select(configs[0], key)
-        if problem := disk.write_problem(folder):
-            raise ConfigError(key, folder, f"a folder this process can write ({problem})")
-        tracking = configs[0].mlflow
-        project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-        # A new store's artifact folder is checked before its Default experiment gets one, and
-        # the Keras names before the store is created (TensorFlow loads for them, quietly).
-        if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
-            store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
-            from custom_dense_lab.training import task  # noqa: F401
-
-            for cfg in configs:
-                validate_keras_names(cfg)
-        store.use_store(tracking.tracking_uri)
-        disk.check_free_space()
-        if project_run:
-            store.check_project_run(project_run)
-        else:
-            store.check_experiment(tracking.experiment_name)
-            store.check_artifact_location(tracking.experiment_name)
-    except ConfigError as error:
-        _reject(error)
-    except StorageFullError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
-    return configs
+def _check_command_line(args, multirun):
+    """Every job's config, the run folder, the store, then the Keras names (TensorFlow loads for
+    them): a new SQLite store is created only once they pass."""
+    configs = compose_command_line(args, CONFIG_DIR)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    if problem := disk.write_problem(folder := OmegaConf.select(configs[0], key)):
+        raise ConfigError(key, folder, f"a folder this process can write ({problem})")
+    tracking, project_run = configs[0].mlflow, mlflow.environment_variables.MLFLOW_RUN_ID.get()
+    if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
+        store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
+        _check_keras_names(configs)
+    store.use_store(tracking.tracking_uri)
+    disk.check_free_space()
+    if project_run:
+        store.check_project_run(project_run)
+    else:
+        store.check_experiment(tracking.experiment_name)
+        store.check_artifact_location(tracking.experiment_name)
+    _check_keras_names(configs)  # each distinct name once: at once where already checked
 
 
-def _reject(error):
-    """Prints one line, marks the run `mlflow run` opened for this program FAILED, exits 2."""
-    print(f"error: {error}", file=sys.stderr)
-    project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    with contextlib.suppress(Exception):  # the store itself may be what the error is about
-        if project_run and store.project_run_problem(project_run) is None:
-            lifecycle.fail_run(project_run, str(error))
-    sys.exit(2)
+def _check_keras_names(configs):
+    from custom_dense_lab.training import task  # noqa: F401  TensorFlow loads here, quietly
+
+    for cfg in configs:
+        validate_keras_names(cfg)
 
 
 if __name__ == "__main__":

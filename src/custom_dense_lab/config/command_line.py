@@ -1,15 +1,13 @@
-"""The command line of `custom-dense-train`, as users and MLproject pass it."""
+"""The command line of `custom-dense-train`, read with Hydra's own parsers; one that only prints
+(`--help`, `--cfg job`, ...) is answered at once, before TensorFlow loads."""
 
+import functools
 import shlex
+import string
+import sys
 
-MULTIRUN_FLAGS = ("-m", "--multirun")
-_CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
-_JOINED_CONFIG_DIR_FLAGS = ("--config-dir=", "-cd=")
-_VALUE_FLAGS = {*_CONFIG_DIR_FLAGS, "--config-path", "-cp", "--config-name", "-cn"}
-# Hydra's flags that print something and run no job; the first three also with `-m`.
-_HELP_FLAGS = {"--help", "-h", "--hydra-help"}
-_PRINT_ONLY_FLAGS = _HELP_FLAGS | {"--version", "--cfg", "-c", "--info", "-i"}
-_PRINT_ONLY_FLAGS |= {"--shell-completion", "-sc"}
+from custom_dense_lab.arguments import is_program
+from custom_dense_lab.config import CONFIG_DIR
 
 
 def expand_mlproject_parameter(args, flag):
@@ -17,42 +15,89 @@ def expand_mlproject_parameter(args, flag):
     return shlex.split(args[1]) if len(args) == 2 and args[0] == flag else list(args)
 
 
+def read(args):
+    """Hydra's reading of `args`: `.multirun`, `.config_dir`, `.overrides`, ...; a flag Hydra
+    does not have exits 2 with Hydra's usage."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_intermixed_args(args)
+
+
 def normalize(args):
-    """Expands `--overrides "a=1 b=2"`, and moves `-m` and `-cd DIR` before the overrides."""
+    """Expands `--overrides "a=1 b=2"`, and moves Hydra's flags before the overrides."""
     args = expand_mlproject_parameter(args, "--overrides")
-    front, rest = [], []
-    for arg, flag in _with_flags(args):
-        moved = arg in (*MULTIRUN_FLAGS, *_CONFIG_DIR_FLAGS) or flag in _CONFIG_DIR_FLAGS
-        (front if moved or arg.startswith(_JOINED_CONFIG_DIR_FLAGS) else rest).append(arg)
-    return [*front, *rest]
+    overrides, flags, taken = read(args).overrides, [], 0
+    for arg in args:
+        if taken < len(overrides) and arg == overrides[taken]:
+            taken += 1
+        else:
+            flags.append(arg)
+    return [*flags, *overrides]
 
 
-def print_only_with_multirun(args):
-    """The print-only flag given with `-m`, which Hydra refuses with a traceback, else `None`."""
-    printing = sorted((_PRINT_ONLY_FLAGS - _HELP_FLAGS) & set(args))
-    return printing[0] if printing and set(MULTIRUN_FLAGS) & set(args) else None
+def prints_only(parsed):
+    """The flag that prints and runs no job (`--help`, `--cfg`, `--info`, ...), else `None`."""
+    flags = ("help", "hydra_help", "cfg", "info", "shell_completion")
+    return next((f"--{flag.replace('_', '-')}" for flag in flags if vars(parsed)[flag]), None)
 
 
-def runs_jobs(args):
-    return not _PRINT_ONLY_FLAGS & set(args)
+@functools.cache
+def _overrides_parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
 
 
-def overrides_of(args):
-    """The overrides among the arguments (`key=value`, `~key`), in order."""
-    words = [arg for arg, flag in _with_flags(args) if not flag and not arg.startswith("-")]
-    return [arg for arg in words if "=" in arg or arg.startswith("~")]
+def parse(texts):
+    """Hydra's `Override`s of `texts`; raises `hydra.errors.OverrideParseException`."""
+    return _overrides_parser().parse_overrides(list(texts))
 
 
-def config_dirs(args):
-    """The folders `--config-dir DIR` (`-cd DIR`, `--config-dir=DIR`) adds, in order."""
-    return [
-        arg.partition("=")[2] if arg.startswith(_JOINED_CONFIG_DIR_FLAGS) else arg
-        for arg, flag in _with_flags(args)
-        if flag in _CONFIG_DIR_FLAGS or arg.startswith(_JOINED_CONFIG_DIR_FLAGS)
-    ]
+def answer_print_only(module_file):
+    """Answers a command line that only prints, and exits; returns for one that runs jobs."""
+    if not is_program("custom-dense-train", module_file):
+        return
+    args = normalize(sys.argv[1:])
+    if not (printing := prints_only(parsed := read(args))):
+        return
+    if parsed.multirun and "help" not in printing:  # Hydra refuses it with a traceback
+        why = f"({printing} prints and runs no job; -m runs a sweep)"
+        print(f"error: Invalid {printing} with -m: expected one of them {why}", file=sys.stderr)
+        raise SystemExit(2)
+    import hydra
+    from omegaconf import OmegaConf, open_dict
+
+    from custom_dense_lab.config.schema import register_schemas
+
+    args = [arg for arg in args if arg not in ("-m", "--multirun")]  # --help alike
+    register_schemas()
+    register_help_resolver()
+    if args in (["--help"], ["-h"]):  # Hydra's help lists every group, shown or not: slower
+        with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
+            cfg = hydra.compose("config", return_hydra_config=True)
+            template = string.Template(cfg.hydra.help.template)
+            with open_dict(cfg):
+                del cfg["hydra"]
+            print(template.substitute(CONFIG=OmegaConf.to_yaml(cfg)))
+            raise SystemExit(0)
+    sys.argv = [sys.argv[0], *args]
+    hydra.main(config_path=str(CONFIG_DIR), config_name="config")(lambda cfg: None)()
+    raise SystemExit(0)
 
 
-def _with_flags(args):
-    """Each argument with the flag whose value it is (`None` for the others)."""
-    flags = [None, *(arg if arg in _VALUE_FLAGS else None for arg in args)]
-    return zip(args, flags[: len(args)], strict=True)
+def register_help_resolver():
+    """`${custom_dense_config_groups:}` of the help template: each group's options, no schemas."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_resolver("custom_dense_config_groups", _config_groups, replace=True)
+
+
+def _config_groups():
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    groups = [group for group in loader.list_groups("") if group != "hydra"]
+    for group in groups:
+        groups += [f"{group}/{name}" for name in loader.list_groups(group)]
+    options = {g: [o for o in sorted(loader.get_group_options(g)) if o[0] != "_"] for g in groups}
+    return "\n".join(f"{g}: {', '.join(names)}" for g, names in sorted(options.items()) if names)

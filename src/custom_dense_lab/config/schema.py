@@ -1,17 +1,38 @@
-"""The types of the Hydra config: each key's type, and through Enums the values it accepts.
-
-The YAML files in `conf/` hold the values; a field without a default is required.
-"""
+"""The types of the Hydra config: each key's type, through Enums the values it accepts, and where a
+type cannot say it, a test (`accepts`). The YAML files in `conf/` hold the values."""
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+MAX_DEPTH = 512  # 1000 hidden layers reach Python's recursion limit when TensorFlow traces the step
+MAX_UNITS = 2**14  # a 16384 x 16384 float32 kernel weighs 1 GiB, before its gradient and slots
+MAX_SEED = 2**32 - 1
+MAX_ROUNDS = 1000
 Precision = enum.Enum("Precision", {n: n for n in ("float32", "mixed_float16", "mixed_bfloat16")})
 Backend = enum.Enum("Backend", {n: n for n in ("tensorflow", "jax", "torch")})
 Quantization = enum.Enum("Quantization", {n: n for n in ("int8", "int4", "float8", "gptq", "awq")})
 Verbosity = enum.Enum("Verbosity", {"auto": -1, "silent": 0, "progress_bar": 1, "one_line": 2})
+_JIT_COMPILE = ("auto", "true", "false")
+
+
+def accepts(words, test):
+    """A required field whose values pass `test`, said in `words` (`validation` checks it)."""
+    return field(metadata={"accepts": (words, test)})
+
+
+def integer(low, high=None):
+    words = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    return accepts(words, lambda value: low <= value and (high is None or value <= high))
+
+
+def _name_length(name):
+    return 0 < len(name.strip()) <= 500
+
+
+def fraction():
+    return accepts("a fraction strictly between 0 and 1", lambda value: 0 < value < 1)
 
 
 @dataclass
@@ -29,18 +50,18 @@ class DeviceConfig:
 class OptimizerConfig:
     _target_: str
     name: str
-    learning_rate: float
+    learning_rate: float = accepts("a number > 0", lambda value: value > 0)
 
 
 @dataclass
 class SGDConfig(OptimizerConfig):
-    momentum: float
+    momentum: float = accepts("a number in [0, 1)", lambda value: 0 <= value < 1)
 
 
 @dataclass
 class DatasetConfig:
     name: str
-    val_fraction: float
+    val_fraction: float = fraction()
 
 
 @dataclass
@@ -51,18 +72,18 @@ class TFDSDatasetConfig(DatasetConfig):
 
 @dataclass
 class SyntheticDatasetConfig(DatasetConfig):
-    n_samples: int
-    n_features: int
-    n_classes: int
-    test_fraction: float
+    n_samples: int  # enough for every class and split (`validation`)
+    n_features: int = integer(1)
+    n_classes: int = integer(2)  # at most 2**n_features
+    test_fraction: float = fraction()
 
 
 @dataclass
 class ModelConfig:
     _target_: str
-    units: int
-    depth: int
-    activation: str
+    units: int = integer(1, MAX_UNITS)
+    depth: int = integer(0, MAX_DEPTH)
+    activation: str  # a Keras name, as are the initializers (`validation`)
     kernel_initializer: str
     bias_initializer: str
     use_bias: bool
@@ -70,18 +91,20 @@ class ModelConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int
-    batch_size: int
+    epochs: int = integer(1)
+    batch_size: int = integer(1)
     precision: Precision
     deterministic: bool
     verbose: Verbosity
     reuse: bool
-    jit_compile: str  # "auto", "true" or "false": `true` on the command line arrives as a boolean
+    # A string, as `true` on the command line arrives as a boolean.
+    jit_compile: str = accepts("auto, true or false", lambda v: str(v).lower() in _JIT_COMPILE)
 
 
 @dataclass
 class MlflowConfig:
-    experiment_name: str
+    # MLflow's limit
+    experiment_name: str = accepts("a non-empty name of at most 500 characters", _name_length)
     tracking_uri: str | None
     log_model: bool
     register_model: bool
@@ -89,10 +112,13 @@ class MlflowConfig:
 
 @dataclass
 class PairTimingConfig:
-    rounds: int
-    max_rounds: int
-    target: float
-    seconds_per_sample: float
+    rounds: int = accepts(  # an interval needs 2
+        f"0 (no paired timing) or an integer in [2, {MAX_ROUNDS}]",
+        lambda rounds: rounds == 0 or 2 <= rounds <= MAX_ROUNDS,
+    )
+    max_rounds: int  # in [rounds, MAX_ROUNDS] (`validation`)
+    target: float = accepts("a fraction > 0 and < 1", lambda value: 0 < value < 1)
+    seconds_per_sample: float = accepts("a number of seconds > 0 and <= 60", lambda s: 0 < s <= 60)
 
 
 @dataclass
@@ -104,10 +130,10 @@ class Config:
     model: ModelConfig
     trainer: TrainerConfig
     mlflow: MlflowConfig
-    seed: int
+    seed: int = integer(0, MAX_SEED)
     backend: Backend
-    quantize: Quantization | None
-    calibration_batches: int
+    quantize: Quantization | None  # not int8 with trainer.precision=mixed_float16 (`validation`)
+    calibration_batches: int = integer(1)
     pair_timing: PairTimingConfig
 
 

@@ -1,102 +1,78 @@
-"""The checks a composed config's types cannot express: ranges, rules between keys, Keras names.
-
-`validate_values` needs no Keras; `validate_keras_names` imports it and checks each distinct name once.
-"""
+"""The checks of a composed config beyond its types: each field's `accepts` test, rules between
+keys, the launchers' sizes, and the Keras names (these import Keras; each distinct name once)."""
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from custom_dense_lab.config.schema import MAX_ROUNDS, integer
 from custom_dense_lab.errors import ConfigError
 
-MAX_DEPTH = 512  # 1000 hidden layers reach Python's recursion limit when TensorFlow traces the step
-MAX_UNITS = 2**14  # a 16384 x 16384 float32 kernel weighs 1 GiB, before its gradient and slots
-MAX_SEED = 2**32 - 1
-MAX_ROUNDS = 1000
-# The submitit launchers' (local, SLURM) sizes, which SLURM would refuse only at submission.
-_LAUNCHER_MINIMUMS = {"gpus_per_node": 0} | dict.fromkeys(
-    ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism"), 1
-)
 _BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+_INT8 = "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under float32 or bfloat16 compute)"
 
 
-def validate_config(cfg):
-    validate_values(cfg)
-    validate_keras_names(cfg)
+def _at_least(low, words=None, kinds=int):
+    number = lambda v: isinstance(v, kinds) and not isinstance(v, bool)  # noqa: E731
+    return words or f"an integer >= {low}", lambda value: number(value) and value >= low
+
+
+# The launchers' sizes, which they check only once launched (SLURM: at submission).
+_LAUNCHER = {
+    **{
+        f"hydra.launcher.{key}": _at_least(1)
+        for key in ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb")
+    },
+    "hydra.launcher.array_parallelism": _at_least(1),
+    "hydra.launcher.gpus_per_node": _at_least(0),
+    "hydra.launcher.n_jobs": (
+        "a number of worker processes: 1 or more, or -1 for one per core",
+        lambda workers: workers != 0,
+    ),
+    "hydra.launcher.ray.remote.num_cpus": _at_least(0, "a number of CPUs >= 0", (int, float)),
+    "hydra.launcher.ray.remote.num_gpus": _at_least(0, "a number of GPUs >= 0", (int, float)),
+    "hydra.launcher.ray.remote.memory": _at_least(1, "null or a number of bytes > 0"),
+    "hydra.launcher.ray.remote.max_retries": _at_least(-1, "an integer >= 0, or -1: no limit"),
+}
 
 
 def validate_values(cfg):
     """Raises `ConfigError` for the first key whose value cannot work, Keras names aside."""
-    for key, low, high in (
-        ("seed", 0, MAX_SEED),
-        ("model.units", 1, MAX_UNITS),
-        ("model.depth", 0, MAX_DEPTH),
-        ("trainer.epochs", 1, None),
-        ("trainer.batch_size", 1, None),
-        ("calibration_batches", 1, None),
-    ):
-        _require_range(key, OmegaConf.select(cfg, key), low, high)
-    trainer, timing, rate = cfg.trainer, cfg.pair_timing, cfg.optimizer.learning_rate
-    int8 = (cfg.quantize and cfg.quantize.name, trainer.precision.name) == ("int8", "mixed_float16")
-    accepted = "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under float32 or bfloat16 compute)"
-    _require(not int8, "quantize", "int8", accepted)
+    _check_fields(cfg, "")
+    for key, (words, test) in _LAUNCHER.items():
+        if (value := OmegaConf.select(cfg, key)) is not None:
+            _require(test(value), key, value, words)
+    timing, data = cfg.pair_timing, cfg.dataset
+    int8 = (cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name) == (
+        "int8",
+        "mixed_float16",
+    )
+    _require(not int8, "quantize", "int8", _INT8)
     require_backend_installed(cfg.backend.value)
-    jit, momentum = trainer.jit_compile, cfg.optimizer.get("momentum", 0.0)
-    ok = str(jit).lower() in ("auto", "true", "false")
-    _require(ok, "trainer.jit_compile", jit, "auto, true or false")
-    _require(rate > 0, "optimizer.learning_rate", rate, "a number > 0")
-    _require(0 <= momentum < 1, "optimizer.momentum", momentum, "a number in [0, 1)")
-    name, accepted = cfg.mlflow.experiment_name, "a non-empty name of at most 500 characters"
-    ok = 0 < len(name.strip()) <= 500  # MLflow's limit
-    _require(ok, "mlflow.experiment_name", name, accepted)
-    _validate_dataset(cfg.dataset)
-    rounds, target, seconds = timing.rounds, timing.target, timing.seconds_per_sample
-    accepted = f"0 (no paired timing) or an integer in [2, {MAX_ROUNDS}]"  # an interval needs 2
-    _require(rounds == 0 or 2 <= rounds <= MAX_ROUNDS, "pair_timing.rounds", rounds, accepted)
-    if rounds:
-        _require_range("pair_timing.max_rounds", timing.max_rounds, rounds, MAX_ROUNDS)
-    _require(0 < target < 1, "pair_timing.target", target, "a fraction > 0 and < 1")
-    accepted = "a number of seconds > 0 and <= 60.0"
-    _require(0 < seconds <= 60, "pair_timing.seconds_per_sample", seconds, accepted)
-    _validate_launcher(cfg)
+    if timing.rounds:
+        _require_range("pair_timing.max_rounds", timing.max_rounds, timing.rounds, MAX_ROUNDS)
+    if data.name == "synthetic":
+        _require_range("dataset.n_classes", data.n_classes, 2, 2**data.n_features)
+        _require_range("dataset.n_samples", data.n_samples, data.n_classes)
+        n_test = round(data.n_samples * data.test_fraction)
+        n_train = data.n_samples - n_test
+        n_train -= max(1, round(n_train * data.val_fraction))
+        accepted = "enough samples for a non-empty train, validation and test split"
+        _require(n_test >= 1 and n_train >= 1, "dataset.n_samples", data.n_samples, accepted)
 
 
-def _validate_launcher(cfg):
-    """The sizes of the joblib, submitit and Ray launchers, which they check only once launched."""
-    workers = OmegaConf.select(cfg, "hydra.launcher.n_jobs")
-    accepted = "a number of worker processes: 1 or more, or -1 for one per core"
-    _require(workers != 0, "hydra.launcher.n_jobs", workers, accepted)
-    for name, low in _LAUNCHER_MINIMUMS.items():
-        if (value := OmegaConf.select(cfg, f"hydra.launcher.{name}")) is not None:
-            _require_range(f"hydra.launcher.{name}", value, low)
-    remote = OmegaConf.select(cfg, "hydra.launcher.ray.remote") or {}
-    for key, kind, low, accepted in (
-        ("num_cpus", (int, float), 0, "a number of CPUs >= 0"),
-        ("num_gpus", (int, float), 0, "a number of GPUs >= 0"),
-        ("memory", int, 1, "null or a number of bytes > 0"),
-        ("max_retries", int, -1, "an integer >= 0, or -1: no limit"),
-    ):
-        value = remote.get(key)
-        number = isinstance(value, kind) and not isinstance(value, bool)
-        ok = value is None or (number and value >= low)
-        _require(ok, f"hydra.launcher.ray.remote.{key}", value, accepted)
-
-
-def _validate_dataset(dataset):
-    _require_fraction("dataset.val_fraction", dataset.val_fraction)
-    if dataset.name != "synthetic":
-        return
-    _require_fraction("dataset.test_fraction", dataset.test_fraction)
-    _require_range("dataset.n_features", dataset.n_features, 1)
-    _require_range("dataset.n_classes", dataset.n_classes, 2, 2**dataset.n_features)
-    _require_range("dataset.n_samples", dataset.n_samples, dataset.n_classes)
-    n_test = round(dataset.n_samples * dataset.test_fraction)
-    n_train = dataset.n_samples - n_test
-    n_train -= max(1, round(n_train * dataset.val_fraction))
-    accepted = "enough samples for a non-empty train, validation and test split"
-    _require(n_test >= 1 and n_train >= 1, "dataset.n_samples", dataset.n_samples, accepted)
+def _check_fields(node, path):
+    """Each field's `accepts` test, in the schema's order."""
+    for spec in dataclasses.fields(OmegaConf.get_type(node)):
+        key, value = f"{path}{spec.name}", node[spec.name]
+        if "accepts" in spec.metadata:
+            words, test = spec.metadata["accepts"]
+            _require(test(value), key, value, words)
+        if isinstance(value, DictConfig):
+            _check_fields(value, f"{key}.")
 
 
 def require_backend_installed(backend):
@@ -108,12 +84,8 @@ def require_backend_installed(backend):
 
 
 def _require_range(key, value, low, high=None):
-    accepted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    _require(low <= value and (high is None or value <= high), key, value, accepted)
-
-
-def _require_fraction(key, value):
-    _require(0.0 < value < 1.0, key, value, "a fraction strictly between 0 and 1")
+    words, test = integer(low, high).metadata["accepts"]
+    _require(test(value), key, value, words)
 
 
 def _require(ok, key, value, accepted):

@@ -5,7 +5,7 @@ import pytest
 from custom_dense_lab.config import command_line
 
 
-def test_a_multirun_flag_may_stand_anywhere_among_the_overrides():
+def test_hydras_flags_may_stand_anywhere_among_the_overrides_and_move_to_the_front():
     assert command_line.normalize(["hparams_search=optuna", "-m", "seed=1"]) == [
         "-m",
         "hparams_search=optuna",
@@ -16,6 +16,17 @@ def test_a_multirun_flag_may_stand_anywhere_among_the_overrides():
         "a=1",
         "b=2",
     ]
+    args = ["layer=custom", "-cd", "mine", "x=1", "--cfg", "job", "-m"]
+    assert command_line.normalize(args) == [
+        "-cd",
+        "mine",
+        "--cfg",
+        "job",
+        "-m",
+        "layer=custom",
+        "x=1",
+    ]
+    assert command_line.normalize([]) == []
 
 
 @pytest.mark.parametrize(
@@ -31,47 +42,31 @@ def test_an_mlproject_parameter_is_split_like_a_shell_would(args, expanded):
     assert command_line.expand_mlproject_parameter(args, "--flags") == expanded
 
 
-def test_print_only_flags_run_no_job_and_overrides_are_the_key_value_words():
-    assert not command_line.runs_jobs(["--cfg", "job", "model.units=8"])
-    assert command_line.runs_jobs(["-m", "model.units=8,16"])
-    assert command_line.overrides_of(["-m", "model.units=8,16", "--cfg", "job"]) == [
-        "model.units=8,16"
-    ]
-
-
-def test_config_folders_are_read_from_hydras_flags_and_are_no_overrides():
-    args = ["-m", "-cd", "/a=b", "layer=custom", "--config-dir=/c", "--config-dir", "/d", "x=1"]
-    assert command_line.config_dirs(args) == ["/a=b", "/c", "/d"]  # in order
-    assert command_line.overrides_of(args) == ["layer=custom", "x=1"]
-
-
-def test_config_folders_move_to_the_front_with_their_values():
-    args = ["layer=custom", "-cd", "mine", "x=1", "--config-dir=/c", "-m"]
-    assert command_line.normalize(args) == [
-        "-cd",
-        "mine",
-        "--config-dir=/c",
-        "-m",
-        "layer=custom",
-        "x=1",
-    ]
-
-
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
         (["-m", "--cfg", "job", "model.units=8,16"], "--cfg"),
         (["--info", "--multirun"], "--info"),
-        (["-m", "--help"], None),
-        (["--cfg", "job"], None),
+        (["-m", "--help"], "--help"),
+        (["-m", "model.units=8,16"], None),
+        ([], None),
     ],
 )
-def test_a_flag_that_only_prints_is_named_where_it_comes_with_a_sweep(args, flag):
-    assert command_line.print_only_with_multirun(args) == flag
+def test_a_flag_that_only_prints_is_named(args, flag):
+    assert command_line.prints_only(command_line.read(args)) == flag
 
 
-def test_no_arguments_are_the_default_job():
-    assert command_line.normalize([]) == []
-    assert command_line.overrides_of([]) == []
-    assert command_line.config_dirs([]) == []
-    assert command_line.runs_jobs([])
+def test_the_config_folder_and_the_overrides_are_read_as_hydra_reads_them():
+    parsed = command_line.read(["-m", "layer=custom", "--config-dir=/c", "x=1"])
+    assert (parsed.config_dir, parsed.overrides, parsed.multirun) == (
+        "/c",
+        ["layer=custom", "x=1"],
+        True,
+    )
+
+
+def test_a_flag_hydra_does_not_have_exits_2(capsys):
+    with pytest.raises(SystemExit) as end:
+        command_line.normalize(["--nope", "seed=1"])
+    assert end.value.code == 2
+    assert "unrecognized arguments: --nope" in capsys.readouterr().err

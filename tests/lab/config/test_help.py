@@ -3,7 +3,7 @@
 from hydra import compose, initialize_config_dir
 
 from custom_dense_lab.config import CONFIG_DIR
-from custom_dense_lab.config.print_only import register_help_resolver
+from custom_dense_lab.config.command_line import register_help_resolver
 
 
 def test_the_help_lists_every_group_option_and_no_schema():

@@ -3,13 +3,8 @@
 import pytest
 from helpers import compose_config
 
-from custom_dense_lab.config.validation import (
-    MAX_DEPTH,
-    MAX_SEED,
-    MAX_UNITS,
-    validate_keras_names,
-    validate_values,
-)
+from custom_dense_lab.config.schema import MAX_DEPTH, MAX_SEED, MAX_UNITS
+from custom_dense_lab.config.validation import validate_keras_names, validate_values
 from custom_dense_lab.errors import ConfigError
 
 SYNTHETIC = ("dataset=synthetic", "dataset.n_samples=300", "dataset.n_features=12")
