@@ -13,7 +13,7 @@ from helpers import compose_config, runs_in
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
 from custom_dense_lab import errors
-from custom_dense_lab.config.validation import MAX_DEPTH, MAX_UNITS
+from custom_dense_lab.config.schema import MAX_DEPTH, MAX_UNITS
 from custom_dense_lab.process import signals
 from custom_dense_lab.training import job as job_module
 from custom_dense_lab.training.job import NO_STEADY_STATE, EpochMetricsLogger, run_job
