@@ -1,5 +1,4 @@
-"""The work of `custom-dense-bench`: its grid timed pair by pair in one run, the table, the
-plot. Importing it loads TensorFlow: the program imports it once its input is checked."""
+"""`custom-dense-bench`'s work, once its input is checked (importing it loads TensorFlow)."""
 
 from custom_dense_lab.process.startup import quiet_start
 
@@ -22,7 +21,7 @@ from matplotlib.figure import Figure
 from custom_dense import CustomDense
 from custom_dense_lab import arguments
 from custom_dense_lab.benchmark import timing
-from custom_dense_lab.errors import ConfigError, Interrupted
+from custom_dense_lab.errors import Interrupted
 from custom_dense_lab.process import signals
 from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.reports.stats import ratio_summary
@@ -55,8 +54,7 @@ TABLE_NOTES = (
 
 
 def grid_and_settings(args):
-    """The configs to time (`units`, `depth`, `batch_size`, `name`, `shape`), and how: the
-    preset, then the flags."""
+    """The configs to time and how: the preset, then the flags."""
     preset, configs = arguments.QUICK if args.quick else arguments.FULL, []
     for u, d, b in itertools.product(*(getattr(args, key) or preset[key] for key in GRID)):
         shape = "-".join(map(str, (INPUT_DIM, *[u] * d, NUM_CLASSES)))
@@ -75,14 +73,9 @@ def grid_and_settings(args):
 
 
 def run_bench(args, experiment_id):
-    """Times the grid of `args` in a new run, prints the table and logs it; exits 2 where the
-    device cannot be used, 130 or 143 after a stop signal (its run KILLED)."""
+    """Times the grid in a new run, prints and logs the table; a stop ends the run KILLED."""
     configs, settings = grid_and_settings(args)
-    try:
-        placement = resolve_device(args.device)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    placement = resolve_device(args.device)
     signals.raise_on_stop_signals()
     started, backend = time.perf_counter(), keras.config.backend()
     try:
@@ -94,9 +87,8 @@ def run_bench(args, experiment_id):
         mlflow.log_params({**grid, **vars(settings), **machine})
         where = f"{placement.name} ({placement.kind}), Keras backend {backend}"
         print(f"Timing {len(configs)} configs on {where}", flush=True)
-        rows = []
         with keras.device(placement.spec), signals.stops_at_checkpoints():
-            reference = timing.matmul_reference()
+            reference, rows = timing.matmul_reference(), []
             for index, config in enumerate(configs, start=1):
                 print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
                 rows.append(measure(config, settings, reference))
@@ -104,19 +96,16 @@ def run_bench(args, experiment_id):
         cells = {title: [cell.format(**row) for row in rows] for title, cell in CELLS.items()}
         table = "\n".join([pd.DataFrame(cells).to_string(index=False), *TABLE_NOTES])
         print(table)
-        metrics = {
-            f"{row['config']}.{k}": v
-            for row in rows
-            for k, v in row.items()
-            if isinstance(v, float)
-        }
+        flat = results.set_index("config").select_dtypes(float).stack()
+        metrics = {f"{config}.{key}": value for (config, key), value in flat.items()}
         metrics |= {f"median_{m}_ratio": results[f"{m}_ratio"].median() for m in timing.MEASURES}
         metrics["matmul_peak_gflops"] = results["peak_gflops"].median()
         metrics["max_train_peak_fraction"] = results["train_peak_fraction_custom"].max()
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_metrics(metrics)
         mlflow.log_text(table + "\n", "bench.txt")
         with tempfile.TemporaryDirectory() as scratch:
             folder = args.output_dir or Path(scratch)
+            folder.mkdir(parents=True, exist_ok=True)
             results.to_csv(folder / "bench.csv", index=False)
             plot(results).savefig(folder / "bench.png", dpi=110)
             for name in ("bench.csv", "bench.png"):
@@ -139,9 +128,7 @@ def run_bench(args, experiment_id):
 
 
 def measure(config, settings, reference):
-    """The config's row: per measure the median ms of custom and stock and their ratio
-    (`ratio_summary`); the training GFLOP/s of each and the `reference` matmul's
-    (`timing.matmul_reference`), timed in turns."""
+    """The config's row of the table: medians, ratios and GFLOP/s against the `reference`."""
     rng = np.random.default_rng(settings.seed)
     x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, size=config.batch_size)

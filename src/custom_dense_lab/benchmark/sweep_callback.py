@@ -10,8 +10,7 @@ from custom_dense_lab.sweep.parent import PARENT_RUN_ENV
 
 
 class PairedTimingCallback(Callback):
-    """Registered after `MlflowSweepCallback`: Hydra ends callbacks in reverse order, so this one
-    runs first, and the report reads its timings (`pair_timing.rounds=0`: no timing)."""
+    """Registered after `MlflowSweepCallback`, so that it ends first (Hydra's reverse order)."""
 
     def on_multirun_end(self, config, **kwargs):
         parent = os.environ.get(PARENT_RUN_ENV)

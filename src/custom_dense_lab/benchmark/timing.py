@@ -1,5 +1,4 @@
-"""The one timing engine (docs/architecture.md): each backend's compiled calls timed in turns,
-a custom/stock pair's clock, and a sweep's speed verdict, timed until it holds."""
+"""The one timing engine (docs/architecture.md): compiled calls, pairs, the sweep's verdict."""
 
 import json
 import time
@@ -21,9 +20,8 @@ from custom_dense_lab.training.models import job_model, resolve_device
 # What a round times: a training step, a forward pass of a batch, one of a single example.
 MEASURES = ("train_step", "infer_batch", "infer_single")
 SWEEP_MEASURES = ("train_step", "infer_single")  # behind the sweep report's two ratios
-# The models this process's jobs trained through, by run id, while they live; the sweep's
-# pairs' clocks, from one pass to the next.
-kept, _clocks = {}, {}
+CI = ("ratio", "ci_low", "ci_high")
+kept, _clocks = {}, {}  # the jobs' models by run id, weakly; the pairs' clocks between passes
 
 
 def compiled_forward(model, example_shape):
@@ -58,9 +56,7 @@ def forward_call(forward, batch):
 
 
 def train_step_call(model, x, y):
-    """`(call, steps per call)`: on TensorFlow the traced train function over a repeated batch
-    of unknown size, as the jobs' pipelines give it, so that a job's traced function runs it as
-    is; elsewhere `train_on_batch`."""
+    """`(call, steps per call)`; on TensorFlow over a batch of unknown size, as a job's."""
     if keras.config.backend() != "tensorflow":
         return (lambda: model.train_on_batch(x, y)), 1
     import tensorflow as tf
@@ -73,8 +69,7 @@ def train_step_call(model, x, y):
 
 
 def interleaved(calls, rounds, counts=None, first=0):
-    """`{name: numpy seconds per call, one per round}` of `calls`, timed in turns from round
-    `first`; each sample of `counts[name]` calls follows an untimed call of its own."""
+    """`{name: seconds per call, one per round}`, each sample after an untimed call."""
     seconds = {name: [] for name in calls}
     for index in range(first, first + rounds):
         signals.raise_if_stopped()
@@ -89,8 +84,7 @@ def interleaved(calls, rounds, counts=None, first=0):
 
 
 def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
-    """Per forward pass, in turns: the `infer_latency_ms_p50`, `_p95` of `batch`'s first
-    example and the `infer_throughput_sps` of the whole numpy `batch`."""
+    """Per forward pass, in turns: latency of one example, throughput of the `batch`."""
     single = {i: forward_call(f, batch[:1]) for i, f in enumerate(forwards)}
     whole = {i: forward_call(f, batch) for i, f in enumerate(forwards)}
     for call in [*single.values(), *whole.values()] * 3:
@@ -107,8 +101,7 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
 
 
 def matmul_reference(n=2048):
-    """`(call, FLOPs)` of a float32 `n`x`n` matmul, the device's practical peak (TensorFlow sums
-    the product in the graph, so that it never leaves TensorFlow's memory)."""
+    """`(call, FLOPs)` of a float32 matmul, the device's practical peak."""
     a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), np.float32))
     matmul = keras.ops.matmul
     if keras.config.backend() == "tensorflow":
@@ -133,10 +126,7 @@ def paired_models(build, seed):
 
 
 def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
-    """A function of `rounds` that times that many more rounds of the `measures` of `models`
-    (`paired_models`) on numpy `(x, y)` in turns, as many calls per sample for both (a
-    `reference` call between their training steps); it returns all the rounds so far,
-    `{measure: {name: [seconds per step or call]}}`."""
+    """A function of `rounds` more, returning `{measure: {name: [seconds]}}` of all so far."""
     forwards = {layer: compiled_forward(m, x.shape[1:]) for layer, m in models.items()}
     plan, seconds = {}, {}
     for measure in measures:
@@ -169,16 +159,8 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
     return time_more
 
 
-def keep(run_id, model, x, y):
-    """Keeps, while it lives, the model the job `run_id` trained through, with a numpy batch
-    `(x, y)`, for its pair's timing at the sweep's end."""
-    kept[run_id] = (weakref.ref(model), x, y)
-    weakref.finalize(model, kept.pop, run_id, None)
-
-
 def time_sweep_pairs(parent_run_id, settings):
-    """Times every finished pair of a sweep by its `pair_timing` settings, pass after pass until
-    the pooled interval is within the target; logs the figures on its parent."""
+    """Times a sweep's pairs until the pooled interval holds; logs them on its parent."""
     found = pair_runs(child_runs(parent_run_id))
     if found.empty:
         return
@@ -198,12 +180,9 @@ def time_sweep_pairs(parent_run_id, settings):
                     entry["not_timed"] = lifecycle.describe_error(error)
             done += rounds
             timed = [e for e in entries if "seconds" in e]
-            pooled = paired.pooled(timed, "train_step") if timed else {}
-            spread = (abs(pooled[k] - pooled["ratio"]) for k in ("ci_low", "ci_high") if timed)
-            if max(spread, default=0) <= settings.target:
-                stopped_by = "target"
-            elif done >= settings.max_rounds:
-                stopped_by = "max_rounds"
+            pooled = paired.pooled(timed, "train_step") if timed else dict.fromkeys(CI, 0.0)
+            held = max(abs(pooled[k] - pooled["ratio"]) for k in CI[1:]) <= settings.target
+            stopped_by = "target" if held else "max_rounds" if done >= settings.max_rounds else None
             rounds = min(2, settings.max_rounds - done)
     finally:
         _clocks.clear()
@@ -231,9 +210,7 @@ def time_sweep_pairs(parent_run_id, settings):
 
 
 def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
-    """`{measure: {layer: [seconds]}}` of a pair after `rounds` more rounds, with the precision,
-    determinism and device its jobs ran with, from the models they trained through where this
-    process keeps them, else built again from their logged configs."""
+    """A pair's seconds after `rounds` more, of its jobs' own models if kept, else rebuilt."""
     if run_ids not in _clocks:
         mlflow.set_tracking_uri(tracking_uri)
         configs = {

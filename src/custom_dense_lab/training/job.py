@@ -5,12 +5,14 @@ import math
 import sys
 import time
 import traceback
+import weakref
 
 import keras
 import mlflow
 import numpy as np
 from mlflow.entities import Metric
 
+from custom_dense import convert
 from custom_dense_lab import errors
 from custom_dense_lab.benchmark import timing
 from custom_dense_lab.config.validation import validate_keras_names, validate_values
@@ -30,9 +32,7 @@ NO_STEADY_STATE = (
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Times every step, fails the job on a NaN or infinite loss, acts on a stop signal between
-    steps, never inside one (`signals.stops_at_checkpoints`), and logs each epoch's metrics
-    (step = epoch) to the active run in batches at most two seconds apart."""
+    """Times steps, fails on a NaN loss, stops between steps, logs epochs at most 2 s apart."""
 
     def __init__(self):
         super().__init__()
@@ -50,10 +50,7 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         loss = float(keras.ops.convert_to_numpy(logs["loss"]))  # waits for the step
         self.step_times[-1].append(time.perf_counter() - self._step_started)
         if not math.isfinite(loss):
-            raise errors.TrainingDivergedError(
-                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
-                "Terminating training immediately."
-            )
+            raise errors.TrainingDivergedError(f"NaN or Inf loss at batch {batch}: {loss}")
         signals.raise_if_stopped()
 
     def on_test_batch_end(self, batch, logs=None):
@@ -77,15 +74,12 @@ class EpochMetricsLogger(keras.callbacks.Callback):
 
 
 def run_job(cfg, overrides, in_sweep, parent_run_id=None):
-    """Trains and evaluates one model in one MLflow run (a child of the sweep's parent, else
-    the run `mlflow run` opened, else new); returns its final metrics. A failed job ends its
-    run FAILED and returns `None`; a stopped one ends it KILLED and raises `Interrupted`."""
+    """One job in its run: its final metrics; `None` if it failed, `Interrupted` if stopped."""
     started = time.perf_counter()
     keras.backend.clear_session(free_memory=False)  # a full collection: ~0.4 s a job
     if cfg.mlflow.tracking_uri:
         mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    # A sweep's launching process has tidied the experiment up for its jobs.
     tidy = parent_run_id is None
     experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted, housekeeping=tidy)
     label = " ".join(overrides) or "default config"
@@ -148,7 +142,6 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
         with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = models.job_model(cfg, bundle.input_shape, bundle.num_classes)
-            # Trains through the compiled model of an earlier job of this graph, if any.
             key = models.graph_key(cfg, (bundle.train.element_spec, bundle.num_classes))
             compiled = models.compiled_model_for(model, key, bundle.examples("train", 2), reuse)
             device = str(model.weights[0].value.device).lower()  # where the layers' ops run
@@ -177,18 +170,21 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
                 shipped = models.quantized_copy(model, cfg.quantize.value, calibration, batch_size)
-            forward = lambda m: timing.compiled_forward(m, sample.shape[1:])  # noqa: E731
-            timed = [compiled, *([shipped] if shipped is not model else [])]
-            forwards = [reuse.get("forward passes", m, lambda m=m: forward(m)) for m in timed]
+            timed = [compiled] if shipped is model else [compiled, shipped]
+            shape = sample.shape[1:]
+            forwards = [
+                reuse.get("forward passes", m, lambda m=m: timing.compiled_forward(m, shape))
+                for m in timed
+            ]
             inference, *timings = timing.inference_timings(forwards, sample)
             if timings:
                 test_q = shipped.evaluate(bundle.test, return_dict=True, verbose=0)
                 figures = {"test_loss": test_q["loss"], "test_accuracy": test_q["accuracy"]}
                 figures |= {**timings[0], "model_size_bytes": models.size_bytes(shipped)}
                 quantized = {f"quantized_{k}": v for k, v in figures.items() if np.isfinite(v)}
-            timing.keep(
-                mlflow.active_run().info.run_id, compiled, *bundle.examples("train", batch_size)
-            )
+            run_id = mlflow.active_run().info.run_id  # its model kept for its pair's timing
+            timing.kept[run_id] = (weakref.ref(compiled), *bundle.examples("train", batch_size))
+            weakref.finalize(compiled, timing.kept.pop, run_id, None)
             lap("overhead_inference_s")
 
     steady_epochs = epochs.epoch_times[1:] or epochs.epoch_times
@@ -215,12 +211,13 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
     model_id = None
     if cfg.mlflow.log_model:
         outputs = timing.forward_call(forwards[-1], sample[:4])()
-        logged = models.loadable(shipped, cfg.quantize and cfg.quantize.value)
+        # Keras's Dense saves GPTQ and AWQ layers without their zero points (docs/runs.md).
+        calibrated = cfg.quantize is not None and cfg.quantize.value in models.CALIBRATED
+        logged = convert(shipped, to="custom") if calibrated else shipped
         step = len(epochs.epoch_times) - 1
         model_id = records.log_model(logged, cfg, sample[:4], outputs, step, run_tags).model_id
     phases["overhead_log_model_s"] = time.perf_counter() - marks[-1]
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["overhead_s"] = time.perf_counter() - started - metrics["fit_time_s"]
-    # Linked to the model, so that the Models page shows the final figures.
     mlflow.log_metrics({**metrics, **phases}, model_id=model_id)
     return {**metrics, "val_accuracy": history.history["val_accuracy"][-1]}

@@ -1,5 +1,4 @@
-"""A job's model: the MLP (CustomDense or stock Dense) on its device, its FLOPs, the compiled
-model the jobs of one graph share, its quantized copy."""
+"""A job's model: the MLP, its device, its FLOPs, the shared compiled model, quantization."""
 
 import contextlib
 import json
@@ -13,7 +12,7 @@ import numpy as np
 from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
 from omegaconf import OmegaConf
 
-from custom_dense import convert, quantize_model
+from custom_dense import quantize_model
 from custom_dense_lab.errors import ConfigError
 
 # Every config the lab instantiates is its user's own (docs/install.md): any `_target_` is built.
@@ -26,8 +25,7 @@ CALIBRATED = {
 
 
 class Placement(NamedTuple):
-    """`spec` for `keras.device`: `"gpu:0"` or `"cpu"` (PyTorch would copy a variable placed on
-    `cpu:0` at every step); `name`, the GPU's or the CPU's."""
+    """`spec` `"cpu"`, not `cpu:0`: PyTorch would copy a variable there at every step."""
 
     kind: str
     spec: str
@@ -35,8 +33,7 @@ class Placement(NamedTuple):
 
 
 def resolve_device(requested):
-    """The `Placement` of `device=auto|cpu|gpu` on the active Keras backend (auto: the first
-    GPU, else the CPU)."""
+    """The `Placement` of `device=auto|cpu|gpu` (auto: the first GPU, else the CPU)."""
     backend = keras.config.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -69,8 +66,7 @@ def resolve_device(requested):
 def build_mlp(
     dense_class, input_shape, num_classes, units, depth, activation="relu", name="mlp", **settings
 ):
-    """Flatten, `depth` hidden layers of `units`, and a float32 softmax output layer; `settings`
-    (initializers, `use_bias`) go to every dense layer."""
+    """Flatten, `depth` hidden layers and a float32 softmax output, all with `settings`."""
     layers = [
         keras.Input(tuple(input_shape), name="input_layer"),
         keras.layers.Flatten(name="flatten"),
@@ -104,16 +100,14 @@ def job_model(cfg, input_shape, num_classes):
 
 
 def training_matmul_flops(model, batch_size):
-    """The matmul FLOPs of a training step of the layers with a 2-D `kernel`: `2 * batch * n * m`
-    forward, as many for the kernel's gradient and, but for the first layer, the input's."""
+    """Forward, kernel-gradient and (but the first layer's) input-gradient matmul FLOPs."""
     kernels = [getattr(layer, "kernel", None) for layer in model.layers]
     shapes = [k.shape for k in kernels if k is not None and len(k.shape) == 2]
     return sum((2 if i == 0 else 3) * 2.0 * batch_size * n * m for i, (n, m) in enumerate(shapes))
 
 
 def graph_key(cfg, data_spec):
-    """What decides a job's compiled graph, all but its seed and initial values (`data_spec`:
-    its data's element spec and classes)."""
+    """What decides a job's compiled graph: all but its seed and initial values."""
     model = {k: v for k, v in cfg.model.items() if not k.endswith("_initializer")}
     parts = [OmegaConf.to_container(cfg[k]) for k in ("layer", "optimizer", "device")]
     t = cfg.trainer
@@ -122,9 +116,7 @@ def graph_key(cfg, data_spec):
 
 
 def compiled_model_for(model, key, batch, reuse):
-    """The compiled model of `key` in `reuse` (docs/architecture.md), holding `model`'s state;
-    the first model of a key becomes it, its loss and metric variables built on `batch` (a
-    `tf.function` that creates variables traces twice)."""
+    """The compiled model of `key` in `reuse`, holding `model`'s state (docs/architecture.md)."""
     model.optimizer.build(model.trainable_variables)
     compiled = reuse.get("compiled models", key, lambda: model)
     if compiled is not model:
@@ -138,16 +130,14 @@ def compiled_model_for(model, key, batch, reuse):
 
 
 def copy_state(source, target):
-    """Assigns copies of `source`'s variables and optimizer variables to `target`'s: a JAX
-    variable assigned another's value shares its buffer, which the next `fit` donates."""
+    """Copies, since a JAX variable assigned another's value shares the buffer `fit` donates."""
     states = ([*m.variables, *m.optimizer.variables] for m in (target, source))
     for to, value in zip(*states, strict=True):
         to.assign(keras.ops.copy(value))
 
 
 def quantized_copy(model, mode, calibration, batch_size):
-    """A compiled copy of `model` quantized to `mode`; GPTQ and AWQ calibrate on `calibration`,
-    numpy inputs, in batches of `batch_size`."""
+    """A compiled copy quantized to `mode`; GPTQ and AWQ calibrate on `calibration`."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if mode in CALIBRATED:
@@ -157,12 +147,6 @@ def quantized_copy(model, mode, calibration, batch_size):
         copy.quantize(mode)
     copy.compile(loss=model.loss, metrics=["accuracy"])
     return copy
-
-
-def loadable(model, mode):
-    """The model to log: Keras 3.15's Dense saves GPTQ and AWQ layers without their zero points,
-    CustomDense whole, so a stock model is logged converted (the same variables, bit for bit)."""
-    return convert(model, to="custom") if mode in CALIBRATED else model
 
 
 def size_bytes(model):

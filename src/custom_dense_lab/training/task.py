@@ -1,10 +1,9 @@
-"""Hydra's task function of `custom-dense-train`: one job, alone or in a sweep. Importing it
-loads TensorFlow; a sweep's workers import it too, unpickling `run_task` by reference."""
+"""Hydra's task function of `custom-dense-train` (importing it loads TensorFlow)."""
 
 from custom_dense_lab.process.startup import quiet_start
-from custom_dense_lab.sweep import launcher_watch
+from custom_dense_lab.sweep import parent
 
-launcher_watch.watch_launcher()  # a sweep's worker: from its start, before TensorFlow loads
+parent.watch_launcher()  # a sweep's worker: from its start, before TensorFlow loads
 quiet_start()
 
 
@@ -20,7 +19,6 @@ from hydra.types import RunMode
 from custom_dense_lab.config import CONFIG_DIR
 from custom_dense_lab.errors import Interrupted, JobInterruptedError, StorageFullError
 from custom_dense_lab.process import backends, signals
-from custom_dense_lab.sweep import parent
 from custom_dense_lab.tracking import disk, lifecycle, names, records
 from custom_dense_lab.training.job import run_job
 from custom_dense_lab.training.models import TRUSTED_TARGETS
@@ -31,14 +29,13 @@ tfds.disable_progress_bar()
 
 
 def run_task(cfg):
-    """Runs one job (on its Keras backend) and returns its validation accuracy, what Hydra's
-    sweepers optimize: `None` for a failed job of a sweep, exit status 1 for a single one."""
+    """One job's validation accuracy for Hydra's sweepers: `None` failed, alone exit 1."""
     signals.raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
-    launcher_watch.watch_launcher()  # and at the start of every job
+    parent.watch_launcher()  # and at the start of every job
     try:
         disk.check_free_space()
         args = (cfg, overrides, in_sweep, parent_run)
@@ -49,7 +46,6 @@ def run_task(cfg):
         raise
     except (StorageFullError, Exception) as error:
         lost = isinstance(error, backends.BackendWorkerError)  # its run, if any, closed as lost
-        # A full disk, met by the job's run or before it existed.
         full = error if isinstance(error, StorageFullError) else disk.storage_failure(error)
         if not lost and (full is None or not parent.in_worker_process()):
             if full in (None, error):
@@ -57,8 +53,15 @@ def run_task(cfg):
             raise full from None
         # The launcher counts the job as failed, and this worker takes the next one, if any.
         print(f"error: {full or error}", file=sys.stderr, flush=True)
-        if lost and in_sweep:
-            _record_job_without_run(cfg, overrides, parent_run, str(error))
+        if lost and in_sweep:  # a FAILED run for a job whose run never existed: the sweep counts it
+            experiment_id = mlflow.get_run(parent_run).info.experiment_id
+            found = f"tags.mlflow.parentRunId = '{parent_run}'"
+            siblings = mlflow.search_runs([experiment_id], found, output_format="list")
+            if all(r.data.tags.get(names.OVERRIDES_TAG) != " ".join(overrides) for r in siblings):
+                run_name, tags = records.job_identity(cfg, overrides, parent_run)
+                tags |= {"mlflow.parentRunId": parent_run}
+                run = mlflow.MlflowClient().create_run(experiment_id, run_name=run_name, tags=tags)
+                lifecycle.fail_run(run.info.run_id, str(error))
         metrics = None
     if not in_sweep:
         if metrics is None:
@@ -79,21 +82,3 @@ def state_of_finished_job():
         if "mlflow.parentRunId" not in run.data.tags and run.info.status == "FINISHED":
             return f" {AFTER_THE_JOB}"
     return ""
-
-
-def _record_job_without_run(cfg, overrides, parent_run_id, reason):
-    """Gives a sweep's job that failed before its run existed a FAILED run, so that the sweep
-    counts it."""
-    experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
-    siblings = mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        output_format="list",
-    )
-    if any(run.data.tags.get(names.OVERRIDES_TAG) == " ".join(overrides) for run in siblings):
-        return
-    run_name, tags = records.job_identity(cfg, overrides, parent_run_id)
-    run = mlflow.MlflowClient().create_run(
-        experiment_id, run_name=run_name, tags={**tags, "mlflow.parentRunId": parent_run_id}
-    )
-    lifecycle.fail_run(run.info.run_id, reason)

@@ -58,5 +58,5 @@ def test_an_output_dir_the_bench_cannot_write_is_refused_before_anything_is_time
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
         "error: Invalid --output-dir='/proc/1/bench': expected a folder this process can write "
-        "(No such file or directory)."
+        "(/proc/1 is not writable here)."
     ]

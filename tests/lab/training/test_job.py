@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import compose_config, runs_in
+from tensorflow.python.framework import config as framework_config
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
 from custom_dense_lab import errors
@@ -212,6 +213,7 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
         enable()
 
     monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", spy)
+    monkeypatch.setattr(framework_config, "enable_op_determinism", spy)
     assert not is_op_determinism_enabled()
 
     assert job(tracking, "trainer.deterministic=true", *QUICK) is not None
