@@ -21,8 +21,7 @@ import psutil
 from helpers import sqlite_uri, using_store, wait_for_running_runs
 from hydra.experimental.callback import Callback
 
-from custom_dense_lab.sweep.launcher_watch import LAUNCHER_ENDED
-from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV, SWEEP_TAG
+from custom_dense_lab.sweep.parent import LAUNCHER_ENDED, LAUNCHER_PID_ENV, SWEEP_TAG
 
 # How long after the kill no process of the sweep may be alive: a worker killed while it
 # imports TensorFlow acts once that import lets its watch run, which takes seconds under load.
@@ -164,7 +163,7 @@ def test_a_launcher_killed_mid_training_takes_the_backend_workers_with_it(tmp_pa
     backend_workers = [
         process
         for process in processes_of(launcher)
-        if "custom_dense_lab.process.backend_worker" in (process.info["cmdline"] or [])
+        if "custom_dense_lab.process.backends" in (process.info["cmdline"] or [])
     ]
     assert len(backend_workers) == 2
 

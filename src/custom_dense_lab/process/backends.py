@@ -1,117 +1,111 @@
-"""Calls for another Keras backend, run in a worker process of that backend, kept for the next.
-
-Keras picks its backend once per process, so a JAX job of a TensorFlow program runs in a
-worker started at the first call for JAX (`process/backend_worker.py`). A stop this process
-takes while the worker works is passed on to it once (docs/architecture.md, "Channels").
-"""
+"""Calls for another Keras backend (Keras picks one per process), run in a worker process of
+that backend kept for the next: `python -m custom_dense_lab.process.backends IN OUT CALLER`."""
 
 import atexit
+import contextlib
+import multiprocessing.connection
 import os
+import pickle
 import subprocess
 import sys
-from multiprocessing import Pipe
-
-import keras
+import traceback
 
 from custom_dense_lab.errors import Interrupted
 from custom_dense_lab.process import signals
 
-BACKENDS = ("tensorflow", "jax", "torch")
-# How long a worker may take to act on a stop before it is killed.
-STOP_GRACE_S = 60
-# How often a wait for the worker looks for a stop this process noted but did not raise.
-_POLL_S = 0.2
-
-_workers = {}
+STOP_GRACE_S = 60  # how long a worker may take to act on a stop before it is killed
+_workers = {}  # backend: (process, requests, replies)
 
 
 class BackendWorkerError(RuntimeError):
-    """A worker process ended before it answered, or answered what cannot be read."""
+    """A worker process ended before it answered."""
 
 
 def run_in_backend(backend, function, *args):
-    """Calls the module-level `function(*args)` in a process of `backend`: this one or its worker.
+    """Calls the module-level `function(*args)` in a process of `backend`: this one or its worker."""
+    import keras
 
-    Raises:
-        What the call raised; `Interrupted` when this process was asked to stop meanwhile;
-        `BackendWorkerError` when the worker ended first.
-    """
     if backend == keras.config.backend():
         return function(*args)
-    worker = _workers.get(backend)
-    if worker is None or worker.process.poll() is not None:
-        worker = _workers[backend] = _Worker(backend)
-    return worker.call(function, args)
-
-
-@atexit.register
-def close_workers():
-    """Ends the workers this process started, each after its current call."""
-    for worker in _workers.values():
-        worker.close()
-    _workers.clear()
-
-
-class _Worker:
-    """One worker process, with a pipe of requests to it and a pipe of replies from it."""
-
-    def __init__(self, backend):
-        request_read, self._requests = Pipe(duplex=False)
-        self._replies, reply_write = Pipe(duplex=False)
-        self.backend = backend
+    if backend not in _workers or _workers[backend][0].poll() is not None:
+        request_read, requests = multiprocessing.Pipe(duplex=False)
+        replies, reply_write = multiprocessing.Pipe(duplex=False)
         fds = (request_read.fileno(), reply_write.fileno())
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "custom_dense_lab.process.backend_worker"]
-            + [str(fd) for fd in (*fds, os.getpid())],
+        process = subprocess.Popen(
+            [sys.executable, "-m", __spec__.name, *map(str, (*fds, os.getpid()))],
             env={**os.environ, "KERAS_BACKEND": backend},
             pass_fds=fds,
             start_new_session=True,  # a Ctrl-C reaches it once, through this process
         )
         request_read.close()
         reply_write.close()
+        _workers[backend] = (process, requests, replies)
+    process, requests, replies = _workers[backend]
+    try:
+        requests.send((function, args))
+        while not replies.poll(0.2):
+            signals.raise_if_stopped()  # one noted, not raised (`stops_at_checkpoints`)
+        error, value = replies.recv()
+    except Interrupted as stop:  # passed on: it ends at its next checkpoint, or at once
+        process.send_signal(stop.signum)
+        close_workers({backend: _workers.pop(backend)})
+        raise
+    except (EOFError, OSError):  # it ended, or was cut short in its reply
+        process.kill()
+        raise BackendWorkerError(
+            f"the {backend} worker process ended (exit status {process.wait()}) before it answered"
+        ) from None
+    if error is not None:
+        raise error
+    return value
 
-    def call(self, function, args):
-        try:
-            self._requests.send((function, args))
-            outcome, value = self._reply()
-        except Interrupted as stop:
-            if self.process.poll() is None:  # it ends at its next checkpoint, or at once
-                self.process.send_signal(stop.signum)
-            self.close()
-            raise
-        if outcome == "raised":
-            raise value
-        return value
 
-    def _reply(self):
-        """The worker's reply; a stop this process noted meanwhile is passed on to it, once."""
-        passed_on = False
-        while not self._replies.poll(_POLL_S):
-            stop = signals.stop_requested()
-            if stop is not None and not passed_on:
-                self.process.send_signal(stop.signum)
-                passed_on = True
-        try:
-            return self._replies.recv()
-        except EOFError:
-            status = self.process.wait()
-            raise BackendWorkerError(
-                f"the {self.backend} worker process ended (exit status {status}) before it answered"
-            ) from None
-        except Exception as error:  # a reply cut short or garbled
-            self.process.kill()
-            raise BackendWorkerError(
-                f"the {self.backend} worker process answered what cannot be read ({error})"
-            ) from None
+@atexit.register
+def close_workers(workers=_workers):
+    """Closes the pipes, so that each worker ends; kills one that has not ended in time."""
+    for process, requests, replies in workers.values():
+        requests.close()
+        replies.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_GRACE_S)
+        process.kill()
+        process.wait()
+    workers.clear()
 
-    def close(self):
-        """Closes the pipes, so that the worker ends; kills it if it has not ended in time."""
-        if self._requests.closed:
-            return
-        self._requests.close()
-        self._replies.close()
-        try:
-            self.process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+
+def _serve(requests_fd, replies_fd, caller_pid):
+    """The worker: answers calls until the pipe closes, or a stop between calls."""
+    import keras  # the backend loads now: a worker that cannot load it ends unanswered
+
+    from custom_dense_lab.sweep import parent
+
+    parent.watch(lambda: os.getppid() == caller_pid, parent.CALLER_ENDED)
+    if keras.config.backend() != "tensorflow":
+        import tensorflow as tf  # its data pipelines only: the GPUs are the backend's
+
+        tf.config.set_visible_devices([], "GPU")
+    signals.raise_on_stop_signals()  # the caller passes each stop on, once
+    requests = multiprocessing.connection.Connection(requests_fd)
+    replies = multiprocessing.connection.Connection(replies_fd)
+    with contextlib.suppress(EOFError, Interrupted):
+        while True:
+            function, args = requests.recv()
+            try:
+                reply = (None, function(*args))
+                signals.raise_if_stopped()
+                pickle.dumps(reply)  # the reply must reach the caller whole
+            except BaseException as error:  # raised where the call came from
+                try:
+                    pickle.loads(pickle.dumps(error))
+                except Exception:  # as text, where it would not pickle
+                    error = RuntimeError("".join(traceback.format_exception(error)).rstrip())
+                reply = (error, None)
+            with contextlib.suppress(BrokenPipeError):  # the process that asked stopped listening
+                replies.send(reply)
+
+
+if __name__ == "__main__":
+    from custom_dense_lab.process.startup import quiet_start
+
+    quiet_start()
+    _serve(*map(int, sys.argv[1:]))

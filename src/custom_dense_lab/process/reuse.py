@@ -7,14 +7,12 @@ import weakref
 # How many entries of each kind a process keeps, the least recently used dropped first (the
 # sweep's paired timing times the compiled models still kept; the studies hold 16 graphs).
 LIMITS = {"sources": 4, "evaluation pipelines": 4, "compiled models": 32}
-# Kinds keyed by an object they must not keep alive (a model).
-_WEAKLY_KEYED = ("forward passes",)
 
 
 class ProcessReuse:
     def __init__(self):
         self._entries = {kind: collections.OrderedDict() for kind in LIMITS}
-        self._entries.update({kind: weakref.WeakKeyDictionary() for kind in _WEAKLY_KEYED})
+        self._entries["forward passes"] = weakref.WeakKeyDictionary()  # keyed by a model
 
     def get(self, kind, key, make):
         """The entry of `kind` for `key`, made by `make()` the first time."""
@@ -28,8 +26,8 @@ class ProcessReuse:
         return entries[key]
 
     def put(self, kind, key, value):
-        self._entries[kind].pop(key, None)
-        return self.get(kind, key, lambda: value)
+        self._entries[kind][key] = value
+        return self.get(kind, key, None)
 
     def size(self, kind):
         return len(self._entries[kind])

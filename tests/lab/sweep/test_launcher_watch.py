@@ -13,15 +13,15 @@ import time
 import mlflow
 import psutil
 
-from custom_dense_lab.sweep import launcher_watch, parent
+from custom_dense_lab.sweep import parent
 from custom_dense_lab.tracking import lifecycle
 
 # A worker of a sweep: it watches the launcher given in its environment, says so, then waits.
 WORKER = textwrap.dedent(
     """
     import time
-    from custom_dense_lab.sweep import launcher_watch
-    launcher_watch.watch_launcher()
+    from custom_dense_lab.sweep import parent
+    parent.watch_launcher()
     print("watching", flush=True)
     time.sleep(120)
     """
@@ -29,18 +29,18 @@ WORKER = textwrap.dedent(
 
 
 def test_the_launcher_is_alive_as_this_process_s_parent_or_an_older_live_process():
-    assert launcher_watch.launcher_alive(os.getppid())
-    assert launcher_watch.launcher_alive(1)  # not the parent, but older than this process
+    assert parent.launcher_alive(os.getppid())
+    assert parent.launcher_alive(1)  # not the parent, but older than this process
 
 
 def test_a_launcher_whose_id_is_gone_or_taken_by_a_younger_process_is_not_alive():
     younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        assert not launcher_watch.launcher_alive(younger.pid)
+        assert not parent.launcher_alive(younger.pid)
     finally:
         younger.kill()
         younger.wait()
-    assert not launcher_watch.launcher_alive(younger.pid)
+    assert not parent.launcher_alive(younger.pid)
 
 
 def test_closing_fails_the_runs_of_the_given_processes_and_the_lost_parent(tracking, monkeypatch):
@@ -60,9 +60,8 @@ def test_closing_fails_the_runs_of_the_given_processes_and_the_lost_parent(track
     someone_else = running(os.getpid(), **{"mlflow.parentRunId": sweep})
     monkeypatch.setenv(parent.PARENT_RUN_ENV, sweep)
 
-    closed = launcher_watch.close_orphaned_runs([4242, 4343], "why")
+    parent.close_orphaned_runs([4242, 4343], "why")
 
-    assert sorted(closed) == sorted([sweep, mine, my_backend])
     for run_id, reason in ((mine, "why"), (my_backend, "why"), (sweep, "the sweep's launching")):
         run = client.get_run(run_id)
         assert run.info.status == "FAILED"
@@ -96,7 +95,7 @@ def test_a_worker_whose_launcher_was_killed_closes_its_run_and_the_parent_and_ex
     for run_id in (job, sweep):
         run = client.get_run(run_id)
         assert run.info.status == "FAILED"
-        assert run.data.tags[lifecycle.FAILURE_TAG] == launcher_watch.LAUNCHER_ENDED
+        assert run.data.tags[lifecycle.FAILURE_TAG] == parent.LAUNCHER_ENDED
 
 
 def test_a_worker_whose_launcher_ended_before_it_watched_does_not_start_its_work(tracking, capfd):
@@ -113,9 +112,7 @@ def test_a_worker_whose_launcher_ended_before_it_watched_does_not_start_its_work
 
     worker.wait(timeout=30)  # else it would wait 120 s
     launcher.wait()
-    assert capfd.readouterr().err.endswith(
-        f"error: {launcher_watch.LAUNCHER_ENDED}: this worker stops\n"
-    )
+    assert capfd.readouterr().err.endswith(f"error: {parent.LAUNCHER_ENDED}: this worker stops\n")
 
 
 def test_a_backend_worker_whose_caller_was_killed_closes_its_run_and_exits(tracking):
@@ -132,22 +129,22 @@ def test_a_backend_worker_whose_caller_was_killed_closes_its_run_and_exits(track
 
     run = client.get_run(job)
     assert run.info.status == "FAILED"
-    assert run.data.tags[lifecycle.FAILURE_TAG] == launcher_watch.CALLER_ENDED
+    assert run.data.tags[lifecycle.FAILURE_TAG] == parent.CALLER_ENDED
 
 
 # What `process.backends` does: starts a backend worker and sends it a call (a sleep of 120 s).
 _CALLER = textwrap.dedent(
     """
-    import os, pickle, struct, subprocess, sys, time
-    requests, to_worker = os.pipe()
+    import os, subprocess, sys, time
+    from multiprocessing import Pipe
+    requests, to_worker = Pipe(duplex=False)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "custom_dense_lab.process.backend_worker",
-         str(requests), "1", str(os.getpid())],
-        pass_fds=(requests,),
+        [sys.executable, "-m", "custom_dense_lab.process.backends",
+         str(requests.fileno()), "1", str(os.getpid())],
+        pass_fds=(requests.fileno(),),
     )
     print(worker.pid, flush=True)
-    call = pickle.dumps((time.sleep, (120,)))
-    os.write(to_worker, struct.pack("<Q", len(call)) + call)
+    to_worker.send((time.sleep, (120,)))
     time.sleep(120)
     """
 )

@@ -16,8 +16,8 @@ from custom_dense_lab.benchmark import timing as sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
 from custom_dense_lab.errors import SweepNotFoundError
 from custom_dense_lab.reports import paired
-from custom_dense_lab.sweep import finish, parent
-from custom_dense_lab.sweep.callback import MlflowSweepCallback
+from custom_dense_lab.sweep import parent
+from custom_dense_lab.sweep.callback import MlflowSweepCallback, finish_sweep
 from custom_dense_lab.tracking import ui
 from custom_dense_lab.training.job import run_job
 
@@ -46,7 +46,7 @@ def test_closing_a_sweep_fails_runs_whose_process_died_and_records_the_best(trac
     ).info.run_id
     monkeypatch.setenv(parent.PARENT_RUN_ENV, parent_id)
 
-    assert finish.finish_sweep() == ["the orphan"]
+    assert finish_sweep() == ["the orphan"]
 
     assert client.get_run(orphan).info.status == "FAILED"
     assert "ended before its run did" in client.get_run(orphan).data.tags["failure_reason"]
@@ -61,7 +61,7 @@ def test_closing_a_sweep_fails_runs_whose_process_died_and_records_the_best(trac
 
 def test_closing_when_no_sweep_is_open_does_nothing(monkeypatch):
     monkeypatch.delenv(parent.PARENT_RUN_ENV, raising=False)
-    assert finish.finish_sweep() == []
+    assert finish_sweep() == []
 
 
 def test_the_callback_nests_jobs_under_a_parent_and_exits_1_naming_failed_jobs(
@@ -202,7 +202,7 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
     out = capsys.readouterr().out
     assert "paired timing 1/1 [pair]: not timed here (ConfigError: " in out
     assert "the report shows its jobs' own figures" in out
-    (entry,) = paired.load_timings(parent_id).values()
+    (entry,) = paired.load_document(parent_id)["pairs"]
     assert "no GPU is visible here" in entry["not_timed"]
     closed = mlflow.get_run(parent_id)
     assert closed.info.status == "FINISHED"
@@ -215,7 +215,7 @@ def test_a_pair_that_cannot_be_timed_here_is_reported_with_the_reason(tracking, 
 def test_no_rounds_no_paired_timing(tracking, tmp_path):
     callback, config, parent_id, _ = sweep_of_one_pair(tracking, tmp_path, "pair_timing.rounds=0")
     end_sweep(callback, config)
-    assert paired.load_timings(parent_id) == {}
+    assert paired.load_document(parent_id) == {}
     assert "speed not timed in pairs" in mlflow.get_run(parent_id).data.tags[ui.NOTE_TAG]
 
 
