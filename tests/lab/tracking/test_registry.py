@@ -6,7 +6,8 @@ import numpy as np
 from helpers import compose_config
 
 from custom_dense import CustomDense
-from custom_dense_lab.sweep import finish, parent
+from custom_dense_lab.sweep import parent
+from custom_dense_lab.sweep.callback import finish_sweep
 from custom_dense_lab.tracking import names, records, registry
 
 
@@ -93,7 +94,7 @@ def test_a_sweep_registers_its_best_custom_job_unless_told_not_to(tracking, monk
     best_custom = job(experiment_id, sweep_id, 0.9, "model.units=8")
     job(experiment_id, sweep_id, 0.99, "layer=stock", "model.units=16")
     monkeypatch.setenv(parent.PARENT_RUN_ENV, sweep_id)
-    assert finish.finish_sweep() == []
+    assert finish_sweep() == []
     name = f"{tracking.experiment}-digits"
     said = (
         f"registered {name} version 1 (job 0.9, val_accuracy 0.9000): now models:/{name}@champion"
@@ -106,7 +107,7 @@ def test_a_sweep_registers_its_best_custom_job_unless_told_not_to(tracking, monk
     _, unregistered = sweep(tracking)
     job(experiment_id, unregistered, 0.95, "mlflow.register_model=false")
     monkeypatch.setenv(parent.PARENT_RUN_ENV, unregistered)
-    assert finish.finish_sweep() == []
+    assert finish_sweep() == []
     assert "registered" not in capsys.readouterr().out
     assert [
         int(v.version) for v in mlflow.search_model_versions(filter_string=f"name = '{name}'")
@@ -120,7 +121,7 @@ def test_a_registration_that_fails_fails_the_parent_and_leaves_its_jobs(tracking
         mlflow.log_metric("val_accuracy", 0.5)
         mlflow.log_text("seed: 0\n", "config.yaml")
     monkeypatch.setenv(parent.PARENT_RUN_ENV, sweep_id)
-    assert finish.finish_sweep() == []
+    assert finish_sweep() == []
     assert mlflow.get_run(run.info.run_id).info.status == "FINISHED"
     closed = mlflow.get_run(sweep_id)
     assert closed.info.status == "FAILED"
