@@ -8,9 +8,9 @@ from custom_dense_lab.process.startup import quiet_start
 
 quiet_start(import_tensorflow=False)  # TensorFlow loads once the command line is checked
 
-from custom_dense_lab.sweep import launcher_watch
+from custom_dense_lab.sweep import parent
 
-launcher_watch.watch_launcher()  # a joblib worker runs this module first: watched from its start
+parent.watch_launcher()  # a joblib worker runs this module first: watched from its start
 
 import contextlib
 import gc
