@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from mlflow.entities import Metric
 
 from custom_dense_lab.reports import paired, runs
@@ -40,6 +40,16 @@ SHORT_COLUMNS = {
     "step_time_ratio": "step c/s", "step_time_ratio_interval": "step 95%",
     "infer_latency_ratio": "lat. c/s",
 }  # fmt: skip
+# The verdict's lines where the sweep's metrics hold their key.
+LINES = {
+    "median_sequential_step_time_ratio": "The jobs' own step times, one job after another: median "
+    "ratio {median_sequential_step_time_ratio:.3f}, indicative only.",
+    "quantized_pair_count": "Quantized models ({quantized_pair_count:.0f} of the {pair_count:.0f} "
+    "pairs): test accuracy within {max_abs_quantized_test_accuracy_delta:.4f}, latency c/s "
+    "{median_quantized_infer_latency_ratio:.3f} (median, the jobs' own).",
+}
+AGAINST = "Against TensorFlow, median over the configs (the jobs' own figures, one after another):"
+WORDS = ("step time custom", "stock", "latency custom", "stock")  # of TO_TENSORFLOW_COLUMNS
 # The pairs' DataFrame (empty where nothing pairs), the terminal's summary, comparison.md.
 Report = namedtuple("Report", "pairs terminal markdown")
 # The figures, 700 pixels wide for the MLflow UI's artifact view.
@@ -50,17 +60,14 @@ TO_TENSORFLOW_STYLES = [
     ("P", "tab:orange", "latency, custom / TF's"), ("X", "tab:orange", "latency, stock / TF's"),
 ]  # fmt: skip
 # Custom a wide pale line, stock dashed on top of it: equal curves show both.
-CURVE_STYLES = {
-    "custom": {"linestyle": "-", "linewidth": 4.0, "alpha": 0.4},
-    "stock": {"linestyle": "--", "linewidth": 1.6},
-}
+CURVE_STYLES = {"custom": {"linestyle": "-", "linewidth": 4.0, "alpha": 0.4},
+                "stock": {"linestyle": "--", "linewidth": 1.6}}  # fmt: skip
 
 
 def log_report(parent_run_id):
-    """Compares a sweep's custom and stock jobs and logs the comparison on its parent run
-    (docs/runs.md): the files, the summary metrics, the verdict as its description."""
+    """Compares a sweep's custom and stock jobs and logs it all on its parent run (docs/runs.md)."""
     jobs, document = runs.child_runs(parent_run_id), paired.load_document(parent_run_id)
-    timings = paired.by_pair(document)
+    timings = {(e["run_id_custom"], e["run_id_stock"]): e for e in document.get("pairs", [])}
     pairs = paired.add_figures(runs.pair_runs(jobs), timings)
     client, metrics, csv, terminal, markdown = mlflow.MlflowClient(), {}, "", NO_PAIRS, NO_PAIRS
     if not pairs.empty:
@@ -76,8 +83,7 @@ def log_report(parent_run_id):
             client.log_text(parent_run_id, table.to_json(orient="split", index=False), TABLE_JSON)
         else:
             client.log_table(parent_run_id, table, TABLE_JSON)
-        comparison = comparison_figure(pairs, histories)
-        client.log_figure(parent_run_id, comparison, COMPARISON_PNG)
+        client.log_figure(parent_run_id, comparison_figure(pairs), COMPARISON_PNG)
         curves = learning_curves_figure(list(pairs["pair"]), histories)
         client.log_figure(parent_run_id, curves, CURVES_PNG)
         now = int(time.time() * 1000)
@@ -88,9 +94,7 @@ def log_report(parent_run_id):
     client.log_text(parent_run_id, csv, "comparison.csv")
     markdown = markdown.rstrip() + "\n"
     client.log_text(parent_run_id, markdown, "comparison.md")
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    note = _note(pairs, metrics, document, runs.best_job(jobs), experiment_id)
-    client.set_tag(parent_run_id, ui.NOTE_TAG, note)
+    client.set_tag(parent_run_id, ui.NOTE_TAG, _note(pairs, metrics, document, runs.best_job(jobs)))
     return Report(pairs, terminal, markdown)
 
 
@@ -99,16 +103,20 @@ def _terminal(pairs, lines):
     low, high = (pairs[f"step_time_ratio_ci_{end}"].map("{:.3f}".format) for end in ("low", "high"))
     interval = (low + "-" + high).where(pairs["step_time_ratio_ci_low"].notna())
     pairs["step_time_ratio_interval"] = interval
-    short = [c for c in SHORT_COLUMNS if c in pairs]
-    table = markdown_table(pairs[[*pairs.attrs["config_columns"], *short]], SHORT_COLUMNS)
+    names = [c for c in SHORT_COLUMNS if c in pairs]
+    short = pairs[names].rename(columns=SHORT_COLUMNS)
+    table = markdown_table(pairs[pairs.attrs["config_columns"]].join(short))
     if max(map(len, table.splitlines())) > WIDTH:  # the pairs' short labels instead
-        table = markdown_table(pairs[["pair", *short]], SHORT_COLUMNS)
-    notes = [
-        "c/s: custom / stock, timed in turns; Δ: custom - stock.",
-        _dashes(pairs[short], pairs),
+        table = markdown_table(pairs[["pair"]].join(short))
+    key = "c/s: custom / stock, timed in turns; Δ: custom - stock."
+    more = "Every figure: comparison.md on the parent run, or custom-dense-compare --full."
+    notes = [key, _dashes(pairs[names], pairs), more]
+    wrapped = [
+        textwrap.fill(x, WIDTH, subsequent_indent=" " * (len(x) - len(x.lstrip()) + 2))
+        for x in [*lines, *notes]
+        if x
     ]
-    notes.append("Every figure: comparison.md on the parent run, or custom-dense-compare --full.")
-    return "\n".join([*map(_wrap, lines), "", table, *(_wrap(note) for note in notes if note)])
+    return "\n".join([*wrapped[: len(lines)], "", table, *wrapped[len(lines) :]])
 
 
 def verdict(pairs, summary, document):
@@ -134,36 +142,17 @@ def verdict(pairs, summary, document):
         listed = "; ".join(f"{row['pair']} ({row['noisy']})" for _, row in noisy.head(3).iterrows())
         more = f"; {len(noisy) - 3} more in comparison.md" if len(noisy) > 3 else ""
         lines.append(f"Noisy, speed figures rough: {listed}{more}.")
-    if "median_sequential_step_time_ratio" in summary:
-        lines.append(
-            "The jobs' own step times, one job after another: median ratio "
-            f"{summary['median_sequential_step_time_ratio']:.3f}, indicative only."
-        )
-    if "quantized_pair_count" in summary:
-        lines.append(
-            f"Quantized models ({summary['quantized_pair_count']:.0f} of the {len(pairs)} pairs): "
-            f"test accuracy within {summary['max_abs_quantized_test_accuracy_delta']:.4f}, "
-            f"latency c/s {summary['median_quantized_infer_latency_ratio']:.3f} (median, the "
-            "jobs' own)."
-        )
+    lines += [line.format(**summary) for key, line in LINES.items() if key in summary]
     backends = sorted({key.rpartition(".")[2] for key in summary if "_vs_tensorflow_" in key})
-    if backends:
-        lines.append(
-            "Against TensorFlow, median over the configs (the jobs' own figures, one after another):"
-        )
-    words = ("step time custom", "stock", "latency custom", "stock")
+    lines += [AGAINST] if backends else []
     for backend in backends:
-        columns = zip(words, TO_TENSORFLOW_COLUMNS, strict=True)
-        found = [
-            f"{w} {summary[f'{c}.{backend}']:.2f}x"
-            for w, c in columns
-            if f"{c}.{backend}" in summary
-        ]
-        lines.append(f"  {backend} {', '.join(found)}")
+        found = [(w, f"{c}.{backend}") for w, c in zip(WORDS, TO_TENSORFLOW_COLUMNS, strict=True)]
+        figures = ", ".join(f"{w} {summary[k]:.2f}x" for w, k in found if k in summary)
+        lines.append(f"  {backend} {figures}")
     return lines
 
 
-def _note(pairs, summary, document, best, experiment_id):
+def _note(pairs, summary, document, best):
     """The parent run's description (Markdown): the verdict, the best job, the artifacts."""
     first, *lines = verdict(pairs, summary, document) if len(pairs) else [NO_PAIRS]
     speed = ", speed not timed in pairs" if len(pairs) else ""
@@ -172,22 +161,22 @@ def _note(pairs, summary, document, best, experiment_id):
         speed = f", training step time ratio {ratio:.3f} (custom / stock, timed in turns)"
     bullets = [f"**{first.rstrip('.')}{speed}.**"]
     if best is not None:
-        link = f"#/experiments/{experiment_id}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
+        link = f"#/experiments/{best['experiment_id']}/runs/{best['run_id']}?{ui.VIEW_QUERY}"
+        test = best.get("metrics.test_accuracy")
         bullets.append(
             f"- Best job (final val_accuracy): [{best.get('tags.mlflow.runName') or best['run_id']}]"
-            f"({link}), val_accuracy {_number(best['metrics.val_accuracy'])}, "
-            f"test_accuracy {_number(best.get('metrics.test_accuracy'))}."
+            f"({link}), val_accuracy {best['metrics.val_accuracy']:.4f}, test_accuracy "
+            f"{f'{test:.4f}' if pd.notna(test) else DASH}."
         )
     bullets += [f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in lines]
     return "\n".join([*bullets, f"- Artifacts: {ARTIFACTS}."]) + "\n"
 
 
-def markdown_table(frame, headers=None):
-    """A Markdown table, aligned: numbers right and to the same decimals down a column, NaN "—";
-    `headers`, `{column: header}` for columns shown under another name."""
+def markdown_table(frame):
+    """A Markdown table, aligned: numbers right and to the same decimals down a column, NaN "—"."""
     columns = []
     for name in frame:
-        cells = [str((headers or {}).get(name, name)), *_column_text(frame[name])]
+        cells = [str(name), *_column_text(frame[name])]
         align = str.rjust if pd.api.types.is_numeric_dtype(frame[name]) else str.ljust
         columns.append([align(cell, max(map(len, cells))) for cell in cells])
     rows = [f"| {' | '.join(row)} |" for row in zip(*columns, strict=True)]
@@ -225,23 +214,10 @@ def _pooled(summary, name):
     return f"{ratio:.3f} (95% interval {low:.3f} to {high:.3f}{wide})"
 
 
-def _wrap(line):
-    indent = " " * (len(line) - len(line.lstrip()) + 2)
-    return textwrap.fill(line, WIDTH, subsequent_indent=indent)
-
-
-def _number(value):
-    return DASH if value is None or pd.isna(value) else f"{value:.4f}"
-
-
-def comparison_figure(pairs, histories):
+def comparison_figure(pairs):
     """Per pair (`pairs` with a `pair` label), the custom / stock time ratios around 1.0 beside
-    the accuracy delta around 0, and a panel of times over TensorFlow's in a sweep of backends;
-    `histories` are the pairs' (`runs.epoch_histories`)."""
-    timed = pairs["step_time_ratio"].notna()
-    epochs = pd.DataFrame([_epoch_range(curves) for curves in histories], pairs.index)
-    low = pairs["step_time_ratio_ci_low"].where(timed, epochs[0])
-    high = pairs["step_time_ratio_ci_high"].where(timed, epochs[1])
+    the accuracy delta around 0, and a panel of times over TensorFlow's in a sweep of backends."""
+    low, high = pairs["step_time_ratio_ci_low"], pairs["step_time_ratio_ci_high"]
     step = pairs["step_time_ratio"].fillna(pairs["sequential_step_time_ratio"])
     latency = pairs["infer_latency_ratio"].fillna(pairs["sequential_infer_latency_ratio"])
     accuracy = pairs["test_accuracy_delta"]
@@ -252,12 +228,8 @@ def comparison_figure(pairs, histories):
     panels = [["time", "accuracy"]] + [["backend"] * 2] * (TO_TENSORFLOW_COLUMNS[0] in pairs)
     figure = Figure(figsize=(WIDTH_IN, (1.0 + ROW_IN * len(rows)) * len(panels) + 0.5), dpi=DPI)
     axes = figure.subplot_mosaic(panels, width_ratios=[3, 2])
-    step_label = (
-        "training step, timed in turns (bar: 95% interval)" if timed.all()
-        else "training step (bar: 95% interval; per-epoch range where not timed)" if timed.any()
-        else "training step, the jobs' own (bar: per-epoch range)"
-    )  # fmt: skip
     axes["time"].hlines(rows + 0.12, low, high, color="tab:blue", linewidth=1)
+    step_label = "training step (bar: 95% interval, where timed in turns)"
     axes["time"].plot(step, rows + 0.12, "o", color="tab:blue", label=step_label)
     axes["time"].plot(latency, rows - 0.12, "D", color="tab:orange", label="inference latency")
     _center(axes["time"], [*low, *high, *latency], 1.0, 0.1, "time, custom / stock (1.0 = equal)")
@@ -273,7 +245,6 @@ def comparison_figure(pairs, histories):
             backend.plot(pairs[column], rows + offset, marker, color=colour, label=label)
         backend.axvline(1.0, color="0.2", linestyle="--", linewidth=1)
         backend.set_xscale("log")
-        backend.xaxis.set_minor_formatter(NullFormatter())
         backend.xaxis.set_major_formatter(ScalarFormatter())
         backend.set_title("time, each backend / TensorFlow, same config (log)", fontsize=10)
     for axis in (axis for name, axis in axes.items() if name != "accuracy"):
@@ -297,11 +268,8 @@ def learning_curves_figure(labels, histories):
             for layer, style in CURVE_STYLES.items():
                 if (layer, metric) in curves:
                     axis.plot(*curves[(layer, metric)], color=colour, **style)
-        axis.set_title(title, fontsize=10)
-        axis.set_xlabel("epoch", fontsize=9)
+        axis.set(title=title, xlabel="epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.tick_params(labelsize=8)
-        axis.grid(color="0.9")
     handles = [Line2D([], [], color="0.3", label=layer, **s) for layer, s in CURVE_STYLES.items()]
     handles += [Line2D([], [], color=c, linewidth=3, label=lab) for lab, c in colours.items()]
     figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
@@ -309,22 +277,10 @@ def learning_curves_figure(labels, histories):
     return figure
 
 
-def _epoch_range(curves):
-    """`(low, high)` of a pair's per-epoch step-time ratios after the first epoch; NaN unknown."""
-    custom, stock = (curves.get((layer, "epoch_step_time_ms")) for layer in ("custom", "stock"))
-    if custom is None or stock is None or len(custom[1]) != len(stock[1]):
-        return np.nan, np.nan
-    ratios = (custom[1] / stock[1])[1:] if len(custom[1]) > 1 else custom[1] / stock[1]
-    return ratios.min(), ratios.max()
-
-
 def _center(axis, values, reference, min_half_span, title):
     """A reference line, a range symmetric around it that holds `values`, the title and grid."""
     offsets = np.abs(np.asarray(values, dtype=float) - reference)
     half_span = max(min_half_span, 1.15 * offsets[np.isfinite(offsets)].max(initial=0))
     axis.axvline(reference, color="0.2", linestyle="--", linewidth=1)
-    axis.set_xlim(reference - half_span, reference + half_span)
-    axis.set_title(title, fontsize=10)
+    axis.set(xlim=(reference - half_span, reference + half_span), title=title)
     axis.xaxis.set_major_locator(MaxNLocator(5))
-    axis.tick_params(axis="x", labelsize=8)
-    axis.grid(axis="x", color="0.9")

@@ -1,5 +1,4 @@
-"""A sweep's pairs in figures: the paired timing read back, each pair's deltas, ratios and
-noise, the sweep's metrics."""
+"""A sweep's pairs in figures: its paired timing, each pair's ratios and noise, its metrics."""
 
 import json
 import math
@@ -12,12 +11,10 @@ from custom_dense_lab.reports.runs import LAYERS
 from custom_dense_lab.reports.stats import ratio_summary
 
 TIMINGS_JSON = "paired_timings.json"
-# The report's two time ratios and the measure each comes from.
 RATIO_MEASURES = {"step_time": "train_step", "infer_latency": "infer_single"}
 TO_TENSORFLOW = {"step_time": "step_time_ms", "infer_latency": "infer_latency_ms_p50"}
 TO_TENSORFLOW_COLUMNS = [f"{name}_vs_tensorflow_{lay}" for name in TO_TENSORFLOW for lay in LAYERS]
-# Noisy: a step-time interval wider than ±5% of its ratio, or a job's step times swinging 2x
-# over the paired rounds or over its epochs after the first.
+# Noisy (docs/runs.md): a step-time interval over ±5% of its ratio, or step times swinging 2x.
 NOISY_HALF_WIDTH, SWING = 0.05, 2.0
 
 
@@ -26,15 +23,6 @@ def load_document(parent_run_id):
     if TIMINGS_JSON not in {a.path for a in mlflow.MlflowClient().list_artifacts(parent_run_id)}:
         return {}
     return json.loads(mlflow.artifacts.load_text(f"runs:/{parent_run_id}/{TIMINGS_JSON}"))
-
-
-def load_timings(parent_run_id):
-    return by_pair(load_document(parent_run_id))
-
-
-def by_pair(document):
-    """The document's pairs by `(run_id_custom, run_id_stock)`."""
-    return {(e["run_id_custom"], e["run_id_stock"]): e for e in document.get("pairs", [])}
 
 
 def pooled(entries, measure):
@@ -57,8 +45,7 @@ def pair_figures(entry, timed=None):
 
 
 def add_figures(pairs, timings):
-    """Adds to `pairs` (of `runs.pair_runs`) their deltas and ratios (docs/runs.md), the paired
-    ones from `timings` (`by_pair`); returns it."""
+    """Adds to `pairs` their deltas and ratios (docs/runs.md); `timings`: timed pairs by run ids."""
     if pairs.empty:
         return pairs
     for metric in ("test_accuracy", "step_time_ms", "infer_latency_ms_p50"):
@@ -89,8 +76,7 @@ def add_figures(pairs, timings):
 
 
 def add_noise(pairs, timings, histories):
-    """Adds `noisy`: why a pair's speed figures are rough, or `""`; `histories` are the pairs'
-    (`runs.epoch_histories`)."""
+    """Adds `noisy`: why a pair's speed figures are rough, or `""` (`runs.epoch_histories`)."""
     noisy = []
     for (_, row), curves in zip(pairs.iterrows(), histories, strict=True):
         reasons = []

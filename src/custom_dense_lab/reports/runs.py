@@ -56,13 +56,13 @@ def best_job(runs):
     return None if finished.empty else finished.loc[finished["metrics.val_accuracy"].idxmax()]
 
 
-def epoch_histories(pairs, keys=("epoch_step_time_ms", "val_accuracy", "train_loss")):
+def epoch_histories(pairs):
     """Per pair, `{(layer, key): (epochs, values)}` of its custom and stock jobs' histories."""
     client, histories = mlflow.MlflowClient(), []
     for _, row in pairs.iterrows():
         histories.append({})
         for layer in LAYERS:
-            for key in keys:
+            for key in ("epoch_step_time_ms", "val_accuracy", "train_loss"):
                 history = client.get_metric_history(row[f"run_id_{layer}"], key)
                 if history:
                     steps = sorted((m.step, m.value) for m in history)
