@@ -5,7 +5,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-# The studies of `custom-dense-studies`, as `reports.studies.STUDIES` builds them.
+# The studies of `custom-dense-studies`: the presets in conf/experiment/ it reports on.
 STUDY_NAMES = ("parity", "width", "activations_initializers", "devices", "quantization", "backends")
 # The bench's grids: `--quick`, else the full one; flags replace their parts.
 QUICK = {"units": [64, 1024], "depth": [2], "batch_size": [512], "rounds": 7, "seconds": 0.1}
