@@ -7,9 +7,7 @@ quiet_start()
 
 import itertools
 import sys
-import tempfile
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import keras
@@ -103,13 +101,12 @@ def run_bench(args, experiment_id):
         metrics["max_train_peak_fraction"] = results["train_peak_fraction_custom"].max()
         mlflow.log_metrics(metrics)
         mlflow.log_text(table + "\n", "bench.txt")
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = args.output_dir or Path(scratch)
-            folder.mkdir(parents=True, exist_ok=True)
-            results.to_csv(folder / "bench.csv", index=False)
-            plot(results).savefig(folder / "bench.png", dpi=110)
-            for name in ("bench.csv", "bench.png"):
-                mlflow.log_artifact(str(folder / name))
+        mlflow.log_text(results.to_csv(index=False), "bench.csv")
+        mlflow.log_figure(figure := plot(results), "bench.png", save_kwargs={"dpi": 110})
+        if args.output_dir:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            results.to_csv(args.output_dir / "bench.csv", index=False)
+            figure.savefig(args.output_dir / "bench.png", dpi=110)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
         mlflow.end_run()
     except (Interrupted, KeyboardInterrupt) as stop:
@@ -145,13 +142,11 @@ def measure(config, settings, reference):
         return model
 
     models = timing.paired_models(build, settings.seed)
-    timed = timing.pair_clock(
-        models, x, y, settings.seconds_per_sample, timing.MEASURES, reference[0]
-    )
-    seconds = timed(settings.rounds)
-    peak = float(np.median(reference[1] / np.asarray(seconds["train_step"]["reference"]) / 1e9))
-    row = {"config": config.name, "mlp": config.shape, "batch_size": config.batch_size}
-    row["peak_gflops"] = peak
+    (call, peak_flops), measures = reference, timing.MEASURES
+    clock = timing.pair_clock(models, x, y, settings.seconds_per_sample, measures, call)
+    seconds = clock(settings.rounds)
+    peak = float(np.median(peak_flops / np.asarray(seconds["train_step"]["reference"]) / 1e9))
+    row = dict(config=config.name, mlp=config.shape, batch_size=config.batch_size, peak_gflops=peak)
     for name in timing.MEASURES:
         row |= {f"{name}_ms_{k}": float(np.median(seconds[name][k]) * 1e3) for k in LAYERS}
         summary = ratio_summary(seconds[name]["custom"], seconds[name]["stock"])
@@ -169,9 +164,8 @@ def plot(results):
     ratio_axis, gflops_axis = figure.subplots(2, 1, sharex=True)
     at = np.arange(len(results))
     titles = ("training step", "batched inference", "single-sample inference")
-    for offset, marker, name, title in zip(
-        (-0.2, 0, 0.2), "os^", timing.MEASURES, titles, strict=True
-    ):
+    styles = zip((-0.2, 0, 0.2), "os^", timing.MEASURES, titles, strict=True)
+    for offset, marker, name, title in styles:
         ratio = results[f"{name}_ratio"]
         errors = [ratio - results[f"{name}_ci_low"], results[f"{name}_ci_high"] - ratio]
         ratio_axis.errorbar(at + offset, ratio, errors, fmt=marker, capsize=3, label=title)

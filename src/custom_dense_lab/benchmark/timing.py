@@ -55,19 +55,6 @@ def forward_call(forward, batch):
     return lambda: keras.ops.convert_to_numpy(forward(inputs))
 
 
-def train_step_call(model, x, y):
-    """`(call, steps per call)`; on TensorFlow over a batch of unknown size, as a job's."""
-    if keras.config.backend() != "tensorflow":
-        return (lambda: model.train_on_batch(x, y)), 1
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).repeat()
-    if model.train_function is None:
-        model.fit(data, epochs=1, steps_per_epoch=model.steps_per_execution, verbose=0)
-    iterator, steps = iter(data), model.steps_per_execution
-    return (lambda: keras.ops.convert_to_numpy(model.train_function(iterator)["loss"])), steps
-
-
 def interleaved(calls, rounds, counts=None, first=0):
     """`{name: seconds per call, one per round}`, each sample after an untimed call."""
     seconds = {name: [] for name in calls}
@@ -101,18 +88,9 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
 
 
 def matmul_reference(n=2048):
-    """`(call, FLOPs)` of a float32 matmul, the device's practical peak."""
+    """`(call, FLOPs)` of a float32 matmul, the device's practical peak (summed on the device)."""
     a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), np.float32))
-    matmul = keras.ops.matmul
-    if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
-        matmul = tf.function(lambda a, b: keras.ops.sum(keras.ops.matmul(a, b)))
-    elif keras.config.backend() == "jax":
-        import jax
-
-        matmul = jax.jit(keras.ops.matmul)
-    return (lambda: keras.ops.convert_to_numpy(matmul(a, a))), 2.0 * n**3
+    return (lambda: keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, a)))), 2.0 * n**3
 
 
 def paired_models(build, seed):
@@ -128,12 +106,22 @@ def paired_models(build, seed):
 def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
     """A function of `rounds` more, returning `{measure: {name: [seconds]}}` of all so far."""
     forwards = {layer: compiled_forward(m, x.shape[1:]) for layer, m in models.items()}
+    tensorflow = keras.config.backend() == "tensorflow"
+    if tensorflow:  # a repeated batch of unknown size, as a job's pipeline gives it
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).repeat()
     plan, seconds = {}, {}
     for measure in measures:
         calls, steps, counts = {}, {}, {}
-        for layer in LAYERS:
-            if measure == "train_step":
-                calls[layer], steps[layer] = train_step_call(models[layer], x, y)
+        for layer, model in models.items():
+            if measure == "train_step" and not tensorflow:
+                calls[layer] = lambda model=model: model.train_on_batch(x, y)
+            elif measure == "train_step":  # the traced train function, as a job's pipeline runs it
+                if model.train_function is None:
+                    model.fit(data, epochs=1, steps_per_epoch=model.steps_per_execution, verbose=0)
+                steps[layer], batches = model.steps_per_execution, iter(data)
+                calls[layer] = lambda m=model, b=batches: np.asarray(m.train_function(b)["loss"])
             else:
                 calls[layer] = forward_call(
                     forwards[layer], x[:1] if measure == "infer_single" else x

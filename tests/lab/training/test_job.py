@@ -9,16 +9,16 @@ import mlflow
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import compose_config, runs_in
+from helpers import compose_config, import_cli, runs_in
 from tensorflow.python.framework import config as framework_config
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
 from custom_dense_lab import errors
 from custom_dense_lab.config.schema import MAX_DEPTH, MAX_UNITS
 from custom_dense_lab.process import signals
-from custom_dense_lab.training import job as job_module
-from custom_dense_lab.training.job import NO_STEADY_STATE, EpochMetricsLogger, run_job
 
+task = import_cli("custom_dense_lab.training.task")
+run_job, NO_STEADY_STATE = task.run_job, task.NO_STEADY_STATE
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = (
     "test_loss",
@@ -229,10 +229,10 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
 
 def test_a_stop_is_acted_on_after_the_step_it_came_in(monkeypatch):
     monkeypatch.setattr(signals, "_stop_signal", None)
-    EpochMetricsLogger().on_test_batch_end(0)  # not asked: training goes on
+    task.EpochMetricsLogger().on_test_batch_end(0)  # not asked: training goes on
     signals.note_stop(signal.SIGTERM)
     with pytest.raises(errors.Interrupted) as raised:
-        EpochMetricsLogger().on_test_batch_end(1)
+        task.EpochMetricsLogger().on_test_batch_end(1)
     assert raised.value.exit_status == 143
 
 
@@ -241,7 +241,7 @@ def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(trac
     monkeypatch.setattr(signals, "_stop_signal", None)
     handlers = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
     signals.raise_on_stop_signals()
-    real_inference_timings = job_module.timing.inference_timings
+    real_inference_timings = task.timing.inference_timings
 
     def inference_timings_stopped_by_a_signal(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
@@ -249,9 +249,7 @@ def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(trac
             raise TypeError("an error raised while tracing, after a stop")
         return real_inference_timings(*args, **kwargs)
 
-    monkeypatch.setattr(
-        job_module.timing, "inference_timings", inference_timings_stopped_by_a_signal
-    )
+    monkeypatch.setattr(task.timing, "inference_timings", inference_timings_stopped_by_a_signal)
     try:
         with pytest.raises(errors.Interrupted) as raised:
             job(tracking, *QUICK)

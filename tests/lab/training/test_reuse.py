@@ -6,15 +6,15 @@ import weakref
 
 import keras
 import numpy as np
-from helpers import compose_config, runs_in
+from helpers import compose_config, import_cli, runs_in
 
 from custom_dense_lab.benchmark import timing
 from custom_dense_lab.process import reuse as process_reuse
 from custom_dense_lab.process.reuse import ProcessReuse
 from custom_dense_lab.training import models
-from custom_dense_lab.training.job import run_job
 from custom_dense_lab.training.models import build_mlp, job_model
 
+run_job = import_cli("custom_dense_lab.training.task").run_job
 QUICK = ("trainer.epochs=2", "mlflow.log_model=false", "model.units=16", "device=cpu")
 
 
