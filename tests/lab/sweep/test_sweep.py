@@ -10,7 +10,7 @@ import time
 import mlflow
 import pytest
 import tensorflow as tf
-from helpers import compose_config, runs_of, sqlite_uri, using_store
+from helpers import compose_config, import_cli, runs_of, sqlite_uri, using_store
 
 from custom_dense_lab.benchmark import timing as sweep_pairs
 from custom_dense_lab.benchmark.sweep_callback import PairedTimingCallback
@@ -19,7 +19,8 @@ from custom_dense_lab.reports import paired
 from custom_dense_lab.sweep import parent
 from custom_dense_lab.sweep.callback import MlflowSweepCallback, finish_sweep
 from custom_dense_lab.tracking import ui
-from custom_dense_lab.training.job import run_job
+
+run_job = import_cli("custom_dense_lab.training.task").run_job
 
 
 def test_the_environment_wins_over_the_parent_id_file_of_the_sweep_folder(tmp_path, monkeypatch):

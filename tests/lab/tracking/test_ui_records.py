@@ -4,12 +4,13 @@ import pathlib
 
 import mlflow
 import numpy as np
-from helpers import compose_config
+from helpers import compose_config, import_cli
 
 import custom_dense
 from custom_dense import CustomDense
 from custom_dense_lab.tracking import names, store, ui
-from custom_dense_lab.training.job import run_job
+
+run_job = import_cli("custom_dense_lab.training.task").run_job
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib")
 
