@@ -15,7 +15,6 @@ parent.watch_launcher()  # a joblib worker runs this module first: watched from 
 import contextlib
 import gc
 import os
-import secrets
 import sys
 import time
 
@@ -52,7 +51,7 @@ def _run(argv):
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
     command_line.register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
     register_schemas()
-    sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+    sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{os.urandom(3).hex()}"
     os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
     if not command_line.prints_only(parsed := command_line.read(args)):
         try:
@@ -90,9 +89,7 @@ def _run(argv):
     except (StorageFullError, Exception) as error:  # Hydra's one-line errors as Hydra prints them
         shown = isinstance(error, StorageFullError | CompactHydraException)
         said = error if shown else disk.storage_failure(error)
-        finish_sweep(
-            abort_reason=f"the sweep stopped: {said or lifecycle.describe_error(error)}"
-        )
+        finish_sweep(abort_reason=f"the sweep stopped: {said or lifecycle.describe_error(error)}")
         if said is None:
             raise
         print(f"error: {said}", file=sys.stderr)

@@ -1,7 +1,6 @@
 """The command line of `custom-dense-train`, read with Hydra's own parsers; one that only prints
 (`--help`, `--cfg job`, ...) is answered at once, before TensorFlow loads."""
 
-import functools
 import shlex
 import string
 import sys
@@ -41,16 +40,11 @@ def prints_only(parsed):
     return next((f"--{flag.replace('_', '-')}" for flag in flags if vars(parsed)[flag]), None)
 
 
-@functools.cache
-def _overrides_parser():
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create()
-
-
 def parse(texts):
     """Hydra's `Override`s of `texts`; raises `hydra.errors.OverrideParseException`."""
-    return _overrides_parser().parse_overrides(list(texts))
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(list(texts))
 
 
 def answer_print_only(module_file):

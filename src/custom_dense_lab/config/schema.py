@@ -27,14 +27,6 @@ def integer(low, high=None):
     return accepts(words, lambda value: low <= value and (high is None or value <= high))
 
 
-def _name_length(name):
-    return 0 < len(name.strip()) <= 500
-
-
-def fraction():
-    return accepts("a fraction strictly between 0 and 1", lambda value: 0 < value < 1)
-
-
 @dataclass
 class LayerConfig:
     name: str
@@ -61,7 +53,7 @@ class SGDConfig(OptimizerConfig):
 @dataclass
 class DatasetConfig:
     name: str
-    val_fraction: float = fraction()
+    val_fraction: float = accepts("a fraction strictly between 0 and 1", lambda v: 0 < v < 1)
 
 
 @dataclass
@@ -75,7 +67,7 @@ class SyntheticDatasetConfig(DatasetConfig):
     n_samples: int  # enough for every class and split (`validation`)
     n_features: int = integer(1)
     n_classes: int = integer(2)  # at most 2**n_features
-    test_fraction: float = fraction()
+    test_fraction: float = accepts("a fraction strictly between 0 and 1", lambda v: 0 < v < 1)
 
 
 @dataclass
@@ -103,8 +95,9 @@ class TrainerConfig:
 
 @dataclass
 class MlflowConfig:
-    # MLflow's limit
-    experiment_name: str = accepts("a non-empty name of at most 500 characters", _name_length)
+    experiment_name: str = accepts(  # MLflow's limit
+        "a non-empty name of at most 500 characters", lambda name: 0 < len(name.strip()) <= 500
+    )
     tracking_uri: str | None
     log_model: bool
     register_model: bool
