@@ -314,7 +314,7 @@ def test_a_server_whose_api_fails_is_refused_at_once(tmp_path):
 @pytest.mark.parametrize(
     ("uri", "accepted"),
     [
-        ("garbage://x", "a tracking store MLflow supports"),
+        ("garbage://x", "Supported URI schemes are"),
         (
             "sqlite:////proc/1/mlflow.db",
             "a SQLite file in a folder this process can write (/proc/1 is not writable here)",

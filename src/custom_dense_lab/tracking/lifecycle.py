@@ -13,14 +13,10 @@ import psutil
 
 from custom_dense_lab.tracking import disk
 
-HOST_TAG = "host"
-PID_TAG = "pid"
+HOST_TAG, PID_TAG, HEARTBEAT_TAG, LAUNCHER_JOB_TAG = "host", "pid", "heartbeat", "launcher_job_id"
 PROCESS_STARTED_TAG = "process_started"
-HEARTBEAT_TAG = "heartbeat"
-LAUNCHER_JOB_TAG = "launcher_job_id"
 LAUNCHER_JOB_ENV = "CUSTOM_DENSE_LAUNCHER_JOB_ID"  # the job id a launcher gives each task (Ray)
-FAILURE_TAG = "failure_reason"
-REOPENED_TAG = "reopened"
+FAILURE_TAG, REOPENED_TAG = "failure_reason", "reopened"
 REOPENED_TEXT = "closed as lost while its job still ran; the job then finished it"
 LOST_REASON = "the job's process ended before its run did (killed, or crashed)"
 PROJECT_ENTRY_POINT_TAG = "mlflow.project.entryPoint"
@@ -120,8 +116,7 @@ def fail_run(run_id, reason, status="FAILED"):
 
 
 def finish_active_run():
-    """Ends this process's active run FINISHED; one closed as lost meanwhile (a late heartbeat)
-    loses that reason and is tagged `reopened`."""
+    """Ends the active run FINISHED; one closed as lost meanwhile is tagged `reopened` instead."""
     run_id, client = mlflow.active_run().info.run_id, mlflow.MlflowClient()
     if client.get_run(run_id).data.tags.get(FAILURE_TAG) == LOST_REASON:
         client.delete_tag(run_id, FAILURE_TAG)
@@ -130,8 +125,7 @@ def finish_active_run():
 
 
 def end_active_run(status, reason, details=None):
-    """Ends the active run `status` with its `failure_reason` and a `traceback.txt` (`details`),
-    each record tried on its own; what the store refused is said in one line."""
+    """Ends the active run `status` with its `failure_reason` and `traceback.txt`, each tried."""
     run_id, problems = mlflow.active_run().info.run_id, []
     for record in (
         lambda: details and mlflow.log_text(details, "traceback.txt"),

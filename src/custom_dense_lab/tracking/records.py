@@ -66,7 +66,7 @@ def model_name(cfg):
 
 def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
     """Logs a Keras model as `model_name(cfg)` with the metrics of `step`, `tags` and its sweep's
-    `sweep_run_id` and `sweep_name`; the signature and requirements given, not inferred."""
+    id and name; its requirements given, since MLflow infers them in a process of its own."""
     version, packages = importlib.metadata.version, ("keras", "numpy", "mlflow")
     try:
         tensorflow = f"tensorflow-cpu=={version('tensorflow-cpu')}"
@@ -90,19 +90,14 @@ def log_model(model, cfg, sample_inputs, sample_outputs, step, tags):
 
 def remove_unfinished_models(run_id):
     """Deletes the local folders of the run's models that never became READY (a full disk)."""
-    removed = []
     for model in registry.logged_models(run_id):
         location = urllib.parse.urlsplit(model.artifact_location)
         if model.status != LoggedModelStatus.READY and location.scheme in ("", "file"):
-            folder = pathlib.Path(urllib.parse.unquote(location.path))
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
+            shutil.rmtree(urllib.parse.unquote(location.path), ignore_errors=True)
 
 
 def job_identity(cfg, overrides, parent_run_id):
-    """`(run_name, tags)` of a job: named by its values of the keys its sweep varies, else as a
-    single job; tagged with its overrides and `sweep.<key>` values."""
+    """`(run_name, tags)` of a job: named and tagged `sweep.<key>` by its values of its sweep's keys."""
     parent = mlflow.get_run(parent_run_id).data.tags if parent_run_id is not None else {}
     swept = [key for key in parent.get(names.SWEPT_KEYS_TAG, "").split(",") if key]
     values = names.job_values(overrides, swept)

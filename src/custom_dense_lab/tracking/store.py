@@ -1,5 +1,5 @@
 """The tracking store, checked in one line and seconds before any job (MLflow itself retries an
-unreachable server or database for minutes), then its experiment opened; a retry said in a line."""
+unreachable server or database for minutes), then its experiment opened."""
 
 import contextlib
 import logging
@@ -21,40 +21,45 @@ from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 from custom_dense_lab.errors import ConfigError, TrackingServerUnreachableError
 from custom_dense_lab.tracking import disk, lifecycle, ui
 
-_SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
-_SCHEMES_TEXT = "sqlite:///path.db, postgresql://..., mysql://..., mssql://..., http(s)://server"
-_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
-
 
 def use_store(tracking_uri, key="mlflow.tracking_uri"):
     """Points MLflow at `tracking_uri` (`None`: MLflow's default) once it passes every check, a new
-    SQLite store created one process at a time; returns the URI. Errors name `key`, where the URI
-    came from, or `MLFLOW_TRACKING_URI`."""
-    if not tracking_uri and env.MLFLOW_TRACKING_URI.defined:
-        key = "MLFLOW_TRACKING_URI"
+    SQLite store created one process at a time; returns the URI. Errors name `key`."""
+    key = "MLFLOW_TRACKING_URI" if not tracking_uri and env.MLFLOW_TRACKING_URI.defined else key
     uri = tracking_uri or mlflow.get_tracking_uri()
-    if urllib.parse.urlsplit(uri).scheme.partition("+")[0] not in _SCHEMES:
-        raise ConfigError(key, uri, f"a tracking store MLflow supports: {_SCHEMES_TEXT}")
     check_tracking_server(uri, key)
     check_database_server(uri, key)
     database = disk.sqlite_path(uri)
-    if database is not None and (problem := disk.write_problem(database.parent)):
-        raise ConfigError(key, uri, f"a SQLite file in a folder this process can write ({problem})")
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+    if database is not None and (accepted := _sqlite_problem(database)):
+        raise ConfigError(key, uri, accepted)
     with filelock.FileLock(f"{database}.lock") if database else contextlib.nullcontext():
-        if database is not None and database.exists():
-            _check_sqlite_file(key, uri, database)
-        elif database is not None:
+        if database is not None and not database.exists():
             create_store(database)
         mlflow.set_tracking_uri(uri)
         try:  # the first use creates or migrates a database's schema
             mlflow.MlflowClient().search_experiments(max_results=1)
-        except Exception as error:  # MLflow's, SQLAlchemy's or the database driver's
+        except Exception as error:  # MLflow's (an unknown scheme), SQLAlchemy's or the driver's
             first_line = str(error).strip().splitlines()[0]
             unusable = ConfigError(key, uri, f"a usable tracking store ({first_line})")
             raise disk.storage_failure(error) or unusable from None
     return uri
+
+
+def _sqlite_problem(database):
+    if problem := disk.write_problem(database.parent):
+        return f"a SQLite file in a folder this process can write ({problem})"
+    if not database.exists():
+        return None
+    if not os.access(database, os.R_OK | os.W_OK):
+        return f"a SQLite file this process can read and write ({database})"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            found = [row[0] for row in db.execute("PRAGMA quick_check") if row[0] != "ok"]
+    except sqlite3.DatabaseError as error:
+        found = [str(error)]
+    if found:
+        found = f"{database}: {'; '.join(found[:3])}"
+        return f"an intact SQLite database ({found}); move it aside to start a new store"
 
 
 def missing_sqlite_file(tracking_uri):
@@ -118,33 +123,29 @@ def project_run_problem(run_id):
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
     """Makes an experiment active, created if needed, and returns its id; that of
     `adopted_run_id` wins over the name. `housekeeping` closes its lost runs and describes it."""
-    if adopted_run_id:
-        adopted = mlflow.get_run(adopted_run_id).info.experiment_id
-        experiment_id = mlflow.set_experiment(experiment_id=adopted).experiment_id
-    else:
-        experiment_id = mlflow.set_experiment(experiment_name).experiment_id
+    adopted = adopted_run_id and mlflow.get_run(adopted_run_id).info.experiment_id
+    experiment = mlflow.set_experiment(None if adopted else experiment_name, adopted or None)
     if housekeeping:
-        ui.describe_experiment(experiment_id)
-        lifecycle.close_lost_runs(experiment_id)
-    return experiment_id
+        ui.describe_experiment(experiment.experiment_id)
+        lifecycle.close_lost_runs(experiment.experiment_id)
+    return experiment.experiment_id
 
 
 def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises `TrackingServerUnreachableError` unless an HTTP(S) URI's MLflow server answers an
-    API search (which fails while its database is down); asking for credentials passes."""
+    """Raises unless an HTTP(S) URI's server answers an API search (which fails while its database
+    is down); asking for credentials passes."""
     if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
         return
-    search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
     try:
+        search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
         status = requests.get(search, timeout=5).status_code
-        reason = None if status in (200, 401, 403) else f"its REST API answered HTTP {status}"
-    except requests.Timeout:
-        reason = "no answer within 5 s"
     except requests.RequestException:
-        reason = "could not connect"
-    if reason:
-        accepted = f"a running MLflow tracking server ({reason})"
-        raise TrackingServerUnreachableError(key, uri, accepted)
+        status = None
+    if status not in (200, 401, 403):
+        reason = f"its REST API answered HTTP {status}" if status else "could not connect"
+        raise TrackingServerUnreachableError(
+            key, uri, f"a running MLflow tracking server ({reason})"
+        )
 
 
 def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
@@ -153,12 +154,12 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
     parts = urllib.parse.urlsplit(uri)
     dialect, _, driver = parts.scheme.partition("+")
     by_socket = {"host", "unix_socket"} & urllib.parse.parse_qs(parts.query).keys()
-    if by_socket or driver == "pyodbc" or (dialect, parts.hostname) == ("mysql", "localhost"):
-        return
-    if dialect not in _DATABASE_PORTS or not parts.hostname:
+    ports = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+    local = by_socket or driver == "pyodbc" or (dialect, parts.hostname) == ("mysql", "localhost")
+    if local or dialect not in ports or not parts.hostname:
         return
     try:
-        address = (parts.hostname, parts.port or _DATABASE_PORTS[dialect])
+        address = (parts.hostname, parts.port or ports[dialect])
     except ValueError:
         raise ConfigError(key, uri, "a database URI whose port is a number in [0, 65535]") from None
     try:
@@ -167,19 +168,6 @@ def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
         where = f"{address[0]}:{address[1]} ({error.strerror or type(error).__name__})"
         accepted = f"a database server that accepts connections at {where}"
         raise ConfigError(key, uri, accepted) from None
-
-
-def _check_sqlite_file(key, uri, database):
-    if not os.access(database, os.R_OK | os.W_OK):
-        raise ConfigError(key, uri, f"a SQLite file this process can read and write ({database})")
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-            found = [row[0] for row in db.execute("PRAGMA quick_check") if row[0] != "ok"]
-    except sqlite3.DatabaseError as error:
-        found = [str(error)]
-    if found:
-        accepted = f"an intact SQLite database ({database}: {'; '.join(found[:3])})"
-        raise ConfigError(key, uri, f"{accepted}; move it aside to start a new store")
 
 
 def create_store(database):
@@ -211,9 +199,8 @@ def explain_http_retries():
 
 
 def _retry_notice(record):
-    if record.msg == "Retrying (%r) after connection broken by '%r': %s" and "/mlflow" in str(
-        record.args[-1]
-    ):
+    urllib3 = "Retrying (%r) after connection broken by '%r': %s"
+    if record.msg == urllib3 and "/mlflow" in str(record.args[-1]):
         retry, error, _ = record.args
         retries = env.MLFLOW_HTTP_REQUEST_MAX_RETRIES.get()
         factor = env.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get()

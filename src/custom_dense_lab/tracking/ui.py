@@ -9,12 +9,8 @@ import mlflow
 
 from custom_dense_lab.tracking import disk
 
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
-NOTE_TAG = "mlflow.note.content"
-LOCAL_UI = "http://127.0.0.1:5000"
-VIEW_QUERY = "workflowType=machine_learning"
-DEFAULT_EXPERIMENT = "Default"
+EXPERIMENT_KIND_TAG, NOTE_TAG = "mlflow.experimentKind", "mlflow.note.content"
+LOCAL_UI, VIEW_QUERY = "http://127.0.0.1:5000", "workflowType=machine_learning"
 
 EXPERIMENT_DESCRIPTION = """\
 CustomDense (a Dense layer written from scratch) against keras.layers.Dense: the same MLP, \
@@ -40,14 +36,14 @@ logs its `config.yaml` and `overrides.yaml`, and the parent its `sweep_overrides
 
 def describe_experiment(experiment_id):
     """Gives the experiment its kind and description where it has none; keeps a user's own."""
-    tags = mlflow.get_experiment(experiment_id).tags
-    for key, value in ((EXPERIMENT_KIND_TAG, EXPERIMENT_KIND), (NOTE_TAG, EXPERIMENT_DESCRIPTION)):
-        if key not in tags:
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, key, value)
+    tags = {EXPERIMENT_KIND_TAG: "custom_model_development", NOTE_TAG: EXPERIMENT_DESCRIPTION}
+    for key in tags.keys() - mlflow.get_experiment(experiment_id).tags.keys():
+        mlflow.MlflowClient().set_experiment_tag(experiment_id, key, tags[key])
 
 
 def experiment_url(tracking_uri, experiment_id):
-    address = tracking_uri.rstrip("/") if _is_server(tracking_uri) else LOCAL_UI
+    server = urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https")
+    address = tracking_uri.rstrip("/") if server else LOCAL_UI
     return f"{address}/#/experiments/{experiment_id}?{VIEW_QUERY}"
 
 
@@ -57,7 +53,7 @@ def run_url(tracking_uri, experiment_id, run_id):
 
 def ui_command(tracking_uri):
     """How to start a UI over a store that is not a server; `None` for a server."""
-    if _is_server(tracking_uri):
+    if urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https"):
         return None
     database = disk.sqlite_path(tracking_uri)
     if database == pathlib.Path("mlflow.db").resolve():
@@ -75,7 +71,7 @@ def where_to_look(run_id, configured_experiment, what="this run"):
     print(f"  {what}: {run_url(uri, experiment_id, run_id)}", flush=True)
     if command := ui_command(uri):
         print(f"  start the UI with {command}, then open a link", flush=True)
-    if name == DEFAULT_EXPERIMENT != configured_experiment:  # stderr: line-buffered
+    if name == "Default" != configured_experiment:  # stderr: line-buffered
         print(
             f"warning: these runs are in MLflow's '{name}' experiment, not "
             f"'{configured_experiment}': `mlflow run` without --experiment-name puts them there. "
@@ -83,7 +79,3 @@ def where_to_look(run_id, configured_experiment, what="this run"):
             "to keep them with the project's other runs.",
             file=sys.stderr,
         )
-
-
-def _is_server(tracking_uri):
-    return urllib.parse.urlsplit(tracking_uri).scheme in ("http", "https")
