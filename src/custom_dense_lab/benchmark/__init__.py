@@ -1,1 +1,0 @@
-"""Paired, interleaved timing of CustomDense against stock Dense, and its results."""

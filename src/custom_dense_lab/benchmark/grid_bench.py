@@ -73,20 +73,22 @@ def grid_and_settings(args):
 def run_bench(args, experiment_id):
     """Times the grid in a new run, prints and logs the table; a stop ends the run KILLED."""
     configs, settings = grid_and_settings(args)
-    placement = resolve_device(args.device)
+    device = resolve_device(args.device)
     signals.raise_on_stop_signals()
     started, backend = time.perf_counter(), keras.config.backend()
     try:
-        run = mlflow.start_run(experiment_id=experiment_id, run_name="bench")
-        tags = records.environment_tags("custom,stock", placement, placement.kind)
-        mlflow.set_tags({"kind": "bench", **tags})
+        tags = {"kind": "bench"} | records.environment_tags("custom,stock", device, device.kind)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name="bench", tags=tags)
         grid = {k: ",".join(map(str, sorted({getattr(c, k) for c in configs}))) for k in GRID}
         machine = {"device": args.device, "backend": backend, "quick": args.quick}
         mlflow.log_params({**grid, **vars(settings), **machine})
-        where = f"{placement.name} ({placement.kind}), Keras backend {backend}"
+        where = f"{device.name} ({device.kind}), Keras backend {backend}"
         print(f"Timing {len(configs)} configs on {where}", flush=True)
-        with keras.device(placement.spec), signals.stops_at_checkpoints():
-            reference, rows = timing.matmul_reference(), []
+        with keras.device(device.spec), signals.stops_at_checkpoints():
+            # A 2048x2048 float32 matmul, summed on the device: the device's practical peak.
+            a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((2048, 2048), "f4"))
+            reference = (lambda: keras.ops.convert_to_numpy(keras.ops.sum(a @ a)), 2.0 * 2048**3)
+            rows = []
             for index, config in enumerate(configs, start=1):
                 print(f"[{index}/{len(configs)}] {config.name} ({config.shape}) ...", flush=True)
                 rows.append(measure(config, settings, reference))
@@ -109,16 +111,15 @@ def run_bench(args, experiment_id):
             figure.savefig(args.output_dir / "bench.png", dpi=110)
         mlflow.log_metric("bench_time_s", time.perf_counter() - started)
         mlflow.end_run()
-    except (Interrupted, KeyboardInterrupt) as stop:
-        interrupted = Interrupted.from_exception(stop)
+    except BaseException as e:
+        stop = isinstance(e, Interrupted | KeyboardInterrupt) and Interrupted.from_exception(e)
         if mlflow.active_run():
-            lifecycle.end_active_run("KILLED", str(interrupted))
-        print(f"error: {interrupted}", file=sys.stderr)
-        sys.exit(interrupted.exit_status)
-    except BaseException as error:
-        if mlflow.active_run():
-            lifecycle.end_active_run("FAILED", lifecycle.describe_error(error))
-        raise
+            reason = str(stop) if stop else lifecycle.describe_error(e)
+            lifecycle.end_active_run("KILLED" if stop else "FAILED", reason)
+        if not stop:
+            raise
+        print(f"error: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_status)
     finally:
         signals.exit_on_stop_signals("after the benchmark had ended")
     print(f"MLflow run {run.info.run_id} (experiment {experiment_id})")

@@ -7,6 +7,7 @@ import weakref
 import keras
 import mlflow
 import numpy as np
+import tensorflow as tf
 from omegaconf import OmegaConf
 
 from custom_dense_lab.data import load_dataset
@@ -28,8 +29,6 @@ def compiled_forward(model, example_shape):
     """The compiled inference-mode forward pass of `model`, for any batch size, held weakly."""
     held = weakref.ref(model)
     if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
         return tf.function(
             lambda x: held()(x, training=False),
             input_signature=[tf.TensorSpec((None, *example_shape), tf.float32)],
@@ -87,12 +86,6 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
     ]
 
 
-def matmul_reference(n=2048):
-    """`(call, FLOPs)` of a float32 matmul, the device's practical peak (summed on the device)."""
-    a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), np.float32))
-    return (lambda: keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, a)))), 2.0 * n**3
-
-
 def paired_models(build, seed):
     """`{layer: build(layer)}` under `seed`, the stock model given the custom one's weights."""
     models = {}
@@ -108,8 +101,6 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
     forwards = {layer: compiled_forward(m, x.shape[1:]) for layer, m in models.items()}
     tensorflow = keras.config.backend() == "tensorflow"
     if tensorflow:  # a repeated batch of unknown size, as a job's pipeline gives it
-        import tensorflow as tf
-
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)).repeat()
     plan, seconds = {}, {}
     for measure in measures:
@@ -201,10 +192,8 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
     """A pair's seconds after `rounds` more, of its jobs' own models if kept, else rebuilt."""
     if run_ids not in _clocks:
         mlflow.set_tracking_uri(tracking_uri)
-        configs = {
-            layer: OmegaConf.create(mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml"))
-            for layer, run_id in zip(LAYERS, run_ids, strict=True)
-        }
+        texts = [mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml") for run_id in run_ids]
+        configs = dict(zip(LAYERS, map(OmegaConf.create, texts), strict=True))
         cfg, tags = configs["custom"], mlflow.get_run(run_ids[0]).data.tags
         device = resolve_device(tags.get("device", cfg.device.name)).spec
         settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
@@ -217,8 +206,7 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
                 bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
                 x, y = bundle.examples("train", cfg.trainer.batch_size)
                 shape, classes = bundle.input_shape, bundle.num_classes
-                build = lambda layer: job_model(configs[layer], shape, classes)  # noqa: E731
-                models = paired_models(build, cfg.seed)
+                models = paired_models(lambda c: job_model(configs[c], shape, classes), cfg.seed)
             clock = pair_clock(models, x, y, seconds_per_sample, SWEEP_MEASURES)
         _clocks[run_ids] = (clock, settings, device)
     clock, settings, device = _clocks[run_ids]

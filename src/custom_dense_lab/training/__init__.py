@@ -1,1 +1,0 @@
-"""One training job: data, model, fit, measurements, record."""

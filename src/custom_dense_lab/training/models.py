@@ -5,42 +5,27 @@ import json
 import platform
 import re
 from pathlib import Path
-from typing import NamedTuple
+from types import SimpleNamespace
 
 import keras
-import numpy as np
+import tensorflow as tf
 from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, get_class, instantiate
 from omegaconf import OmegaConf
 
-from custom_dense import quantize_model
 from custom_dense_lab.errors import ConfigError
 
 # Every config the lab instantiates is its user's own (docs/install.md): any `_target_` is built.
 TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
-# GPTQ and AWQ at int4's bits and groups (4 bits, groups of 128 inputs), for a fair comparison.
-CALIBRATED = {
-    "gptq": lambda: keras.quantizers.GPTQConfig(None, None, weight_bits=4, group_size=128),
-    "awq": lambda: keras.quantizers.AWQConfig(None, None, group_size=128),
-}
-
-
-class Placement(NamedTuple):
-    """`spec` `"cpu"`, not `cpu:0`: PyTorch would copy a variable there at every step."""
-
-    kind: str
-    spec: str
-    name: str
 
 
 def resolve_device(requested):
-    """The `Placement` of `device=auto|cpu|gpu` (auto: the first GPU, else the CPU)."""
+    """`kind`, `spec` for `keras.device` and `name` of `device=auto|cpu|gpu` (auto: the first
+    GPU, else the CPU; `spec` "cpu", not "cpu:0", which PyTorch would copy to at every step)."""
     backend = keras.config.backend()
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        found = tf.config.list_physical_devices("GPU")
+        details = tf.config.experimental.get_device_details
         gpus = [
-            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in found
+            details(g).get("device_name", g.name) for g in tf.config.list_physical_devices("GPU")
         ]
     elif backend == "jax":
         import jax
@@ -51,16 +36,14 @@ def resolve_device(requested):
 
         gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     if requested == "gpu" and not gpus:
-        accepted = (
-            f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
-        )
-        raise ConfigError("device", "gpu", accepted)
+        seen = f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
+        raise ConfigError("device", "gpu", seen)
     if requested != "cpu" and gpus:
-        return Placement("gpu", "gpu:0", gpus[0])
+        return SimpleNamespace(kind="gpu", spec="gpu:0", name=gpus[0])
     name = platform.machine()
     with contextlib.suppress(OSError, TypeError):  # no /proc/cpuinfo, or no model name in it
         name = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)[1]
-    return Placement("cpu", "cpu", name.strip())
+    return SimpleNamespace(kind="cpu", spec="cpu", name=name.strip())
 
 
 def build_mlp(
@@ -134,19 +117,6 @@ def copy_state(source, target):
     states = ([*m.variables, *m.optimizer.variables] for m in (target, source))
     for to, value in zip(*states, strict=True):
         to.assign(keras.ops.copy(value))
-
-
-def quantized_copy(model, mode, calibration, batch_size):
-    """A compiled copy quantized to `mode`; GPTQ and AWQ calibrate on `calibration`."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    if mode in CALIBRATED:
-        batches = np.array_split(calibration, range(batch_size, len(calibration), batch_size))
-        quantize_model(copy, CALIBRATED[mode](), batches)
-    else:
-        copy.quantize(mode)
-    copy.compile(loss=model.loss, metrics=["accuracy"])
-    return copy
 
 
 def size_bytes(model):

@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from mlflow.entities import Metric
 
-from custom_dense import convert
+from custom_dense import convert, quantize_model
 from custom_dense_lab import errors
 from custom_dense_lab.benchmark import timing
 from custom_dense_lab.config import CONFIG_DIR
@@ -42,6 +42,11 @@ NO_STEADY_STATE = (
     "no step_time_ms or train_gflops: one epoch of one training step, which traces the "
     "train function, has no steady-state step (train for more epochs or smaller batches)"
 )
+# GPTQ and AWQ at int4's bits and groups (4 bits, groups of 128 inputs), for a fair comparison.
+CALIBRATED = {
+    "gptq": lambda: keras.quantizers.GPTQConfig(None, None, weight_bits=4, group_size=128),
+    "awq": lambda: keras.quantizers.AWQConfig(None, None, group_size=128),
+}
 AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
 
 tfds.disable_progress_bar()
@@ -185,7 +190,16 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
             sample, shipped, quantized = bundle.examples("test", 256)[0], model, {}
             if cfg.quantize is not None:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
-                shipped = models.quantized_copy(model, cfg.quantize.value, calibration, batch_size)
+                shipped, mode = keras.models.clone_model(model), cfg.quantize.value
+                shipped.set_weights(model.get_weights())
+                if mode in CALIBRATED:
+                    batches = range(batch_size, len(calibration), batch_size)
+                    quantize_model(
+                        shipped, CALIBRATED[mode](), np.array_split(calibration, batches)
+                    )
+                else:
+                    shipped.quantize(mode)
+                shipped.compile(loss=model.loss, metrics=["accuracy"])
             timed = [compiled] if shipped is model else [compiled, shipped]
             shape = sample.shape[1:]
             forwards = [
@@ -228,7 +242,7 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
     if cfg.mlflow.log_model:
         outputs = timing.forward_call(forwards[-1], sample[:4])()
         # Keras's Dense saves GPTQ and AWQ layers without their zero points (docs/runs.md).
-        calibrated = cfg.quantize is not None and cfg.quantize.value in models.CALIBRATED
+        calibrated = cfg.quantize is not None and cfg.quantize.value in CALIBRATED
         logged = convert(shipped, to="custom") if calibrated else shipped
         step = len(epochs.epoch_times) - 1
         model_id = records.log_model(logged, cfg, sample[:4], outputs, step, run_tags).model_id
