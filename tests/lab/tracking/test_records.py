@@ -1,12 +1,12 @@
 """What a job records: its config as MLflow params, its commit, its name and tags."""
 
 import subprocess
+from types import SimpleNamespace
 
 import mlflow
 from helpers import REPO_ROOT, compose_config
 
 from custom_dense_lab.tracking import names, records
-from custom_dense_lab.training.models import Placement
 
 
 def test_config_params_are_dotted_keys_without_targets_and_with_enum_names():
@@ -23,7 +23,7 @@ def test_the_commit_is_the_labs_own_code_whatever_folder_the_job_runs_in(tmp_pat
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     monkeypatch.chdir(tmp_path)  # not a repository
-    placement = Placement(spec="cpu", kind="cpu", name="a CPU")
+    placement = SimpleNamespace(spec="cpu", kind="cpu", name="a CPU")
     tags = records.environment_tags("custom", placement, "cpu")
     assert tags["git_commit"] == head
     assert tags["git_dirty"] in ("true", "false")
