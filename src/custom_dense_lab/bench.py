@@ -32,8 +32,8 @@ def main(argv=None):
             require_backend_installed(args.backend)
             os.environ["KERAS_BACKEND"] = args.backend  # Keras chooses its backend as it loads
         store.use_store(args.tracking_uri, "--tracking-uri")
-        run_id = mlflow.environment_variables.MLFLOW_RUN_ID.get()
-        experiment_id = store.open_experiment(args.experiment, run_id)
+        project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
+        experiment_id = store.open_experiment(args.experiment, project_run)
         from custom_dense_lab.benchmark import grid_bench  # TensorFlow and Keras load here
 
         grid_bench.run_bench(args, experiment_id)  # a device it cannot use: ConfigError

@@ -55,10 +55,8 @@ def grid_and_settings(args):
     """The configs to time and how: the preset, then the flags."""
     preset, configs = arguments.QUICK if args.quick else arguments.FULL, []
     for u, d, b in itertools.product(*(getattr(args, key) or preset[key] for key in GRID)):
-        shape = "-".join(map(str, (INPUT_DIM, *[u] * d, NUM_CLASSES)))
-        configs.append(
-            SimpleNamespace(units=u, depth=d, batch_size=b, name=f"u{u}_d{d}_b{b}", shape=shape)
-        )
+        name, shape = f"u{u}_d{d}_b{b}", "-".join(map(str, (INPUT_DIM, *[u] * d, NUM_CLASSES)))
+        configs.append(SimpleNamespace(units=u, depth=d, batch_size=b, name=name, shape=shape))
     tensorflow = keras.config.backend() == "tensorflow"  # steps per execution: TensorFlow's only
     settings = SimpleNamespace(
         rounds=args.rounds or preset["rounds"],

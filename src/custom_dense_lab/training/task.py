@@ -9,7 +9,6 @@ quiet_start()
 
 
 import contextlib
-import math
 import sys
 import time
 import traceback
@@ -22,7 +21,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from mlflow.entities import Metric
 
 from custom_dense import convert, quantize_model
 from custom_dense_lab import errors
@@ -70,7 +68,7 @@ class EpochMetricsLogger(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = float(keras.ops.convert_to_numpy(logs["loss"]))  # waits for the step
         self.step_times[-1].append(time.perf_counter() - self._step_started)
-        if not math.isfinite(loss):
+        if not np.isfinite(loss):
             raise errors.TrainingDivergedError(f"NaN or Inf loss at batch {batch}: {loss}")
         signals.raise_if_stopped()
 
@@ -79,12 +77,12 @@ class EpochMetricsLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._epoch_started)
-        metrics = {f"train_{k}": logs[k] for k in ("loss", "accuracy")}
-        metrics |= {k: logs[k] for k in ("val_loss", "val_accuracy") if k in logs}
+        metrics = {f"train_{k}": float(logs[k]) for k in ("loss", "accuracy")}
+        metrics |= {k: float(logs[k]) for k in ("val_loss", "val_accuracy") if k in logs}
         metrics["epoch_time_s"] = self.epoch_times[-1]
-        metrics["epoch_step_time_ms"] = np.median(self.step_times[-1]) * 1000.0
-        ended_ms = int(time.time() * 1000)
-        self._pending += [Metric(k, float(v), ended_ms, epoch) for k, v in metrics.items()]
+        metrics["epoch_step_time_ms"] = float(np.median(self.step_times[-1])) * 1000.0
+        ended = int(time.time() * 1000)
+        self._pending += [mlflow.entities.Metric(k, v, ended, epoch) for k, v in metrics.items()]
         if time.perf_counter() - self._flushed_at >= 2.0:
             self.flush()
 
@@ -188,15 +186,13 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
             lap("overhead_evaluate_s")
             # The job ships the quantized model where it asks for one, timed with the float one.
             sample, shipped, quantized = bundle.examples("test", 256)[0], model, {}
-            if cfg.quantize is not None:
+            if mode := cfg.quantize and cfg.quantize.value:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
-                shipped, mode = keras.models.clone_model(model), cfg.quantize.value
+                shipped = keras.models.clone_model(model)
                 shipped.set_weights(model.get_weights())
                 if mode in CALIBRATED:
-                    batches = range(batch_size, len(calibration), batch_size)
-                    quantize_model(
-                        shipped, CALIBRATED[mode](), np.array_split(calibration, batches)
-                    )
+                    split = range(batch_size, len(calibration), batch_size)
+                    quantize_model(shipped, CALIBRATED[mode](), np.array_split(calibration, split))
                 else:
                     shipped.quantize(mode)
                 shipped.compile(loss=model.loss, metrics=["accuracy"])
@@ -242,8 +238,7 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
     if cfg.mlflow.log_model:
         outputs = timing.forward_call(forwards[-1], sample[:4])()
         # Keras's Dense saves GPTQ and AWQ layers without their zero points (docs/runs.md).
-        calibrated = cfg.quantize is not None and cfg.quantize.value in CALIBRATED
-        logged = convert(shipped, to="custom") if calibrated else shipped
+        logged = convert(shipped, to="custom") if mode in CALIBRATED else shipped
         step = len(epochs.epoch_times) - 1
         model_id = records.log_model(logged, cfg, sample[:4], outputs, step, run_tags).model_id
     phases["overhead_log_model_s"] = time.perf_counter() - marks[-1]
