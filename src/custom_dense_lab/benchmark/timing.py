@@ -54,10 +54,10 @@ def forward_call(forward, batch):
     return lambda: keras.ops.convert_to_numpy(forward(inputs))
 
 
-def interleaved(calls, rounds, counts=None, first=0):
+def interleaved(calls, rounds, counts=None):
     """`{name: seconds per call, one per round}`, each sample after an untimed call."""
     seconds = {name: [] for name in calls}
-    for index in range(first, first + rounds):
+    for index in range(rounds):
         signals.raise_if_stopped()
         for name in list(calls)[:: 1 if index % 2 == 0 else -1]:
             count = counts[name] if counts else 1
@@ -130,8 +130,7 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
 
     def time_more(rounds):
         for measure, (calls, counts, steps) in plan.items():
-            first = len(seconds[measure]["custom"])
-            for name, s in interleaved(calls, rounds, counts, first).items():
+            for name, s in interleaved(calls, rounds, counts).items():
                 seconds[measure][name] += (s / steps.get(name, 1)).tolist()
         return seconds
 

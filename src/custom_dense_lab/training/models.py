@@ -1,6 +1,7 @@
 """A job's model: the MLP, its device, its FLOPs, the shared compiled model, quantization."""
 
 import contextlib
+import functools
 import json
 import platform
 import re
@@ -50,15 +51,11 @@ def build_mlp(
     dense_class, input_shape, num_classes, units, depth, activation="relu", name="mlp", **settings
 ):
     """Flatten, `depth` hidden layers and a float32 softmax output, all with `settings`."""
-    layers = [
-        keras.Input(tuple(input_shape), name="input_layer"),
-        keras.layers.Flatten(name="flatten"),
-    ]
-    for i in range(depth):
-        layers.append(dense_class(units, activation=activation, name=f"hidden_{i + 1}", **settings))
-    output = dense_class(
-        num_classes, activation="softmax", dtype="float32", name="output", **settings
-    )
+    dense = functools.partial(dense_class, **settings)
+    inputs = keras.Input(tuple(input_shape), name="input_layer")
+    layers = [inputs, keras.layers.Flatten(name="flatten")]
+    layers += [dense(units, activation=activation, name=f"hidden_{i + 1}") for i in range(depth)]
+    output = dense(num_classes, activation="softmax", dtype="float32", name="output")
     return keras.Sequential([*layers, output], name=name)
 
 

@@ -229,11 +229,17 @@ def test_a_deterministic_job_turns_determinism_off_again_for_the_next(tracking, 
 
 def test_a_stop_is_acted_on_after_the_step_it_came_in(monkeypatch):
     monkeypatch.setattr(signals, "_stop_signal", None)
-    task.EpochMetricsLogger().on_test_batch_end(0)  # not asked: training goes on
-    signals.note_stop(signal.SIGTERM)
+    logger = task.EpochMetricsLogger()
+    logger.on_epoch_begin(0)
+    for step in range(2):
+        logger.on_train_batch_begin(step)
+        if step == 0:
+            logger.on_train_batch_end(step, {"loss": 0.5})  # not asked: training goes on
+            signals.note_stop(signal.SIGTERM)
     with pytest.raises(errors.Interrupted) as raised:
-        task.EpochMetricsLogger().on_test_batch_end(1)
+        logger.on_train_batch_end(1, {"loss": 0.5})
     assert raised.value.exit_status == 143
+    assert len(logger.step_times[0]) == 2  # the step it came in was timed
 
 
 def test_a_stop_that_a_library_turns_into_its_own_error_ends_the_job_killed(tracking, monkeypatch):
