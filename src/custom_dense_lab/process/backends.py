@@ -1,5 +1,5 @@
 """Calls for another Keras backend (Keras picks one per process), run in a worker process of
-that backend kept for the next: `python -m custom_dense_lab.process.backends IN OUT CALLER`."""
+that backend kept for the next: `python -m custom_dense_lab.process.backends PIPE CALLER`."""
 
 import atexit
 import contextlib
@@ -14,7 +14,7 @@ from custom_dense_lab.errors import Interrupted
 from custom_dense_lab.process import signals
 
 STOP_GRACE_S = 60  # how long a worker may take to act on a stop before it is killed
-_workers = {}  # backend: (process, requests, replies)
+_workers = {}  # backend: (process, its pipe)
 
 
 class BackendWorkerError(RuntimeError):
@@ -28,24 +28,21 @@ def run_in_backend(backend, function, *args):
     if backend == keras.config.backend():
         return function(*args)
     if backend not in _workers or _workers[backend][0].poll() is not None:
-        request_read, requests = multiprocessing.Pipe(duplex=False)
-        replies, reply_write = multiprocessing.Pipe(duplex=False)
-        fds = (request_read.fileno(), reply_write.fileno())
+        pipe, its_end = multiprocessing.Pipe()
         process = subprocess.Popen(
-            [sys.executable, "-m", __spec__.name, *map(str, (*fds, os.getpid()))],
+            [sys.executable, "-m", __spec__.name, str(its_end.fileno()), str(os.getpid())],
             env={**os.environ, "KERAS_BACKEND": backend},
-            pass_fds=fds,
+            pass_fds=(its_end.fileno(),),
             start_new_session=True,  # a Ctrl-C reaches it once, through this process
         )
-        request_read.close()
-        reply_write.close()
-        _workers[backend] = (process, requests, replies)
-    process, requests, replies = _workers[backend]
+        its_end.close()
+        _workers[backend] = (process, pipe)
+    process, pipe = _workers[backend]
     try:
-        requests.send((function, args))
-        while not replies.poll(0.2):
+        pipe.send((function, args))
+        while not pipe.poll(0.2):
             signals.raise_if_stopped()  # one noted, not raised (`stops_at_checkpoints`)
-        error, value = replies.recv()
+        error, value = pipe.recv()
     except Interrupted as stop:  # passed on: it ends at its next checkpoint, or at once
         process.send_signal(stop.signum)
         close_workers({backend: _workers.pop(backend)})
@@ -63,9 +60,8 @@ def run_in_backend(backend, function, *args):
 @atexit.register
 def close_workers(workers=_workers):
     """Closes the pipes, so that each worker ends; kills one that has not ended in time."""
-    for process, requests, replies in workers.values():
-        requests.close()
-        replies.close()
+    for process, pipe in workers.values():
+        pipe.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_GRACE_S)
         process.kill()
@@ -73,7 +69,7 @@ def close_workers(workers=_workers):
     workers.clear()
 
 
-def _serve(requests_fd, replies_fd, caller_pid):
+def _serve(pipe_fd, caller_pid):
     """The worker: answers calls until the pipe closes, or a stop between calls."""
     import keras  # the backend loads now: a worker that cannot load it ends unanswered
 
@@ -85,11 +81,10 @@ def _serve(requests_fd, replies_fd, caller_pid):
 
         tf.config.set_visible_devices([], "GPU")
     signals.raise_on_stop_signals()  # the caller passes each stop on, once
-    requests = multiprocessing.connection.Connection(requests_fd)
-    replies = multiprocessing.connection.Connection(replies_fd)
+    pipe = multiprocessing.connection.Connection(pipe_fd)
     with contextlib.suppress(EOFError, Interrupted):
         while True:
-            function, args = requests.recv()
+            function, args = pipe.recv()
             try:
                 reply = (None, function(*args))
                 signals.raise_if_stopped()
@@ -101,7 +96,7 @@ def _serve(requests_fd, replies_fd, caller_pid):
                     error = RuntimeError("".join(traceback.format_exception(error)).rstrip())
                 reply = (error, None)
             with contextlib.suppress(BrokenPipeError):  # the process that asked stopped listening
-                replies.send(reply)
+                pipe.send(reply)
 
 
 if __name__ == "__main__":

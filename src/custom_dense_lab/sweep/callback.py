@@ -129,7 +129,5 @@ def finish_sweep(sweep_dir=None, abort_reason=None, interrupted=None):
 
 def _job_label(row):
     """A job as messages name it: its overrides, else its run name, else its id."""
-    for column in (f"tags.{names.OVERRIDES_TAG}", "tags.mlflow.runName"):
-        if isinstance(row.get(column), str) and row.get(column):  # NaN without the tag
-            return row.get(column)
-    return row["run_id"]
+    labels = (row.get(f"tags.{names.OVERRIDES_TAG}"), row.get("tags.mlflow.runName"), row.run_id)
+    return next(label for label in labels if isinstance(label, str) and label)  # NaN: no tag

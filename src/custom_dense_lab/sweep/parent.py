@@ -5,7 +5,6 @@ import atexit
 import contextlib
 import os
 import pathlib
-import signal
 import socket
 import sys
 import threading
@@ -132,8 +131,8 @@ def _stop(reason):
         try:
             children = psutil.Process().children()
             for child in children:  # killed, and left for their `Popen` to reap
-                with contextlib.suppress(ProcessLookupError, ChildProcessError):
-                    os.kill(child.pid, signal.SIGKILL)
+                with contextlib.suppress(psutil.NoSuchProcess, ChildProcessError):
+                    child.kill()
                     os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
             close_orphaned_runs([os.getpid(), *(child.pid for child in children)], reason)
         finally:

@@ -137,14 +137,14 @@ _CALLER = textwrap.dedent(
     """
     import os, subprocess, sys, time
     from multiprocessing import Pipe
-    requests, to_worker = Pipe(duplex=False)
+    pipe, its_end = Pipe()
     worker = subprocess.Popen(
         [sys.executable, "-m", "custom_dense_lab.process.backends",
-         str(requests.fileno()), "1", str(os.getpid())],
-        pass_fds=(requests.fileno(),),
+         str(its_end.fileno()), str(os.getpid())],
+        pass_fds=(its_end.fileno(),),
     )
     print(worker.pid, flush=True)
-    to_worker.send((time.sleep, (120,)))
+    pipe.send((time.sleep, (120,)))
     time.sleep(120)
     """
 )

@@ -1,1 +1,0 @@
-"""A sweep: its parent run, its Hydra callback, its end and report, its workers' watch."""
