@@ -5,6 +5,7 @@ from custom_dense_lab import arguments
 
 arguments.answer_help(arguments.ui_parser, __file__)  # at once, before MLflow loads
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,14 +49,15 @@ def main(argv=None):
         for signum in signals.STOP_SIGNALS:
             signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
         server = subprocess.Popen(command, env=server_environment(), start_new_session=True)
-        started = time.monotonic()
-        while server.poll() is None and not _answers(address):
+        started, search = time.monotonic(), f"{address}/ajax-api/2.0/mlflow/experiments/search"
+        while server.poll() is None:  # said ready once it answers a request to its store
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(search, params={"max_results": 1}, timeout=5).ok:
+                    break
             time.sleep(0.2)
-        if server.poll() is not None:
-            sys.exit(
-                f"error: the MLflow server ended (exit status {server.returncode}) before it "
-                "answered: see its lines above"
-            )
+        else:
+            ended = f"ended (exit status {server.returncode}) before it answered"
+            sys.exit(f"error: the MLflow server {ended}: see its lines above")
         ready_s = time.monotonic() - started
         print(f"MLflow UI ready at {address} ({ready_s:.1f} s); Ctrl-C stops it", flush=True)
         sys.exit(server.wait())
@@ -76,15 +78,6 @@ def server_environment():
         # MLflow's server warns of a deprecated Starlette module in each worker.
         "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated",
     }
-
-
-def _answers(address):
-    """Whether the server answers a request to its store (its page is served by then)."""
-    search = f"{address}/ajax-api/2.0/mlflow/experiments/search?max_results=1"
-    try:
-        return requests.get(search, timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The logged model's format (docs/runs.md): MLflow's Keras 3 flavor, a copy of the library, and
-this file, which travels with every model, as its pyfunc loader: stdlib, packaging, MLflow only."""
+this file, which travels with every model, as its pyfunc loader: stdlib and MLflow only."""
 
 import importlib.util
 import pathlib
@@ -7,11 +7,9 @@ import shutil
 import sys
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from mlflow.keras.load import KerasModelWrapper
 from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME
-from packaging.version import Version
 
 
 def save_model(path, mlflow_model, keras_model, **saving):
@@ -39,27 +37,10 @@ def _load_pyfunc(path):
 
 
 def import_custom_dense(library):
-    """Imports the installed `custom_dense`, refused where not compatible with the copy in
-    `library`; else the copy, last on `sys.path`, where it shadows no installed package."""
-    shipped = (library / "VERSION").read_text().strip()
+    """Imports the installed `custom_dense`, else the copy in `library`, put last on `sys.path`,
+    where it shadows no installed package."""
     if importlib.util.find_spec("custom_dense") is None:
         sys.path.append(str(library))
     import custom_dense
 
-    if not compatible(custom_dense.__version__, shipped):
-        raise MlflowException(
-            f"this model was logged with custom_dense {shipped}, and the installed "
-            f"custom_dense {custom_dense.__version__} ({custom_dense.__file__}) is not "
-            f"compatible with it: install custom-dense~={shipped}, or load the model where "
-            "custom_dense is not installed (it carries its own copy)"
-        )
     return custom_dense
-
-
-def compatible(installed, shipped):
-    """The same major version (before 1.0, minor), no older; a dev build counts as its release."""
-    installed, shipped = (Version(Version(v).base_version) for v in (installed, shipped))
-    same_series = installed.major == shipped.major and (
-        shipped.major > 0 or installed.minor == shipped.minor
-    )
-    return same_series and installed >= shipped

@@ -27,8 +27,7 @@ def use_store(tracking_uri, key="mlflow.tracking_uri"):
     SQLite store created one process at a time; returns the URI. Errors name `key`."""
     key = "MLFLOW_TRACKING_URI" if not tracking_uri and env.MLFLOW_TRACKING_URI.defined else key
     uri = tracking_uri or mlflow.get_tracking_uri()
-    check_tracking_server(uri, key)
-    check_database_server(uri, key)
+    check_server(uri, key)
     database = disk.sqlite_path(uri)
     if database is not None and (accepted := _sqlite_problem(database)):
         raise ConfigError(key, uri, accepted)
@@ -131,27 +130,21 @@ def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
     return experiment.experiment_id
 
 
-def check_tracking_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises unless an HTTP(S) URI's server answers an API search (which fails while its database
-    is down); asking for credentials passes."""
-    if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
-        return
-    try:
-        search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
-        status = requests.get(search, timeout=5).status_code
-    except requests.RequestException:
-        status = None
-    if status not in (200, 401, 403):
-        reason = f"its REST API answered HTTP {status}" if status else "could not connect"
-        raise TrackingServerUnreachableError(
-            key, uri, f"a running MLflow tracking server ({reason})"
-        )
-
-
-def check_database_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises `ConfigError` unless a SQL store's database server accepts a TCP connection; one
-    reached otherwise (a socket, an ODBC data source, mysqlclient's `localhost`) is left alone."""
+def check_server(uri, key="MLFLOW_TRACKING_URI"):
+    """Raises unless an MLflow server answers an API search (which fails while its database is
+    down; asking for credentials passes), or a SQL store's database server a TCP connection (one
+    reached otherwise: a socket, an ODBC data source, mysqlclient's `localhost`, is left alone)."""
     parts = urllib.parse.urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        try:
+            search = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
+            status = requests.get(search, timeout=5).status_code
+        except requests.RequestException:
+            status = None
+        if status not in (200, 401, 403):
+            reason = f"its REST API answered HTTP {status}" if status else "could not connect"
+            accepted = f"a running MLflow tracking server ({reason})"
+            raise TrackingServerUnreachableError(key, uri, accepted)
     dialect, _, driver = parts.scheme.partition("+")
     by_socket = {"host", "unix_socket"} & urllib.parse.parse_qs(parts.query).keys()
     ports = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}

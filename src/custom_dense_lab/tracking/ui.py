@@ -16,21 +16,17 @@ EXPERIMENT_DESCRIPTION = """\
 CustomDense (a Dense layer written from scratch) against keras.layers.Dense: the same MLP, \
 data and initial weights, trained once with each.
 
-**What it holds.** Every sweep is one parent run named after what it varies \
-(`<date> · custom vs stock · units 32,128`); expand it to see its jobs, each named by its \
-values of the swept keys (`custom u128`, `stock u128`) and tagged `sweep.<key>` (group the \
-table by `sweep.layer`). A job run on its own is a top-level run.
+**What it holds.** Each sweep is a parent run named after what it varies; expand it to see its \
+jobs, named by their values of the swept keys (`custom u128`) and tagged `sweep.<key>`.
 
-**How to read the comparison.** Open a sweep's parent run. Its description gives the \
-verdict: the custom/stock pairs, the largest test-accuracy gap, the median step-time ratio \
-custom / stock with its 95% interval (1.0: equally fast) and a link to the best job. Its \
-artifacts hold `comparison.png` (ratios per pair around 1.0, accuracy gaps), \
-`learning_curves.png` (custom solid, stock dashed) and the pair table \
+**How to read the comparison.** A sweep's parent run: its description gives the verdict (the \
+pairs, the largest test-accuracy gap, the median step-time ratio custom / stock with its 95% \
+interval, the best job); its artifacts hold `comparison.png`, `learning_curves.png` and \
 `comparison_table.json`. The Models page lists every job's model with its final metrics.
 
-**How to reproduce.** `custom-dense-train -m layer=custom,stock model.units=32,128` \
-(or `mlflow run . --experiment-name custom-dense`) in a checkout of the project; every job \
-logs its `config.yaml` and `overrides.yaml`, and the parent its `sweep_overrides.txt`.
+**How to reproduce.** `custom-dense-train -m layer=custom,stock model.units=32,128` (or \
+`mlflow run . --experiment-name custom-dense`) in a checkout of the project; every job logs \
+its `config.yaml` and `overrides.yaml`, and the parent its `sweep_overrides.txt`.
 """
 
 

@@ -40,24 +40,24 @@ def http_server(request):
 @pytest.mark.parametrize("http_server", [404], indirect=True)
 def test_an_http_server_that_is_not_mlflow_is_refused(http_server):
     with pytest.raises(TrackingServerUnreachableError, match="answered HTTP 404"):
-        store.check_tracking_server(http_server)
+        store.check_server(http_server)
 
 
 @pytest.mark.parametrize("http_server", [200, 401, 403], indirect=True)
 def test_a_server_that_answers_or_asks_for_credentials_passes(http_server):
-    store.check_tracking_server(http_server)
+    store.check_server(http_server)
 
 
 def test_an_unreachable_server_is_refused_at_once_in_one_line():
     uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(TrackingServerUnreachableError) as raised:
-        store.check_tracking_server(uri)
+        store.check_server(uri)
     assert str(raised.value) == (
         f"Invalid MLFLOW_TRACKING_URI='{uri}': expected a running MLflow tracking server "
         "(could not connect)."
     )
     with pytest.raises(TrackingServerUnreachableError, match=r"^Invalid mlflow.tracking_uri="):
-        store.check_tracking_server(uri, key="mlflow.tracking_uri")
+        store.check_server(uri, key="mlflow.tracking_uri")
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "mysql+pymysql", "mssql"])
@@ -75,13 +75,13 @@ def test_an_unreachable_database_server_is_refused_at_once_in_one_line(scheme):
 def test_a_database_server_that_accepts_connections_passes_the_check():
     with socket.create_server(("127.0.0.1", 0)) as listening:
         port = listening.getsockname()[1]
-        store.check_database_server(f"postgresql://user@127.0.0.1:{port}/runs")
-    store.check_database_server("postgresql:///runs")  # a local socket: left to the driver
+        store.check_server(f"postgresql://user@127.0.0.1:{port}/runs")
+    store.check_server("postgresql:///runs")  # a local socket: left to the driver
 
 
 @pytest.mark.parametrize("uri", ["sqlite:///nowhere/mlflow.db", "file:///tmp/mlruns", "mlruns"])
 def test_stores_that_are_not_servers_pass_the_server_check(uri):
-    store.check_tracking_server(uri)
+    store.check_server(uri)
 
 
 def test_use_store_takes_the_configured_uri_else_the_environment(tracking, tmp_path):
@@ -193,9 +193,9 @@ def test_only_a_fresh_run_that_mlflow_run_opened_is_adopted_as_the_project_run(t
     ],
 )
 def test_servers_reached_otherwise_than_by_tcp_are_left_to_their_driver(uri):
-    store.check_database_server(uri)
+    store.check_server(uri)
 
 
 def test_a_database_port_that_is_not_a_port_is_one_line():
     with pytest.raises(ConfigError, match=r"expected a database URI whose port is a number"):
-        store.check_database_server("postgresql://user@127.0.0.1:abc/runs")
+        store.check_server("postgresql://user@127.0.0.1:abc/runs")
