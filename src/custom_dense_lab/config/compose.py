@@ -1,23 +1,20 @@
 """From a command line to every job's checked config, or one `ConfigError` line: Hydra's and
 OmegaConf's errors become one line naming the key, the value and what is accepted."""
 
-import dataclasses
 import enum
 import pathlib
-import typing
 
 import hydra
 import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeError, ValidationError
 
 from custom_dense_lab.config.command_line import parse, read
-from custom_dense_lab.config.validation import validate_values
+from custom_dense_lab.config.validation import REQUIRED, known_keys, validate_values
 from custom_dense_lab.errors import ConfigError
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_REQUIRED = "a value: every key of the config is required (an optional group may go)"
 
 
 def compose_command_line(args, config_dir):
@@ -47,8 +44,6 @@ def compose_command_line(args, config_dir):
                 sweeps.append(_values(override))
         rows = range(0 if preset else 1, max(map(len, sweeps), default=0))
         configs += [_compose(fixed, [v[i % len(v)] for v in sweeps], values) for i in rows]
-    for cfg in configs:
-        validate_values(cfg)
     return configs
 
 
@@ -74,7 +69,7 @@ def _compose(fixed, row, values):
     values = values | dict(text.split("=", 1) for text in row)
     try:
         cfg = hydra.compose("config", overrides=[*fixed, *row], return_hydra_config=True)
-        _check_keys(cfg, "", values)
+        validate_values(cfg, values)
         return cfg
     except MissingConfigException as error:  # a group's option, or a file, that is not there
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
@@ -88,7 +83,26 @@ def _compose(fixed, row, values):
         accepted = f"a YAML file ({where or ' '.join(str(error).split())})"
         raise ConfigError("config", getattr(mark, "name", None), accepted) from None
     except ConfigCompositionException as error:
-        problem = _translate(error, values, " ".join([*fixed, *row]))
+        cause = error.__cause__
+        key = getattr(cause, "full_key", None)
+        value = values.get(key)
+        if key and (isinstance(cause, ConfigTypeError) or str(value).startswith("~")):  # `~key`
+            problem = ConfigError(key, value, REQUIRED)
+        elif key and isinstance(cause, ConfigAttributeError | ConfigKeyError):
+            problem = ConfigError(key, value, known_keys(cause.parent_node, key))
+        elif key and isinstance(cause, ValidationError):  # the declared type, in words
+            node = cause.parent_node._get_node(key.rpartition(".")[2])
+            kind = node._metadata.ref_type  # `X | None` unwrapped
+            words = _TYPE_WORDS.get(kind, "a valid value")
+            if isinstance(kind, enum.EnumMeta):  # Verbosity's numbers too: `silent (0)`
+                words = ", ".join(m.name + f" ({m.value})" * str(m.value).isdigit() for m in kind)
+                words = f"one of {words}"
+            problem = ConfigError(key, value, words + (" or null" if node._is_optional() else ""))
+        else:
+            reason = " ".join(str(error).split())
+            problem = ConfigError(
+                "override", " ".join([*fixed, *row]), f"overrides Hydra can apply ({reason})"
+            )
     except ConfigError as error:
         problem = error
     groups = " ".join(text for text in row if problem.key.startswith(f"{text.split('=')[0]}."))
@@ -96,56 +110,3 @@ def _compose(fixed, row, values):
         accepted = f"{problem.accepted} (in the sweep's jobs with {groups})"
         raise ConfigError(problem.key, problem.value, accepted)
     raise problem
-
-
-def _check_keys(node, path, values):
-    """Refuses a key the schema does not declare (`+key`, `++key`) or one it requires (`~key`)."""
-    children, declared = dict(node.items_ex(resolve=False)), _declared(node)
-    for key in [*children, *(name for name in declared or () if name not in children)]:
-        if (full_key := f"{path}{key}") == "hydra":
-            continue
-        if declared is not None and key not in declared:
-            raise ConfigError(full_key, values.get(full_key), _known_keys(node, full_key))
-        if key not in children or OmegaConf.is_missing(node, key):
-            raise ConfigError(full_key, values.get(full_key), _REQUIRED)
-        if isinstance(children[key], DictConfig):
-            _check_keys(children[key], f"{full_key}.", values)
-
-
-def _translate(error, values, overrides):
-    cause = error.__cause__
-    key = getattr(cause, "full_key", None)
-    value = values.get(key)
-    if key and (isinstance(cause, ConfigTypeError) or str(value).startswith("~")):  # `~key`
-        return ConfigError(key, value, _REQUIRED)
-    if isinstance(cause, ConfigAttributeError | ConfigKeyError) and key:
-        return ConfigError(key, value, _known_keys(cause.parent_node, key))
-    if isinstance(cause, ValidationError) and key:
-        owner = OmegaConf.get_type(cause.parent_node) if cause.parent_node is not None else None
-        hints = typing.get_type_hints(owner) if dataclasses.is_dataclass(owner) else {}
-        return ConfigError(key, value, _accepted(hints.get(key.rpartition(".")[2])))
-    reason = " ".join(str(error).split())
-    return ConfigError("override", overrides, f"overrides Hydra can apply ({reason})")
-
-
-def _declared(node):
-    """The keys the schema dataclass of `node` declares, or `None` for a node without one."""
-    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    return [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else None
-
-
-def _known_keys(node, key):
-    names = _declared(node) or [str(name) for name in node or ()]
-    where = f"`{key.rpartition('.')[0]}` has" if "." in key else "its top-level keys are"
-    return f"a key of the config; {where} {', '.join(sorted(n for n in names if n[0] != '_'))}"
-
-
-def _accepted(declared):
-    """`declared` in words: `an integer`, `one of a, b (0)`, `... or null`."""
-    if optional := type(None) in typing.get_args(declared):  # the schema's unions: `X | None`
-        declared = next(arg for arg in typing.get_args(declared) if arg is not type(None))
-    words = _TYPE_WORDS.get(declared, "a valid value")
-    if isinstance(declared, enum.EnumMeta):
-        names = (f"{m.name} ({m.value})" if str(m.value).isdigit() else m.name for m in declared)
-        words = f"one of {', '.join(names)}"
-    return words + (" or null" if optional else "")

@@ -1,5 +1,5 @@
-"""The checks of a composed config beyond its types: each field's `accepts` test, rules between
-keys, the launchers' sizes, and the Keras names (these import Keras; each distinct name once)."""
+"""The checks of a composed config beyond its types: its keys, each field's `accepts` test, rules
+between keys, the launchers' sizes, and the Keras names (these import Keras; each name once)."""
 
 import contextlib
 import dataclasses
@@ -13,6 +13,7 @@ from custom_dense_lab.errors import ConfigError
 
 _BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 _INT8 = "int4, float8, gptq, awq or null with trainer.precision=mixed_float16 (Keras quantizes int8 only under float32 or bfloat16 compute)"
+REQUIRED = "a value: every key of the config is required (an optional group may go)"
 
 
 def _at_least(low, words=None, kinds=int):
@@ -21,12 +22,9 @@ def _at_least(low, words=None, kinds=int):
 
 
 # The launchers' sizes, which they check only once launched (SLURM: at submission).
+_SIZES = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism")
 _LAUNCHER = {
-    **{
-        f"hydra.launcher.{key}": _at_least(1)
-        for key in ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb")
-    },
-    "hydra.launcher.array_parallelism": _at_least(1),
+    **{f"hydra.launcher.{key}": _at_least(1) for key in _SIZES},
     "hydra.launcher.gpus_per_node": _at_least(0),
     "hydra.launcher.n_jobs": (
         "a number of worker processes: 1 or more, or -1 for one per core",
@@ -39,18 +37,16 @@ _LAUNCHER = {
 }
 
 
-def validate_values(cfg):
-    """Raises `ConfigError` for the first key whose value cannot work, Keras names aside."""
-    _check_fields(cfg, "")
+def validate_values(cfg, given=None):
+    """Raises `ConfigError` for the first key that cannot work, Keras names aside; the error of a
+    key the schema lacks says its value as `given` (the command line's text of each key)."""
+    _check_node(cfg, "", given or {})
     for key, (words, test) in _LAUNCHER.items():
         if (value := OmegaConf.select(cfg, key)) is not None:
             _require(test(value), key, value, words)
     timing, data = cfg.pair_timing, cfg.dataset
-    int8 = (cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name) == (
-        "int8",
-        "mixed_float16",
-    )
-    _require(not int8, "quantize", "int8", _INT8)
+    quantize, precision = cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name
+    _require((quantize, precision) != ("int8", "mixed_float16"), "quantize", "int8", _INT8)
     require_backend_installed(cfg.backend.value)
     if timing.rounds:
         _require_range("pair_timing.max_rounds", timing.max_rounds, timing.rounds, MAX_ROUNDS)
@@ -64,15 +60,32 @@ def validate_values(cfg):
         _require(n_test >= 1 and n_train >= 1, "dataset.n_samples", data.n_samples, accepted)
 
 
-def _check_fields(node, path):
-    """Each field's `accepts` test, in the schema's order."""
-    for spec in dataclasses.fields(OmegaConf.get_type(node)):
-        key, value = f"{path}{spec.name}", node[spec.name]
-        if "accepts" in spec.metadata:
-            words, test = spec.metadata["accepts"]
-            _require(test(value), key, value, words)
-        if isinstance(value, DictConfig):
-            _check_fields(value, f"{key}.")
+def _check_node(node, path, given):
+    """Refuses a key the schema does not declare (`+key`, `++key`) or one it requires (`~key`),
+    and a value its field's `accepts` test refuses, in the schema's order."""
+    kind = OmegaConf.get_type(node)
+    fields = {f.name: f for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {}
+    children = dict(node.items_ex(resolve=False))
+    for key in [*children, *(name for name in fields if name not in children)]:
+        if (full_key := f"{path}{key}") == "hydra":
+            continue
+        if fields and key not in fields:
+            raise ConfigError(full_key, given.get(full_key), known_keys(node, full_key))
+        if key not in children or OmegaConf.is_missing(node, key):
+            raise ConfigError(full_key, given.get(full_key), REQUIRED)
+        if words_and_test := fields and fields[key].metadata.get("accepts"):
+            _require(words_and_test[1](node[key]), full_key, node[key], words_and_test[0])
+        if isinstance(children[key], DictConfig):
+            _check_node(children[key], f"{full_key}.", given)
+
+
+def known_keys(node, key):
+    """What a key under `node` may be, said for one that is not there."""
+    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    names = [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else node
+    names = sorted(n for n in map(str, names or ()) if n[0] != "_")
+    where = f"`{key.rpartition('.')[0]}` has" if "." in key else "its top-level keys are"
+    return f"a key of the config; {where} {', '.join(names)}"
 
 
 def require_backend_installed(backend):
