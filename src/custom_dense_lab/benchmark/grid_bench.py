@@ -129,15 +129,12 @@ def measure(config, settings, reference):
     x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, size=config.batch_size)
 
+    compiling = {k: getattr(settings, k) for k in ("steps_per_execution", "jit_compile")}
+
     def build(layer):
         dense = CustomDense if layer == "custom" else keras.layers.Dense
         model = build_mlp(dense, (INPUT_DIM,), NUM_CLASSES, config.units, config.depth)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-            loss="sparse_categorical_crossentropy",
-            steps_per_execution=settings.steps_per_execution,
-            jit_compile=settings.jit_compile,
-        )
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", **compiling)
         return model
 
     models = timing.paired_models(build, settings.seed)

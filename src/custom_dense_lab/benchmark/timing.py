@@ -21,7 +21,7 @@ from custom_dense_lab.training.models import job_model, resolve_device
 # What a round times: a training step, a forward pass of a batch, one of a single example.
 MEASURES = ("train_step", "infer_batch", "infer_single")
 SWEEP_MEASURES = ("train_step", "infer_single")  # behind the sweep report's two ratios
-CI = ("ratio", "ci_low", "ci_high")
+CI, RATIOS = ("ratio", "ci_low", "ci_high"), ("step_time_ratio", "infer_latency_ratio")
 kept, _clocks = {}, {}  # the jobs' models by run id, weakly; the pairs' clocks between passes
 
 
@@ -76,14 +76,10 @@ def inference_timings(forwards, batch, single_rounds=100, batch_rounds=20):
     for call in [*single.values(), *whole.values()] * 3:
         call()
     latencies, batch_seconds = interleaved(single, single_rounds), interleaved(whole, batch_rounds)
-    return [
-        {
-            "infer_latency_ms_p50": float(np.percentile(latencies[i], 50) * 1000.0),
-            "infer_latency_ms_p95": float(np.percentile(latencies[i], 95) * 1000.0),
-            "infer_throughput_sps": float(len(batch) / np.median(batch_seconds[i])),
-        }
-        for i in single
-    ]
+    keys = ("infer_latency_ms_p50", "infer_latency_ms_p95", "infer_throughput_sps")
+    p50_p95 = {i: np.percentile(latencies[i], [50, 95]) * 1000.0 for i in single}
+    sps = {i: len(batch) / np.median(batch_seconds[i]) for i in single}
+    return [dict(zip(keys, [*p50_p95[i], sps[i]], strict=True)) for i in single]
 
 
 def paired_models(build, seed):
@@ -105,6 +101,7 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
     plan, seconds = {}, {}
     for measure in measures:
         calls, steps, counts = {}, {}, {}
+        inputs = x[:1] if measure == "infer_single" else x
         for layer, model in models.items():
             if measure == "train_step" and not tensorflow:
                 calls[layer] = lambda model=model: model.train_on_batch(x, y)
@@ -114,9 +111,7 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
                 steps[layer], batches = model.steps_per_execution, iter(data)
                 calls[layer] = lambda m=model, b=batches: np.asarray(m.train_function(b)["loss"])
             else:
-                calls[layer] = forward_call(
-                    forwards[layer], x[:1] if measure == "infer_single" else x
-                )
+                calls[layer] = forward_call(forwards[layer], inputs)
         if measure == "train_step" and reference is not None:
             calls = {"custom": calls["custom"], "reference": reference, **calls}
         for name, call in calls.items():  # warmed up, and as many calls as take the seconds
@@ -167,20 +162,15 @@ def time_sweep_pairs(parent_run_id, settings):
         kept.clear()
     wall_s = time.perf_counter() - started
     for number, (label, entry) in enumerate(zip(pair_labels(found), entries, strict=True), 1):
-        figures = paired.pair_figures(entry)
-        outcome = (
-            f"not timed here ({entry['not_timed']}); the report shows its jobs' own figures"
-            if "not_timed" in entry
-            else f"custom / stock step time {figures['step_time_ratio']:.3f}, "
-            f"latency {figures['infer_latency_ratio']:.3f}"
-        )
+        step, latency = map(paired.pair_figures(entry).get, RATIOS)
+        outcome = f"custom / stock step time {step:.3f}, latency {latency:.3f}"
+        if why := entry.get("not_timed"):
+            outcome = f"not timed here ({why}); the report shows its jobs' own figures"
         print(f"paired timing {number}/{len(entries)} [{label}]: {outcome}", flush=True)
     if timed:
-        print(
-            f"paired timing: {done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled "
-            f"step-time ratio {pooled['ratio']:.3f} [{pooled['ci_low']:.3f}, {pooled['ci_high']:.3f}]",
-            flush=True,
-        )
+        ratio = "{ratio:.3f} [{ci_low:.3f}, {ci_high:.3f}]".format(**pooled)
+        summary = f"{done} rounds of {len(timed)} pairs in {wall_s:.1f} s, pooled step-time ratio"
+        print(f"paired timing: {summary} {ratio}", flush=True)
     document = {"rounds": done, "max_rounds": settings.max_rounds, "wall_s": wall_s}
     document |= {"target_half_width": settings.target, "stopped_by": stopped_by}
     document |= {"seconds_per_sample": settings.seconds_per_sample, "pairs": entries}

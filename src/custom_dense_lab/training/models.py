@@ -61,21 +61,16 @@ def build_mlp(
 
 def job_model(cfg, input_shape, num_classes):
     """The compiled model of a job config (composed, or as its job logged it in `config.yaml`)."""
+    kwargs = dict(input_shape=input_shape, num_classes=num_classes, name=f"mlp_{cfg.layer.name}")
+    dense = get_class(cfg.layer.dense_class)
     model = instantiate(
-        cfg.model,
-        dense_class=get_class(cfg.layer.dense_class),
-        input_shape=input_shape,
-        num_classes=num_classes,
-        name=f"mlp_{cfg.layer.name}",
-        _execution_whitelist_=TRUSTED_TARGETS,
+        cfg.model, dense_class=dense, _execution_whitelist_=TRUSTED_TARGETS, **kwargs
     )
-    jit_compile = str(cfg.trainer.get("jit_compile", "auto")).lower()
-    model.compile(
-        optimizer=instantiate(cfg.optimizer, _execution_whitelist_=TRUSTED_TARGETS),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        jit_compile="auto" if jit_compile == "auto" else jit_compile == "true",
-    )
+    optimizer = instantiate(cfg.optimizer, _execution_whitelist_=TRUSTED_TARGETS)
+    setting = str(cfg.trainer.get("jit_compile", "auto")).lower()
+    jit_compile = {"auto": "auto", "true": True}.get(setting, False)
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(optimizer, loss, metrics=["accuracy"], jit_compile=jit_compile)
     return model
 
 

@@ -92,8 +92,7 @@ def run_job(cfg, overrides, in_sweep, parent_run_id=None):
     if cfg.mlflow.tracking_uri:
         mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
     adopted = parent_run_id or mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    tidy = parent_run_id is None
-    experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted, housekeeping=tidy)
+    experiment_id = store.open_experiment(cfg.mlflow.experiment_name, adopted, not parent_run_id)
     label = " ".join(overrides) or "default config"
     run_name, run_tags = records.job_identity(cfg, overrides, parent_run_id)
     tags = {**lifecycle.process_tags(), **run_tags}
