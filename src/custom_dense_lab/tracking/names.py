@@ -1,6 +1,6 @@
 """Run names from Hydra overrides: a sweep's parent by when it started and what it varies
 ("11-25 18:48 · custom vs stock · units 32,128"), its jobs by their values of those keys
-("custom u128"), a single job by its overrides ("stock u256 e30")."""
+("custom u128"), a single job by its layer and overrides ("stock u256 e30")."""
 
 import collections
 import hashlib
@@ -67,14 +67,16 @@ def sweep_name(swept, started=None):
             continue
         more = f",…(+{len(values) - 4})" if len(values) > 4 else ""
         parts.append(f"{label} {','.join(_SHORT_VALUES.get(v, v) for v in values[:4])}{more}")
-    return " · ".join(
-        [time.strftime("%m-%d %H:%M", time.localtime(started)), *(parts or ["sweep"])]
-    )
+    when = time.strftime("%m-%d %H:%M", time.localtime(started))
+    return " · ".join([when, *(parts or ["sweep"])])
 
 
-def job_values(job_overrides, keys):
-    """`{key: value}` for each of `keys` that the job's overrides set, in the order of `keys`."""
-    values = {o.key_or_group: _value_text(o) for o in parse(job_overrides)}
+def job_values(job_overrides, keys=None):
+    """`{key: value}` that the job's overrides set for each of `keys`, in their order; without
+    `keys`, for each key that may change its result."""
+    values = {o.key_or_group: _value_text(o) for o in parse(job_overrides) if not o.is_delete()}
+    if keys is None:
+        return {k: v for k, v in values.items() if not k.startswith(_QUIET_KEY_PREFIXES)}
     return {key: values[key] for key in keys if key in values}
 
 
@@ -92,16 +94,6 @@ def job_name(values):
     while len(" ".join([*tokens, digest])) > MAX_JOB_NAME:
         tokens.pop()
     return " ".join([*tokens, digest])
-
-
-def single_job_name(layer, job_overrides):
-    """A job run on its own, named by its layer and its overrides ("stock u256 e30")."""
-    values = {"layer": layer} | {
-        o.key_or_group: _value_text(o)
-        for o in parse(job_overrides)
-        if not o.key_or_group.startswith(_QUIET_KEY_PREFIXES) and not o.is_delete()
-    }
-    return job_name(values)
 
 
 def numbered(labels):

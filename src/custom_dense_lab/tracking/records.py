@@ -103,5 +103,5 @@ def job_identity(cfg, overrides, parent_run_id):
     values = names.job_values(overrides, swept)
     tags = {names.OVERRIDES_TAG: " ".join(overrides)}
     if not values:
-        return names.single_job_name(cfg.layer.name, overrides), tags
+        return names.job_name({"layer": cfg.layer.name} | names.job_values(overrides)), tags
     return names.job_name(values), tags | {f"sweep.{key}": value for key, value in values.items()}

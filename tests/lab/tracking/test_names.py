@@ -82,14 +82,18 @@ def test_job_values_keep_the_swept_keys_only_in_their_order():
     }
 
 
+def single_job_name(layer, overrides):
+    return names.job_name({"layer": layer} | names.job_values(overrides))
+
+
 def test_a_single_job_is_named_by_its_layer_and_what_it_changes():
-    assert names.single_job_name("custom", []) == "custom"
+    assert single_job_name("custom", []) == "custom"
     overrides = ["layer=stock", "model.units=256", "trainer.epochs=30", "mlflow.log_model=false"]
-    assert names.single_job_name("stock", overrides) == "stock u256 e30"
-    long = names.single_job_name("custom", [f"model.kernel_initializer=x{'y' * 40}"])
+    assert single_job_name("stock", overrides) == "stock u256 e30"
+    long = single_job_name("custom", [f"model.kernel_initializer=x{'y' * 40}"])
     assert len(long) <= names.MAX_JOB_NAME and long.startswith("custom #")
     on_jax = ["backend=jax", "trainer.jit_compile=false", "pair_timing.rounds=3"]
-    assert names.single_job_name("custom", on_jax) == "custom jax jit:false"
+    assert single_job_name("custom", on_jax) == "custom jax jit:false"
 
 
 def test_a_job_of_a_backend_sweep_names_its_backend_and_compile_mode():
