@@ -128,7 +128,6 @@ def measure(config, settings, reference):
     rng = np.random.default_rng(settings.seed)
     x = rng.random((config.batch_size, INPUT_DIM), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, size=config.batch_size)
-
     compiling = {k: getattr(settings, k) for k in ("steps_per_execution", "jit_compile")}
 
     def build(layer):

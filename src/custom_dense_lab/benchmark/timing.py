@@ -1,6 +1,7 @@
 """The one timing engine (docs/architecture.md): compiled calls, pairs, the sweep's verdict."""
 
 import json
+import sys
 import time
 import weakref
 
@@ -11,8 +12,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from custom_dense_lab.data import load_dataset
-from custom_dense_lab.process import backends, signals
-from custom_dense_lab.process.job_settings import job_settings
+from custom_dense_lab.process import backends, job_settings, signals
 from custom_dense_lab.reports import paired
 from custom_dense_lab.reports.runs import LAYERS, child_runs, pair_labels, pair_runs
 from custom_dense_lab.tracking import lifecycle
@@ -35,17 +35,14 @@ def compiled_forward(model, example_shape):
             jit_compile=bool(model.jit_compile),
         )
     if keras.config.backend() == "jax":
-        import jax
-
+        jax = sys.modules["jax"]  # imported by Keras, as its backend
         call = jax.jit(lambda t, n, x: held().stateless_call(t, n, x, training=False)[0])
         return lambda x: call(
             [v.value for v in held().trainable_variables],
             [v.value for v in held().non_trainable_variables],
             x,
         )
-    import torch
-
-    return torch.no_grad()(lambda x: held()(x, training=False))
+    return sys.modules["torch"].no_grad()(lambda x: held()(x, training=False))
 
 
 def forward_call(forward, batch):
@@ -186,12 +183,11 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
         cfg, tags = configs["custom"], mlflow.get_run(run_ids[0]).data.tags
         device = resolve_device(tags.get("device", cfg.device.name)).spec
         settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
-        with job_settings(*settings), keras.device(device):
+        with job_settings.job_settings(*settings), keras.device(device):
             if all(run_id in kept for run_id in run_ids):
                 (custom, x, y), (stock, _, _) = (kept[run_id] for run_id in run_ids)
                 models = {"custom": custom(), "stock": stock()}
             else:
-                keras.backend.clear_session(free_memory=False)
                 bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
                 x, y = bundle.examples("train", cfg.trainer.batch_size)
                 shape, classes = bundle.input_shape, bundle.num_classes
@@ -199,5 +195,5 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
             clock = pair_clock(models, x, y, seconds_per_sample, SWEEP_MEASURES)
         _clocks[run_ids] = (clock, settings, device)
     clock, settings, device = _clocks[run_ids]
-    with job_settings(*settings), keras.device(device):
+    with job_settings.job_settings(*settings), keras.device(device):
         return clock(rounds)

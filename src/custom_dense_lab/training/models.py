@@ -5,6 +5,7 @@ import functools
 import json
 import platform
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,17 +26,12 @@ def resolve_device(requested):
     backend = keras.config.backend()
     if backend == "tensorflow":
         details = tf.config.experimental.get_device_details
-        gpus = [
-            details(g).get("device_name", g.name) for g in tf.config.list_physical_devices("GPU")
-        ]
-    elif backend == "jax":
-        import jax
-
-        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        gpus = [details(g)["device_name"] for g in tf.config.list_physical_devices("GPU")]
+    elif backend == "jax":  # Keras has imported its backend's package
+        gpus = [d.device_kind for d in sys.modules["jax"].devices() if d.platform == "gpu"]
     else:
-        import torch
-
-        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        cuda = sys.modules["torch"].cuda
+        gpus = [cuda.get_device_name(i) for i in range(cuda.device_count())]
     if requested == "gpu" and not gpus:
         seen = f"a device Keras's {backend} backend can see: cpu or auto (no GPU is visible here)"
         raise ConfigError("device", "gpu", seen)

@@ -28,9 +28,7 @@ from custom_dense_lab.benchmark import timing
 from custom_dense_lab.config import CONFIG_DIR
 from custom_dense_lab.config.validation import validate_keras_names, validate_values
 from custom_dense_lab.data import load_dataset, log_dataset_inputs
-from custom_dense_lab.process import backends, signals
-from custom_dense_lab.process import reuse as process_reuse
-from custom_dense_lab.process.job_settings import job_settings
+from custom_dense_lab.process import backends, job_settings, reuse, signals
 from custom_dense_lab.tracking import disk, lifecycle, names, records, store, ui
 from custom_dense_lab.training import models
 
@@ -142,21 +140,20 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
         signals.raise_if_stopped()
 
     lap("overhead_setup_s")
-    placement, reuse = models.resolve_device(cfg.device.name), process_reuse.for_job(trainer.reuse)
-    with job_settings(trainer.precision.value, trainer.deterministic):
+    placement, cache = models.resolve_device(cfg.device.name), reuse.for_job(trainer.reuse)
+    with job_settings.job_settings(trainer.precision.value, trainer.deterministic):
         # Seeded twice: tf.data's shuffle combines the global seed with its own, and preparing
         # a dataset may draw from Python's random, which the initializers draw from next.
         keras.utils.set_random_seed(cfg.seed)
-        bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, reuse)
+        bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, cache)
         log_dataset_inputs(bundle)
         lap("overhead_data_s")
         with keras.device(placement.spec):
             keras.utils.set_random_seed(cfg.seed)
             model = models.job_model(cfg, bundle.input_shape, bundle.num_classes)
             key = models.graph_key(cfg, (bundle.train.element_spec, bundle.num_classes))
-            compiled = models.compiled_model_for(model, key, bundle.examples("train", 2), reuse)
-            device = str(model.weights[0].value.device).lower()  # where the layers' ops run
-            kind = "gpu" if "gpu" in device or "cuda" in device else "cpu"
+            compiled = models.compiled_model_for(model, key, bundle.examples("train", 2), cache)
+            kind = "cpu" if "cpu" in str(model.weights[0].value.device).lower() else "gpu"
             tags = records.environment_tags(cfg.layer.name, placement, kind)
             mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
             lap("overhead_build_s")
@@ -189,11 +186,10 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
                 else:
                     shipped.quantize(mode)
                 shipped.compile(loss=model.loss, metrics=["accuracy"])
-            timed = [compiled] if shipped is model else [compiled, shipped]
             shape = sample.shape[1:]
             forwards = [
-                reuse.get("forward passes", m, lambda m=m: timing.compiled_forward(m, shape))
-                for m in timed
+                cache.get("forward passes", m, lambda m=m: timing.compiled_forward(m, shape))
+                for m in ([compiled] if shipped is model else [compiled, shipped])
             ]
             inference, *timings = timing.inference_timings(forwards, sample)
             if timings:
