@@ -68,8 +68,7 @@ def main(argv=None):
 
 
 def server_environment():
-    """The environment of an `mlflow server` or `ui` the lab starts: warnings only, no telemetry,
-    no GenAI job runner unless the environment asks for it."""
+    """The environment of an `mlflow server` or `ui` the lab starts: quiet, no GenAI job runner."""
     return {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **os.environ,

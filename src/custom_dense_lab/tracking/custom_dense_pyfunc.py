@@ -37,8 +37,7 @@ def _load_pyfunc(path):
 
 
 def import_custom_dense(library):
-    """Imports the installed `custom_dense`, else the copy in `library`, put last on `sys.path`,
-    where it shadows no installed package."""
+    """Imports the installed `custom_dense`, else the copy in `library`, last on `sys.path`."""
     if importlib.util.find_spec("custom_dense") is None:
         sys.path.append(str(library))
     import custom_dense

@@ -23,10 +23,8 @@ def storage_failure(error):
         if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             path, read_only = link.filename2 or link.filename, link.errno == errno.EROFS
         elif "database or disk is full" in str(link) or "readonly database" in str(link):
-            path, read_only = (
-                sqlite_path(mlflow.get_tracking_uri()),
-                "readonly database" in str(link),
-            )
+            path = sqlite_path(mlflow.get_tracking_uri())
+            read_only = "readonly database" in str(link)
         else:
             continue
         what = "read-only file system" if read_only else "no space left on device"

@@ -57,8 +57,7 @@ def swept_values(task_overrides, sweeper_params=None):
 
 
 def sweep_name(swept, started=None):
-    """A sweep's name from `swept_values`, its start (default: now) first: the runs table cuts
-    long names, and the time tells apart two sweeps of the same keys."""
+    """A sweep's name from `swept_values`, its start (default: now) first (docs/runs.md)."""
     parts = []
     for key, values in swept.items():
         label = _SWEEP_LABELS.get(key, key.rsplit(".", 1)[-1])

@@ -28,8 +28,7 @@ def logged_models(run_id):
 
 
 def register_job_model(run_id, sweep_run_id):
-    """Registers the finished job's model, `champion` where it beats its dataset's champion;
-    returns a line that says so, `None` without a model."""
+    """Registers the job's model, `champion` where it beats its dataset's; returns a line to say."""
     client, models = mlflow.MlflowClient(), logged_models(run_id)
     if not models:
         return None

@@ -120,8 +120,7 @@ def project_run_problem(run_id):
 
 
 def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
-    """Makes an experiment active, created if needed, and returns its id; that of
-    `adopted_run_id` wins over the name. `housekeeping` closes its lost runs and describes it."""
+    """Makes the experiment (that of `adopted_run_id`, if given) active, created if needed."""
     adopted = adopted_run_id and mlflow.get_run(adopted_run_id).info.experiment_id
     experiment = mlflow.set_experiment(None if adopted else experiment_name, adopted or None)
     if housekeeping:
@@ -131,9 +130,8 @@ def open_experiment(experiment_name, adopted_run_id=None, housekeeping=True):
 
 
 def check_server(uri, key="MLFLOW_TRACKING_URI"):
-    """Raises unless an MLflow server answers an API search (which fails while its database is
-    down; asking for credentials passes), or a SQL store's database server a TCP connection (one
-    reached otherwise: a socket, an ODBC data source, mysqlclient's `localhost`, is left alone)."""
+    """Raises unless an MLflow server answers an API search (asking for credentials passes), or a
+    SQL store's database server a TCP connection (not a socket's, an ODBC source's)."""
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme in ("http", "https"):
         try:
@@ -164,8 +162,7 @@ def check_server(uri, key="MLFLOW_TRACKING_URI"):
 
 
 def create_store(database):
-    """Creates the missing SQLite file `database` as a copy of an empty store MLflow built once
-    per version (docs/architecture.md); where none can be kept, MLflow builds the schema."""
+    """Creates `database` as a copy of an empty store MLflow built once per version, if it can."""
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
     template = cache / "custom-dense" / f"mlflow-{mlflow.__version__}-empty.db"
     partial = database.with_name(f".{database.name}.partial")
