@@ -23,9 +23,8 @@ from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
-from custom_dense_lab.config.compose import compose_command_line
 from custom_dense_lab.config.schema import register_schemas
-from custom_dense_lab.config.validation import validate_keras_names
+from custom_dense_lab.config.validation import compose_command_line, validate_keras_names
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
 from custom_dense_lab.sweep.callback import finish_sweep

@@ -24,14 +24,8 @@ def read(args):
 
 def normalize(args):
     """Expands `--overrides "a=1 b=2"`, and moves Hydra's flags before the overrides."""
-    args = expand_mlproject_parameter(args, "--overrides")
-    overrides, flags, taken = read(args).overrides, [], 0
-    for arg in args:
-        if taken < len(overrides) and arg == overrides[taken]:
-            taken += 1
-        else:
-            flags.append(arg)
-    return [*flags, *overrides]
+    overrides = read(args := expand_mlproject_parameter(args, "--overrides")).overrides
+    return [*(arg for arg in args if arg not in overrides), *overrides]
 
 
 def prints_only(parsed):
@@ -59,7 +53,7 @@ def answer_print_only(module_file):
         print(f"error: Invalid {printing} with -m: expected one of them {why}", file=sys.stderr)
         raise SystemExit(2)
     import hydra
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
 
     from custom_dense_lab.config.schema import register_schemas
 
@@ -69,10 +63,8 @@ def answer_print_only(module_file):
     if args in (["--help"], ["-h"]):  # Hydra's help lists every group, shown or not: slower
         with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
             cfg = hydra.compose("config", return_hydra_config=True)
-            template = string.Template(cfg.hydra.help.template)
-            with open_dict(cfg):
-                del cfg["hydra"]
-            print(template.substitute(CONFIG=OmegaConf.to_yaml(cfg)))
+            app = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+            print(string.Template(cfg.hydra.help.template).substitute(CONFIG=app))
             raise SystemExit(0)
     sys.argv = [sys.argv[0], *args]
     hydra.main(config_path=str(CONFIG_DIR), config_name="config")(lambda cfg: None)()
@@ -81,17 +73,15 @@ def answer_print_only(module_file):
 
 def register_help_resolver():
     """`${custom_dense_config_groups:}` of the help template: each group's options, no schemas."""
+    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    OmegaConf.register_resolver("custom_dense_config_groups", _config_groups, replace=True)
+    def config_groups():
+        loader = GlobalHydra.instance().config_loader()
+        groups = [group for group in loader.list_groups("") if group != "hydra"]
+        for group in groups:
+            groups += [f"{group}/{name}" for name in loader.list_groups(group)]
+        options = {g: sorted(o for o in loader.get_group_options(g) if o[0] != "_") for g in groups}
+        return "\n".join(f"{g}: {', '.join(o)}" for g, o in sorted(options.items()) if o)
 
-
-def _config_groups():
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
-    groups = [group for group in loader.list_groups("") if group != "hydra"]
-    for group in groups:
-        groups += [f"{group}/{name}" for name in loader.list_groups(group)]
-    options = {g: [o for o in sorted(loader.get_group_options(g)) if o[0] != "_"] for g in groups}
-    return "\n".join(f"{g}: {', '.join(names)}" for g, names in sorted(options.items()) if names)
+    OmegaConf.register_resolver("custom_dense_config_groups", config_groups, replace=True)

@@ -12,9 +12,8 @@ import pytest
 from helpers import compose_config
 
 from custom_dense_lab.config import CONFIG_DIR
-from custom_dense_lab.config.compose import compose_command_line
 from custom_dense_lab.config.schema import MAX_DEPTH, MAX_SEED, MAX_UNITS
-from custom_dense_lab.config.validation import validate_keras_names
+from custom_dense_lab.config.validation import compose_command_line, validate_keras_names
 from custom_dense_lab.errors import ConfigError
 
 MODEL_KEYS = "`model` has activation, bias_initializer, depth, kernel_initializer, units, use_bias"

@@ -3,7 +3,7 @@
 import pytest
 
 from custom_dense_lab.config import CONFIG_DIR
-from custom_dense_lab.config.compose import compose_command_line
+from custom_dense_lab.config.validation import compose_command_line
 from custom_dense_lab.errors import ConfigError
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the `ray` extra is not installed")
