@@ -53,24 +53,34 @@ def _run(argv):
     sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{os.urandom(3).hex()}"
     os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
     if not command_line.prints_only(parsed := command_line.read(args)):
-        try:
-            _check_command_line(args, parsed.multirun)
-        except ConfigError as error:  # one line; the run `mlflow run` opened for it ends FAILED
+        project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()  # `mlflow run`'s
+        try:  # the run folder, the store, then the Keras names: a new SQLite store once they pass
+            configs = compose_command_line(args, CONFIG_DIR)
+            key = "hydra.sweep.dir" if parsed.multirun else "hydra.run.dir"
+            if problem := disk.write_problem(folder := OmegaConf.select(configs[0], key)):
+                raise ConfigError(key, folder, f"a folder this process can write ({problem})")
+            tracking = configs[0].mlflow
+            if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
+                store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
+                _check_keras_names(configs)
+            store.use_store(tracking.tracking_uri)
+            disk.check_free_space()
+            if project_run:
+                store.check_project_run(project_run)
+            else:
+                store.check_experiment(tracking.experiment_name)
+                store.check_artifact_location(tracking.experiment_name)
+            _check_keras_names(configs)  # each distinct name once: at once where already checked
+        except (ConfigError, StorageFullError) as error:  # the run `mlflow run` opened ends FAILED
             print(f"error: {error}", file=sys.stderr)
-            project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()
             with contextlib.suppress(Exception):  # the store itself may be what it is about
                 if project_run and store.project_run_problem(project_run) is None:
                     lifecycle.fail_run(project_run, str(error))
-            sys.exit(2)
-        except StorageFullError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
+            sys.exit(2 if isinstance(error, ConfigError) else 1)
     from custom_dense_lab.training import task  # TensorFlow loads here, quietly
 
-    # Hydra passes errors on instead of printing them: a full disk is said here, in one line.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    # From here on a stop ends the open runs KILLED; until here it ended the process at once.
-    signals.raise_on_stop_signals()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # errors passed on, not printed: a full disk said here
+    signals.raise_on_stop_signals()  # from here a stop ends the open runs KILLED, not the process
     sys.argv = [sys.argv[0], *args]  # Hydra reads its command line from `sys.argv`
     try:
         task.hydra_app()
@@ -95,27 +105,6 @@ def _run(argv):
         sys.exit(1)
     finally:
         signals.exit_on_stop_signals(AFTER_THE_WORK)
-
-
-def _check_command_line(args, multirun):
-    """Every job's config, the run folder, the store, then the Keras names (TensorFlow loads for
-    them): a new SQLite store is created only once they pass."""
-    configs = compose_command_line(args, CONFIG_DIR)
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    if problem := disk.write_problem(folder := OmegaConf.select(configs[0], key)):
-        raise ConfigError(key, folder, f"a folder this process can write ({problem})")
-    tracking, project_run = configs[0].mlflow, mlflow.environment_variables.MLFLOW_RUN_ID.get()
-    if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
-        store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
-        _check_keras_names(configs)
-    store.use_store(tracking.tracking_uri)
-    disk.check_free_space()
-    if project_run:
-        store.check_project_run(project_run)
-    else:
-        store.check_experiment(tracking.experiment_name)
-        store.check_artifact_location(tracking.experiment_name)
-    _check_keras_names(configs)  # each distinct name once: at once where already checked
 
 
 def _check_keras_names(configs):
