@@ -29,9 +29,7 @@ def compose_command_line(args, config_dir):
     """Every row of the sweep's values composed (with `hydra`) and checked, Keras names aside; row i
     takes the i-th value of every swept key, shorter sweeps starting over."""
     parsed = read(args)
-    given = {
-        o.key_or_group: o for o in map(_parse, parsed.overrides)
-    }  # the last value, as in Hydra
+    given = {o.key_or_group: o for o in map(_parse, parsed.overrides)}  # the last wins, as in Hydra
     values = {k: o.input_line.partition("=")[2] or o.input_line for k, o in given.items()}
     for key, override in given.items():
         if override.is_sweep_override() and not parsed.multirun:
@@ -59,8 +57,7 @@ def _values(override):
 
 def _parse(text):
     try:
-        (override,) = parse([text])
-        return override
+        return parse([text])[0]
     except OverrideParseException as error:  # between where the override was and a link: why
         lines = str(error).splitlines()[1:-1]
         reason = next((line for line in lines if not line.startswith("Error parsing")), "")
@@ -90,8 +87,7 @@ def _compose(fixed, row, values):
         raise ConfigError("config", getattr(mark, "name", None), accepted) from None
     except ConfigCompositionException as error:
         cause = error.__cause__
-        key = getattr(cause, "full_key", None)
-        value = values.get(key)
+        value = values.get(key := getattr(cause, "full_key", None))
         if key and (isinstance(cause, ConfigTypeError) or str(value).startswith("~")):  # `~key`
             problem = ConfigError(key, value, _REQUIRED)
         elif key and isinstance(cause, ConfigAttributeError | ConfigKeyError):
@@ -121,19 +117,15 @@ def _at_least(low, words=None, kinds=int):
     return words or f"an integer >= {low}", lambda value: number(value) and value >= low
 
 
-# The launchers' sizes, which they check only once launched (SLURM: at submission).
-_SIZES = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism")
-_LAUNCHER = {
-    **{f"hydra.launcher.{key}": _at_least(1) for key in _SIZES},
-    "hydra.launcher.gpus_per_node": _at_least(0),
-    "hydra.launcher.n_jobs": (
-        "a number of worker processes: 1 or more, or -1 for one per core",
-        lambda workers: workers != 0,
-    ),
-    "hydra.launcher.ray.remote.num_cpus": _at_least(0, "a number of CPUs >= 0", (int, float)),
-    "hydra.launcher.ray.remote.num_gpus": _at_least(0, "a number of GPUs >= 0", (int, float)),
-    "hydra.launcher.ray.remote.memory": _at_least(1, "null or a number of bytes > 0"),
-    "hydra.launcher.ray.remote.max_retries": _at_least(-1, "an integer >= 0, or -1: no limit"),
+_LAUNCHER = {  # the launchers' sizes, which they check only once launched (SLURM: at submission)
+    **dict.fromkeys(("timeout_min", "nodes", "tasks_per_node", "cpus_per_task"), _at_least(1)),
+    **dict.fromkeys(("mem_gb", "array_parallelism"), _at_least(1)),
+    "gpus_per_node": _at_least(0),
+    "n_jobs": ("a number of worker processes: 1 or more, or -1 for one per core", bool),
+    "ray.remote.num_cpus": _at_least(0, "a number of CPUs >= 0", (int, float)),
+    "ray.remote.num_gpus": _at_least(0, "a number of GPUs >= 0", (int, float)),
+    "ray.remote.memory": _at_least(1, "null or a number of bytes > 0"),
+    "ray.remote.max_retries": _at_least(-1, "an integer >= 0, or -1: no limit"),
 }
 
 
@@ -142,8 +134,8 @@ def validate_values(cfg, given=None):
     key the schema lacks says its value as `given` (the command line's text of each key)."""
     _check_node(cfg, "", given or {})
     for key, (words, test) in _LAUNCHER.items():
-        if (value := OmegaConf.select(cfg, key)) is not None:
-            _require(test(value), key, value, words)
+        if (value := OmegaConf.select(cfg, f"hydra.launcher.{key}")) is not None:
+            _require(test(value), f"hydra.launcher.{key}", value, words)
     timing, data = cfg.pair_timing, cfg.dataset
     quantize, precision = cfg.quantize and cfg.quantize.name, cfg.trainer.precision.name
     _require((quantize, precision) != ("int8", "mixed_float16"), "quantize", "int8", _INT8)
