@@ -9,7 +9,6 @@ from custom_dense_lab.process.startup import quiet_start
 
 quiet_start(import_tensorflow=False)  # TensorFlow loads once the arguments and store are checked
 
-
 import os
 import sys
 

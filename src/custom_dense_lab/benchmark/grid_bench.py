@@ -4,7 +4,6 @@ from custom_dense_lab.process.startup import quiet_start
 
 quiet_start()
 
-
 import itertools
 import sys
 import time
@@ -27,7 +26,6 @@ from custom_dense_lab.tracking import lifecycle, records
 from custom_dense_lab.training.models import build_mlp, resolve_device, training_matmul_flops
 
 INPUT_DIM, NUM_CLASSES, GRID = 784, 10, ("units", "depth", "batch_size")  # MNIST-sized
-# The printed table: each header and its cell, formatted from a row of results.
 CELLS = {
     "config": "{config}",
     "MLP": "{mlp}",
@@ -52,7 +50,6 @@ TABLE_NOTES = (
 
 
 def grid_and_settings(args):
-    """The configs to time and how: the preset, then the flags."""
     preset, configs = arguments.QUICK if args.quick else arguments.FULL, []
     for u, d, b in itertools.product(*(getattr(args, key) or preset[key] for key in GRID)):
         name, shape = f"u{u}_d{d}_b{b}", "-".join(map(str, (INPUT_DIM, *[u] * d, NUM_CLASSES)))

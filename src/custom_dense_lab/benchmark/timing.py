@@ -3,6 +3,7 @@
 import json
 import sys
 import time
+import timeit
 import weakref
 
 import keras
@@ -18,7 +19,6 @@ from custom_dense_lab.reports.runs import LAYERS, child_runs, pair_labels, pair_
 from custom_dense_lab.tracking import lifecycle
 from custom_dense_lab.training.models import job_model, resolve_device
 
-# What a round times: a training step, a forward pass of a batch, one of a single example.
 MEASURES = ("train_step", "infer_batch", "infer_single")
 SWEEP_MEASURES = ("train_step", "infer_single")  # behind the sweep report's two ratios
 CI, RATIOS = ("ratio", "ci_low", "ci_high"), ("step_time_ratio", "infer_latency_ratio")
@@ -59,10 +59,7 @@ def interleaved(calls, rounds, counts=None):
         for name in list(calls)[:: 1 if index % 2 == 0 else -1]:
             count = counts[name] if counts else 1
             calls[name]()
-            started = time.perf_counter()
-            for _ in range(count):
-                calls[name]()
-            seconds[name].append((time.perf_counter() - started) / count)
+            seconds[name].append(timeit.Timer(calls[name]).timeit(count) / count)
     return {name: np.asarray(times) for name, times in seconds.items()}
 
 
@@ -112,11 +109,8 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
         if measure == "train_step" and reference is not None:
             calls = {"custom": calls["custom"], "reference": reference, **calls}
         for name, call in calls.items():  # warmed up, and as many calls as take the seconds
-            for _ in range(3):
-                call()
-            started = time.perf_counter()
-            call()
-            counts[name] = max(1, round(seconds_per_sample / (time.perf_counter() - started)))
+            timeit.Timer(call).timeit(3)
+            counts[name] = max(1, round(seconds_per_sample / timeit.Timer(call).timeit(1)))
         plan[measure] = calls, counts | {"stock": counts["custom"]}, steps
         seconds[measure] = {name: [] for name in calls}
 

@@ -21,8 +21,7 @@ TRUSTED_TARGETS = UNSAFE_DISABLE_EXECUTION_CHECKS
 
 
 def resolve_device(requested):
-    """`kind`, `spec` for `keras.device` and `name` of `device=auto|cpu|gpu` (auto: the first
-    GPU, else the CPU; `spec` "cpu", not "cpu:0", which PyTorch would copy to at every step)."""
+    """`kind`, `spec` ("cpu", not "cpu:0": PyTorch would copy there) and `name` of a device."""
     backend = keras.config.backend()
     if backend == "tensorflow":
         details = tf.config.experimental.get_device_details
@@ -63,8 +62,7 @@ def job_model(cfg, input_shape, num_classes):
         cfg.model, dense_class=dense, _execution_whitelist_=TRUSTED_TARGETS, **kwargs
     )
     optimizer = instantiate(cfg.optimizer, _execution_whitelist_=TRUSTED_TARGETS)
-    setting = str(cfg.trainer.get("jit_compile", "auto")).lower()
-    jit_compile = {"auto": "auto", "true": True}.get(setting, False)
+    jit_compile = {"auto": "auto", "true": True}.get(str(cfg.trainer.jit_compile).lower(), False)
     loss = keras.losses.SparseCategoricalCrossentropy()
     model.compile(optimizer, loss, metrics=["accuracy"], jit_compile=jit_compile)
     return model

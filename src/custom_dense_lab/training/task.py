@@ -1,12 +1,10 @@
-"""Hydra's task function of `custom-dense-train` and its one training job, config to record;
-importing it loads TensorFlow."""
+"""Hydra's task function of `custom-dense-train` and its job (importing it loads TensorFlow)."""
 
 from custom_dense_lab.process.startup import quiet_start
 from custom_dense_lab.sweep import parent
 
 parent.watch_launcher()  # a sweep's worker: from its start, before TensorFlow loads
 quiet_start()
-
 
 import contextlib
 import sys
@@ -40,7 +38,6 @@ NO_STEADY_STATE = (
 )
 CALIBRATED = {"gptq": keras.quantizers.GPTQConfig, "awq": keras.quantizers.AWQConfig}
 AFTER_THE_JOB = "after the job had finished: its run stays FINISHED"
-
 tfds.disable_progress_bar()
 
 
@@ -142,8 +139,7 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
     lap("overhead_setup_s")
     placement, cache = models.resolve_device(cfg.device.name), reuse.for_job(trainer.reuse)
     with job_settings.job_settings(trainer.precision.value, trainer.deterministic):
-        # Seeded twice: tf.data's shuffle combines the global seed with its own, and preparing
-        # a dataset may draw from Python's random, which the initializers draw from next.
+        # Seeded twice: preparing a dataset may draw from the state the initializers draw from.
         keras.utils.set_random_seed(cfg.seed)
         bundle = load_dataset(cfg.dataset, batch_size, cfg.seed, cache)
         log_dataset_inputs(bundle)
@@ -157,23 +153,17 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
             tags = records.environment_tags(cfg.layer.name, placement, kind)
             mlflow.set_tags({**tags, "jit_compile": str(bool(compiled.jit_compile)).lower()})
             lap("overhead_build_s")
-            epochs, verbose = EpochMetricsLogger(), trainer.verbose.value
-            try:  # verbose -1: a progress bar on a terminal, outside sweeps
-                history = compiled.fit(
-                    bundle.train,
-                    validation_data=bundle.validation,
-                    epochs=trainer.epochs,
-                    shuffle=False,  # the pipeline reshuffles every epoch with the job's seed
-                    callbacks=[epochs],
-                    verbose=int(sys.stdout.isatty() and not in_sweep) if verbose < 0 else verbose,
-                )
+            epochs, verbose = EpochMetricsLogger(), trainer.verbose.value  # -1: a bar on a tty
+            verbose = int(sys.stdout.isatty() and not in_sweep) if verbose < 0 else verbose
+            data = dict(x=bundle.train, validation_data=bundle.validation, epochs=trainer.epochs)
+            try:  # shuffle=False: the pipeline reshuffles every epoch with the job's seed
+                history = compiled.fit(**data, shuffle=False, callbacks=[epochs], verbose=verbose)
             finally:
                 epochs.flush()
             lap("fit")
             models.copy_state(compiled, model)
             test = compiled.evaluate(bundle.test, return_dict=True, verbose=0)
             lap("overhead_evaluate_s")
-            # The job ships the quantized model where it asks for one, timed with the float one.
             sample, shipped, quantized = bundle.examples("test", 256)[0], model, {}
             if mode := cfg.quantize and cfg.quantize.value:
                 calibration, _ = bundle.examples("train", cfg.calibration_batches * batch_size)
@@ -241,8 +231,7 @@ def run_task(cfg):
     """One job's validation accuracy for Hydra's sweepers: `None` failed, alone exit 1."""
     signals.raise_on_stop_signals()  # again: in a sweep's worker process, this is the entry point
     hydra_cfg = HydraConfig.get()
-    overrides = list(hydra_cfg.overrides.task)
-    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    overrides, in_sweep = list(hydra_cfg.overrides.task), hydra_cfg.mode == RunMode.MULTIRUN
     parent_run = parent.parent_run_id(hydra_cfg.sweep.dir) if in_sweep else None
     parent.watch_launcher()  # and at the start of every job
     try:
@@ -260,7 +249,6 @@ def run_task(cfg):
             if full in (None, error):
                 raise
             raise full from None
-        # The launcher counts the job as failed, and this worker takes the next one, if any.
         print(f"error: {full or error}", file=sys.stderr, flush=True)
         if lost and in_sweep:  # a FAILED run for a job whose run never existed: the sweep counts it
             experiment_id = mlflow.get_run(parent_run).info.experiment_id
