@@ -2,7 +2,7 @@
 type cannot say it, a test (`accepts`). The YAML files in `conf/` hold the values."""
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 
 from hydra.core.config_store import ConfigStore
 
@@ -14,7 +14,9 @@ Precision = enum.Enum("Precision", {n: n for n in ("float32", "mixed_float16", "
 Backend = enum.Enum("Backend", {n: n for n in ("tensorflow", "jax", "torch")})
 Quantization = enum.Enum("Quantization", {n: n for n in ("int8", "int4", "float8", "gptq", "awq")})
 Verbosity = enum.Enum("Verbosity", {"auto": -1, "silent": 0, "progress_bar": 1, "one_line": 2})
-_JIT_COMPILE = ("auto", "true", "false")
+_JIT_COMPILE = ("auto", "true", "false")  # a string: `true` on the command line is a boolean
+LayerConfig = make_dataclass("LayerConfig", [("name", str), ("dense_class", str)])
+DeviceConfig = make_dataclass("DeviceConfig", [("name", str)])
 
 
 def accepts(words, test):
@@ -25,17 +27,6 @@ def accepts(words, test):
 def integer(low, high=None):
     words = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
     return accepts(words, lambda value: low <= value and (high is None or value <= high))
-
-
-@dataclass
-class LayerConfig:
-    name: str
-    dense_class: str
-
-
-@dataclass
-class DeviceConfig:
-    name: str
 
 
 @dataclass
@@ -56,10 +47,9 @@ class DatasetConfig:
     val_fraction: float = accepts("a fraction strictly between 0 and 1", lambda v: 0 < v < 1)
 
 
-@dataclass
-class TFDSDatasetConfig(DatasetConfig):
-    data_dir: str | None
-    download: bool
+TFDSDatasetConfig = make_dataclass(
+    "TFDSDatasetConfig", [("data_dir", str | None), ("download", bool)], bases=(DatasetConfig,)
+)
 
 
 @dataclass
@@ -89,7 +79,6 @@ class TrainerConfig:
     deterministic: bool
     verbose: Verbosity
     reuse: bool
-    # A string, as `true` on the command line arrives as a boolean.
     jit_compile: str = accepts("auto, true or false", lambda v: str(v).lower() in _JIT_COMPILE)
 
 
