@@ -23,7 +23,6 @@ from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 from custom_dense_lab.config import CONFIG_DIR, command_line
-from custom_dense_lab.config.schema import register_schemas
 from custom_dense_lab.config.validation import compose_command_line, validate_keras_names
 from custom_dense_lab.errors import ConfigError, Interrupted, StorageFullError
 from custom_dense_lab.process import signals
@@ -48,8 +47,7 @@ def main(argv=None):
 def _run(argv):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
-    command_line.register_help_resolver()  # `main(["--help"])` reaches Hydra's help from here
-    register_schemas()
+    command_line.register_with_hydra()  # the help's resolver: `main(["--help"])` reaches Hydra's
     sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{os.urandom(3).hex()}"
     os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
     if not command_line.prints_only(parsed := command_line.read(args)):

@@ -15,8 +15,7 @@ def expand_mlproject_parameter(args, flag):
 
 
 def read(args):
-    """Hydra's reading of `args`: `.multirun`, `.config_dir`, `.overrides`, ...; a flag Hydra
-    does not have exits 2 with Hydra's usage."""
+    """Hydra's reading of `args` (`.multirun`, `.overrides`, ...); an unknown flag exits 2."""
     from hydra._internal.utils import get_args_parser
 
     return get_args_parser().parse_intermixed_args(args)
@@ -55,11 +54,8 @@ def answer_print_only(module_file):
     import hydra
     from omegaconf import OmegaConf
 
-    from custom_dense_lab.config.schema import register_schemas
-
     args = [arg for arg in args if arg not in ("-m", "--multirun")]  # --help alike
-    register_schemas()
-    register_help_resolver()
+    register_with_hydra()
     if args in (["--help"], ["-h"]):  # Hydra's help lists every group, shown or not: slower
         with hydra.initialize_config_dir(config_dir=str(CONFIG_DIR)):
             cfg = hydra.compose("config", return_hydra_config=True)
@@ -71,10 +67,14 @@ def answer_print_only(module_file):
     raise SystemExit(0)
 
 
-def register_help_resolver():
-    """`${custom_dense_config_groups:}` of the help template: each group's options, no schemas."""
+def register_with_hydra():
+    """Registers the schemas, and the help's `${custom_dense_config_groups:}`: each group's options."""
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
+
+    from custom_dense_lab.config.schema import register_schemas
+
+    register_schemas()
 
     def config_groups():
         loader = GlobalHydra.instance().config_loader()

@@ -122,7 +122,7 @@ class Config:
 def register_schemas():
     """Stores `config_schema`, and the schemas of the groups' options as `<group>/_<name>`."""
     store = ConfigStore.instance()
-    store.store(name="config_schema", node=Config)
+    store.store(name="config_schema", node=Config, replace=True)
     for group, name, schema in (
         ("layer", "_schema", LayerConfig),
         ("device", "_schema", DeviceConfig),
@@ -131,4 +131,4 @@ def register_schemas():
         ("dataset", "_schema", TFDSDatasetConfig),
         ("dataset", "_synthetic_schema", SyntheticDatasetConfig),
     ):
-        store.store(group=group, name=name, node=schema)
+        store.store(group=group, name=name, node=schema, replace=True)

@@ -3,11 +3,11 @@
 from hydra import compose, initialize_config_dir
 
 from custom_dense_lab.config import CONFIG_DIR
-from custom_dense_lab.config.command_line import register_help_resolver
+from custom_dense_lab.config.command_line import register_with_hydra
 
 
 def test_the_help_lists_every_group_option_and_no_schema():
-    register_help_resolver()
+    register_with_hydra()
     with initialize_config_dir(config_dir=str(CONFIG_DIR)):
         cfg = compose(config_name="config", return_hydra_config=True)
         template = cfg.hydra.help.template
