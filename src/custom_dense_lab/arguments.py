@@ -96,9 +96,8 @@ def ui_parser():
     )
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     parser.add_argument("--port", type=_port, default=5000, help="default: 5000")
-    parser.add_argument(
-        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db"
-    )
+    uri = "default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db"
+    parser.add_argument("--tracking-uri", help=uri)
     return parser
 
 
@@ -118,7 +117,4 @@ _positive_int = _number("a positive integer")
 _positive_float = _number("a positive number", convert=float)
 _rounds = _number("a number of rounds (at least 2)", lambda v: v >= 2)  # 1 gives no interval
 _port = _number("a port number (1 to 65535)", lambda v: 0 < v <= 65535)
-
-
-def _int_list(text):
-    return [_positive_int(part) for part in text.split(",")]
+_int_list = lambda text: [_positive_int(part) for part in text.split(",")]  # noqa: E731

@@ -47,9 +47,8 @@ def main(argv=None):
 def _run(argv):
     gc.freeze()  # what this program's imports made lives as long as the process (see startup)
     args = command_line.normalize(sys.argv[1:] if argv is None else argv)
-    command_line.register_with_hydra()  # the help's resolver: `main(["--help"])` reaches Hydra's
-    sweep_id = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{os.urandom(3).hex()}"
-    os.environ["CUSTOM_DENSE_SWEEP_ID"] = sweep_id  # the `hydra.sweep.dir` of every job
+    command_line.register_with_hydra()  # the help's resolver too: `main(["--help"])` is Hydra's
+    os.environ["CUSTOM_DENSE_SWEEP_ID"] = time.strftime("%Y-%m-%d/%H-%M-%S-") + os.urandom(3).hex()
     if not command_line.prints_only(parsed := command_line.read(args)):
         project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()  # `mlflow run`'s
         try:  # the run folder, the store, then the Keras names: a new SQLite store once they pass
@@ -58,24 +57,29 @@ def _run(argv):
             if problem := disk.write_problem(folder := OmegaConf.select(configs[0], key)):
                 raise ConfigError(key, folder, f"a folder this process can write ({problem})")
             tracking = configs[0].mlflow
-            if not project_run and store.missing_sqlite_file(tracking.tracking_uri):
+            if new_store := not project_run and store.missing_sqlite_file(tracking.tracking_uri):
                 store.check_artifact_location(tracking.experiment_name, tracking.tracking_uri)
-                _check_keras_names(configs)
-            store.use_store(tracking.tracking_uri)
-            disk.check_free_space()
-            if project_run:
-                store.check_project_run(project_run)
             else:
-                store.check_experiment(tracking.experiment_name)
-                store.check_artifact_location(tracking.experiment_name)
-            _check_keras_names(configs)  # each distinct name once: at once where already checked
+                store.use_store(tracking.tracking_uri)
+                if project_run:
+                    store.check_project_run(project_run)
+                else:
+                    store.check_experiment(tracking.experiment_name)
+                    store.check_artifact_location(tracking.experiment_name)
+            from custom_dense_lab.training import task  # TensorFlow loads here, quietly
+
+            for cfg in configs:  # each distinct name once
+                validate_keras_names(cfg)
+            if new_store:  # created once the names pass
+                store.use_store(tracking.tracking_uri)
+            disk.check_free_space()
         except (ConfigError, StorageFullError) as error:  # the run `mlflow run` opened ends FAILED
             print(f"error: {error}", file=sys.stderr)
             with contextlib.suppress(Exception):  # the store itself may be what it is about
                 if project_run and store.project_run_problem(project_run) is None:
                     lifecycle.fail_run(project_run, str(error))
             sys.exit(2 if isinstance(error, ConfigError) else 1)
-    from custom_dense_lab.training import task  # TensorFlow loads here, quietly
+    from custom_dense_lab.training import task  # if not yet loaded for the names
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # errors passed on, not printed: a full disk said here
     signals.raise_on_stop_signals()  # from here a stop ends the open runs KILLED, not the process
@@ -103,13 +107,6 @@ def _run(argv):
         sys.exit(1)
     finally:
         signals.exit_on_stop_signals(AFTER_THE_WORK)
-
-
-def _check_keras_names(configs):
-    from custom_dense_lab.training import task  # noqa: F401  TensorFlow loads here, quietly
-
-    for cfg in configs:
-        validate_keras_names(cfg)
 
 
 if __name__ == "__main__":
