@@ -72,9 +72,7 @@ def register_with_hydra():
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from custom_dense_lab.config.schema import register_schemas
-
-    register_schemas()
+    from custom_dense_lab.config import schema  # noqa: F401  registers the schemas
 
     def config_groups():
         loader = GlobalHydra.instance().config_loader()

@@ -119,16 +119,14 @@ class Config:
     pair_timing: PairTimingConfig
 
 
-def register_schemas():
-    """Stores `config_schema`, and the schemas of the groups' options as `<group>/_<name>`."""
-    store = ConfigStore.instance()
-    store.store(name="config_schema", node=Config, replace=True)
-    for group, name, schema in (
-        ("layer", "_schema", LayerConfig),
-        ("device", "_schema", DeviceConfig),
-        ("optimizer", "_schema", OptimizerConfig),
-        ("optimizer", "_sgd_schema", SGDConfig),
-        ("dataset", "_schema", TFDSDatasetConfig),
-        ("dataset", "_synthetic_schema", SyntheticDatasetConfig),
-    ):
-        store.store(group=group, name=name, node=schema, replace=True)
+# Registered with Hydra on import: `config_schema`, and each group option's as `<group>/_<name>`.
+for _group, _name, _node in (
+    (None, "config_schema", Config),
+    ("layer", "_schema", LayerConfig),
+    ("device", "_schema", DeviceConfig),
+    ("optimizer", "_schema", OptimizerConfig),
+    ("optimizer", "_sgd_schema", SGDConfig),
+    ("dataset", "_schema", TFDSDatasetConfig),
+    ("dataset", "_synthetic_schema", SyntheticDatasetConfig),
+):
+    ConfigStore.instance().store(group=_group, name=_name, node=_node, replace=True)
