@@ -106,8 +106,8 @@ def runs_in(experiment):
 def compose_config(*overrides, with_hydra=False, config_dir=None):
     """Composes the project's config in this process, as `python -m custom_dense_lab.train` would.
 
-    The schemas must be registered (`register_schemas()`, done once per session by
-    the lab's conftest).
+    The schemas must be registered (importing `custom_dense_lab.config.schema` does it, as
+    the lab's conftest does).
     """
     from hydra import compose, initialize_config_dir
 

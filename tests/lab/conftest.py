@@ -15,12 +15,7 @@ import pytest
 from helpers import sqlite_uri, using_store
 from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
-from custom_dense_lab.config.schema import register_schemas
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _schemas_registered():
-    register_schemas()
+import custom_dense_lab.config.schema  # noqa: F401  registers the schemas with Hydra
 
 
 @pytest.fixture(scope="session", autouse=True)
