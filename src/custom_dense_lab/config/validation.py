@@ -130,8 +130,7 @@ _LAUNCHER = {  # the launchers' sizes, which they check only once launched (SLUR
 
 
 def validate_values(cfg, given=None):
-    """Raises `ConfigError` for the first key that cannot work, Keras names aside; the error of a
-    key the schema lacks says its value as `given` (the command line's text of each key)."""
+    """Raises `ConfigError` for the first key that cannot work (`given`: its command-line text)."""
     _check_node(cfg, "", given or {})
     for key, (words, test) in _LAUNCHER.items():
         if (value := OmegaConf.select(cfg, f"hydra.launcher.{key}")) is not None:
@@ -146,15 +145,13 @@ def validate_values(cfg, given=None):
         _require_range("dataset.n_classes", data.n_classes, 2, 2**data.n_features)
         _require_range("dataset.n_samples", data.n_samples, data.n_classes)
         n_test = round(data.n_samples * data.test_fraction)
-        n_train = data.n_samples - n_test
-        n_train -= max(1, round(n_train * data.val_fraction))
+        n_train = (n := data.n_samples - n_test) - max(1, round(n * data.val_fraction))
         accepted = "enough samples for a non-empty train, validation and test split"
         _require(n_test >= 1 and n_train >= 1, "dataset.n_samples", data.n_samples, accepted)
 
 
 def _check_node(node, path, given):
-    """Refuses a key the schema does not declare (`+key`, `++key`) or one it requires (`~key`),
-    and a value its field's `accepts` test refuses, in the schema's order."""
+    """Refuses a key the schema lacks (`+key`) or requires (`~key`), or a value `accepts` refuses."""
     kind = OmegaConf.get_type(node)
     fields = {f.name: f for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {}
     children = dict(node.items_ex(resolve=False))
