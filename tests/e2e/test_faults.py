@@ -14,7 +14,6 @@ import threading
 import time
 
 import mlflow
-import psutil
 import pytest
 from helpers import FAST, run_module, runs_of, sqlite_uri, using_store, wait_for_running_runs
 
@@ -211,23 +210,6 @@ def test_ctrl_c_on_a_joblib_sweep_leaves_no_run_running(tmp_path):
     assert not [run for run in runs if run.info.status == "RUNNING"]
     statuses = {run.info.status for run in runs}
     assert statuses <= {"KILLED", "FINISHED"} and "KILLED" in statuses
-
-
-def test_workers_of_a_sweep_whose_launcher_was_killed_close_their_runs_and_stop(tmp_path):
-    uri, process = start_joblib_sweep(tmp_path)
-    workers = psutil.Process(process.pid).children(recursive=True)
-    process.kill()  # the launcher alone: its workers live on
-    process.wait(timeout=30)
-    _, still_alive = psutil.wait_procs(workers, timeout=30)
-
-    assert not still_alive, [worker.cmdline() for worker in still_alive]
-    runs = all_runs(uri, tmp_path)
-    assert not [run for run in runs if run.info.status == "RUNNING"]
-    stopped = [run for run in runs if run.info.status != "FINISHED"]
-    assert stopped and {run.info.status for run in stopped} == {"FAILED"}
-    reasons = {run.data.tags["failure_reason"] for run in stopped}
-    assert reasons == {"the sweep's launching process ended"}
-    assert [run for run in stopped if run.data.tags.get("custom_dense.sweep") == "true"]
 
 
 def test_a_job_killed_outright_is_closed_by_the_next_command_that_opens_the_store(tmp_path):
