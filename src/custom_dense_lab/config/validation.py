@@ -31,28 +31,24 @@ def compose_command_line(args, config_dir):
     parsed = read(args)
     given = {o.key_or_group: o for o in map(_parse, parsed.overrides)}  # the last wins, as in Hydra
     values = {k: o.input_line.partition("=")[2] or o.input_line for k, o in given.items()}
-    for key, override in given.items():
-        if override.is_sweep_override() and not parsed.multirun:
-            raise ConfigError(key, values[key], "one value (-m sweeps over several)")
+    if not parsed.multirun and (swept := [k for k, o in given.items() if o.is_sweep_override()]):
+        raise ConfigError(swept[0], values[swept[0]], "one value (-m sweeps over several)")
     fixed = [o.input_line for o in given.values() if not o.is_sweep_override()]
     if folder := parsed.config_dir:  # added to the shipped folder
         if not pathlib.Path(folder).is_dir():
             raise ConfigError("--config-dir", folder, "an existing folder of config files")
         fixed.append(f"hydra.searchpath=[{pathlib.Path(folder).resolve().as_uri()}]")
-    sweeps = [_values(o) for o in given.values() if o.is_discrete_sweep()]
+    texts = lambda o: [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]  # noqa: E731
+    sweeps = [texts(o) for o in given.values() if o.is_discrete_sweep()]
     with hydra.initialize_config_dir(config_dir=str(config_dir)):
         configs = [_compose(fixed, [v[0] for v in sweeps], values)]
         preset = OmegaConf.select(configs[0], "hydra.sweeper.params") or {}
-        for key, swept in preset.items():
-            if (override := _parse(f"{key}={swept}")).is_discrete_sweep() and key not in given:
-                sweeps.append(_values(override))
+        for key, text in preset.items():
+            if (override := _parse(f"{key}={text}")).is_discrete_sweep() and key not in given:
+                sweeps.append(texts(override))
         rows = range(0 if preset else 1, max(map(len, sweeps), default=0))
         configs += [_compose(fixed, [v[i % len(v)] for v in sweeps], values) for i in rows]
     return configs
-
-
-def _values(override):
-    return [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
 
 
 def _parse(text):
@@ -105,10 +101,9 @@ def _compose(fixed, row, values):
             problem = ConfigError("override", " ".join([*fixed, *row]), reason)
     except ConfigError as error:
         problem = error
-    groups = " ".join(text for text in row if problem.key.startswith(f"{text.split('=')[0]}."))
-    if groups:
-        accepted = f"{problem.accepted} (in the sweep's jobs with {groups})"
-        raise ConfigError(problem.key, problem.value, accepted)
+    if groups := " ".join(t for t in row if problem.key.startswith(t.split("=")[0] + ".")):
+        where = f"{problem.accepted} (in the sweep's jobs with {groups})"
+        problem = ConfigError(problem.key, problem.value, where)
     raise problem
 
 
