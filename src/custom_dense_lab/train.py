@@ -18,7 +18,6 @@ import os
 import sys
 import time
 
-import mlflow
 from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
@@ -50,7 +49,7 @@ def _run(argv):
     command_line.register_with_hydra()  # the help's resolver too: `main(["--help"])` is Hydra's
     os.environ["CUSTOM_DENSE_SWEEP_ID"] = time.strftime("%Y-%m-%d/%H-%M-%S-") + os.urandom(3).hex()
     if not command_line.prints_only(parsed := command_line.read(args)):
-        project_run = mlflow.environment_variables.MLFLOW_RUN_ID.get()  # `mlflow run`'s
+        project_run = os.environ.get("MLFLOW_RUN_ID")  # the run `mlflow run` opened, if any
         try:  # the run folder, the store, then the Keras names: a new SQLite store once they pass
             configs = compose_command_line(args, CONFIG_DIR)
             key = "hydra.sweep.dir" if parsed.multirun else "hydra.run.dir"

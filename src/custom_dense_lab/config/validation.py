@@ -1,6 +1,5 @@
-"""From a command line to every job's checked config, or one `ConfigError` line naming the key,
-the value and what is accepted: Hydra's and OmegaConf's errors, the schema's `accepts` tests, rules
-between keys, the launchers' sizes, and the Keras names (these import Keras; each name once)."""
+"""Every job's config from a command line, checked: Hydra's and OmegaConf's errors, the schema's
+tests and rules between keys become one `ConfigError` line (key, value, what is accepted)."""
 
 import contextlib
 import dataclasses
@@ -154,7 +153,7 @@ def _check_node(node, path, given):
         if (full_key := f"{path}{key}") == "hydra":
             continue
         if fields and key not in fields:
-            raise ConfigError(full_key, given.get(full_key), _known_keys(node, full_key))
+            raise ConfigError(full_key, given.get(full_key), _known_keys(fields, full_key))
         if key not in children or OmegaConf.is_missing(node, key):
             raise ConfigError(full_key, given.get(full_key), _REQUIRED)
         if words_and_test := fields and fields[key].metadata.get("accepts"):
@@ -163,10 +162,8 @@ def _check_node(node, path, given):
             _check_node(children[key], f"{full_key}.", given)
 
 
-def _known_keys(node, key):
-    """What a key under `node` may be, said for one that is not there."""
-    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    names = [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else node
+def _known_keys(names, key):
+    """The keys `names` (a node's, or its schema's) said for `key`, which is not one of them."""
     names = sorted(n for n in map(str, names or ()) if n[0] != "_")
     where = f"`{key.rpartition('.')[0]}` has" if "." in key else "its top-level keys are"
     return f"a key of the config; {where} {', '.join(names)}"
