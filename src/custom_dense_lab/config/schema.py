@@ -50,6 +50,8 @@ class DatasetConfig:
 TFDSDatasetConfig = make_dataclass(
     "TFDSDatasetConfig", [("data_dir", str | None), ("download", bool)], bases=(DatasetConfig,)
 )
+# Pickled by name, as a job's config goes to a backend's worker.
+LayerConfig.__module__ = DeviceConfig.__module__ = TFDSDatasetConfig.__module__ = __name__
 
 
 @dataclass
