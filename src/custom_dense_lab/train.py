@@ -32,8 +32,7 @@ AFTER_THE_WORK = "after the work had ended: every run keeps the state it ended i
 
 
 def main(argv=None):
-    """Exits 2 with one line for bad input, before any job runs; 1 if a job failed; 130 or 143
-    when SIGINT or SIGTERM stopped it (an open run then ends KILLED, and its sweep with it)."""
+    """Exits 2 for bad input (one line, before any job), 1 if a job failed, 130/143 if stopped."""
     signals.take_stops_to_the_end(AFTER_THE_WORK)
     try:
         _run(argv)
@@ -108,8 +107,7 @@ def _run(argv):
         signals.exit_on_stop_signals(AFTER_THE_WORK)
 
 
-if __name__ == "__main__":
-    # From the module, not `__main__`, so that a sweep's workers import it and start as quietly.
+if __name__ == "__main__":  # the module's `main`, not `__main__`'s: a sweep's workers import it
     from custom_dense_lab.train import main as run_program
 
     run_program()

@@ -1,5 +1,4 @@
-"""The command line of `custom-dense-train`, read with Hydra's own parsers; one that only prints
-(`--help`, `--cfg job`, ...) is answered at once, before TensorFlow loads."""
+"""`custom-dense-train`'s command line, read by Hydra's parsers; print-only ones answered first."""
 
 import shlex
 import string
@@ -42,9 +41,7 @@ def parse(texts):
 
 def answer_print_only(module_file):
     """Answers a command line that only prints, and exits; returns for one that runs jobs."""
-    if not is_program("custom-dense-train", module_file):
-        return
-    args = normalize(sys.argv[1:])
+    args = normalize(sys.argv[1:]) if is_program("custom-dense-train", module_file) else []
     if not (printing := prints_only(parsed := read(args))):
         return
     if parsed.multirun and "help" not in printing:  # Hydra refuses it with a traceback
@@ -68,7 +65,7 @@ def answer_print_only(module_file):
 
 
 def register_with_hydra():
-    """Registers the schemas, and the help's `${custom_dense_config_groups:}`: each group's options."""
+    """Registers the schemas, and the help's `${custom_dense_config_groups:}` (group options)."""
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 

@@ -1,5 +1,4 @@
-"""The types of the Hydra config: each key's type, through Enums the values it accepts, and where a
-type cannot say it, a test (`accepts`). The YAML files in `conf/` hold the values."""
+"""The config's types: Enums for the values a key accepts, else a test (`accepts`)."""
 
 import enum
 from dataclasses import dataclass, field, make_dataclass
@@ -20,7 +19,6 @@ DeviceConfig = make_dataclass("DeviceConfig", [("name", str)])
 
 
 def accepts(words, test):
-    """A required field whose values pass `test`, said in `words` (`validation` checks it)."""
     return field(metadata={"accepts": (words, test)})
 
 

@@ -1,5 +1,4 @@
-"""Every job's config from a command line, checked: Hydra's and OmegaConf's errors, the schema's
-tests and rules between keys become one `ConfigError` line (key, value, what is accepted)."""
+"""Every job's config from a command line, checked: each refusal one `ConfigError` line."""
 
 import contextlib
 import dataclasses
@@ -25,8 +24,7 @@ _REQUIRED = "a value: every key of the config is required (an optional group may
 
 
 def compose_command_line(args, config_dir):
-    """Every row of the sweep's values composed (with `hydra`) and checked, Keras names aside; row i
-    takes the i-th value of every swept key, shorter sweeps starting over."""
+    """Each sweep row's config with `hydra`, checked; row i: each swept key's i-th value, cycled."""
     parsed = read(args)
     given = {o.key_or_group: o for o in map(_parse, parsed.overrides)}  # the last wins, as in Hydra
     values = {k: o.input_line.partition("=")[2] or o.input_line for k, o in given.items()}
@@ -145,7 +143,7 @@ def validate_values(cfg, given=None):
 
 
 def _check_node(node, path, given):
-    """Refuses a key the schema lacks (`+key`) or requires (`~key`), or a value `accepts` refuses."""
+    """Refuses a key the schema lacks (`+key`) or needs (`~key`), or a value `accepts` refuses."""
     kind = OmegaConf.get_type(node)
     fields = {f.name: f for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {}
     children = dict(node.items_ex(resolve=False))
