@@ -161,7 +161,6 @@ def _check_node(node, path, given):
 
 
 def _known_keys(names, key):
-    """The keys `names` (a node's, or its schema's) said for `key`, which is not one of them."""
     names = sorted(n for n in map(str, names or ()) if n[0] != "_")
     where = f"`{key.rpartition('.')[0]}` has" if "." in key else "its top-level keys are"
     return f"a key of the config; {where} {', '.join(names)}"
