@@ -1,11 +1,9 @@
 """`custom-dense-train [overrides]`: one training job, or a sweep with `-m`."""
 
 from custom_dense_lab.config.command_line import answer_print_only
-
-answer_print_only(__file__)  # `--help`, `--cfg job`, ...: at once, before TensorFlow loads
-
 from custom_dense_lab.process.startup import quiet_start
 
+answer_print_only(__file__)  # `--help`, `--cfg job`, ...: at once, before TensorFlow loads
 quiet_start(import_tensorflow=False)  # TensorFlow loads once the command line is checked
 
 from custom_dense_lab.sweep import parent
