@@ -55,8 +55,7 @@ def _parse(text):
         lines = str(error).splitlines()[1:-1]
         reason = next((line for line in lines if not line.startswith("Error parsing")), "")
         reason = reason.removeprefix("LexerNoViableAltException: ")
-        quoting = "quote values with spaces, commas or non-ASCII letters, e.g. key='a b'"
-        accepted = f"key=value in Hydra's override grammar ({reason}; {quoting})"
+        accepted = f"key=value in Hydra's override grammar ({reason}; quote values with spaces, commas or non-ASCII letters, e.g. key='a b')"
         raise ConfigError("override", text, accepted) from None
 
 
