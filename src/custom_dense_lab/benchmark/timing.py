@@ -87,7 +87,8 @@ def paired_models(build, seed):
 
 
 def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
-    """A function of `rounds` more, returning `{measure: {name: [seconds]}}` of all so far."""
+    """A function of `rounds` more (of the measures `only`, default all), returning
+    `{measure: {name: [seconds]}}` of all so far."""
     forwards = {layer: compiled_forward(m, x.shape[1:]) for layer, m in models.items()}
     tensorflow = keras.config.backend() == "tensorflow"
     if tensorflow:  # a repeated batch of unknown size, as a job's pipeline gives it
@@ -109,13 +110,14 @@ def pair_clock(models, x, y, seconds_per_sample, measures, reference=None):
         if measure == "train_step" and reference is not None:
             calls = {"custom": calls["custom"], "reference": reference, **calls}
         for name, call in calls.items():  # warmed up, and as many calls as take the seconds
-            timeit.Timer(call).timeit(3)
+            timeit.Timer(call).timeit(1)
             counts[name] = max(1, round(seconds_per_sample / timeit.Timer(call).timeit(1)))
         plan[measure] = calls, counts | {"stock": counts["custom"]}, steps
         seconds[measure] = {name: [] for name in calls}
 
-    def time_more(rounds):
-        for measure, (calls, counts, steps) in plan.items():
+    def time_more(rounds, only=measures):
+        for measure in only:
+            calls, counts, steps = plan[measure]
             for name, s in interleaved(calls, rounds, counts).items():
                 seconds[measure][name] += (s / steps.get(name, 1)).tolist()
         return seconds
@@ -128,6 +130,7 @@ def time_sweep_pairs(parent_run_id, settings):
     found = pair_runs(child_runs(parent_run_id))
     if found.empty:
         return
+    _clocks.clear()  # an earlier sweep's, in this process; this one's live until the next
     started, uri = time.perf_counter(), mlflow.get_tracking_uri()
     entries = found[["run_id_custom", "run_id_stock"]].to_dict("records")
     rounds, done, stopped_by = settings.rounds, 0, None
@@ -136,7 +139,9 @@ def time_sweep_pairs(parent_run_id, settings):
             for entry in (e for e in entries if "not_timed" not in e):
                 run_ids = (entry["run_id_custom"], entry["run_id_stock"])
                 backend = mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow")
-                args = (uri, run_ids, rounds, settings.seconds_per_sample)
+                # The latency in the first pass only: the stop watches the step time alone.
+                measures = SWEEP_MEASURES if done == 0 else SWEEP_MEASURES[:1]
+                args = (uri, run_ids, rounds, settings.seconds_per_sample, measures)
                 try:
                     entry["seconds"] = backends.run_in_backend(backend, time_pair, *args)
                 except Exception as error:
@@ -149,7 +154,6 @@ def time_sweep_pairs(parent_run_id, settings):
             stopped_by = "target" if held else "max_rounds" if done >= settings.max_rounds else None
             rounds = min(2, settings.max_rounds - done)
     finally:
-        _clocks.clear()
         kept.clear()
     wall_s = time.perf_counter() - started
     for number, (label, entry) in enumerate(zip(pair_labels(found), entries, strict=True), 1):
@@ -168,18 +172,22 @@ def time_sweep_pairs(parent_run_id, settings):
     mlflow.MlflowClient().log_text(parent_run_id, json.dumps(document), paired.TIMINGS_JSON)
 
 
-def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
-    """A pair's seconds after `rounds` more, of its jobs' own models if kept, else rebuilt."""
+def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample, measures=SWEEP_MEASURES):
+    """A pair's seconds after `rounds` more of `measures`, of its jobs' own models if kept, else
+    rebuilt."""
     if run_ids not in _clocks:
-        mlflow.set_tracking_uri(tracking_uri)
-        texts = [mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml") for run_id in run_ids]
-        configs = dict(zip(LAYERS, map(OmegaConf.create, texts), strict=True))
-        cfg, tags = configs["custom"], mlflow.get_run(run_ids[0]).data.tags
-        device = resolve_device(tags.get("device", cfg.device.name)).spec
-        settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
+        local = all(run_id in kept for run_id in run_ids)  # its jobs ran in this process
+        if local:
+            (custom, x, y, settings, device), (stock, *_) = (kept[run_id] for run_id in run_ids)
+        else:
+            mlflow.set_tracking_uri(tracking_uri)
+            texts = [mlflow.artifacts.load_text(f"runs:/{run}/config.yaml") for run in run_ids]
+            configs = dict(zip(LAYERS, map(OmegaConf.create, texts), strict=True))
+            cfg, tags = configs["custom"], mlflow.get_run(run_ids[0]).data.tags
+            device = resolve_device(tags.get("device", cfg.device.name)).spec
+            settings = (str(cfg.trainer.precision), cfg.trainer.deterministic)
         with job_settings.job_settings(*settings), keras.device(device):
-            if all(run_id in kept for run_id in run_ids):
-                (custom, x, y), (stock, _, _) = (kept[run_id] for run_id in run_ids)
+            if local:
                 models = {"custom": custom(), "stock": stock()}
             else:
                 bundle = load_dataset(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
@@ -190,4 +198,4 @@ def time_pair(tracking_uri, run_ids, rounds, seconds_per_sample):
         _clocks[run_ids] = (clock, settings, device)
     clock, settings, device = _clocks[run_ids]
     with job_settings.job_settings(*settings), keras.device(device):
-        return clock(rounds)
+        return clock(rounds, measures)

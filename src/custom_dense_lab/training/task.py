@@ -188,7 +188,9 @@ def _train_and_measure(cfg, overrides, in_sweep, started, run_tags):
                 figures |= {**timings[0], "model_size_bytes": models.size_bytes(shipped)}
                 quantized = {f"quantized_{k}": v for k, v in figures.items() if np.isfinite(v)}
             run_id = mlflow.active_run().info.run_id  # its model kept for its pair's timing
-            timing.kept[run_id] = (weakref.ref(compiled), *bundle.examples("train", batch_size))
+            settings = (trainer.precision.value, trainer.deterministic)
+            examples = bundle.examples("train", batch_size)
+            timing.kept[run_id] = (weakref.ref(compiled), *examples, settings, placement.spec)
             weakref.finalize(compiled, timing.kept.pop, run_id, None)
             lap("overhead_inference_s")
 
