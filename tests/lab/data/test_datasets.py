@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from custom_dense_lab.data import describe_dataset, load_dataset, sources
+from custom_dense_lab import data
+from custom_dense_lab.data import describe_dataset, load_dataset
 from custom_dense_lab.errors import ConfigError, DatasetUnavailableError
 from custom_dense_lab.process.reuse import ProcessReuse
 
@@ -160,7 +161,7 @@ def test_unwritable_data_dir_is_refused_before_preparing(tmp_path, kind):
 def test_the_first_reader_saves_the_splits_beside_the_prepared_files_for_later_ones(tmp_path):
     config = tfds_config(data_dir=str(tmp_path))
     first = load_dataset(config, batch_size=64, seed=0)
-    saved = tmp_path / "sklearn_digits" / "1.0.0" / sources.ARRAYS_FILE
+    saved = tmp_path / "sklearn_digits" / "1.0.0" / data.ARRAYS_FILE
     assert saved.is_file()
     saved.write_bytes(saved.read_bytes()[:100])  # damaged: read from the TFRecords again
     again = load_dataset(config, batch_size=64, seed=0)
