@@ -4,6 +4,7 @@ import shlex
 import string
 import sys
 
+from custom_dense_lab import private
 from custom_dense_lab.arguments import is_program
 from custom_dense_lab.config import CONFIG_DIR
 
@@ -15,9 +16,7 @@ def expand_mlproject_parameter(args, flag):
 
 def read(args):
     """Hydra's reading of `args` (`.multirun`, `.overrides`, ...); an unknown flag exits 2."""
-    from hydra._internal.utils import get_args_parser
-
-    return get_args_parser().parse_intermixed_args(args)
+    return private.hydra_argument_parser().parse_intermixed_args(args)
 
 
 def normalize(args):

@@ -5,6 +5,8 @@ import os
 
 import keras
 
+from custom_dense_lab import private
+
 
 @contextlib.contextmanager
 def job_settings(precision, deterministic):
@@ -14,18 +16,7 @@ def job_settings(precision, deterministic):
     keras.config.set_dtype_policy(precision)
     is_on, turn = lambda: False, lambda on: None
     if deterministic and keras.config.backend() == "tensorflow":
-        # The lab's one private module: TensorFlow's public API turns op determinism on, but
-        # neither reads it nor turns it off (tests/lab/training: a deterministic job, then not).
-        import tensorflow as tf
-        from tensorflow.python.framework import config
-
-        is_on, enable = (
-            config.is_op_determinism_enabled,
-            tf.config.experimental.enable_op_determinism,
-        )
-
-        def turn(on):
-            (enable if on else config.disable_op_determinism)()
+        is_on, turn = private.tensorflow_op_determinism()
     elif deterministic and keras.config.backend() == "torch":
         import torch
 

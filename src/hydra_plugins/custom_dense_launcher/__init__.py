@@ -8,8 +8,9 @@ import socket
 import time
 
 import submitit
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job, setup_globals
 from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
@@ -148,8 +149,6 @@ class RayLauncher(ray_launcher.RayLauncher if ray_launcher else object):
 
 def ray_job(hydra_context, task_function, sweep_config, environment, cwd, host, singleton_state):
     """One job, set up in its Ray worker as in a local worker of the launcher's (docs/architecture.md)."""
-    from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
-
     from custom_dense_lab.sweep.parent import LAUNCHER_PID_ENV
     from custom_dense_lab.tracking.lifecycle import LAUNCHER_JOB_ENV
 
@@ -158,4 +157,8 @@ def ray_job(hydra_context, task_function, sweep_config, environment, cwd, host, 
         del os.environ[LAUNCHER_PID_ENV]
     if os.path.isdir(cwd):
         os.chdir(cwd)
-    return _run_job(hydra_context, sweep_config, task_function, singleton_state)
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    HydraConfig.instance().set_config(sweep_config)
+    keys = {"job_dir_key": "hydra.sweep.dir", "job_subdir_key": "hydra.sweep.subdir"}
+    return run_job(task_function, sweep_config, hydra_context=hydra_context, **keys)
