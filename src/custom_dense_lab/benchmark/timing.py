@@ -132,18 +132,19 @@ def time_sweep_pairs(parent_run_id, settings):
         return
     _clocks.clear()  # an earlier sweep's, in this process; this one's live until the next
     started, uri = time.perf_counter(), mlflow.get_tracking_uri()
-    entries = found[["run_id_custom", "run_id_stock"]].to_dict("records")
+    backend = {"tags.keras_backend_custom": "backend"}  # the jobs' tag, read with the runs
+    entries = found[["run_id_custom", "run_id_stock", *backend]].rename(columns=backend)
+    entries = entries.to_dict("records")
     rounds, done, stopped_by = settings.rounds, 0, None
     try:
         while stopped_by is None:
             for entry in (e for e in entries if "not_timed" not in e):
                 run_ids = (entry["run_id_custom"], entry["run_id_stock"])
-                backend = mlflow.get_run(run_ids[0]).data.tags.get("keras_backend", "tensorflow")
                 # The latency in the first pass only: the stop watches the step time alone.
                 measures = SWEEP_MEASURES if done == 0 else SWEEP_MEASURES[:1]
                 args = (uri, run_ids, rounds, settings.seconds_per_sample, measures)
                 try:
-                    entry["seconds"] = backends.run_in_backend(backend, time_pair, *args)
+                    entry["seconds"] = backends.run_in_backend(entry["backend"], time_pair, *args)
                 except Exception as error:
                     entry.pop("seconds", None)
                     entry["not_timed"] = lifecycle.describe_error(error)
